@@ -1,0 +1,47 @@
+"""`eon-bot` command line: run, demo, simulate, status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eon-bot", description="Tells a Slack channel what happens in EON Tuner runs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="the service: poll watched projects, answer /eon")
+    commands.add_parser("demo", help="a whole simulated run, messages shown here; no credentials")
+
+    simulate = commands.add_parser("simulate", help="serve the tuner simulator over HTTP")
+    simulate.add_argument("--host", default="127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8765)
+    simulate.add_argument("--api-key", default=None, help="the x-api-key to require (any if unset)")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+
+    status = commands.add_parser("status", help="print the /eon status summary of a project")
+    status.add_argument("project_id")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "simulate":
+        from .simulator import serve
+
+        return asyncio.run(
+            serve(args.host, args.port, api_key=args.api_key, seed=args.seed, speed=args.speed)
+        )
+    if args.command == "status":
+        from .status_cmd import status
+
+        return asyncio.run(status(args.project_id))
+    print(f"eon-bot {args.command}: not built yet", file=sys.stderr)
+    return 2

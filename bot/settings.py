@@ -1,0 +1,80 @@
+"""Settings, loaded once from the environment and a `.env` file (names in `shared/design.md`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+_PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
+
+
+class _ProjectKeysSource(PydanticBaseSettingsSource):
+    """Gathers `EI_API_KEY_<projectId>` variables (environment over `.env`) into `project_keys`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], dotenv: DotEnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self._dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, str] = {}
+        for source in (self._dotenv.env_vars, os.environ):
+            for name, value in source.items():
+                match = _PROJECT_KEY.match(name)
+                if match and value:
+                    found[match.group(1)] = value
+        return {"project_keys": found} if found else {}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    ei_api_url: str = "https://studio.edgeimpulse.com/v1"
+    ei_api_key: SecretStr | None = None
+    project_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    database_url: str = "sqlite:///eon-bot.db"
+    poll_interval: float = Field(default=30.0, gt=0)
+    outage_notice_after: float = Field(default=300.0, ge=0)
+    port: int = Field(default=3000, ge=0, le=65535)
+    admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+
+    @field_validator("admin_user_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        assert isinstance(dotenv_settings, DotEnvSettingsSource)
+        keys = _ProjectKeysSource(settings_cls, dotenv_settings)
+        return init_settings, env_settings, dotenv_settings, keys, file_secret_settings
+
+    def api_key_for(self, project_id: str) -> SecretStr | None:
+        """The project's own key (`EI_API_KEY_<id>`) if set, else the default `EI_API_KEY`."""
+        return self.project_keys.get(project_id) or self.ei_api_key
