@@ -168,9 +168,7 @@ def diff(
     if state.total_training_time_exceeded and not time_limit_reported:
         if not baseline:
             events.append(
-                run.event(
-                    EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search
-                )
+                run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
             )
         time_limit_reported = True
 

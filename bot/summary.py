@@ -322,7 +322,9 @@ def count_workers(state: OptimizeStateResponse) -> Workers:
         )
     statuses = [worker.status for worker in state.workers]
     return Workers(
-        ready=statuses.count("ready"), busy=statuses.count("busy"), pending=statuses.count("pending")
+        ready=statuses.count("ready"),
+        busy=statuses.count("busy"),
+        pending=statuses.count("pending"),
     )
 
 
