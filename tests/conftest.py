@@ -1,0 +1,49 @@
+"""Shared fixtures. Database: every test gets an empty database of each kind.
+
+PostgreSQL runs where `TEST_POSTGRES_URL` names one (e.g.
+`postgresql://postgres@127.0.0.1:5432/test`); each test gets its own schema there, created and
+dropped around it, so tests (and parallel runs) never see each other's rows. Without the
+variable the PostgreSQL cases are skipped, except under `CI=true`, where they must run.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from bot.store import Store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'eon-bot.db'}"
+        return
+    base = os.environ.get("TEST_POSTGRES_URL")
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail("TEST_POSTGRES_URL not set, and CI must run the PostgreSQL tests")
+        pytest.skip("TEST_POSTGRES_URL not set")
+    schema = f"eon_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'CREATE SCHEMA "{schema}"')
+        # Unknown query options reach PostgreSQL as settings: this puts the tables in `schema`.
+        yield f"{base}{'&' if '?' in base else '?'}search_path={schema}"
+    finally:
+        await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await admin.close()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = await Store.open(database_url)
+    try:
+        yield opened
+    finally:
+        await opened.close()
