@@ -45,5 +45,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .status_cmd import status
 
         return asyncio.run(status(args.project_id))
-    print(f"eon-bot {args.command}: not built yet", file=sys.stderr)
-    return 2
+    if args.command == "demo":
+        from .demo import demo
+
+        return asyncio.run(demo())
+    from .app import run
+    from .errors import ConfigError
+    from .settings import Settings
+
+    try:
+        return asyncio.run(run(Settings()))
+    except ConfigError as error:
+        print(f"eon-bot: {error}", file=sys.stderr)
+        return 2

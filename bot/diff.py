@@ -189,3 +189,12 @@ def diff(
         summary=summary,
     )
     return Diff(events, snapshot)
+
+
+def started_event(snapshot: Snapshot) -> Event | None:
+    """The `eon_run_started` of the snapshot's run, for channels that start watching mid-run
+    (the same key as the diff's own, so a channel never gets it twice)."""
+    if snapshot.summary is None:
+        return None
+    run = _Run(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+    return run.event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))

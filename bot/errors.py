@@ -2,13 +2,22 @@
 
     EonBotError
     ├── ConfigError                    settings missing or malformed
+    │   └── MissingApiKey(project_id)  neither EI_API_KEY_<id> nor EI_API_KEY is set
+    ├── InvalidProjectId (ValueError)  not a positive whole number; raised before any request
     └── TunerApiError(project_id)      the Edge Impulse tuner state could not be had
         ├── TunerAuthError             401/403: the API key is wrong, revoked or lacks access
         ├── TunerNotFound              404: no such project (or not visible to this key)
         ├── TunerUnavailable           connection refused, timeout, 5xx, 429 after retries
-        └── TunerBadResponse           not JSON, `success: false`, or not the expected shape
+        └── TunerBadResponse           not JSON, not the expected shape, or an unexpected status
+            └── TunerReportedError     `success: false`: Edge Impulse's own error, quoted
 
-Messages are built here, with what a user needs to act, and never contain an API key.
+`MissingApiKey` is a `ConfigError`, not a `TunerApiError`: no request was made, and the fix is a
+setting, so a poller must not count it as an Edge Impulse outage. `InvalidProjectId` is also a
+`ValueError` so that parsers (argparse types, pydantic validators) turn it into their own
+"invalid value" answer.
+
+Messages are built here, with what a user needs to act, on one line, and never contain an API
+key: callers pass only ids, HTTP statuses and reasons they have already shortened and redacted.
 """
 
 from __future__ import annotations
@@ -20,6 +29,25 @@ class EonBotError(Exception):
 
 class ConfigError(EonBotError):
     """A setting is missing or malformed."""
+
+
+class MissingApiKey(ConfigError):
+    def __init__(self, project_id: str) -> None:
+        self.project_id = project_id
+        super().__init__(
+            f"no Edge Impulse API key for project {project_id}: set EI_API_KEY_{project_id} "
+            "(this project's key) or EI_API_KEY (the default), in the environment or .env"
+        )
+
+
+class InvalidProjectId(EonBotError, ValueError):
+    def __init__(self, shown: str) -> None:
+        """`shown` is the offending text already made safe to print (see `tuner_client`)."""
+        self.shown = shown
+        super().__init__(
+            f"not a project id: {shown}. Edge Impulse project ids are positive whole numbers, "
+            "as in studio.edgeimpulse.com/studio/12345"
+        )
 
 
 class TunerApiError(EonBotError):
@@ -51,12 +79,22 @@ class TunerNotFound(TunerApiError):
 
 
 class TunerUnavailable(TunerApiError):
+    """Transient by nature; whoever catches it decides whether to try again later."""
+
     def __init__(self, project_id: str, reason: str, status: int | None = None) -> None:
-        super().__init__(
-            project_id, f"Edge Impulse is unreachable ({reason}); will keep trying.", status
-        )
+        self.reason = reason
+        super().__init__(project_id, f"Edge Impulse could not be reached ({reason}).", status)
 
 
 class TunerBadResponse(TunerApiError):
     def __init__(self, project_id: str, reason: str, status: int | None = None) -> None:
+        self.reason = reason
         super().__init__(project_id, f"Edge Impulse's answer was not understood: {reason}", status)
+
+
+class TunerReportedError(TunerBadResponse):
+    """`success: false`: a bad answer whose reason Edge Impulse gave itself."""
+
+    def __init__(self, project_id: str, error: str, status: int | None = 200) -> None:
+        TunerApiError.__init__(self, project_id, f"Edge Impulse reported an error: {error}", status)
+        self.reason = error

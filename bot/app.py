@@ -1,0 +1,193 @@
+"""Everything assembled in one place: `build()` wires the store, the clients, the scheduler, the
+poller, delivery and the bolt app; `Bot.start()`/`stop()` run them; `eon-bot run` calls both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from .commands import CommandDeps, register
+from .delivery import Delivery
+from .errors import ConfigError, TunerApiError, TunerUnavailable
+from .poller import Poller
+from .settings import Settings
+from .store import Store
+from .tuner_client import TunerClient, default_http_client
+from .web import make_web_app
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def slack_client(settings: Settings) -> AsyncWebClient:
+    """The real client. Only 429s are retried here: Slack did not act on them. Any other
+    unclear outcome is left to delivery, which looks the message up before posting again."""
+    token = settings.slack_bot_token
+    if token is None:
+        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
+    return AsyncWebClient(
+        token=token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
+@dataclass
+class Bot:
+    settings: Settings
+    store: Store
+    http: httpx.AsyncClient
+    slack: AsyncWebClient
+    tuner: TunerClient
+    scheduler: AsyncIOScheduler
+    poller: Poller
+    delivery: Delivery
+    bolt: AsyncApp
+    web_app: web.Application
+    now: Callable[[], datetime]
+    port: int | None = None
+    _runner: web.AppRunner | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        self.scheduler.start()
+        projects = await self.poller.restore()
+        self._tasks.append(asyncio.create_task(self.delivery.run()))
+        self.delivery.wake()  # whatever a previous run left in the outbox
+        self._runner = web.AppRunner(self.web_app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "0.0.0.0", self.settings.port)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        log.info("eon-bot listening on port %s, watching %d project(s)", self.port, len(projects))
+
+    async def stop(self, timeout: float = 8.0) -> None:
+        """Stop polling, let deliveries in flight finish (bounded), close everything."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.delivery.stop(timeout=max(1.0, timeout - 2.0))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.http.aclose()
+        await self.store.close()
+
+
+async def build(
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    slack: AsyncWebClient | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> Bot:
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
+    slack = slack or slack_client(settings)
+    http = http or default_http_client()
+    store = await Store.open(settings.database_url, now=now)
+    tuner = TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    delivery = Delivery(store=store, slack=slack, now=now)
+    poller = Poller(
+        store=store,
+        tuner=tuner,
+        scheduler=scheduler,
+        interval=settings.poll_interval,
+        outage_notice_after=settings.outage_notice_after,
+        now=now,
+        on_events=delivery.wake,
+    )
+    signing = settings.slack_signing_secret
+    bolt = AsyncApp(
+        client=slack,
+        signing_secret=signing.get_secret_value() if signing else None,
+        process_before_response=True,
+    )
+
+    async def start_watching(project_id: str) -> None:
+        poller.watch(project_id)
+
+    async def stop_watching(project_id: str) -> None:
+        if not await store.subscriptions(project_id=project_id):
+            poller.unwatch(project_id)
+
+    async def check_project(project_id: str) -> str | None:
+        """A reason to give up watching, or None. An outage is no reason: the poller keeps
+        trying and tells the channel if it lasts."""
+        try:
+            await tuner.get_state(project_id)
+        except TunerUnavailable:
+            return None
+        except TunerApiError as error:
+            return error.detail
+        return None
+
+    register(
+        bolt,
+        CommandDeps(
+            store=store,
+            settings=settings,
+            start_watching=start_watching,
+            stop_watching=stop_watching,
+            check_project=check_project,
+            now=now,
+        ),
+    )
+    async def healthy() -> bool:
+        return bool(scheduler.running) and await store.healthy()
+
+    return Bot(
+        settings=settings,
+        store=store,
+        http=http,
+        slack=slack,
+        tuner=tuner,
+        scheduler=scheduler,
+        poller=poller,
+        delivery=delivery,
+        bolt=bolt,
+        web_app=make_web_app(bolt, healthy),
+        now=now,
+    )
+
+
+async def run(settings: Settings) -> int:
+    """`eon-bot run`: serve until SIGTERM/SIGINT, then stop cleanly (exit 0)."""
+    bot = await build(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await bot.start()
+    socket_mode = None
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
+        await socket_mode.connect_async()
+    await stop.wait()
+    log.info("stopping")
+    if socket_mode is not None:
+        with contextlib.suppress(Exception):
+            await socket_mode.close_async()
+    await bot.stop()
+    return 0

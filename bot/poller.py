@@ -1,0 +1,104 @@
+"""One APScheduler job per watched project: fetch, diff, store (one transaction), wake delivery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from .diff import diff, started_event
+from .errors import TunerApiError
+from .outage import after_failure, after_success
+from .store import Store
+from .tuner_client import TunerClient
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        tuner: TunerClient,
+        scheduler: AsyncIOScheduler,
+        interval: float,
+        outage_notice_after: float,
+        now: Callable[[], datetime],
+        on_events: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._tuner = tuner
+        self._scheduler = scheduler
+        self._interval = interval
+        self._notice_after = outage_notice_after
+        self._now = now
+        self._on_events = on_events
+
+    @staticmethod
+    def _job_id(project_id: str) -> str:
+        return f"poll:{project_id}"
+
+    async def restore(self) -> list[str]:
+        """Rebuild the jobs from the store at start; returns the watched projects."""
+        projects = await self._store.watched_projects()
+        for index, project_id in enumerate(projects):
+            # Spread the first polls over one interval, so a restart does not burst.
+            self.watch(project_id, delay=self._interval * index / max(1, len(projects)))
+        return projects
+
+    def watch(self, project_id: str, *, delay: float = 0.0) -> None:
+        """Poll `project_id` every interval, the first time after `delay` seconds."""
+        self._scheduler.add_job(
+            self.poll,
+            "interval",
+            seconds=self._interval,
+            args=[project_id],
+            id=self._job_id(project_id),
+            replace_existing=True,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            next_run_time=self._now() + timedelta(seconds=delay),
+        )
+
+    def unwatch(self, project_id: str) -> None:
+        try:
+            self._scheduler.remove_job(self._job_id(project_id))
+        except JobLookupError:
+            pass
+
+    async def poll(self, project_id: str) -> None:
+        """One poll. Never raises: one failing project must not stop the others."""
+        try:
+            await self._poll(project_id)
+        except Exception:
+            log.exception("poll of project %s failed", project_id)
+
+    async def _poll(self, project_id: str) -> None:
+        snapshot, outage = await self._store.load_project(project_id)
+        try:
+            state = await self._tuner.get_state(project_id)
+        except TunerApiError as error:
+            step = after_failure(
+                project_id, outage, error, now=self._now(), notice_after=self._notice_after
+            )
+            if outage.last_error != error.detail:  # log a failure once, not every poll
+                log.warning("%s", error)
+            await self._store.save_poll(
+                project_id, snapshot=None, events=step.events, outage=step.outage
+            )
+        else:
+            recovered = after_success(project_id, outage)
+            events, fresh = diff(snapshot, state, project_id=project_id, now=self._now())
+            await self._store.save_poll(
+                project_id,
+                snapshot=fresh,
+                events=[*recovered.events, *events],
+                outage=recovered.outage,
+                start_event=started_event(fresh),
+            )
+        self._on_events()  # new rows, or a card to edit

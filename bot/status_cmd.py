@@ -1,0 +1,106 @@
+"""`eon-bot status PROJECT_ID`: fetch a project's tuner state once and print its summary.
+
+A command for people at a terminal, so every failure is one line on stderr starting
+`eon-bot: ` with an exit status a script can test, never a traceback:
+0 printed, 1 Edge Impulse could not answer (or something unexpected), 2 bad input or settings.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
+from datetime import UTC, datetime
+from typing import TextIO
+
+import httpx
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import SettingsError
+
+from .errors import ConfigError, EonBotError, InvalidProjectId
+from .fmt import one_line, redact
+from .settings import Settings
+from .status_text import status_lines
+from .summary import summarize_run
+from .tuner_client import TunerClient, default_http_client, project_id_from
+
+OK, API_FAILED, BAD_INPUT = 0, 1, 2
+_LINE_LIMIT = 600
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _settings_problem(exc: ValidationError) -> str:
+    """Which setting is wrong and why, without the value (it may be a secret)."""
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _secrets(settings: Settings | None) -> Iterable[SecretStr]:
+    if settings is None:
+        return ()
+    keys = [settings.ei_api_key, *settings.project_keys.values()]
+    return [key for key in keys if key is not None]
+
+
+def _say(err: TextIO, text: str, settings: Settings | None) -> None:
+    """The one stderr line; cutting keys out again is a last guard (messages carry none)."""
+    text = redact(text, (secret.get_secret_value() for secret in _secrets(settings)))
+    print(f"eon-bot: {one_line(text, _LINE_LIMIT)}", file=err)
+
+
+async def status(
+    project_id: str,
+    *,
+    settings: Settings | None = None,
+    http: httpx.AsyncClient | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    now: Callable[[], datetime] = _utcnow,
+) -> int:
+    """Print the status of `project_id`'s tuner run and return the exit status.
+
+    `settings` default to `Settings()` (environment and `.env`); `http` to
+    `default_http_client()`, closed afterwards (a client passed in is left open). `out`/`err`
+    default to `sys.stdout`/`sys.stderr` as they are at call time.
+    """
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    try:
+        project_id = project_id_from(project_id)
+        if settings is None:
+            settings = Settings()
+    except InvalidProjectId as exc:
+        _say(err, str(exc), None)
+        return BAD_INPUT
+    except ValidationError as exc:
+        _say(err, _settings_problem(exc), None)
+        return BAD_INPUT
+    except SettingsError as exc:
+        _say(err, f"invalid settings: {exc}", None)
+        return BAD_INPUT
+    try:
+        async with AsyncExitStack() as stack:
+            if http is None:
+                http = await stack.enter_async_context(default_http_client())
+            client = TunerClient(
+                http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for
+            )
+            state = await client.get_state(project_id)
+        lines = status_lines(summarize_run(project_id, state, now=now()))
+    except ConfigError as exc:
+        _say(err, str(exc), settings)
+        return BAD_INPUT
+    except EonBotError as exc:
+        _say(err, str(exc), settings)
+        return API_FAILED
+    except Exception as exc:  # the command's edge: one line, not a traceback
+        _say(err, f"unexpected error ({type(exc).__name__}): {exc}", settings)
+        return API_FAILED
+    print("\n".join(lines), file=out)
+    return OK
