@@ -78,11 +78,11 @@ class Bot:
         self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
         log.info("eon-bot listening on port %s, watching %d project(s)", self.port, len(projects))
 
-    async def stop(self, timeout: float = 8.0) -> None:
+    async def stop(self, grace_s: float = 8.0) -> None:
         """Stop polling, let deliveries in flight finish (bounded), close everything."""
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.delivery.stop(timeout=max(1.0, timeout - 2.0))
+        await self.delivery.stop(grace_s=max(1.0, grace_s - 2.0))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -103,8 +103,8 @@ async def build(
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
     slack = slack or slack_client(settings)
     http = http or default_http_client()
-    store = await Store.open(settings.database_url, now=now)
     tuner = TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
+    store = await Store.open(settings.database_url, now=now)
     scheduler = AsyncIOScheduler(timezone=UTC)
     delivery = Delivery(store=store, slack=slack, now=now)
     poller = Poller(
@@ -152,6 +152,7 @@ async def build(
             now=now,
         ),
     )
+
     async def healthy() -> bool:
         return bool(scheduler.running) and await store.healthy()
 
@@ -183,11 +184,11 @@ async def run(settings: Settings) -> int:
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
         socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
-        await socket_mode.connect_async()
+        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
     await stop.wait()
     log.info("stopping")
     if socket_mode is not None:
         with contextlib.suppress(Exception):
-            await socket_mode.close_async()
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
     await bot.stop()
     return 0

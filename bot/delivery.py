@@ -14,6 +14,7 @@ task, so one slow or broken channel never delays the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -75,10 +76,8 @@ class Delivery:
         """Until `stop()`: start a drain task for each channel with work."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
-            except TimeoutError:
-                pass
             self._wake.clear()
             if self._stopping or self.auth_error is not None:
                 continue
@@ -93,13 +92,13 @@ class Delivery:
                     continue
                 self._workers[channel] = asyncio.create_task(self._drain(channel))
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
         """Let in-flight deliveries finish (bounded); an interrupted one is looked up at restart."""
         self._stopping = True
         self._wake.set()
         pending = [task for task in self._workers.values() if not task.done()]
         if pending:
-            _, late = await asyncio.wait(pending, timeout=timeout)
+            _, late = await asyncio.wait(pending, timeout=grace_s)
             for task in late:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
@@ -193,8 +192,11 @@ class Delivery:
             except SlackApiError as error:
                 if _error_code(error) not in UNRENDERABLE_ERRORS:
                     raise
-                log.error("Slack refused %s as rendered (%s); posting text only", row.event.key,
-                          _error_code(error))
+                log.error(
+                    "Slack refused %s as rendered (%s); posting text only",
+                    row.event.key,
+                    _error_code(error),
+                )
                 args["blocks"] = None
                 args["text"] = message.text[:3000]
                 response = await self._slack.chat_postMessage(**args)

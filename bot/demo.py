@@ -10,7 +10,6 @@ itself once the run is over and every message is delivered.
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 import tempfile
 import time
@@ -33,7 +32,6 @@ _TOKEN, _SECRET, _KEY = "xoxb-demo", "demo-signing-secret", "ei_demo_key"
 
 
 async def demo(*, out: TextIO = sys.stdout, run_seconds: float = RUN_SECONDS) -> int:
-    logging.getLogger().setLevel(logging.WARNING)
     started = time.monotonic()
     speed = SimulatorServer(api_key=_KEY).controller.simulation(PROJECT_ID).duration / run_seconds
     with tempfile.TemporaryDirectory(prefix="eon-bot-demo-") as folder:

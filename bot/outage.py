@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from .errors import TunerApiError, TunerAuthError
+from .errors import ConfigError, EonBotError, TunerApiError, TunerAuthError
 from .events import Event, EventKind
 from .store import Outage
 
@@ -27,20 +27,22 @@ def _event(kind: EventKind, project_id: str, since: datetime, **payload: object)
 
 
 def after_failure(
-    project_id: str, outage: Outage, error: TunerApiError, *, now: datetime, notice_after: float
+    project_id: str, outage: Outage, error: EonBotError, *, now: datetime, notice_after: float
 ) -> OutageStep:
+    """A refused or missing key is told at once: only a person can fix it."""
     since = outage.failing_since or now
-    refused = isinstance(error, TunerAuthError)
+    refused = isinstance(error, TunerAuthError | ConfigError)
+    detail = error.detail if isinstance(error, TunerApiError) else str(error)
     due = refused or (now - since).total_seconds() >= notice_after
     events: list[Event] = []
     if due and not outage.unreachable_notified:
-        events.append(_event(EventKind.API_UNREACHABLE, project_id, since, error=error.detail))
+        events.append(_event(EventKind.API_UNREACHABLE, project_id, since, error=detail))
     return OutageStep(
         Outage(
             failing_since=since,
             unreachable_notified=outage.unreachable_notified or due,
             auth_notified=outage.auth_notified or refused,
-            last_error=error.detail,
+            last_error=detail,
         ),
         events,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -10,7 +11,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from .diff import diff, started_event
-from .errors import TunerApiError
+from .errors import EonBotError
 from .outage import after_failure, after_success
 from .store import Store
 from .tuner_client import TunerClient
@@ -66,10 +67,8 @@ class Poller:
         )
 
     def unwatch(self, project_id: str) -> None:
-        try:
+        with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
-        except JobLookupError:
-            pass
 
     async def poll(self, project_id: str) -> None:
         """One poll. Never raises: one failing project must not stop the others."""
@@ -82,11 +81,11 @@ class Poller:
         snapshot, outage = await self._store.load_project(project_id)
         try:
             state = await self._tuner.get_state(project_id)
-        except TunerApiError as error:
+        except EonBotError as error:  # Edge Impulse failed, or the key is missing
             step = after_failure(
                 project_id, outage, error, now=self._now(), notice_after=self._notice_after
             )
-            if outage.last_error != error.detail:  # log a failure once, not every poll
+            if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
                 log.warning("%s", error)
             await self._store.save_poll(
                 project_id, snapshot=None, events=step.events, outage=step.outage

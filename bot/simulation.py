@@ -475,7 +475,8 @@ class Simulation:
             counts[status] += 1
             if status == "running" and attempt is not None:
                 busy.add(attempt.worker)
-            if trial.fragment is not None:
+            settled = bool(trial.attempts) and now >= trial.attempts[-1].end
+            if settled and trial.fragment is not None:
                 parts.append(trial.fragment)
                 continue
             worker = self.runs[trial.run].worker_ids[attempt.worker] if attempt else None
@@ -483,8 +484,8 @@ class Simulation:
                 trial.draft, status, tries, attempt, trial.round, worker, now, self._iso
             )
             fragment = json.dumps(doc, separators=(",", ":")).encode()
-            if trial.attempts and now >= trial.attempts[-1].end:
-                trial.fragment = fragment  # completed or failed for good: settled
+            if settled:  # completed or failed for good: it never changes again
+                trial.fragment = fragment
             parts.append(fragment)
         running = now < run.end
         if now < run.ready:

@@ -272,8 +272,9 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def earliest_activity(state: OptimizeStateResponse) -> datetime | None:
-    """The earliest timestamp the document shows: a lower bound of when the run started."""
+def activity_span(state: OptimizeStateResponse) -> tuple[datetime | None, datetime | None]:
+    """The earliest and latest timestamps the document shows (trial epochs, trainings and
+    block activity): the run's own clock, free of any skew between it and this machine's."""
     stamps = [
         stamp
         for trial in state.trials
@@ -284,7 +285,7 @@ def earliest_activity(state: OptimizeStateResponse) -> datetime | None:
         )
         if stamp is not None
     ]
-    return min(stamps, default=None)
+    return min(stamps, default=None), max(stamps, default=None)
 
 
 def is_finished(state: OptimizeStateResponse) -> bool:
@@ -338,8 +339,13 @@ def summarize_run(
     started_at: datetime | None = None,
     now: datetime | None = None,
 ) -> RunSummary:
-    """The status of one run. Elapsed time needs `now` and a start: the earlier of
-    `started_at` (when the bot first saw the run) and the document's earliest timestamp."""
+    """The status of one run.
+
+    Time used is the span of the document's own timestamps once it has any (so it stops
+    growing when the run ends, and clock skew cannot distort it); before that, the time since
+    `started_at` (when the bot first saw the run). Whole minutes: the card is edited when
+    something a reader sees changes, not on every poll.
+    """
     config = state.config
     trials = [summarize_trial(trial, config) for trial in state.trials]
     finished = is_finished(state)
@@ -347,9 +353,13 @@ def summarize_run(
     if finished:
         failed = bool(state.job_error)
         outcome = "failed" if failed else "completed"
-    earliest = earliest_activity(state)
-    start = min((s for s in (started_at, earliest) if s is not None), default=None)
-    elapsed = (now - start).total_seconds() if now is not None and start is not None else None
+    earliest, latest = activity_span(state)
+    start = earliest or started_at
+    elapsed: float | None = None
+    if earliest is not None and latest is not None:
+        elapsed = (latest - earliest).total_seconds()
+    elif started_at is not None and now is not None:
+        elapsed = max(0.0, (now - started_at).total_seconds())
     completed = sorted(
         (t for t in trials if t.status == TrialStatus.COMPLETED and t.accuracy is not None),
         key=_rank,
@@ -376,7 +386,7 @@ def summarize_run(
         target_device=config.target_device.name if config and config.target_device else None,
         target_latency_ms=config.target_latency if config and config.target_latency else None,
         started_at=start,
-        elapsed_s=max(0.0, elapsed) if elapsed is not None else None,
+        elapsed_s=None if elapsed is None else float(int(elapsed // 60) * 60),
         max_total_training_time_s=config.max_total_training_time if config else None,
         time_limit_exceeded=bool(state.total_training_time_exceeded),
         can_extend_search=state.can_extend_search,

@@ -97,7 +97,7 @@ def test_a_running_run() -> None:
     assert 'Best: "trial-t1" · accuracy 91.3%, latency 12 ms, RAM 37.5 KB, ROM 117.2 KB' in text
     assert "⚠" not in text
     assert "Pareto front (accuracy vs latency): 2 trials" in text
-    assert "Time: 1h 12m of 2h 00m" in text
+    assert "Time: 22m 00s of 2h 00m" in text  # 11:48 to 12:10: the document's own span
     assert "Studio: https://studio.edgeimpulse.com/studio/4242/tuner/500" in text
 
 
@@ -167,6 +167,7 @@ def test_a_run_over_its_limits() -> None:
                 trial("big", "completed", accuracy=0.97, latency=180, ram=90_000, rom=100),
                 "2024-05-01T10:00:00Z",
             ),
+            stamped(trial("late", "failed"), "2024-05-01T13:00:00Z"),
         ],
     )
     text = "\n".join(status_lines(summary_of(doc)))

@@ -219,6 +219,25 @@ def test_run_summary_counts_trials_when_status_is_missing() -> None:
     assert not run.finished
 
 
+def test_time_used_is_the_documents_own_span() -> None:
+    doc = trial("a", "completed")
+    doc["lastCompletedEpoch"] = "2026-01-01T12:00:00Z"
+    doc["blocks"] = [
+        {
+            "id": 1,
+            "type": "learn",
+            "retries": 0,
+            "status": "completed",
+            "blockId": 3,
+            "lastActive": "2026-01-01T13:05:40Z",
+        }
+    ]
+    run = summarize_run(
+        "7", state(doc), started_at=datetime(2020, 1, 1, tzinfo=UTC), now=datetime.now(UTC)
+    )
+    assert run.elapsed_s == 65 * 60  # whole minutes, skew between the clocks ignored
+
+
 def test_run_summary_progress_and_elapsed() -> None:
     started = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     run = summarize_run(
