@@ -80,9 +80,8 @@ class Bot:
 
     async def stop(self, grace_s: float = 8.0) -> None:
         """Stop polling, let deliveries in flight finish (bounded), close everything."""
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        await self.delivery.stop(grace_s=max(1.0, grace_s - 2.0))
+        await self.poller.stop(grace_s=grace_s / 4)
+        await self.delivery.stop(grace_s=grace_s / 2)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,6 +40,7 @@ class Poller:
         self._notice_after = outage_notice_after
         self._now = now
         self._on_events = on_events
+        self._in_flight: set[asyncio.Task[Any]] = set()
 
     @staticmethod
     def _job_id(project_id: str) -> str:
@@ -72,10 +75,25 @@ class Poller:
 
     async def poll(self, project_id: str) -> None:
         """One poll. Never raises: one failing project must not stop the others."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
         try:
             await self._poll(project_id)
         except Exception:
             log.exception("poll of project %s failed", project_id)
+        finally:
+            self._in_flight.discard(task)
+
+    async def stop(self, grace_s: float) -> None:
+        """No new polls; the ones under way may finish (bounded). One cut short loses nothing:
+        its transaction never committed, and the next start polls again."""
+        if self._scheduler.running:
+            self._scheduler.pause()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=grace_s)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     async def _poll(self, project_id: str) -> None:
         snapshot, outage = await self._store.load_project(project_id)

@@ -6,7 +6,7 @@ tuner's workers the way the EON Tuner coordinator does. `document(t)` is then a 
 `GET /api/{projectId}/optimize/state` body at simulated second `t`. No clock and no I/O, so the
 same arguments give the same bytes, and tests can step through a run second by second.
 
-Timeline in simulated seconds (defaults: 24 trials on 3 workers, about 80-100 minutes in all):
+Timeline in simulated seconds (defaults: 24 trials on 3 workers, 60-100 minutes in all):
 
 - 0-60: the job spins up: `status.status` "creating", workers pending, no trials.
 - 60: the initial round is proposed (pending trials, status "ready") and workers take them.
@@ -28,59 +28,35 @@ Timeline in simulated seconds (defaults: 24 trials on 3 workers, about 80-100 mi
   first run, so before its time limit): running trials fail for good, pending ones are
   dropped, `jobError` says what happened.
 
-The time limit needs a few rounds to bind; with fewer than about 6 trials it may not, and then
-there is no extension either.
+The time limit binds after the initial round, so a search of 4 trials or fewer never reaches it
+(and then is not extended either). A run's shape grows with `trials`: one worker per 16 trials
+(at least 3), a quarter of the trials in the initial round, the rest in 3 rounds.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import math
 import random
-from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 
-from .sim_trials import TRAINING_CYCLES, Draft, Kind, draw_kind, draw_trial, trial_document
+from .sim_schedule import (
+    SPIN_UP,
+    Attempt,
+    Coordinator,
+    PlannedTrial,
+    choose_limit,
+    shape,
+    split_rounds,
+)
+from .sim_trials import TARGET_MCU, TRAINING_CYCLES, Kind, draw_kind, draw_trial, trial_document
 
 SIM_EPOCH: Final = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-SPIN_UP: Final = 60  # job created -> workers ready, first round proposed
-PICKUP: Final = 2  # a worker starts a queued trial this long after it was handed to it
-ROUND_DELAY: Final = 20  # the optimizer proposing the next round
-WRAP_UP: Final = 15  # last trial ended -> job reported completed
 EXTEND_PAUSE: Final = 180  # first job ended -> the user extends the search
-LIMIT_SHARE: Final = 0.6  # the first run's time limit binds at about this share of the work
 TARGET_LATENCY_MS: Final = 100
-TARGET_DEVICE: Final = {"name": "nordic-nrf52840-dk", "ram": 256 * 1024, "rom": 1024 * 1024}
-
-_END, _RETRY, _ROUND = 0, 1, 2  # event kinds, in the order they are handled at one second
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """One go at training a trial on one worker; `end` is when it completed or failed."""
-
-    worker: int
-    start: int
-    dsp_end: int
-    end: int
-    planned_end: int
-    failed: bool
-    job_id: int
-
-
-@dataclass(slots=True, eq=False)
-class _Trial:
-    draft: Draft
-    slot: int  # its place in its job's list of trials
-    run: int
-    round: int
-    proposed: int
-    dropped: int | None = None
-    attempts: list[Attempt] = field(default_factory=list)
-    fragment: bytes | None = None  # its JSON once it never changes again
+TARGET_DEVICE: Final = {"name": TARGET_MCU[0], "ram": 256 * 1024, "rom": 1024 * 1024}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,171 +79,6 @@ class RunInfo:
     trial_ids: tuple[str, ...]  # the trials this job ran (proposed trials it dropped are not)
 
 
-class _Coordinator:
-    """Plays one tuner job forward, event by event, as the EON Tuner coordinator would."""
-
-    def __init__(
-        self,
-        rounds: list[list[Draft]],
-        *,
-        run: int,
-        first_round: int,
-        start: int,
-        workers: int,
-        limit: int | None,
-        abort_after: int | None,
-        job_id: int,
-    ) -> None:
-        self.rounds, self.run, self.first_round = rounds, run, first_round
-        self.limit, self.abort_after, self.job_id = limit, abort_after, job_id
-        self.ready = start + SPIN_UP
-        self.events: list[tuple[int, int, int, int]] = [(self.ready, _ROUND, 0, 0)]
-        self.seq = 1
-        self.idle = list(range(workers))
-        self.busy: dict[int, _Trial] = {}
-        self.assigned: dict[int, int] = {}  # worker -> when it was handed its trial
-        self.queue: deque[_Trial] = deque()
-        self.trials: list[_Trial] = []
-        self.open = 0  # trials of the current round not ended for good
-        self.round_index = 0
-        self.spent = 0  # training seconds of ended attempts, summed over workers
-        self.first_starts = 0
-        self.starts: list[tuple[int, int, int]] = []  # (round, time, spent) at each start
-        self.last_end = self.ready
-        self.stopped_at: int | None = None
-        self.aborted: tuple[int, int] | None = None  # (when, trials running then)
-
-    def spent_at(self, now: int) -> int:
-        return self.spent + sum(now - since for since in self.assigned.values())
-
-    def play(self) -> _Coordinator:
-        while self.events and self.aborted is None:
-            now, kind, _, arg = heapq.heappop(self.events)
-            if kind == _END:
-                self._ended(now, arg)
-            elif self.stopped_at is not None:
-                continue
-            elif kind == _RETRY:
-                self.queue.appendleft(self.trials[arg])
-                self._dispatch(now)
-            else:
-                self._propose(now, arg)
-        return self
-
-    @property
-    def end(self) -> int:
-        moments = [self.last_end, self.stopped_at or 0, self.aborted[0] if self.aborted else 0]
-        return max(moments) + WRAP_UP
-
-    def _push(self, when: int, kind: int, arg: int) -> None:
-        heapq.heappush(self.events, (when, kind, self.seq, arg))
-        self.seq += 1
-
-    def _propose(self, now: int, index: int) -> None:
-        for draft in self.rounds[index]:
-            trial = _Trial(draft, len(self.trials), self.run, self.first_round + index, now)
-            self.trials.append(trial)
-            self.queue.append(trial)
-        self.open = len(self.rounds[index])
-        self.round_index = index
-        self._dispatch(now)
-
-    def _dispatch(self, now: int) -> None:
-        while self.idle and self.queue:
-            if self.limit is not None and self.spent_at(now) >= self.limit:
-                self._stop(now)
-                return
-            trial = self.queue[0]
-            if not trial.attempts:
-                if self.abort_after is not None and self.first_starts >= self.abort_after:
-                    self._abort(now)
-                    return
-                self.first_starts += 1
-            self.queue.popleft()
-            self.starts.append((trial.round, now, self.spent_at(now)))
-            worker = heapq.heappop(self.idle)
-            full, share = trial.draft.attempts[len(trial.attempts)]
-            begin = now + PICKUP + worker % 3
-            length = full if share is None else max(1, round(full * share))
-            dsp_end = begin + max(5, round(full * 0.12))
-            trial.attempts.append(
-                Attempt(
-                    worker,
-                    begin,
-                    dsp_end,
-                    begin + length,
-                    begin + full,
-                    share is not None,
-                    self.job_id,
-                )
-            )
-            self.job_id += 3  # DSP training, DSP testing and learning jobs
-            self.busy[worker] = trial
-            self.assigned[worker] = now
-            self._push(begin + length, _END, worker)
-
-    def _ended(self, now: int, worker: int) -> None:
-        trial = self.busy.pop(worker)
-        self.spent += now - self.assigned.pop(worker)
-        heapq.heappush(self.idle, worker)
-        self.last_end = max(self.last_end, now)
-        if self.stopped_at is not None:
-            return
-        if trial.attempts[-1].failed and len(trial.attempts) < len(trial.draft.attempts):
-            self._push(now + trial.draft.retry_delay, _RETRY, trial.slot)
-        else:
-            self.open -= 1
-            if self.open == 0 and self.round_index + 1 < len(self.rounds):
-                self._push(now + ROUND_DELAY, _ROUND, self.round_index + 1)
-        self._dispatch(now)
-
-    def _drop_queue(self, now: int) -> None:
-        for trial in self.queue:
-            if not trial.attempts:
-                trial.dropped = now
-        self.queue.clear()
-
-    def _stop(self, now: int) -> None:
-        self.stopped_at = now
-        self._drop_queue(now)
-
-    def _abort(self, now: int) -> None:
-        self.aborted = (now, len(self.busy))
-        for trial in self.busy.values():
-            cut = trial.attempts[-1]
-            trial.attempts[-1] = replace(cut, end=max(cut.start + 1, now), failed=True)
-            self.last_end = max(self.last_end, trial.attempts[-1].end)
-        self.busy.clear()
-        self._drop_queue(now)
-
-
-def _shape(trials: int) -> tuple[int, int, int, int]:
-    """(workers, initial trials, trials per round, optimization rounds) for a search size."""
-    workers = max(3, -(-trials // 16))
-    initial = max(1, -(-trials // 4))
-    per_round = max(1, -(-(trials - initial) // 3))
-    return workers, initial, per_round, -(-(trials - initial) // per_round)
-
-
-def _split(drafts: list[Draft], first: int, size: int) -> list[list[Draft]]:
-    rounds = [drafts[:first]] if first else []
-    rounds += [drafts[i : i + size] for i in range(first, len(drafts), size)]
-    return [r for r in rounds if r]
-
-
-def _choose_limit(dry: _Coordinator) -> int | None:
-    """A `maxTotalTrainingTime` that stops the run at about LIMIT_SHARE of its work, never
-    inside the initial round (whose retries the default run relies on); None if none fits."""
-    later = [(when, spent) for rnd, when, spent in dry.starts if rnd > 0]
-    if len(later) < 2:
-        return None
-    floor = later[0][1] + 1
-    target = next((spent for _, spent in later if spent >= LIMIT_SHARE * dry.spent), later[-1][1])
-    target = max(target, floor)
-    rounded = target // 60 * 60
-    return rounded if rounded >= floor else target
-
-
 def _job_error(running: int | None) -> str:
     if running is None:
         return "Tuner job failed while saving its results: out of memory (exit code 137)."
@@ -278,14 +89,19 @@ def _job_error(running: int | None) -> str:
 
 
 class _Job(NamedTuple):
-    played: _Coordinator
+    played: Coordinator
     coordinator_id: int
     tuner_id: int
     budget: int  # its config's maxTotalTrainingTime
 
 
 class Simulation:
-    """Every document of one project's simulated EON Tuner runs, as a function of time."""
+    """Every document of one project's simulated EON Tuner runs, as a function of time.
+
+    Deterministic per (project_id, seed, trials, extend, job_error): the run is drawn and
+    scheduled here, once. `epoch` is the wall-clock time of simulated second 0, fixed by
+    default so that documents are the same bytes on every machine.
+    """
 
     def __init__(
         self,
@@ -303,7 +119,7 @@ class Simulation:
         self.extend, self.job_error, self.epoch = extend, job_error, epoch
         rng = random.Random(f"eon-tuner-sim:{project_id}:{seed}")
         self.kind: Kind = draw_kind(rng)
-        self.workers, initial, per_round, rounds = _shape(trials)
+        self.workers, initial, per_round, rounds = shape(trials)
         self._shape = (initial, per_round, rounds)
         self.next_run_index = rng.randint(2, 9)
         self._used: set[str] = set()
@@ -311,9 +127,10 @@ class Simulation:
         jobs = [self._first_job(rng)]
         if extend:
             jobs += self._extension(rng, jobs[0])
-        self._trials: list[_Trial] = [
+        self._trials: list[PlannedTrial] = [
             t for job in jobs for t in job.played.trials if t.dropped != t.proposed
         ]
+        self._by_id = {t.draft.id: t for t in self._trials}
         self.runs: tuple[RunInfo, ...] = tuple(
             self._run_info(i, job, last=i == len(jobs) - 1, first=jobs[0])
             for i, job in enumerate(jobs)
@@ -342,15 +159,15 @@ class Simulation:
         tuner = coordinator + rng.randint(1, 4)
         abort = -(-self.trials * 2 // 5) if self.job_error and not self.extend else None
 
-        def play(limit: int | None, abort_after: int | None) -> _Coordinator:
-            return _Coordinator(
-                _split(drafts, initial, per_round), run=0, first_round=0, start=0,
+        def play(limit: int | None, abort_after: int | None) -> Coordinator:
+            return Coordinator(
+                split_rounds(drafts, initial, per_round), run=0, first_round=0, start=0,
                 workers=self.workers, limit=limit, abort_after=abort_after, job_id=tuner + 1,
             ).play()  # fmt: skip
 
         dry = play(None, None)  # to learn how much training the whole search takes
-        limit = _choose_limit(dry)
-        return _Job(play(limit, abort), coordinator, tuner, limit or ceil_to(dry.spent * 1.5, 600))
+        limit = choose_limit(dry)
+        return _Job(play(limit, abort), coordinator, tuner, limit or _ceil_to(dry.spent * 1.5, 600))
 
     def _extension(self, rng: random.Random, first: _Job) -> list[_Job]:
         """The extended search, if the first run stopped at its limit with trials to go."""
@@ -365,14 +182,14 @@ class Simulation:
         coordinator = done.job_id + rng.randint(40, 400)
         tuner = coordinator + rng.randint(1, 4)
         abort = -(-len(more) * 3 // 5) if self.job_error and len(more) > 1 else None
-        played = _Coordinator(
-            _split(more, 0, self._shape[1]), run=1,
+        played = Coordinator(
+            split_rounds(more, 0, self._shape[1]), run=1,
             first_round=max(t.round for t in done.trials) + 1, start=done.end + EXTEND_PAUSE,
             workers=self.workers, limit=None, abort_after=abort, job_id=tuner + 1,
         ).play()  # fmt: skip
         # Its budget is whatever the extension needs: it is not meant to hit the limit again.
         need = sum(full for d in more for full, _ in d.attempts) + 8 * len(more)
-        return [_Job(played, coordinator, tuner, max(first.budget, ceil_to(need * 1.25, 600)))]
+        return [_Job(played, coordinator, tuner, max(first.budget, _ceil_to(need * 1.25, 600)))]
 
     def _run_info(self, index: int, job: _Job, *, last: bool, first: _Job) -> RunInfo:
         played = job.played
@@ -446,7 +263,7 @@ class Simulation:
 
     def attempts(self, trial_id: str) -> tuple[Attempt, ...]:
         """How a trial was (or will be) run: for tests and demos that aim at one moment."""
-        return next(tuple(t.attempts) for t in self._trials if t.draft.id == trial_id)
+        return tuple(self._by_id[trial_id].attempts)
 
     def document(self, t: float) -> dict[str, Any]:
         """The state document at simulated second `t` (a fresh object, free to mutate)."""
@@ -468,7 +285,7 @@ class Simulation:
         busy: set[int] = set()
         parts: list[bytes] = []
         for trial in self._trials:
-            state = _state(trial, now)
+            state = trial.state(now)
             if state is None:
                 continue
             status, tries, attempt = state
@@ -507,15 +324,9 @@ class Simulation:
                 "numCompletedTrials": counts["completed"],
                 "numFailedTrials": counts["failed"],
                 "numReadyWorkers": sum(w["status"] == "ready" for w in workers),
-                "numBusyWorkers": len(busy) if running else 0,
+                "numBusyWorkers": len(busy),
                 "numPendingWorkers": sum(w["status"] == "pending" for w in workers),
-                "status": "creating"
-                if now < run.ready
-                else "ready"
-                if now < run.first_start and running
-                else "running"
-                if running
-                else "completed",
+                "status": _job_status(run, now),
             },
             "tunerJobId": run.tuner_job_id,
             "tunerCoordinatorJobId": run.coordinator_job_id,
@@ -539,21 +350,13 @@ class Simulation:
         return (self.epoch + timedelta(seconds=second)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def ceil_to(value: float, step: int) -> int:
+def _job_status(run: RunInfo, now: int) -> str:
+    if now >= run.end:
+        return "completed"
+    if now < run.ready:
+        return "creating"
+    return "ready" if now < run.first_start else "running"
+
+
+def _ceil_to(value: float, step: int) -> int:
     return int(-(-value // step) * step)
-
-
-def _state(trial: _Trial, now: int) -> tuple[str, int, Attempt | None] | None:
-    """(status, retries, current or last attempt) of a trial at `now`; None if not listed."""
-    if now < trial.proposed or (trial.dropped is not None and now >= trial.dropped):
-        return None
-    attempts = trial.attempts
-    if not attempts or now < attempts[0].start:
-        return "pending", 0, None
-    index = len(attempts) - 1
-    while attempts[index].start > now:
-        index -= 1
-    attempt = attempts[index]
-    if now < attempt.end:
-        return "running", index, attempt
-    return ("failed" if attempt.failed else "completed"), index, attempt

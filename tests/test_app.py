@@ -1,0 +1,155 @@
+"""The assembled app in-process (the real `build()`, HTTP server, store, delivery, slack_sdk)
+against the simulator and the Slack stand-in: forged requests, hostile input, secrets."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.app import Bot, build
+from bot.fakeslack import FakeSlack
+from bot.settings import Settings
+from bot.simulator import SimulatorServer
+from bot.slashcmd import send_slash_command, signed_headers, slash_body
+
+TOKEN = "xoxb-4242-very-secret-bot-token"
+SECRET = "signing-secret-that-must-not-leak"
+KEY = "ei_0123456789abcdef-secret-key"
+CHANNEL = "C0TESTAPP"
+
+
+@dataclass
+class Running:
+    bot: Bot
+    simulator: SimulatorServer
+    slack: FakeSlack
+    http: httpx.AsyncClient
+
+    @property
+    def events_url(self) -> str:
+        return f"http://127.0.0.1:{self.bot.port}/slack/events"
+
+    async def command(self, text: str, *, user: str = "U0ADA") -> httpx.Response:
+        return await send_slash_command(
+            self.http,
+            self.events_url,
+            SECRET,
+            text,
+            channel_id=CHANNEL,
+            user_id=user,
+            response_url=self.slack.response_url(),
+        )
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Running]:
+    async with (
+        SimulatorServer(api_key=KEY, speed=600, trials=6) as simulator,
+        FakeSlack(token=TOKEN) as slack,
+        httpx.AsyncClient(timeout=10) as http,
+    ):
+        settings = Settings(
+            _env_file=None,
+            slack_bot_token=TOKEN,
+            slack_signing_secret=SECRET,
+            slack_api_url=slack.api_url,
+            ei_api_url=simulator.url,
+            ei_api_key=KEY,
+            project_keys={},
+            database_url=f"sqlite:///{tmp_path}/bot.db",
+            poll_interval=0.2,
+            port=0,
+        )
+        bot = await build(settings)
+        await bot.start()
+        try:
+            yield Running(bot, simulator, slack, http)
+        finally:
+            await bot.stop()
+
+
+async def test_healthz_says_ok_once_up(running: Running) -> None:
+    response = await running.http.get(f"http://127.0.0.1:{running.bot.port}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    ["wrong signature", "timestamp 6 minutes old", "no signature"],
+)
+async def test_forged_requests_get_401_and_change_nothing(running: Running, forge: str) -> None:
+    body = slash_body(
+        "watch 5", channel_id=CHANNEL, user_id="U0EVE", response_url=running.slack.response_url()
+    )
+    if forge == "wrong signature":
+        headers = signed_headers("not-the-secret", body)
+    elif forge == "timestamp 6 minutes old":
+        headers = signed_headers(SECRET, body, timestamp=int(time.time()) - 360)
+    else:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await running.http.post(running.events_url, content=body, headers=headers)
+    assert response.status_code == 401
+    assert await running.bot.store.subscriptions() == []
+
+
+HOSTILE_TEXTS = [
+    "",
+    "   \t  ",
+    "x" * 10_000,
+    "watch " + "9" * 10_000,
+    "watch 🚀🚀",
+    "watch ‏١٢٣‏",  # right-to-left digits
+    "status שלום",
+    "payload",
+    "watch payload",
+    "watch 42 payload",
+    "watch -1",
+    "watch 0",
+    "watch 99999999999999999999999",
+    "watch abc",
+    "unwatch",
+    "frobnicate 3",
+    "<!channel> <@U123> <http://evil|click>",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=range(len(HOSTILE_TEXTS)))
+async def test_every_command_text_gets_a_clear_answer_in_time(running: Running, text: str) -> None:
+    started = time.monotonic()
+    response = await running.command(text)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert elapsed < 3.0
+    reply = response.json()
+    assert reply.get("response_type", "ephemeral") == "ephemeral"
+    assert reply["text"].strip()
+    assert "<!channel>" not in response.text and "<@U123>" not in response.text
+    assert len(response.text) < 10_000  # never echoes a 10,000-character input back
+
+
+async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
+    running: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    controller = running.simulator.controller
+    controller.set_time("3", 0)  # the baseline poll sees the run start ...
+    assert (await running.command("watch 3")).status_code == 200
+    await running.slack.wait_for(lambda slack: slack.top_level(CHANNEL), timeout=10)
+    controller.set_time("3", controller.simulation("3").duration)  # ... the next one its end
+    await running.slack.wait_for(
+        lambda slack: any(m.event_type == "eon_job_finished" for m in slack.messages(CHANNEL)),
+        timeout=15,
+    )
+    logged = "\n".join(record.getMessage() for record in caplog.records) + caplog.text
+    posted = "\n".join(f"{m.text} {m.blocks} {m.metadata}" for m in running.slack.messages(CHANNEL))
+    assert caplog.records, "the run logged nothing at all: the check below would prove nothing"
+    for secret in (TOKEN, SECRET, KEY):
+        assert secret not in logged
+        assert secret not in posted
