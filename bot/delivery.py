@@ -4,7 +4,8 @@ Exactly once, also across crashes: a row is marked `attempting` (committed) befo
 `chat.postMessage`, and `sent` with the message's ts after. A row still `attempting` when it
 is picked up again (a crash, a dropped connection, a 5xx: the outcome is unknown) is first
 looked for in the channel by the `event_key` in its message metadata, and posted only if
-absent. Only Slack's own "not done" answers (429, an `ok: false` error) are retried blindly.
+absent. Only Slack's own "not done" answers (429, an `ok: false` error below HTTP 500) are
+retried blindly.
 
 A broken channel (`not_in_channel`, `channel_not_found`, `is_archived`) is paused, its rows
 kept; `invalid_auth` stops all delivery, keeping the outbox. Each channel drains in its own
@@ -201,6 +202,10 @@ class Delivery:
                 args["text"] = message.text[:3000]
                 response = await self._slack.chat_postMessage(**args)
         except SlackApiError as error:
+            if error.response is not None and error.response.status_code >= 500:
+                # Slack may have posted it before failing: stays `attempting`, looked up next.
+                log.warning("posting to %s: Slack answered %s", row.channel_id, _error_code(error))
+                raise _Stop(5.0) from None
             await self._store.mark_retry(row.id, _error_code(error))
             raise await self._handle(row.channel_id, error) from None
         except TRANSPORT_ERRORS as error:

@@ -1,0 +1,1 @@
+"""End-to-end tests: the real `eon-bot run` process against the simulator and FakeSlack."""
