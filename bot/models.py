@@ -14,7 +14,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 
@@ -278,9 +278,16 @@ class TunerTrial(_Model):
     impulse_added_to_project: ImpulseAddedToProject | None = None
     created_in_post_processing: bool | None = None
 
+    # Figures derived from this (immutable) trial, kept across polls while it is unchanged.
+    _memo: dict[Any, Any] = PrivateAttr(default_factory=dict)
+
     @property
     def display_name(self) -> str:
         return self.name or self.id
+
+    def memo(self) -> dict[Any, Any]:
+        """A place for pure functions to keep what they derived from this trial."""
+        return self._memo
 
 
 class OptimizeStateResponse(_Model):

@@ -3,7 +3,10 @@
 `GET /v1/api/{projectId}/optimize/state` serves, for any positive numeric project id, the
 document of that project's own `Simulation` (see `bot.simulation` for the timeline). A
 project's simulated clock starts at its first request: `t = (clock() - first) * speed`, so
-every project watched in a demo starts from the beginning of a run.
+every project watched in a demo starts from the beginning of a run. Timestamps in the documents
+count from a fixed date (reproducible bytes), or with `live_timestamps` from the wall-clock time
+the project was first asked for, so that "running for 12 minutes" reads right in a live demo
+(`eon-bot simulate` uses that; at speed > 1 later timestamps run ahead of the wall clock).
 
 Errors look like Edge Impulse's: JSON `{"success": false, "error": ...}` with 401 for a
 missing or wrong `x-api-key` (when a key is required; checked before anything else, and never
@@ -26,8 +29,9 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -121,16 +125,25 @@ class SimController:
         speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         trials: int = 24,
+        live_timestamps: bool = False,
     ) -> None:
         self.seed, self.speed, self.clock, self.trials = seed, speed, clock, trials
+        self.live_timestamps = live_timestamps
         self._projects: dict[str, _Project] = {}
+
+    def _simulation(self, key: str, **options: Any) -> Simulation:
+        if self.live_timestamps:
+            options["epoch"] = datetime.now(UTC).replace(microsecond=0)
+        return Simulation(key, **options)
 
     def _project(self, project_id: str | int) -> _Project:
         key = project_key(project_id)
         if key is None:
             raise ValueError(f"not a project id: {project_id!r}")
         if key not in self._projects:
-            self._projects[key] = _Project(Simulation(key, seed=self.seed, trials=self.trials))
+            self._projects[key] = _Project(
+                self._simulation(key, seed=self.seed, trials=self.trials)
+            )
         return self._projects[key]
 
     def simulation(self, project_id: str | int) -> Simulation:
@@ -147,7 +160,7 @@ class SimController:
     ) -> Simulation:
         """Give one project other run options (its clock and queued faults are kept)."""
         project = self._project(project_id)
-        project.simulation = Simulation(
+        project.simulation = self._simulation(
             project.simulation.project_id,
             seed=self.seed if seed is None else seed,
             trials=self.trials if trials is None else trials,
@@ -249,10 +262,13 @@ def make_app(
     speed: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     trials: int = 24,
+    live_timestamps: bool = False,
 ) -> web.Application:
     """The simulator as an aiohttp application (for `aiohttp_client` or `SimulatorServer`)."""
     app = web.Application(middlewares=[_edge])
-    app[SIM_KEY] = SimController(seed=seed, speed=speed, clock=clock, trials=trials)
+    app[SIM_KEY] = SimController(
+        seed=seed, speed=speed, clock=clock, trials=trials, live_timestamps=live_timestamps
+    )
     if api_key is not None:
         app[_API_KEY] = api_key
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
@@ -272,9 +288,17 @@ class SimulatorServer:
         speed: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         trials: int = 24,
+        live_timestamps: bool = False,
     ) -> None:
         self.host, self.port = host, port
-        self.app = make_app(api_key=api_key, seed=seed, speed=speed, clock=clock, trials=trials)
+        self.app = make_app(
+            api_key=api_key,
+            seed=seed,
+            speed=speed,
+            clock=clock,
+            trials=trials,
+            live_timestamps=live_timestamps,
+        )
         self.controller = self.app[SIM_KEY]
         self._runner: web.AppRunner | None = None
 
@@ -320,7 +344,7 @@ async def serve(host: str, port: int, *, api_key: str | None, seed: int, speed: 
         loop.add_signal_handler(signum, stop.set)
     try:
         async with SimulatorServer(
-            host=host, port=port, api_key=api_key, seed=seed, speed=speed
+            host=host, port=port, api_key=api_key, seed=seed, speed=speed, live_timestamps=True
         ) as server:
             log.info(
                 "EON Tuner simulator at %s (set EI_API_URL to it); speed %gx, seed %d, %s",

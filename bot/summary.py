@@ -208,6 +208,23 @@ def trial_performance(
 
 
 def summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSummary:
+    """Memoised on the trial per target: an unchanged trial is summed up once per run."""
+    device = config.target_device if config else None
+    key = (
+        "summary",
+        config.precision_or_default if config else "int8",
+        config.target_latency if config else None,
+        device.model_dump_json() if device else None,
+    )
+    memo = trial.memo()
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = _summarize_trial(trial, config)
+    assert isinstance(found, TrialSummary)
+    return found
+
+
+def _summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSummary:
     precision = config.precision_or_default if config else "int8"
     latency, ram, rom = trial_performance(trial, config)
     target_latency = config.target_latency if config else None
@@ -275,17 +292,27 @@ def _parse_time(value: str | None) -> datetime | None:
 def activity_span(state: OptimizeStateResponse) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest timestamps the document shows (trial epochs, trainings and
     block activity): the run's own clock, free of any skew between it and this machine's."""
-    stamps = [
-        stamp
-        for trial in state.trials
-        for stamp in (
-            _parse_time(trial.last_completed_epoch),
-            _parse_time(trial.last_completed_training),
-            *(_parse_time(block.last_active) for block in trial.blocks),
-        )
-        if stamp is not None
-    ]
-    return min(stamps, default=None), max(stamps, default=None)
+    spans = [span for trial in state.trials if (span := _trial_span(trial)) is not None]
+    if not spans:
+        return None, None
+    return min(first for first, _ in spans), max(last for _, last in spans)
+
+
+def _trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
+    memo = trial.memo()
+    if "span" not in memo:
+        stamps = [
+            stamp
+            for stamp in (
+                _parse_time(trial.last_completed_epoch),
+                _parse_time(trial.last_completed_training),
+                *(_parse_time(block.last_active) for block in trial.blocks),
+            )
+            if stamp is not None
+        ]
+        memo["span"] = (min(stamps), max(stamps)) if stamps else None
+    span: tuple[datetime, datetime] | None = memo["span"]
+    return span
 
 
 def is_finished(state: OptimizeStateResponse) -> bool:

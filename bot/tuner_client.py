@@ -23,9 +23,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import httpx
 from pydantic import SecretStr, ValidationError
+from pydantic_core import from_json
 
 from .errors import (
     ConfigError,
@@ -38,7 +40,7 @@ from .errors import (
     TunerUnavailable,
 )
 from .fmt import one_line, redact
-from .models import OptimizeStateResponse
+from .models import OptimizeStateResponse, TunerTrial
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +117,54 @@ def _shape_problem(exc: ValidationError, body: bytes) -> str:
     return f"unexpected shape: {where + ': ' if where else ''}{first['msg']}{also}"
 
 
+class TrialReuse:
+    """Validates a state document, reusing the models of trials unchanged since the last one.
+
+    Most of a long run's trials are finished and never change again, and validating them anew
+    is most of what a poll costs: a trial whose JSON equals last poll's (a C-level comparison)
+    keeps its model (and the summaries memoised on it). Holds the last document of one project.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[Any, TunerTrial]] = {}
+
+    def validate(self, body: bytes) -> OptimizeStateResponse:
+        """Raises ValidationError, as `model_validate_json` would, for anything not understood."""
+        try:
+            raw = from_json(body)
+        except ValueError:
+            return OptimizeStateResponse.model_validate_json(body)  # raises the JSON error
+        trials = raw.get("trials") if isinstance(raw, dict) else None
+        if not isinstance(trials, list):
+            return OptimizeStateResponse.model_validate(raw)
+        kept: dict[str, tuple[Any, TunerTrial]] = {}
+        models: list[TunerTrial] = []
+        for item in trials:
+            last = self._last.get(str(item.get("id"))) if isinstance(item, dict) else None
+            model = last[1] if last is not None and last[0] == item else None
+            if model is None:
+                try:
+                    model = TunerTrial.model_validate(item)
+                except ValidationError:  # worded with its place in the whole document
+                    return OptimizeStateResponse.model_validate_json(body)
+            kept[model.id] = (item, model)
+            models.append(model)
+        envelope = OptimizeStateResponse.model_validate({**raw, "trials": []})
+        self._last = kept
+        return envelope.model_copy(update={"trials": models})
+
+
 def parse_state(
-    project_id: str, status_code: int, body: bytes, *, secret: SecretStr | None = None
+    project_id: str,
+    status_code: int,
+    body: bytes,
+    *,
+    secret: SecretStr | None = None,
+    reuse: TrialReuse | None = None,
 ) -> OptimizeStateResponse:
     """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
-    request carried: it is cut out of any text quoted from the answer."""
+    request carried: it is cut out of any text quoted from the answer. `reuse` keeps the models
+    of unchanged trials from the project's previous answer."""
     if status_code in (401, 403):
         raise TunerAuthError(project_id, status_code)
     if status_code == 404:
@@ -132,7 +177,10 @@ def parse_state(
             raise TunerUnavailable(project_id, reason, status_code)
         raise TunerBadResponse(project_id, reason, status_code)
     try:
-        state = OptimizeStateResponse.model_validate_json(body)
+        if reuse is None:
+            state = OptimizeStateResponse.model_validate_json(body)
+        else:
+            state = reuse.validate(body)
     except ValidationError as exc:
         said = _ei_error(body, only_if_failed=True)
         if said is not None:  # `success: false` with odd other fields: EI's words are the news
@@ -213,6 +261,7 @@ class TunerClient:
         self._backoff = backoff
         self._max_retry_after = max_retry_after
         self._sleep = sleep
+        self._reuse: dict[str, TrialReuse] = {}
 
     def __repr__(self) -> str:
         return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
@@ -238,7 +287,11 @@ class TunerClient:
             else:
                 try:
                     return parse_state(
-                        project_id, response.status_code, response.content, secret=key
+                        project_id,
+                        response.status_code,
+                        response.content,
+                        secret=key,
+                        reuse=self._reuse.setdefault(project_id, TrialReuse()),
                     )
                 except TunerUnavailable as exc:
                     failure = exc

@@ -67,7 +67,9 @@ def _schema(path: Path, strict: bool) -> str:
     defs = copy.deepcopy(spec["components"]["schemas"])
     defs["TunerTrialImpulse"].pop("required", None)
     if strict:
-        wrapped = {name for d in defs.values() for b in d.get("allOf", []) for name in [b.get("$ref")]}
+        wrapped = {
+            name for d in defs.values() for b in d.get("allOf", []) for name in [b.get("$ref")]
+        }
         for name, schema in defs.items():
             _forbid_unknown(schema, top=f"#/components/schemas/{name}" not in wrapped)
     text = json.dumps(
