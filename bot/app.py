@@ -10,11 +10,13 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -154,6 +156,13 @@ async def build(
 
     async def healthy() -> bool:
         return bool(scheduler.running) and await store.healthy()
+
+    @bolt.event("member_joined_channel")
+    async def bot_invited(event: dict[str, Any], context: AsyncBoltContext) -> None:
+        """The bot was invited back: deliver what waited while the channel was paused."""
+        if event.get("user") and event.get("user") == context.bot_user_id:
+            await store.resume_channel(str(event.get("channel")))
+            delivery.wake()
 
     return Bot(
         settings=settings,

@@ -3,6 +3,7 @@ against the simulator and the Slack stand-in: forged requests, hostile input, se
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -153,3 +154,26 @@ async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
     for secret in (TOKEN, SECRET, KEY):
         assert secret not in logged
         assert secret not in posted
+
+
+async def test_a_paused_channel_resumes_when_the_bot_is_invited(running: Running) -> None:
+    from bot.fakeslack import BOT_USER_ID
+
+    store = running.bot.store
+    await store.subscribe(CHANNEL, "3", added_by="U0ADA")
+    await store.pause_channel(CHANNEL, "not_in_channel")
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T0EONBOT",
+            "api_app_id": "A0EONBOT",
+            "event": {"type": "member_joined_channel", "user": BOT_USER_ID, "channel": CHANNEL},
+            "event_id": "Ev01",
+            "event_time": int(time.time()),
+        }
+    )
+    headers = signed_headers(SECRET, body) | {"Content-Type": "application/json"}
+    response = await running.http.post(running.events_url, content=body, headers=headers)
+    assert response.status_code == 200
+    [subscription] = await store.subscriptions(channel_id=CHANNEL)
+    assert subscription.paused_reason is None
