@@ -32,9 +32,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet = args.command in ("status", "demo")  # their output is the point; logs only on trouble
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "simulate":
         from .simulator import serve
 
