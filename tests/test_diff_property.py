@@ -145,12 +145,17 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
         assert event.project_id == PROJECT
         assert event.run_id in run_of, f"event of an unknown run: {event.key}"
 
-    # Trials: nothing reported that the poll's own document does not show.
-    for poll in later:
+    # Trials: nothing reported that the poll's own document does not show. Events belong to
+    # the poll's run, or to the previous poll's (the end, maybe the last trials, of a run that
+    # ended between the two).
+    for before, poll in itertools.pairwise(polls):
         completed = _trials(poll.state, TrialStatus.COMPLETED)
         failed = _trials(poll.state, TrialStatus.FAILED)
         for event in poll.events:
-            if event.kind is not EventKind.JOB_FINISHED:  # may close the run before this one
+            if event.kind is not EventKind.RUN_STARTED:
+                runs_now = {str(r.coordinator_job_id) for r in (before.run, poll.run)}
+                assert event.run_id in runs_now, event.key
+            else:
                 assert event.run_id == str(poll.run.coordinator_job_id), event.key
             if event.kind is EventKind.TRIAL_COMPLETED:
                 assert event.trial_id in completed, f"t={poll.t}: {event.key} not completed"
@@ -186,7 +191,9 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
         assert kinds[0] is EventKind.RUN_STARTED, f"run {run_id} not started first: {kinds}"
 
     # The time limit: at most once per run; once for a run whose exceeded limit a poll after
-    # the baseline showed, unless the baseline showed it already.
+    # the baseline showed, unless the baseline showed it already. (A limit hit after a run's
+    # last poll is in no document the poller gets: an extension does not imply it, since the
+    # schema lets a search be extended without reaching the limit.)
     limits = Counter(e.run_id for e in events if e.kind is EventKind.TIME_LIMIT_EXCEEDED)
     assert max(limits.values(), default=0) <= 1
     for run in runs[first:]:
@@ -204,7 +211,7 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
     assert len(finished) == sum(e.kind is EventKind.JOB_FINISHED for e in events)
     assert set(finished) == {str(r.coordinator_job_id) for r in runs if r.end > baseline.t}
     for run_id, event in finished.items():
-        run = run_of[run_id]
+        run = run_of[str(run_id)]
         assert event.payload["outcome"] == ("failed" if run.job_error else "completed")
         assert event.payload["job_error"] == run.job_error
         assert [e for e in events if e.run_id == run_id][-1] is event
@@ -255,3 +262,33 @@ def sampled_polls(draw: st.DrawFn) -> tuple[Scenario, list[float]]:
 def test_sampled_polls(case: tuple[Scenario, list[float]]) -> None:
     scenario, times = case
     check(recorded(scenario), times, every_change_seen=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="diff reports an unseen run end from the last poll's stale summary, and trials that "
+    "completed in that run under the next one (see the report on bot/diff.py)",
+)
+def test_a_run_whose_end_falls_between_two_polls() -> None:
+    """Polled just before the time limit, then only after the extension started: the first
+    run's last trials and its end are told as they happened, under the first run."""
+    rec = recorded(Scenario(1, 24))
+    first, extension = rec.simulation.runs
+    assert first.time_limit_at is not None
+    polls = replay(rec, [first.time_limit_at - 1.0, extension.start + 1.0])
+    events = polls[1].events
+    kinds = [e.kind for e in events]
+    assert kinds.count(EventKind.TRIAL_COMPLETED) > 0, "the scenario no longer shows the case"
+    ended = kinds.index(EventKind.JOB_FINISHED)
+    for i, event in enumerate(events):
+        if event.trial_id in first.trial_ids:
+            assert event.run_id == str(first.coordinator_job_id), event.key
+            assert i < ended, f"{event.key} after the run's end"
+    truth = rec.state(first.end).status
+    assert truth is not None
+    assert events[ended].payload == events[ended].payload | {
+        "completed_trials": truth.num_completed_trials,
+        "failed_trials": truth.num_failed_trials,
+        "running_trials": 0,
+        "pending_trials": 0,
+    }
