@@ -8,7 +8,9 @@ The rules, as users expect them:
   fails again is reported again, and its later completion too).
 - A trial missing from one response is not "deleted": its mark is kept.
 - A new run (another coordinator or tuner job id) starts afresh with its own
-  `eon_run_started`; if the previous run's end was never seen, it is reported first. Marks of
+  `eon_run_started`; if the previous run's end was never seen, it is reported first, after
+  what its trials did since the last poll (as the new document lists them), with figures
+  brought up to date from them. Marks of
   trials carry over by id, so an extended search that lists the earlier trials again does not
   announce them twice.
 - The time limit and the job's end are reported once per run; `jobError` makes the outcome
@@ -21,8 +23,19 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from .events import Event, EventKind, Snapshot, TrialMark
-from .models import OptimizeStateResponse, TrialStatus
-from .summary import Counts, RunSummary, is_finished, summarize_run, summarize_trial
+from .models import OptimizeConfig, OptimizeStateResponse, TrialStatus, TunerTrial
+from .summary import (
+    TOP_TRIALS,
+    Counts,
+    RunSummary,
+    best_trial,
+    is_finished,
+    pareto_front,
+    ranked,
+    summarize_run,
+    summarize_trial,
+    tally,
+)
 
 
 class Diff(NamedTuple):
@@ -82,6 +95,92 @@ def _is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
     return any(old is not None and new is not None and old != new for old, new in pairs)
 
 
+def _ended(
+    summary: RunSummary, trials: list[TunerTrial], config: OptimizeConfig | None
+) -> RunSummary:
+    """The last summary of a run whose end was not seen, brought up to date with its trials
+    as a later document lists them (unchanged if that document lists none of them)."""
+    if not trials:
+        return summary
+    summaries = [summarize_trial(trial, config) for trial in trials]
+    completed = ranked(summaries)
+    return summary.model_copy(
+        update={
+            "counts": tally(t.status for t in summaries),
+            "best": best_trial(completed),
+            "pareto": pareto_front(summaries),
+            "top": completed[:TOP_TRIALS],
+            "trials_total": len(summaries),
+            "finished": True,
+            "running": False,
+            "outcome": summary.outcome or "completed",
+        }
+    )
+
+
+def _trial_events(
+    run: _Run,
+    trial: TunerTrial,
+    mark: TrialMark | None,
+    state: OptimizeStateResponse,
+    *,
+    baseline: bool,
+) -> tuple[list[Event], TrialMark | None]:
+    """What one trial is owed, and its new mark (None: unchanged)."""
+    events: list[Event] = []
+    completed = trial.status == TrialStatus.COMPLETED
+    failed = trial.status == TrialStatus.FAILED
+    completed_reported = mark.completed_reported if mark else False
+    failures = mark.failures_reported if mark else 0
+    failed_again = failed and (
+        mark is None or mark.status != TrialStatus.FAILED or mark.retries != trial.retries
+    )
+    if baseline:
+        completed_reported = completed
+        failures = int(failed)
+    else:
+        if completed and not completed_reported:
+            numbers = summarize_trial(trial, state.config)
+            events.append(
+                run.event(
+                    EventKind.TRIAL_COMPLETED,
+                    trial.id,
+                    trial_id=trial.id,
+                    trial_name=trial.display_name,
+                    **numbers.numbers(),
+                    over_latency=numbers.over_latency or None,
+                    over_ram=numbers.over_ram or None,
+                    over_rom=numbers.over_rom or None,
+                )
+            )
+            completed_reported = True
+        if failed_again:
+            events.append(
+                run.event(
+                    EventKind.TRIAL_FAILED,
+                    trial.id,
+                    failures,
+                    trial_id=trial.id,
+                    trial_name=trial.display_name,
+                    retries=trial.retries,
+                )
+            )
+            failures += 1
+    if mark is not None and (
+        mark.status,
+        mark.retries,
+        mark.completed_reported,
+        mark.failures_reported,
+    ) == (trial.status, trial.retries, completed_reported, failures):
+        return events, None
+    return events, TrialMark(
+        status=trial.status,
+        retries=trial.retries,
+        completed_reported=completed_reported,
+        failures_reported=failures,
+    )
+
+
 def diff(
     previous: Snapshot | None,
     state: OptimizeStateResponse,
@@ -95,9 +194,19 @@ def diff(
     prev = previous or Snapshot(project_id=project_id)
     events: list[Event] = []
 
+    marks = dict(prev.trials)
     if new_run and not prev.finished_reported and prev.summary is not None:
+        # The old run ended between two polls. An extended search lists its trials again, as
+        # they ended: report what they did under the old run, then its end with those figures
+        # (not the last poll's, taken while it was still running).
         old = _Run(project_id, prev.coordinator_job_id, prev.tuner_job_id)
-        events.append(_finished_event(old, prev.summary))
+        carried = [trial for trial in state.trials if trial.id in prev.trials]
+        for trial in carried:
+            found, mark = _trial_events(old, trial, marks[trial.id], state, baseline=False)
+            events.extend(found)
+            if mark is not None:
+                marks[trial.id] = mark
+        events.append(_finished_event(old, _ended(prev.summary, carried, state.config)))
 
     run = _Run(
         project_id,
@@ -109,59 +218,11 @@ def diff(
     if baseline or new_run:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
-    marks = dict(prev.trials)
     for trial in state.trials:
-        mark = marks.get(trial.id)
-        completed = trial.status == TrialStatus.COMPLETED
-        failed = trial.status == TrialStatus.FAILED
-        completed_reported = mark.completed_reported if mark else False
-        failures = mark.failures_reported if mark else 0
-        failed_again = failed and (
-            mark is None or mark.status != TrialStatus.FAILED or mark.retries != trial.retries
-        )
-        if baseline:
-            completed_reported = completed
-            failures = int(failed)
-        else:
-            if completed and not completed_reported:
-                numbers = summarize_trial(trial, state.config)
-                events.append(
-                    run.event(
-                        EventKind.TRIAL_COMPLETED,
-                        trial.id,
-                        trial_id=trial.id,
-                        trial_name=trial.display_name,
-                        **numbers.numbers(),
-                        over_latency=numbers.over_latency or None,
-                        over_ram=numbers.over_ram or None,
-                        over_rom=numbers.over_rom or None,
-                    )
-                )
-                completed_reported = True
-            if failed_again:
-                events.append(
-                    run.event(
-                        EventKind.TRIAL_FAILED,
-                        trial.id,
-                        failures,
-                        trial_id=trial.id,
-                        trial_name=trial.display_name,
-                        retries=trial.retries,
-                    )
-                )
-                failures += 1
-        if mark is None or (
-            mark.status,
-            mark.retries,
-            mark.completed_reported,
-            mark.failures_reported,
-        ) != (trial.status, trial.retries, completed_reported, failures):
-            marks[trial.id] = TrialMark(
-                status=trial.status,
-                retries=trial.retries,
-                completed_reported=completed_reported,
-                failures_reported=failures,
-            )
+        found, mark = _trial_events(run, trial, marks.get(trial.id), state, baseline=baseline)
+        events.extend(found)
+        if mark is not None:
+            marks[trial.id] = mark
 
     fresh = baseline or new_run
     time_limit_reported = prev.time_limit_reported and not fresh

@@ -9,6 +9,7 @@ taken as bytes, `targetLatency` as milliseconds; 0 or missing means "no limit".
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -251,13 +252,32 @@ def _rank(trial: TrialSummary) -> tuple[float, float]:
     return (-(trial.accuracy or 0.0), latency)
 
 
-def best_trial(trials: Iterable[TrialSummary]) -> TrialSummary | None:
-    """The best completed trial that fits the targets; if none fits, the best one (flagged)."""
-    scored = sorted(
+def ranked(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
+    """Completed trials with a known accuracy, best first."""
+    return sorted(
         (t for t in trials if t.status == TrialStatus.COMPLETED and t.accuracy is not None),
         key=_rank,
     )
+
+
+def best_trial(trials: Iterable[TrialSummary]) -> TrialSummary | None:
+    """The best completed trial that fits the targets; if none fits, the best one (flagged)."""
+    return _best_of(ranked(trials))
+
+
+def _best_of(scored: list[TrialSummary]) -> TrialSummary | None:
     return next((t for t in scored if t.fits), scored[0] if scored else None)
+
+
+def tally(statuses: Iterable[str]) -> Counts:
+    """Counts of trial statuses (statuses the bot does not know are not counted)."""
+    found = Counter(statuses)
+    return Counts(
+        pending=found[TrialStatus.PENDING],
+        running=found[TrialStatus.RUNNING],
+        completed=found[TrialStatus.COMPLETED],
+        failed=found[TrialStatus.FAILED],
+    )
 
 
 def pareto_front(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
@@ -330,16 +350,7 @@ def count_trials(state: OptimizeStateResponse) -> Counts:
             completed=s.num_completed_trials,
             failed=s.num_failed_trials,
         )
-    tally = {status: 0 for status in TrialStatus}
-    for trial in state.trials:
-        if trial.status in tally:
-            tally[TrialStatus(trial.status)] += 1
-    return Counts(
-        pending=tally[TrialStatus.PENDING],
-        running=tally[TrialStatus.RUNNING],
-        completed=tally[TrialStatus.COMPLETED],
-        failed=tally[TrialStatus.FAILED],
-    )
+    return tally(trial.status for trial in state.trials)
 
 
 def count_workers(state: OptimizeStateResponse) -> Workers:
@@ -387,10 +398,7 @@ def summarize_run(
         elapsed = (latest - earliest).total_seconds()
     elif started_at is not None and now is not None:
         elapsed = max(0.0, (now - started_at).total_seconds())
-    completed = sorted(
-        (t for t in trials if t.status == TrialStatus.COMPLETED and t.accuracy is not None),
-        key=_rank,
-    )
+    completed = ranked(trials)
     return RunSummary(
         project_id=project_id,
         run_id=state.run_id,
@@ -405,7 +413,7 @@ def summarize_run(
         counts=count_trials(state),
         planned_trials=config.tuning_max_trials if config else None,
         workers=count_workers(state),
-        best=best_trial(trials),
+        best=_best_of(completed),
         pareto=pareto_front(trials),
         top=completed[:TOP_TRIALS],
         trials_total=len(trials),

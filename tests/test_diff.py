@@ -145,9 +145,23 @@ CASES = [
         id="time limit and end are once per run; an extension gets its own",
     ),
     pytest.param(
+        [
+            state(trial("a", "running"), trial("b", "completed", accuracy=0.8)),
+            state(
+                trial("a", "completed", accuracy=0.9),
+                trial("b", "completed", accuracy=0.8),
+                trial("c"),
+                job=20,
+                coordinator=21,
+            ),
+        ],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        id="an end between two polls: the old run's last trials, then its end, then the new run",
+    ),
+    pytest.param(
         [state(trial("a")), state(trial("a", "completed"), job=20)],
-        [(STARTED, None), (FINISHED, None), (STARTED, None), (COMPLETED, "a")],
-        id="a new tuner job id alone also starts a new run",
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        id="a new tuner job id alone also starts a new run; the old run's trials first",
     ),
 ]
 
@@ -235,3 +249,22 @@ def test_elapsed_time_is_measured_from_the_first_sight() -> None:
     _, snapshot = diff(snapshot, state(trial("a", "running")), project_id="7", now=t1)
     assert snapshot.summary is not None
     assert snapshot.summary.elapsed_s == 1800
+
+
+def test_an_unseen_end_is_told_with_up_to_date_figures() -> None:
+    polls = [
+        state(trial("a", "running"), trial("b", "completed", accuracy=0.80)),
+        state(
+            trial("a", "completed", accuracy=0.90),
+            trial("b", "completed", accuracy=0.80),
+            job=20,
+            coordinator=21,
+        ),
+    ]
+    events = run(polls)
+    completed, finished = events[1], events[2]
+    assert (completed.kind, completed.run_id) == (COMPLETED, "11")
+    assert finished.kind is FINISHED and finished.run_id == "11"
+    assert finished.payload["running_trials"] == 0
+    assert finished.payload["completed_trials"] == 2
+    assert finished.payload["best_trial_id"] == "a"

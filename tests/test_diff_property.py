@@ -264,11 +264,6 @@ def test_sampled_polls(case: tuple[Scenario, list[float]]) -> None:
     check(recorded(scenario), times, every_change_seen=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="diff reports an unseen run end from the last poll's stale summary, and trials that "
-    "completed in that run under the next one (see the report on bot/diff.py)",
-)
 def test_a_run_whose_end_falls_between_two_polls() -> None:
     """Polled just before the time limit, then only after the extension started: the first
     run's last trials and its end are told as they happened, under the first run."""
