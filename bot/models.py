@@ -287,7 +287,12 @@ class TunerTrial(_Model):
 
     def memo(self) -> dict[Any, Any]:
         """A place for pure functions to keep what they derived from this trial."""
-        return self._memo
+        # Straight from the instance's private dict: `self._memo` goes through pydantic's
+        # `BaseModel.__getattr__`, which costs more than the memoised work on every poll.
+        private = self.__pydantic_private__
+        assert private is not None
+        memo: dict[Any, Any] = private["_memo"]
+        return memo
 
 
 class OptimizeStateResponse(_Model):

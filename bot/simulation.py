@@ -258,7 +258,9 @@ class Simulation:
             moments.add(trial.proposed)
             if trial.dropped is not None:
                 moments.add(trial.dropped)
-            moments.update(m for a in trial.attempts for m in (a.start, a.dsp_end, a.end))
+            moments.update(
+                m for a in trial.attempts for m in (a.start, min(a.dsp_end, a.end), a.end)
+            )
         return sorted(float(m) for m in moments)
 
     def attempts(self, trial_id: str) -> tuple[Attempt, ...]:

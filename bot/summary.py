@@ -215,7 +215,7 @@ def summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSu
         "summary",
         config.precision_or_default if config else "int8",
         config.target_latency if config else None,
-        device.model_dump_json() if device else None,
+        (device.name, device.ram, device.rom) if device else None,
     )
     memo = trial.memo()
     found = memo.get(key)

@@ -71,8 +71,7 @@ class Recorded:
         return self.states[second]
 
     def milestones(self) -> list[float]:
-        """`Simulation.milestones()` up to the run's end. (A crash cuts an attempt's `end` but
-        not its `dsp_end`, so a milestone can fall after `duration`, where nothing changes.)"""
+        """`Simulation.milestones()`, always closed by the run's end."""
         end = self.simulation.duration
         return [t for t in self.simulation.milestones() if t < end] + [end]
 

@@ -631,3 +631,9 @@ async def test_eon_bot_simulate_serves_until_sigterm() -> None:
     assert process.returncode == 0
     text = output.decode()
     assert f"http://127.0.0.1:{port}/v1" in text and "cli-secret-key" not in text
+
+
+@pytest.mark.parametrize("seed", range(1, 6))
+def test_no_milestone_after_the_end_even_when_the_job_crashes(seed: int) -> None:
+    simulation = Simulation("1", seed=seed, trials=24, job_error=True)
+    assert max(simulation.milestones()) <= simulation.duration
