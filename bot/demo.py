@@ -18,10 +18,11 @@ from typing import TextIO
 import httpx
 
 from .app import Bot, build
-from .fakeslack import FakeSlack, TerminalPrinter
+from .fakeslack import FakeSlack
 from .settings import Settings
 from .simulator import SimulatorServer
 from .slashcmd import send_slash_command
+from .terminal import TerminalPrinter
 
 PROJECT_ID = "1"
 CHANNEL = "C0EONDEMO"

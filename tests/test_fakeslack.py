@@ -24,7 +24,8 @@ from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryInt
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.fakeslack import BOT_USER_ID, FakeSlack, Message, TerminalPrinter, blocks_to_lines
+from bot.fakeslack import BOT_USER_ID, FakeSlack, Message, blocks_to_lines
+from bot.terminal import TerminalPrinter
 
 TOKEN = "xoxb-test"
 FAST = FixedValueRetryIntervalCalculator(0.01)
