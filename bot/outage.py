@@ -17,10 +17,12 @@ class OutageStep(NamedTuple):
     events: list[Event]
 
 
-def _event(kind: EventKind, project_id: str, since: datetime, **payload: object) -> Event:
+def _event(
+    kind: EventKind, project_id: str, since: datetime, tag: str = "", **payload: object
+) -> Event:
     return Event(
         kind=kind,
-        key=f"{project_id}:outage:{since.isoformat()}:{kind}",
+        key=f"{project_id}:outage:{since.isoformat()}:{kind}{tag}",
         project_id=project_id,
         payload=payload,
     )
@@ -29,13 +31,20 @@ def _event(kind: EventKind, project_id: str, since: datetime, **payload: object)
 def after_failure(
     project_id: str, outage: Outage, error: EonBotError, *, now: datetime, notice_after: float
 ) -> OutageStep:
-    """A refused or missing key is told at once: only a person can fix it."""
+    """A refused or missing key is told at once, also in an outage already told: only a
+    person can fix it, and the channel must know what to fix."""
     since = outage.failing_since or now
     refused = isinstance(error, TunerAuthError | ConfigError)
     detail = error.detail if isinstance(error, TunerApiError) else str(error)
     due = refused or (now - since).total_seconds() >= notice_after
     events: list[Event] = []
-    if due and not outage.unreachable_notified:
+    if refused and not outage.auth_notified:
+        events.append(
+            _event(
+                EventKind.API_UNREACHABLE, project_id, since, ":refused", error=detail, refused=True
+            )
+        )
+    elif due and not outage.unreachable_notified:
         events.append(_event(EventKind.API_UNREACHABLE, project_id, since, error=detail))
     return OutageStep(
         Outage(

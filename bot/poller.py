@@ -97,11 +97,12 @@ class Poller:
 
     async def _poll(self, project_id: str) -> None:
         snapshot, outage = await self._store.load_project(project_id)
+        asked_at = self._now()  # an outage starts when the poll began, before its retries
         try:
             state = await self._tuner.get_state(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             step = after_failure(
-                project_id, outage, error, now=self._now(), notice_after=self._notice_after
+                project_id, outage, error, now=asked_at, notice_after=self._notice_after
             )
             if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
                 log.warning("%s", error)

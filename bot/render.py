@@ -304,7 +304,12 @@ def _event_line(event: Event) -> str:
         case EventKind.JOB_FINISHED:
             return _finished_line(event)
         case EventKind.API_UNREACHABLE:
-            error = safe(_text(p, "error"), ERROR_CHARS)
+            error = safe((_text(p, "error") or "").rstrip(". "), ERROR_CHARS)
+            if p.get("refused") is True:  # waiting will not fix it: say what to fix
+                return (
+                    f"🔑 Edge Impulse refused the API key for {project}: {error}. "
+                    "Checking again; a message follows when it is accepted."
+                )
             return (
                 f"🔌 Edge Impulse has not answered for {project}: {error}. "
                 "Still trying; a message follows when it is back."

@@ -542,3 +542,13 @@ async def test_fake_slack_accepts_every_rendered_message() -> None:
             )
             await client.chat_update(channel="C1", ts=posted["ts"], text=m.text, blocks=m.blocks)
         assert len(fake.top_level("C1")) == len(messages)
+
+
+def test_a_refused_key_says_what_to_fix_not_to_wait() -> None:
+    detail = "Edge Impulse refused the API key (HTTP 401). Check EI_API_KEY_7 or EI_API_KEY."
+    refused = render_event(event(EventKind.API_UNREACHABLE, error=detail, refused=True))
+    outage = render_event(event(EventKind.API_UNREACHABLE, error="timed out."))
+    assert "refused the API key" in refused.text and "EI_API_KEY_7" in refused.text
+    assert "has not answered" not in refused.text
+    assert "has not answered" in outage.text
+    assert ".." not in refused.text and ".." not in outage.text

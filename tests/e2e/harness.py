@@ -11,6 +11,7 @@ The pieces, each usable alone (fault tests build on them):
 - `bot_environment(...)`: the process environment: the test's settings and nothing inherited
   (no `SLACK_*`, `EI_API_KEY*` or other setting of the developer's shell leaks in).
 - `BotProcess`: start / `wait_healthy` / `terminate` (SIGTERM) / `kill` (SIGKILL) / `close`,
+  `kill_now` + `reap` (SIGKILL from a FakeSlack hook, at an exact point of a request),
   each start's stdout and stderr in files under the work folder (`logs()` shows their tails),
   signed slash commands (`command`) and raw posts to `/slack/events` (`post_events`).
 - `explain(*bots)`: a failing assertion or timeout inside it carries the bots' logs.
@@ -33,7 +34,7 @@ import signal
 import socket
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -237,6 +238,23 @@ class BotProcess:
     async def kill(self) -> Stopped:
         """SIGKILL: a crash, an OOM kill or a host going away; nothing runs in the bot after it."""
         return await self._signal(signal.SIGKILL, STOP_LIMIT_S)
+
+    def kill_now(self) -> None:
+        """SIGKILL from synchronous code, such as a FakeSlack `on_message` hook, so the kill lands
+        at an exact point of a request (Slack has acted, its answer not yet sent); `reap()` then
+        collects the exit. Does nothing if the process is not running."""
+        if self.running and self._process is not None:
+            self._process.send_signal(signal.SIGKILL)
+
+    async def reap(self, *, within: float = STOP_LIMIT_S) -> Stopped:
+        """Wait for a process already signalled (`kill_now`) or exiting by itself to be gone."""
+        process = self._process
+        if process is None:
+            raise RuntimeError(f"{self.name} was never started")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(process.wait(), within)
+        return Stopped(process.returncode, loop.time() - started)
 
     async def _signal(self, signum: signal.Signals, within: float) -> Stopped:
         process = self._process
@@ -775,13 +793,15 @@ async def e2e_stack(
     poll_interval: float = POLL_INTERVAL_S,
     outage_notice_after: float = 300.0,
     extra_env: Mapping[str, str] | None = None,
+    on_slack_message: Callable[[Message, str], None] | None = None,
 ) -> AsyncIterator[Stack]:
     """The simulator (key required, clock frozen at 0 for `PROJECT_ID`) and FakeSlack in this
     loop, and a bot process configured for both with its database under `tmp_path`. The bot
-    is killed on the way out if the test left it running."""
+    is killed on the way out if the test left it running. `on_slack_message` is FakeSlack's
+    `on_message`: called as each post or edit is stored, before its answer goes out."""
     async with (
         SimulatorServer(api_key=EI_KEY, trials=trials) as simulator,
-        FakeSlack(token=TOKEN) as slack,
+        FakeSlack(token=TOKEN, on_message=on_slack_message) as slack,
         httpx.AsyncClient(timeout=10.0) as http,
     ):
         simulator.controller.set_time(PROJECT_ID, 0)
