@@ -164,6 +164,12 @@ async def build(
             await store.resume_channel(str(event.get("channel")))
             delivery.wake()
 
+    @bolt.event("channel_unarchive")
+    async def channel_unarchived(event: dict[str, Any]) -> None:
+        """An archived channel is back: deliver what waited."""
+        await store.resume_channel(str(event.get("channel")))
+        delivery.wake()
+
     return Bot(
         settings=settings,
         store=store,

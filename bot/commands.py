@@ -218,6 +218,7 @@ class CommandStore(Protocol):
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Sequence[SubscriptionView]: ...
     async def snapshot(self, project_id: str) -> Snapshot | None: ...
+    async def resume_channel(self, channel_id: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +289,8 @@ def subscription_line(sub: SubscriptionView) -> str:
     )
     if sub.paused_reason:
         reason = escape(one_line(sub.paused_reason, 40))
-        hint = _PAUSE_HINTS.get(sub.paused_reason, "fix it, then `/eon watch` again")
+        hint = _PAUSE_HINTS.get(sub.paused_reason, "fix it")
+        hint += f", then `/eon watch {sub.project_id}` here to resume"
         line += f" · ⏸ paused: {reason} — {hint}"
     return line
 
@@ -339,6 +341,18 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: CommandDep
         )
     if not await deps.store.subscribe(channel_id, pid, added_by=user_id, mode=command.mode):
         existing = await deps.store.subscriptions(channel_id=channel_id, project_id=pid)
+        if existing and existing[0].paused_reason is not None:
+            # Whoever types here can see the channel works again: deliver what waited.
+            await deps.store.resume_channel(channel_id)
+
+            async def poll_now(_: Respond) -> None:
+                await deps.start_watching(pid)
+
+            return Reply(
+                f"▶ Delivery here resumes (it was paused: "
+                f"{escape(existing[0].paused_reason)}); what waited follows, in order.",
+                follow_up=poll_now,
+            )
         state = subscription_line(existing[0]).removeprefix("• ") if existing else f"project {pid}"
         return Reply(
             f"This channel already watches {state}. To change the mode: "

@@ -139,7 +139,10 @@ class Delivery:
             ts = await self._find_posted(row, card)
             if ts is not None:
                 log.info("found %s already in %s; not posting it again", event.key, row.channel_id)
-                await self._store.mark_sent(row.id, ts=ts, card_version=await self._version(row))
+                # What a found card shows is unknown (its run may have moved on since it was
+                # posted): it is recorded as never rendered, so it is edited to the latest.
+                is_card = event.kind is EventKind.RUN_STARTED and row.run_id is not None
+                await self._store.mark_sent(row.id, ts=ts, card_version=0 if is_card else None)
                 return
         if event.kind is EventKind.RUN_STARTED and card is not None:
             # The run already has its card here (a channel that watched it before).
@@ -159,12 +162,6 @@ class Delivery:
         if row.run_id is None:
             return None
         return await self._store.card(row.channel_id, row.project_id, row.run_id)
-
-    async def _version(self, row: OutboxRow) -> int | None:
-        if row.event.kind is not EventKind.RUN_STARTED or row.run_id is None:
-            return None
-        found = await self._store.run_summary(row.project_id, row.run_id)
-        return found[1] if found else 0
 
     async def _compose(self, row: OutboxRow, card: Card | None) -> tuple[Message, int | None]:
         if row.event.kind is not EventKind.RUN_STARTED or row.run_id is None:

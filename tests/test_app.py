@@ -156,18 +156,28 @@ async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
         assert secret not in posted
 
 
-async def test_a_paused_channel_resumes_when_the_bot_is_invited(running: Running) -> None:
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        ({"type": "member_joined_channel", "user": "BOT", "channel": CHANNEL}, "not_in_channel"),
+        ({"type": "channel_unarchive", "user": "U0ADA", "channel": CHANNEL}, "is_archived"),
+    ],
+    ids=["bot invited back", "channel unarchived"],
+)
+async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
+    running: Running, event: dict[str, str], reason: str
+) -> None:
     from bot.fakeslack import BOT_USER_ID
 
     store = running.bot.store
     await store.subscribe(CHANNEL, "3", added_by="U0ADA")
-    await store.pause_channel(CHANNEL, "not_in_channel")
+    await store.pause_channel(CHANNEL, reason)
     body = json.dumps(
         {
             "type": "event_callback",
             "team_id": "T0EONBOT",
             "api_app_id": "A0EONBOT",
-            "event": {"type": "member_joined_channel", "user": BOT_USER_ID, "channel": CHANNEL},
+            "event": {k: BOT_USER_ID if v == "BOT" else v for k, v in event.items()},
             "event_id": "Ev01",
             "event_time": int(time.time()),
         }

@@ -4,6 +4,7 @@ slash-command requests, an in-memory store and `FakeSlack` (auth.test and respon
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -182,6 +183,11 @@ class MemoryStore:
 
     async def snapshot(self, project_id: str) -> Snapshot | None:
         return self.snapshots.get(project_id)
+
+    async def resume_channel(self, channel_id: str) -> None:
+        for key, sub in self.subs.items():
+            if sub.channel_id == channel_id:
+                self.subs[key] = dataclasses.replace(sub, paused_reason=None)
 
 
 @dataclass
@@ -407,6 +413,19 @@ async def test_only_admins_change_what_a_channel_watches(make_bot: MakeBot, text
     assert not allowed["text"].startswith("⛔")
 
 
+async def test_watch_in_a_paused_channel_resumes_it(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    await bot.store.subscribe("C1", "42", added_by="U2")
+    bot.store.subs["C1", "42"] = dataclasses.replace(
+        bot.store.subs["C1", "42"], paused_reason="is_archived"
+    )
+    _, body = await bot.command("watch 42")
+    assert body["text"].startswith("▶ Delivery here resumes (it was paused: is_archived)")
+    assert bot.store.subs["C1", "42"].paused_reason is None
+    await settle()
+    assert bot.edge.started == ["42"]
+
+
 async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
     bot = make_bot()
     await bot.store.subscribe("C1", "42", added_by="U2", mode="milestones")
@@ -446,7 +465,8 @@ async def test_list(make_bot: MakeBot) -> None:
         "*Watched in this channel:*\n"
         "• project *42* — every trial · added by <@U1>\n"
         "• project *43* — milestones only (run start, time limit, end) · added by <@U2>"
-        " · ⏸ paused: not_in_channel — invite the bot (`/invite @eon-bot`)"
+        " · ⏸ paused: not_in_channel — invite the bot (`/invite @eon-bot`),"
+        " then `/eon watch 43` here to resume"
     )
 
 
