@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import quote
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -37,7 +36,7 @@ from slack_sdk.models.blocks import (
 from . import fmt
 from .events import Event, EventKind
 from .status_text import status_lines
-from .summary import STUDIO_URL, RunSummary, TrialSummary
+from .summary import RunSummary, TrialSummary, studio_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,13 +236,6 @@ def _studio_button(url: str | None) -> ActionsBlock | None:
     )
 
 
-def studio_url(project_id: str, run_id: str | None) -> str | None:
-    """Studio's page of a run; ids are opaque strings, so they are quoted into the path."""
-    if run_id is None:
-        return None
-    return STUDIO_URL.format(project_id=quote(project_id, safe=""), run_id=quote(run_id, safe=""))
-
-
 def _message(
     text: str, blocks: Iterable[Block | None], metadata: dict[str, Any] | None = None
 ) -> Message:
@@ -354,7 +346,7 @@ def render_event(event: Event) -> Message:
     blocks: list[Block | None] = [
         _section(line),
         _context(_where(event)),
-        _studio_button(studio_url(event.project_id, event.run_id)),
+        _studio_button(studio_page(event.project_id, event.run_id)),
     ]
     return _message(line, blocks, _event_metadata(event))
 
@@ -451,7 +443,7 @@ def card_blocks(summary: RunSummary) -> list[Block | None]:
         _context(f"…and {more} more completed {'trial' if more == 1 else 'trials'}")
         if more > 0 and top
         else None,
-        _studio_button(studio_url(summary.project_id, summary.run_id)),
+        _studio_button(summary.studio_url),
     ]
 
 
@@ -494,7 +486,7 @@ def render_status(summaries: Sequence[RunSummary], *, not_polled: Sequence[str] 
         if blocks:
             blocks.append(DividerBlock())
         blocks.append(_section(status_text(summary)))
-        blocks.append(_studio_button(studio_url(summary.project_id, summary.run_id)))
+        blocks.append(_studio_button(summary.studio_url))
         texts.append(status_text(summary))
     notes: list[str] = []
     if len(summaries) > len(shown):

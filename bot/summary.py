@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,6 +29,13 @@ from .models import (
 )
 
 STUDIO_URL = "https://studio.edgeimpulse.com/studio/{project_id}/tuner/{run_id}"
+
+
+def studio_page(project_id: str, run_id: str | None) -> str | None:
+    """Studio's page of a run; ids are opaque strings, so they are quoted into the path."""
+    if run_id is None:
+        return None
+    return STUDIO_URL.format(project_id=quote(project_id, safe=""), run_id=quote(run_id, safe=""))
 
 
 class _Frozen(BaseModel):
@@ -118,9 +126,7 @@ class RunSummary(_Frozen):
 
     @property
     def studio_url(self) -> str | None:
-        if self.run_id is None:
-            return None
-        return STUDIO_URL.format(project_id=self.project_id, run_id=self.run_id)
+        return studio_page(self.project_id, self.run_id)
 
 
 def _dig(value: Any, *path: str | int) -> Any:
