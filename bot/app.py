@@ -73,11 +73,8 @@ class Bot:
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "0.0.0.0", self.settings.port)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1] if sockets else self.settings.port
+        await web.TCPSite(self._runner, "0.0.0.0", self.settings.port).start()
+        self.port = self._runner.addresses[0][1]  # the real one when PORT=0
         log.info("eon-bot listening on port %s, watching %d project(s)", self.port, len(projects))
 
     async def stop(self, grace_s: float = 8.0) -> None:
@@ -107,7 +104,7 @@ async def build(
     tuner = TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
     store = await Store.open(settings.database_url, now=now)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    delivery = Delivery(store=store, slack=slack, now=now)
+    delivery = Delivery(store=store, slack=slack)
     poller = Poller(
         store=store,
         tuner=tuner,
@@ -150,7 +147,6 @@ async def build(
             start_watching=start_watching,
             stop_watching=stop_watching,
             check_project=check_project,
-            now=now,
         ),
     )
 

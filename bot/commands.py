@@ -19,7 +19,6 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final, Literal, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
@@ -232,7 +231,6 @@ class CommandDeps:
     start_watching: Callable[[str], Awaitable[None]]
     stop_watching: Callable[[str], Awaitable[None]]
     check_project: Callable[[str], Awaitable[str | None]]
-    now: Callable[[], datetime]
 
 
 Respond = Callable[..., Awaitable[Any]]

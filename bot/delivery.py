@@ -17,8 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -54,13 +52,11 @@ class Delivery:
         *,
         store: Store,
         slack: AsyncWebClient,
-        now: Callable[[], datetime],
         idle_s: float = 2.0,
         max_backoff_s: float = 300.0,
     ) -> None:
         self._store = store
         self._slack = slack
-        self._now = now
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
         self._wake = asyncio.Event()

@@ -310,7 +310,6 @@ def make_bot(fake: FakeSlack) -> MakeBot:
             start_watching=start_watching or edge.start_watching,
             stop_watching=edge.stop_watching,
             check_project=edge.check_project,
-            now=lambda: NOW,
         )
         register(app, deps)
         return Bot(app, fake, store, edge)
