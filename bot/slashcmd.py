@@ -18,6 +18,7 @@ def slash_body(
     response_url: str,
     command: str = "/eon",
     team_id: str = "T0EONBOT",
+    channel_name: str = "eon-runs",
 ) -> str:
     return urlencode(
         {
@@ -25,7 +26,7 @@ def slash_body(
             "team_id": team_id,
             "team_domain": "eon-team",
             "channel_id": channel_id,
-            "channel_name": "eon-runs",
+            "channel_name": channel_name,
             "user_id": user_id,
             "user_name": "ada",
             "command": command,

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +20,6 @@ from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.request.internals import parse_body
-from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.commands import (
@@ -42,6 +41,7 @@ from bot.events import Snapshot
 from bot.fakeslack import FakeSlack
 from bot.render import STUDIO_ACTION_ID
 from bot.settings import Settings
+from bot.slashcmd import signed_headers, slash_body
 from bot.summary import Counts, RunSummary, Workers
 from bot.web import slack_request
 
@@ -240,22 +240,12 @@ class Bot:
         response_id: str = "R1",
     ) -> tuple[int, Any]:
         """POST a signed `/eon` as Slack does; the status and the acknowledgement body."""
-        body = urlencode(
-            {
-                "token": "legacy-verification-token",
-                "team_id": "T0001",
-                "team_domain": "eon-test",
-                "channel_id": channel,
-                "channel_name": channel_name,
-                "user_id": user,
-                "user_name": "ada",
-                "command": "/eon",
-                "text": text,
-                "api_app_id": "A0001",
-                "is_enterprise_install": "false",
-                "response_url": self.fake.response_url(response_id),
-                "trigger_id": "1.2.3",
-            }
+        body = slash_body(
+            text,
+            channel_id=channel,
+            user_id=user,
+            channel_name=channel_name,
+            response_url=self.fake.response_url(response_id),
         )
         response = await asyncio.wait_for(self.app.async_dispatch(signed(body)), timeout=2)
         try:
@@ -264,21 +254,9 @@ class Bot:
             return response.status, response.body
 
 
-def signed_headers(body: str) -> dict[str, str | Sequence[str]]:
-    """Headers of a form post signed as Slack signs: `v0=` HMAC-SHA256 of `v0:{ts}:{body}`."""
-    timestamp = str(int(time.time()))
-    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
-    assert signature is not None
-    return {
-        "content-type": "application/x-www-form-urlencoded",
-        "x-slack-request-timestamp": timestamp,
-        "x-slack-signature": signature,
-    }
-
-
 def signed(body: str) -> AsyncBoltRequest:
     """The request as `POST /slack/events` builds it (the project's adapter, `payload` fixed)."""
-    return slack_request(body, "", signed_headers(body))
+    return slack_request(body, "", signed_headers(SECRET, body))
 
 
 MakeBot = Callable[..., Bot]
@@ -573,7 +551,7 @@ def test_bolt_reads_any_form_body_mentioning_payload_as_nothing() -> None:
 async def test_without_the_adapter_bolt_answers_404(make_bot: MakeBot) -> None:
     bot = make_bot()
     body = urlencode({"command": "/eon", "text": "watch payload", "channel_id": "C1"})
-    request = AsyncBoltRequest(body=body, headers=signed_headers(body))
+    request = AsyncBoltRequest(body=body, headers=signed_headers(SECRET, body))
     response = await bot.app.async_dispatch(request)
     assert response.status == 404
 
