@@ -72,6 +72,7 @@ class Poller:
     def unwatch(self, project_id: str) -> None:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
+        self._tuner.forget(project_id)
 
     async def poll(self, project_id: str) -> None:
         """One poll. Never raises: one failing project must not stop the others."""

@@ -280,6 +280,10 @@ class TunerClient:
         self._sleep = sleep
         self._reuse: dict[str, TrialReuse] = {}
 
+    def forget(self, project_id: str) -> None:
+        """Drop what is kept of a project no longer polled (its last document's trials)."""
+        self._reuse.pop(project_id, None)
+
     def __repr__(self) -> str:
         return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
 

@@ -124,6 +124,15 @@ async def test_get_state_uses_the_default_key_for_other_projects() -> None:
     assert ei.requests[0].headers["x-api-key"] == KEY
 
 
+async def test_unchanged_trials_keep_their_model_until_the_project_is_forgotten() -> None:
+    client = make_client(Recorder(ok()))
+    first = (await client.get_state("7")).trials[0]
+    assert (await client.get_state("7")).trials[0] is first  # reused: not validated again
+    client.forget("7")
+    again = (await client.get_state("7")).trials[0]
+    assert again is not first and again == first
+
+
 async def test_trailing_slash_and_leading_zeros_are_normalised() -> None:
     ei = Recorder(ok())
     http = httpx.AsyncClient(transport=httpx.MockTransport(ei))
