@@ -144,8 +144,9 @@ class Delivery:
             # The run already has its card here (a channel that watched it before).
             await self._store.mark_sent(row.id, ts=card.ts)
             return
-        message, card_version = await self._compose(row, card)
-        await self._store.mark_attempting(row.id)
+        message, card_version = await self._compose(row)
+        if not await self._store.mark_attempting(row.id):
+            return  # unsubscribed since the row was read: not to be posted
         response = await self._post(
             row,
             message,
@@ -159,7 +160,7 @@ class Delivery:
             return None
         return await self._store.card(row.channel_id, row.project_id, row.run_id)
 
-    async def _compose(self, row: OutboxRow, card: Card | None) -> tuple[Message, int | None]:
+    async def _compose(self, row: OutboxRow) -> tuple[Message, int | None]:
         if row.event.kind is not EventKind.RUN_STARTED or row.run_id is None:
             return render_event(row.event), None
         found = await self._store.run_summary(row.project_id, row.run_id)
