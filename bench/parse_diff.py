@@ -39,13 +39,13 @@ from multiprocessing.connection import Connection
 import httpx
 from pydantic import SecretStr
 
-from bot.diff import diff
-from bot.events import Snapshot
-from bot.models import OptimizeStateResponse, TrialStatus
-from bot.simulation import SIM_EPOCH, Simulation
-from bot.simulator import SimulatorServer
-from bot.summary import summarize_run
-from bot.tuner_client import TunerClient
+from bot.core.diff import diff
+from bot.core.events import Snapshot
+from bot.core.summary import summarize_run
+from bot.sandbox.simulator.server import SimulatorServer
+from bot.sandbox.simulator.simulation import SIM_EPOCH, Simulation
+from bot.tuner.client import TunerClient
+from bot.tuner.models import OptimizeStateResponse, TrialStatus
 
 PROJECT = "7"
 KEY = "ei_bench"

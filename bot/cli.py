@@ -40,22 +40,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if args.command == "simulate":
-        from .simulator import serve
+        from bot.sandbox.simulator.server import serve
 
         return asyncio.run(
             serve(args.host, args.port, api_key=args.api_key, seed=args.seed, speed=args.speed)
         )
     if args.command == "status":
-        from .status_cmd import status
+        from bot.status_cmd import status
 
         return asyncio.run(status(args.project_id))
     if args.command == "demo":
-        from .demo import demo
+        from bot.sandbox.demo import demo
 
         return asyncio.run(demo())
-    from .app import run
-    from .errors import ConfigError
-    from .settings import Settings
+    from bot.app import run
+    from bot.errors import ConfigError
+    from bot.settings import Settings
 
     try:
         return asyncio.run(run(Settings()))

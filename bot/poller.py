@@ -12,11 +12,11 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from .diff import diff, started_event
-from .errors import EonBotError
-from .outage import after_failure, after_success
-from .store import Store
-from .tuner_client import TunerClient
+from bot.core.diff import diff, started_event
+from bot.core.outage import after_failure, after_success
+from bot.errors import EonBotError
+from bot.store.store import Store
+from bot.tuner.client import TunerClient
 
 log = logging.getLogger(__name__)
 

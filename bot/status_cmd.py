@@ -17,12 +17,12 @@ import httpx
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
-from .errors import ConfigError, EonBotError, InvalidProjectId
-from .fmt import one_line, redact
-from .settings import Settings
-from .status_text import status_lines
-from .summary import summarize_run
-from .tuner_client import TunerClient, default_http_client, project_id_from
+from bot.core.status_text import status_lines
+from bot.core.summary import summarize_run
+from bot.errors import ConfigError, EonBotError, InvalidProjectId
+from bot.fmt import one_line, redact
+from bot.settings import Settings
+from bot.tuner.client import TunerClient, default_http_client, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
 _LINE_LIMIT = 600

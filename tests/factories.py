@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.models import OptimizeStateResponse
+from bot.tuner.models import OptimizeStateResponse
 
 
 def trial(

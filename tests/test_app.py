@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from bot.app import Bot, build
-from bot.fakeslack import FakeSlack
+from bot.sandbox.fakeslack import FakeSlack
+from bot.sandbox.simulator.server import SimulatorServer
+from bot.sandbox.slashcmd import send_slash_command, signed_headers, slash_body
 from bot.settings import Settings
-from bot.simulator import SimulatorServer
-from bot.slashcmd import send_slash_command, signed_headers, slash_body
 
 TOKEN = "xoxb-4242-very-secret-bot-token"
 SECRET = "signing-secret-that-must-not-leak"
@@ -167,7 +167,7 @@ async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
 async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
     running: Running, event: dict[str, str], reason: str
 ) -> None:
-    from bot.fakeslack import BOT_USER_ID
+    from bot.sandbox.fakeslack import BOT_USER_ID
 
     store = running.bot.store
     await store.subscribe(CHANNEL, "3", added_by="U0ADA")

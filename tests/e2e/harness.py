@@ -41,11 +41,11 @@ from typing import IO, Any, Final
 
 import httpx
 
-from bot.fakeslack import FakeSlack, Message
+from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.sandbox.simulator.server import SimController, SimulatorServer
+from bot.sandbox.simulator.simulation import Simulation
+from bot.sandbox.slashcmd import send_slash_command
 from bot.settings import Settings
-from bot.simulation import Simulation
-from bot.simulator import SimController, SimulatorServer
-from bot.slashcmd import send_slash_command
 
 TOKEN: Final = "xoxb-e2e-bot-token"
 SIGNING_SECRET: Final = "e2e-signing-secret"
@@ -456,7 +456,7 @@ def _dig(value: Any, *path: str | int) -> Any:
 
 def headline_numbers(trial: Mapping[str, Any], config: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's accuracy, latency, RAM and ROM where `shared/design.md` says they are,
-    written independently of `bot.summary` so the two can disagree."""
+    written independently of `bot.core.summary` so the two can disagree."""
     precision = config.get("optimizationPrecision") or "int8"
     accuracy = _dig(trial, "metrics", "test", precision, "accuracy")
     if accuracy is None:

@@ -43,8 +43,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from bot.fakeslack import FakeSlack, Message
-from bot.store_schema import ATTEMPTING, outbox
+from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.store.schema import ATTEMPTING, outbox
 
 from .harness import (
     CHANNEL,

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.slashcmd import signed_headers, slash_body
+from bot.sandbox.slashcmd import signed_headers, slash_body
 
 from .harness import (
     CHANNEL,

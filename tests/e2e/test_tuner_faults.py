@@ -33,8 +33,8 @@ from typing import Any, cast
 
 import pytest
 
-from bot.fakeslack import FakeSlack, Message
-from bot.simulator import Fault, SimController
+from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.sandbox.simulator.server import Fault, SimController
 from tests.e2e.harness import (
     CHANNEL,
     Owed,

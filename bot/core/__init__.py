@@ -1,0 +1,1 @@
+"""The pure core: events, run summaries, the diff, outage steps and status text. No I/O."""

@@ -1,0 +1,261 @@
+"""Turn two consecutive looks at a tuner run into the events users are owed (pure).
+
+The rules, as users expect them:
+
+- The first look at a project is a baseline: one `eon_run_started`, no flood of history.
+- Trials are judged by where they are now, so a trial that went pending -> completed between
+  two polls is still reported; each completion once, each failure once (a retried trial that
+  fails again is reported again, and its later completion too).
+- A trial missing from one response is not "deleted": its mark is kept.
+- A new run (another coordinator or tuner job id) starts afresh with its own
+  `eon_run_started`; if the previous run's end was never seen, it is reported first, after
+  what its trials did since the last poll (as the new document lists them), with figures
+  brought up to date from them. Marks of
+  trials carry over by id, so an extended search that lists the earlier trials again does not
+  announce them twice.
+- The time limit and the job's end are reported once per run; `jobError` makes the outcome
+  `failed`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from bot.core.events import Event, EventKind, Snapshot, TrialMark
+from bot.core.summary import (
+    TOP_TRIALS,
+    Counts,
+    RunSummary,
+    best_trial,
+    is_finished,
+    pareto_front,
+    ranked,
+    summarize_run,
+    summarize_trial,
+    tally,
+)
+from bot.tuner.models import OptimizeConfig, OptimizeStateResponse, TrialStatus, TunerTrial
+
+
+class Diff(NamedTuple):
+    events: list[Event]
+    snapshot: Snapshot
+
+
+def _counts(counts: Counts) -> dict[str, int]:
+    return {
+        "pending_trials": counts.pending,
+        "running_trials": counts.running,
+        "completed_trials": counts.completed,
+        "failed_trials": counts.failed,
+    }
+
+
+class _Run(NamedTuple):
+    project_id: str
+    coordinator_job_id: str | None
+    tuner_job_id: str | None
+
+    def event(self, kind: EventKind, *parts: object, **payload: Any) -> Event:
+        trial_id = payload.get("trial_id")
+        key = ":".join(
+            str(part)
+            for part in (self.project_id, self.coordinator_job_id, self.tuner_job_id, kind, *parts)
+        )
+        return Event(
+            kind=kind,
+            key=key,
+            project_id=self.project_id,
+            run_id=self.coordinator_job_id or self.tuner_job_id,
+            tuner_job_id=self.tuner_job_id,
+            trial_id=trial_id,
+            payload=payload,
+        )
+
+
+def _finished_event(run: _Run, summary: RunSummary) -> Event:
+    best = summary.best
+    return run.event(
+        EventKind.JOB_FINISHED,
+        outcome=summary.outcome or "completed",
+        job_error=summary.job_error,
+        **_counts(summary.counts),
+        best_trial_id=best.id if best else None,
+        best_trial_name=best.name if best else None,
+        **({f"best_{k}": v for k, v in best.numbers().items()} if best else {}),
+    )
+
+
+def _is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
+    pairs = (
+        (previous.coordinator_job_id, state.tuner_coordinator_job_id),
+        (previous.tuner_job_id, state.tuner_job_id),
+    )
+    return any(old is not None and new is not None and old != new for old, new in pairs)
+
+
+def _ended(
+    summary: RunSummary, trials: list[TunerTrial], config: OptimizeConfig | None
+) -> RunSummary:
+    """The last summary of a run whose end was not seen, brought up to date with its trials
+    as a later document lists them (unchanged if that document lists none of them)."""
+    if not trials:
+        return summary
+    summaries = [summarize_trial(trial, config) for trial in trials]
+    completed = ranked(summaries)
+    return summary.model_copy(
+        update={
+            "counts": tally(t.status for t in summaries),
+            "best": best_trial(completed),
+            "pareto": pareto_front(summaries),
+            "top": completed[:TOP_TRIALS],
+            "trials_total": len(summaries),
+            "finished": True,
+            "running": False,
+            "outcome": summary.outcome or "completed",
+        }
+    )
+
+
+def _trial_events(
+    run: _Run,
+    trial: TunerTrial,
+    mark: TrialMark | None,
+    state: OptimizeStateResponse,
+    *,
+    baseline: bool,
+) -> tuple[list[Event], TrialMark | None]:
+    """What one trial is owed, and its new mark (None: unchanged)."""
+    events: list[Event] = []
+    completed = trial.status == TrialStatus.COMPLETED
+    failed = trial.status == TrialStatus.FAILED
+    completed_reported = mark.completed_reported if mark else False
+    failures = mark.failures_reported if mark else 0
+    failed_again = failed and (
+        mark is None or mark.status != TrialStatus.FAILED or mark.retries != trial.retries
+    )
+    if baseline:
+        completed_reported = completed
+        failures = int(failed)
+    else:
+        if completed and not completed_reported:
+            numbers = summarize_trial(trial, state.config)
+            events.append(
+                run.event(
+                    EventKind.TRIAL_COMPLETED,
+                    trial.id,
+                    trial_id=trial.id,
+                    trial_name=trial.display_name,
+                    **numbers.numbers(),
+                    over_latency=numbers.over_latency or None,
+                    over_ram=numbers.over_ram or None,
+                    over_rom=numbers.over_rom or None,
+                )
+            )
+            completed_reported = True
+        if failed_again:
+            events.append(
+                run.event(
+                    EventKind.TRIAL_FAILED,
+                    trial.id,
+                    failures,
+                    trial_id=trial.id,
+                    trial_name=trial.display_name,
+                    retries=trial.retries,
+                )
+            )
+            failures += 1
+    if mark is not None and (
+        mark.status,
+        mark.retries,
+        mark.completed_reported,
+        mark.failures_reported,
+    ) == (trial.status, trial.retries, completed_reported, failures):
+        return events, None
+    return events, TrialMark(
+        status=trial.status,
+        retries=trial.retries,
+        completed_reported=completed_reported,
+        failures_reported=failures,
+    )
+
+
+def diff(
+    previous: Snapshot | None,
+    state: OptimizeStateResponse,
+    *,
+    project_id: str,
+    now: datetime | None = None,
+) -> Diff:
+    """Events owed since `previous` (None: never looked before), and the snapshot to keep."""
+    baseline = previous is None
+    new_run = previous is not None and _is_new_run(previous, state)
+    prev = previous or Snapshot(project_id=project_id)
+    events: list[Event] = []
+
+    marks = dict(prev.trials)
+    if new_run and not prev.finished_reported and prev.summary is not None:
+        # The old run ended between two polls. An extended search lists its trials again, as
+        # they ended: report what they did under the old run, then its end with those figures
+        # (not the last poll's, taken while it was still running).
+        old = _Run(project_id, prev.coordinator_job_id, prev.tuner_job_id)
+        carried = [trial for trial in state.trials if trial.id in prev.trials]
+        for trial in carried:
+            found, mark = _trial_events(old, trial, marks[trial.id], state, baseline=False)
+            events.extend(found)
+            if mark is not None:
+                marks[trial.id] = mark
+        events.append(_finished_event(old, _ended(prev.summary, carried, state.config)))
+
+    run = _Run(
+        project_id,
+        state.tuner_coordinator_job_id or (None if new_run else prev.coordinator_job_id),
+        state.tuner_job_id or (None if new_run else prev.tuner_job_id),
+    )
+    first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
+    summary = summarize_run(project_id, state, started_at=first_seen, now=now)
+    if baseline or new_run:
+        events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
+
+    for trial in state.trials:
+        found, mark = _trial_events(run, trial, marks.get(trial.id), state, baseline=baseline)
+        events.extend(found)
+        if mark is not None:
+            marks[trial.id] = mark
+
+    fresh = baseline or new_run
+    time_limit_reported = prev.time_limit_reported and not fresh
+    if state.total_training_time_exceeded and not time_limit_reported:
+        if not baseline:
+            events.append(
+                run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
+            )
+        time_limit_reported = True
+
+    finished_reported = prev.finished_reported and not fresh
+    if is_finished(state) and not finished_reported:
+        if not baseline:
+            events.append(_finished_event(run, summary))
+        finished_reported = True
+
+    snapshot = Snapshot(
+        project_id=project_id,
+        coordinator_job_id=run.coordinator_job_id,
+        tuner_job_id=run.tuner_job_id,
+        first_seen_at=first_seen,
+        trials=marks,
+        time_limit_reported=time_limit_reported,
+        finished_reported=finished_reported,
+        summary=summary,
+    )
+    return Diff(events, snapshot)
+
+
+def started_event(snapshot: Snapshot) -> Event | None:
+    """The `eon_run_started` of the snapshot's run, for channels that start watching mid-run
+    (the same key as the diff's own, so a channel never gets it twice)."""
+    if snapshot.summary is None:
+        return None
+    run = _Run(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+    return run.event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))

@@ -1,0 +1,71 @@
+"""When failed polls become a notice (pure): one `eon_api_unreachable` once a project has failed
+for `OUTAGE_NOTICE_AFTER` seconds (at once when the key is refused: waiting will not fix that),
+and one `eon_api_recovered` when it answers again. A short blip says nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from bot.core.events import Event, EventKind
+from bot.errors import ConfigError, EonBotError, TunerApiError, TunerAuthError
+from bot.store.store import Outage
+
+
+class OutageStep(NamedTuple):
+    outage: Outage
+    events: list[Event]
+
+
+def _event(
+    kind: EventKind, project_id: str, since: datetime, tag: str = "", **payload: object
+) -> Event:
+    return Event(
+        kind=kind,
+        key=f"{project_id}:outage:{since.isoformat()}:{kind}{tag}",
+        project_id=project_id,
+        payload=payload,
+    )
+
+
+def after_failure(
+    project_id: str, outage: Outage, error: EonBotError, *, now: datetime, notice_after: float
+) -> OutageStep:
+    """A refused or missing key is told at once, also in an outage already told: only a
+    person can fix it, and the channel must know what to fix."""
+    since = outage.failing_since or now
+    refused = isinstance(error, TunerAuthError | ConfigError)
+    detail = error.detail if isinstance(error, TunerApiError) else str(error)
+    due = refused or (now - since).total_seconds() >= notice_after
+    events: list[Event] = []
+    if refused and not outage.auth_notified:
+        events.append(
+            _event(
+                EventKind.API_UNREACHABLE, project_id, since, ":refused", error=detail, refused=True
+            )
+        )
+    elif due and not outage.unreachable_notified:
+        events.append(_event(EventKind.API_UNREACHABLE, project_id, since, error=detail))
+    return OutageStep(
+        Outage(
+            failing_since=since,
+            unreachable_notified=outage.unreachable_notified or due,
+            auth_notified=outage.auth_notified or refused,
+            last_error=detail,
+        ),
+        events,
+    )
+
+
+def after_success(project_id: str, outage: Outage) -> OutageStep:
+    events: list[Event] = []
+    if outage.unreachable_notified and outage.failing_since is not None:
+        events.append(
+            _event(
+                EventKind.API_RECOVERED,
+                project_id,
+                outage.failing_since,
+                error=outage.last_error,
+            )
+        )
+    return OutageStep(Outage(), events)

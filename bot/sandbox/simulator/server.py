@@ -1,0 +1,358 @@
+"""The EON Tuner simulator: an HTTP server that answers like Edge Impulse's tuner state API.
+
+`GET /v1/api/{projectId}/optimize/state` serves, for any positive numeric project id, the
+document of that project's own `Simulation` (see `.simulation` for the timeline). A
+project's simulated clock starts at its first request: `t = (clock() - first) * speed`, so
+every project watched in a demo starts from the beginning of a run. Timestamps in the documents
+count from a fixed date (reproducible bytes), or with `live_timestamps` from the wall-clock time
+the project was first asked for, so that "running for 12 minutes" reads right in a live demo
+(`eon-bot simulate` uses that; at speed > 1 later timestamps run ahead of the wall clock).
+
+Errors look like Edge Impulse's: JSON `{"success": false, "error": ...}` with 401 for a
+missing or wrong `x-api-key` (when a key is required; checked before anything else, and never
+echoed), 404 for a project id that is not a positive number and for unknown routes.
+
+Tests drive it through the `SimController` at `app[SIM_KEY]` (also `SimulatorServer.controller`):
+`inject(project_id, *faults)` queues responses to serve instead of the next documents (errors,
+bad bodies, slow answers, dropped connections), `set_time(project_id, t)` freezes or moves a
+project's simulated clock, `configure(...)` picks other run options for one project.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import signal
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final
+
+from aiohttp import web
+
+from bot.sandbox.simulator.simulation import Simulation
+
+__all__ = [
+    "SIM_KEY",
+    "Fault",
+    "SimController",
+    "Simulation",
+    "SimulatorServer",
+    "make_app",
+    "serve",
+]
+
+log = logging.getLogger(__name__)
+
+_JSON: Final = (("Content-Type", "application/json; charset=utf-8"),)
+
+
+def _error_body(message: str) -> bytes:
+    return json.dumps({"success": False, "error": message}).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A response to serve once instead of the document. `status=None` serves the document
+    (after `delay`): a slow answer; `drop` closes the connection without answering."""
+
+    status: int | None = 500
+    body: bytes = _error_body("Internal server error")
+    headers: tuple[tuple[str, str], ...] = _JSON
+    delay: float = 0.0
+    drop: bool = False
+
+    @classmethod
+    def error(cls, status: int, message: str = "Simulated failure", *,
+              retry_after: float | None = None) -> Fault:  # fmt: skip
+        """An Edge Impulse style JSON error, e.g. `Fault.error(429, retry_after=2)`."""
+        headers = _JSON + (
+            (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
+        )
+        return cls(status=status, body=_error_body(message), headers=headers)
+
+    @classmethod
+    def unsuccessful(cls, message: str = "Simulated failure") -> Fault:
+        """HTTP 200 with `success: false`, which Edge Impulse sends for many errors."""
+        return cls(status=200, body=_error_body(message))
+
+    @classmethod
+    def raw(cls, body: bytes, *, status: int = 200, content_type: str = "text/html") -> Fault:
+        """Any body, e.g. a proxy's HTML page or truncated JSON."""
+        return cls(status=status, body=body, headers=(("Content-Type", content_type),))
+
+    @classmethod
+    def slow(cls, delay: float) -> Fault:
+        """The normal document, `delay` seconds late (for client timeouts)."""
+        return cls(status=None, body=b"", headers=(), delay=delay)
+
+    @classmethod
+    def dropped(cls, delay: float = 0.0) -> Fault:
+        """The connection closed, after `delay` seconds, with no response at all."""
+        return cls(status=None, body=b"", headers=(), delay=delay, drop=True)
+
+
+@dataclass(slots=True)
+class _Project:
+    simulation: Simulation
+    base: float = 0.0  # simulated second at `anchor`
+    anchor: float | None = None  # clock() when `base` was set; None: not started yet
+    frozen: bool = False
+    faults: deque[Fault] = field(default_factory=deque)
+    requests: int = 0
+
+
+def project_key(project_id: str | int) -> str | None:
+    """The canonical project id ("007" -> "7"), or None unless it is a positive number."""
+    text = str(project_id)
+    if not text.isascii() or not text.isdigit() or int(text) <= 0:
+        return None
+    return str(int(text))
+
+
+class SimController:
+    """The simulated projects of one server: their runs, clocks and queued faults."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 1,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        trials: int = 24,
+        live_timestamps: bool = False,
+    ) -> None:
+        self.seed, self.speed, self.clock, self.trials = seed, speed, clock, trials
+        self.live_timestamps = live_timestamps
+        self._projects: dict[str, _Project] = {}
+
+    def _simulation(self, key: str, **options: Any) -> Simulation:
+        if self.live_timestamps:
+            options["epoch"] = datetime.now(UTC).replace(microsecond=0)
+        return Simulation(key, **options)
+
+    def _project(self, project_id: str | int) -> _Project:
+        key = project_key(project_id)
+        if key is None:
+            raise ValueError(f"not a project id: {project_id!r}")
+        if key not in self._projects:
+            self._projects[key] = _Project(
+                self._simulation(key, seed=self.seed, trials=self.trials)
+            )
+        return self._projects[key]
+
+    def simulation(self, project_id: str | int) -> Simulation:
+        return self._project(project_id).simulation
+
+    def configure(
+        self,
+        project_id: str | int,
+        *,
+        seed: int | None = None,
+        trials: int | None = None,
+        extend: bool = True,
+        job_error: bool = False,
+    ) -> Simulation:
+        """Give one project other run options (its clock and queued faults are kept)."""
+        project = self._project(project_id)
+        project.simulation = self._simulation(
+            project.simulation.project_id,
+            seed=self.seed if seed is None else seed,
+            trials=self.trials if trials is None else trials,
+            extend=extend,
+            job_error=job_error,
+        )
+        return project.simulation
+
+    def now(self, project_id: str | int) -> float:
+        """The project's simulated second, starting its clock if this is the first look."""
+        project = self._project(project_id)
+        if project.anchor is None:
+            project.anchor = self.clock()
+        if project.frozen:
+            return project.base
+        return project.base + (self.clock() - project.anchor) * self.speed
+
+    def set_time(self, project_id: str | int, t: float, *, frozen: bool = True) -> None:
+        """Put the project at simulated second `t`, held there or (frozen=False) running on."""
+        project = self._project(project_id)
+        project.base, project.anchor, project.frozen = t, self.clock(), frozen
+
+    def inject(self, project_id: str | int, *faults: Fault) -> None:
+        """Serve these, in order, to the project's next requests instead of its document."""
+        self._project(project_id).faults.extend(faults)
+
+    def pending_faults(self, project_id: str | int) -> int:
+        return len(self._project(project_id).faults)
+
+    def requests(self, project_id: str | int) -> int:
+        """How many state requests the project has had (faulted ones included)."""
+        key = project_key(project_id)
+        return self._projects[key].requests if key in self._projects else 0
+
+    async def respond(self, project_id: str) -> web.StreamResponse | None:
+        """The answer to one state request; None means: drop the connection."""
+        project = self._project(project_id)
+        project.requests += 1
+        self.now(project_id)  # a faulted first request starts the clock all the same
+        fault = project.faults.popleft() if project.faults else None
+        if fault is not None:
+            if fault.delay > 0:
+                await asyncio.sleep(fault.delay)
+            if fault.drop:
+                return None
+            if fault.status is not None:
+                return web.Response(
+                    status=fault.status, body=fault.body, headers=dict(fault.headers)
+                )
+        body = project.simulation.document_bytes(self.now(project_id))
+        return web.Response(body=body, headers=dict(_JSON))
+
+
+SIM_KEY: Final = web.AppKey("eon_simulator", SimController)
+_API_KEY: Final = web.AppKey("eon_simulator_api_key", str)
+
+
+def _json_error(status: int, message: str) -> web.Response:
+    return web.Response(status=status, body=_error_body(message), headers=dict(_JSON))
+
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def _edge(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The key first (as Edge Impulse's gateway does), then JSON for every HTTP error."""
+    expected = request.app.get(_API_KEY)
+    if expected is not None:
+        given = request.headers.get("x-api-key")
+        if not given:
+            return _json_error(401, "Missing API key: send it in the x-api-key header")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return _json_error(401, "Invalid API key")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _json_error(exc.status, exc.reason)
+
+
+async def _state(request: web.Request) -> web.StreamResponse:
+    key = project_key(request.match_info["projectId"])
+    if key is None:
+        return _json_error(404, "Project not found: the id must be a positive number")
+    response = await request.app[SIM_KEY].respond(key)
+    if response is None:  # drop the connection: the client sees it closed, with no answer
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=499)  # written nowhere: the transport is gone
+    return response
+
+
+def make_app(
+    *,
+    api_key: str | None = None,
+    seed: int = 1,
+    speed: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    trials: int = 24,
+    live_timestamps: bool = False,
+) -> web.Application:
+    """The simulator as an aiohttp application (for `aiohttp_client` or `SimulatorServer`)."""
+    app = web.Application(middlewares=[_edge])
+    app[SIM_KEY] = SimController(
+        seed=seed, speed=speed, clock=clock, trials=trials, live_timestamps=live_timestamps
+    )
+    if api_key is not None:
+        app[_API_KEY] = api_key
+    app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
+    return app
+
+
+class SimulatorServer:
+    """The simulator on a local port; `url` is what `EI_API_URL` should be set to."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        seed: int = 1,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        trials: int = 24,
+        live_timestamps: bool = False,
+    ) -> None:
+        self.host, self.port = host, port
+        self.app = make_app(
+            api_key=api_key,
+            seed=seed,
+            speed=speed,
+            clock=clock,
+            trials=trials,
+            live_timestamps=live_timestamps,
+        )
+        self.controller = self.app[SIM_KEY]
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    async def start(self) -> None:
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> SimulatorServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def serve(host: str, port: int, *, api_key: str | None, seed: int, speed: float) -> int:
+    """`eon-bot simulate`: serve until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:  # before the port opens, so whoever sees it up can stop it
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with SimulatorServer(
+            host=host, port=port, api_key=api_key, seed=seed, speed=speed, live_timestamps=True
+        ) as server:
+            log.info(
+                "EON Tuner simulator at %s (set EI_API_URL to it); speed %gx, seed %d, %s",
+                server.url, speed, seed, "x-api-key required" if api_key else "any x-api-key",
+            )  # fmt: skip
+            await stop.wait()
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+    log.info("EON Tuner simulator stopped")
+    return 0

@@ -1,0 +1,1 @@
+"""The Slack side: rendering, delivery, the web app and the /eon listeners."""

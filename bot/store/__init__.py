@@ -1,0 +1,1 @@
+"""The database: subscriptions, snapshots, the outbox and run cards (SQLAlchemy async)."""

@@ -1,0 +1,1 @@
+"""The Edge Impulse side: the tuner state's models and the httpx client."""

@@ -1,0 +1,352 @@
+"""Fetches one project's EON Tuner state from Edge Impulse (or the simulator) over HTTP.
+
+`parse_state` is the one place an HTTP answer becomes a state or a typed error (`errors.py`);
+it never returns an empty state for an answer it did not understand, because the diff would
+take that as "every trial disappeared". `TunerClient` adds the request, the API key and bounded
+retries of transient failures. The `httpx.AsyncClient` is passed in (tests give it a
+`MockTransport`); `default_http_client()` builds the production one.
+
+API keys travel only in the `x-api-key` header. Error text is built from ids, statuses and
+shortened, redacted reasons, and exceptions are raised `from None`, so no key (not even one that
+a server echoes back) reaches a message, a repr or a logged traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import random
+import re
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http import HTTPStatus
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+from pydantic import SecretStr, ValidationError
+from pydantic_core import from_json
+
+from bot.errors import (
+    ConfigError,
+    InvalidProjectId,
+    MissingApiKey,
+    TunerAuthError,
+    TunerBadResponse,
+    TunerNotFound,
+    TunerReportedError,
+    TunerUnavailable,
+)
+from bot.fmt import one_line, redact
+from bot.tuner.models import OptimizeStateResponse, TunerTrial
+
+log = logging.getLogger(__name__)
+
+_PROJECT_ID = re.compile(r"[0-9]{1,19}")
+_REASON_LIMIT = 200
+_JITTER = 0.1  # up to 10 % on top of each backoff, so many pollers do not retry in step
+
+
+def _user_agent() -> str:
+    try:
+        return f"eon-bot/{version('eon-bot')}"
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "eon-bot/0"
+
+
+def default_http_client() -> httpx.AsyncClient:
+    """The production client: short connect timeout (a dead host should fail fast), a read
+    timeout long enough for a large tuner state, and a small pool (one request per poll)."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(20.0, connect=5.0),
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
+        headers={"User-Agent": _user_agent()},
+    )
+
+
+def project_id_from(text: str) -> str:
+    """The canonical project id (`"0042"` → `"42"`), or `InvalidProjectId` for anything that
+    is not a positive decimal integer, so nothing odd is ever put into a URL path."""
+    if _PROJECT_ID.fullmatch(text) and int(text) > 0:
+        return str(int(text))
+    if text.startswith("ei_"):
+        # Someone pasted their API key where the id goes: say so without echoing it.
+        raise InvalidProjectId("(text that looks like an API key, not shown)")
+    raise InvalidProjectId(repr(one_line(text, 32)) if text else "(empty)")
+
+
+def _reason(text: str, secret: SecretStr | None) -> str:
+    hidden = redact(text, [secret.get_secret_value()]) if secret is not None else text
+    return one_line(hidden, _REASON_LIMIT)
+
+
+def _ei_error(body: bytes, *, only_if_failed: bool = False) -> str | None:
+    """The `error` of an Edge Impulse JSON error body, if it has one (error paths only)."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(document, dict) or (only_if_failed and document.get("success") is not False):
+        return None
+    error = document.get("error")
+    return error if isinstance(error, str) and error.strip() else None
+
+
+def _status_text(status_code: int) -> str:
+    try:
+        return f"HTTP {status_code} {HTTPStatus(status_code).phrase}"
+    except ValueError:
+        return f"HTTP {status_code}"
+
+
+def _shape_problem(exc: ValidationError, body: bytes) -> str:
+    """What was wrong with the body, in a few words: no dump of the document."""
+    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    if first["type"] == "json_invalid":
+        stripped = body.lstrip()
+        if not stripped:
+            return "an empty body instead of JSON"
+        if stripped[:1] == b"<":
+            return "an HTML page instead of JSON (a proxy, login or error page?)"
+        return f"not valid JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
+    where = ".".join(str(part) for part in first["loc"])
+    more = exc.error_count() - 1
+    also = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"unexpected shape: {where + ': ' if where else ''}{first['msg']}{also}"
+
+
+class TrialReuse:
+    """Validates a state document, reusing the models of trials unchanged since the last one.
+
+    Most of a long run's trials are finished and never change again, and validating them anew
+    is most of what a poll costs: a trial whose JSON equals last poll's (a C-level comparison)
+    keeps its model (and the summaries memoised on it). Holds the last document of one project.
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[Any, TunerTrial]] = {}
+
+    def validate(self, body: bytes) -> OptimizeStateResponse:
+        """Raises ValidationError, as `model_validate_json` would, for anything not understood."""
+        try:
+            raw = from_json(body)
+        except ValueError:
+            return OptimizeStateResponse.model_validate_json(body)  # raises the JSON error
+        trials = raw.get("trials") if isinstance(raw, dict) else None
+        if not isinstance(trials, list):
+            return OptimizeStateResponse.model_validate(raw)
+        kept: dict[str, tuple[Any, TunerTrial]] = {}
+        models: list[TunerTrial] = []
+        for item in trials:
+            last = self._last.get(str(item.get("id"))) if isinstance(item, dict) else None
+            model = last[1] if last is not None and last[0] == item else None
+            if model is None:
+                try:
+                    model = TunerTrial.model_validate(item)
+                except ValidationError:  # worded with its place in the whole document
+                    return OptimizeStateResponse.model_validate_json(body)
+            kept[model.id] = (item, model)
+            models.append(model)
+        envelope = OptimizeStateResponse.model_validate({**raw, "trials": []})
+        self._last = kept
+        return envelope.model_copy(update={"trials": models})
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Validating a large state allocates hundreds of thousands of objects, none in a cycle;
+    letting the cyclic GC run in the middle makes it walk the whole heap (every project's
+    models) again and again, several times the cost of the validation itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse_state(
+    project_id: str,
+    status_code: int,
+    body: bytes,
+    *,
+    secret: SecretStr | None = None,
+    reuse: TrialReuse | None = None,
+) -> OptimizeStateResponse:
+    """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
+    request carried: it is cut out of any text quoted from the answer. `reuse` keeps the models
+    of unchanged trials from the project's previous answer."""
+    if status_code in (401, 403):
+        raise TunerAuthError(project_id, status_code)
+    if status_code == 404:
+        raise TunerNotFound(project_id)
+    if status_code != 200:
+        said = _ei_error(body)
+        reason = _status_text(status_code) + (f": {said}" if said else "")
+        reason = _reason(reason, secret)
+        if status_code == 429 or status_code >= 500:
+            raise TunerUnavailable(project_id, reason, status_code)
+        raise TunerBadResponse(project_id, reason, status_code)
+    try:
+        with _gc_paused():
+            if reuse is None:
+                state = OptimizeStateResponse.model_validate_json(body)
+            else:
+                state = reuse.validate(body)
+    except ValidationError as exc:
+        said = _ei_error(body, only_if_failed=True)
+        if said is not None:  # `success: false` with odd other fields: EI's words are the news
+            raise TunerReportedError(project_id, _reason(said, secret), status_code) from None
+        reason = _reason(_shape_problem(exc, body), secret)
+        raise TunerBadResponse(project_id, reason, status_code) from None
+    if not state.success:
+        said = state.error or "success: false, without an error message"
+        raise TunerReportedError(project_id, _reason(said, secret), status_code)
+    if "trials" not in state.model_fields_set:
+        raise TunerBadResponse(project_id, "no `trials` list in the state", 200)
+    return state
+
+
+def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
+    """Seconds a `Retry-After` header asks to wait (delay-seconds or an HTTP date), or None."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - now).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _server_now(response: httpx.Response) -> datetime:
+    """The server's clock (its `Date` header) if given: an HTTP-date `Retry-After` is on it."""
+    stamp = response.headers.get("date")
+    if stamp:
+        try:
+            parsed = parsedate_to_datetime(stamp)
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        except (TypeError, ValueError, IndexError):
+            pass
+    return datetime.now(UTC)
+
+
+class TunerClient:
+    """Gets tuner states, retrying what may pass by itself (connection errors, timeouts, 429,
+    5xx) a bounded number of times; refusals (401/403/404, other 4xx) and bodies it cannot
+    read are raised at once, since asking again would get the same answer."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key_for: Callable[[str], SecretStr | None],
+        attempts: int = 3,
+        backoff: float = 0.5,
+        max_retry_after: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        try:
+            url = httpx.URL(base_url)
+        except httpx.InvalidURL:
+            url = None
+        if url is None or url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(
+                f"EI_API_URL must be an http(s) URL such as https://studio.edgeimpulse.com/v1, "
+                f"not {one_line(base_url, 80)!r}"
+            )
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._api_key_for = api_key_for
+        self._attempts = attempts
+        self._backoff = backoff
+        self._max_retry_after = max_retry_after
+        self._sleep = sleep
+        self._reuse: dict[str, TrialReuse] = {}
+
+    def forget(self, project_id: str) -> None:
+        """Drop what is kept of a project no longer polled (its last document's trials)."""
+        self._reuse.pop(project_id, None)
+
+    def __repr__(self) -> str:
+        return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
+
+    async def get_state(self, project_id: str) -> OptimizeStateResponse:
+        """The project's current tuner state, or a `TunerApiError` / `ConfigError` subclass."""
+        project_id = project_id_from(project_id)
+        key = self._api_key_for(project_id)
+        if key is None or not key.get_secret_value():
+            raise MissingApiKey(project_id)
+        url = f"{self._base_url}/api/{project_id}/optimize/state"
+        headers = {"x-api-key": key.get_secret_value(), "Accept": "application/json"}
+        for attempt in range(1, self._attempts + 1):
+            delay: float | None = None
+            try:
+                response = await self._http.get(url, headers=headers)
+            except httpx.UnsupportedProtocol:
+                raise ConfigError("EI_API_URL must be an http(s) URL") from None
+            except httpx.TransportError as exc:
+                failure = TunerUnavailable(project_id, _transport_reason(exc, key))
+            except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
+                raise TunerBadResponse(project_id, _transport_reason(exc, key)) from None
+            else:
+                try:
+                    return parse_state(
+                        project_id,
+                        response.status_code,
+                        response.content,
+                        secret=key,
+                        reuse=self._reuse.setdefault(project_id, TrialReuse()),
+                    )
+                except TunerUnavailable as exc:
+                    failure = exc
+                    wait = retry_after_seconds(
+                        response.headers.get("retry-after"), now=_server_now(response)
+                    )
+                    delay = None if wait is None else min(wait, self._max_retry_after)
+            if attempt == self._attempts:
+                break
+            if delay is None:
+                delay = self._backoff * 2 ** (attempt - 1)
+                delay += random.uniform(0, delay * _JITTER)
+            log.info(
+                "project %s: attempt %d of %d failed (%s); again in %.1fs",
+                project_id,
+                attempt,
+                self._attempts,
+                failure.reason,
+                delay,
+            )
+            await self._sleep(delay)
+        if self._attempts > 1:
+            failure = TunerUnavailable(
+                project_id, f"{failure.reason}; {self._attempts} attempts", failure.status
+            )
+        raise failure
+
+
+def _transport_reason(exc: httpx.HTTPError, secret: SecretStr) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "timed out"
+    elif isinstance(exc, httpx.TransportError):
+        kind = "connection failed"
+    else:
+        kind = "unreadable answer"
+    said = str(exc)
+    return _reason(f"{kind}: {type(exc).__name__}" + (f": {said}" if said else ""), secret)

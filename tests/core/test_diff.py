@@ -1,0 +1,270 @@
+"""`diff` as a table: a sequence of polls in, the events owed out (one row per behaviour)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.core.diff import diff
+from bot.core.events import Event, EventKind, Snapshot
+from bot.tuner.models import OptimizeStateResponse
+from tests.factories import state, trial
+
+STARTED = EventKind.RUN_STARTED
+COMPLETED = EventKind.TRIAL_COMPLETED
+FAILED = EventKind.TRIAL_FAILED
+TIME_LIMIT = EventKind.TIME_LIMIT_EXCEEDED
+FINISHED = EventKind.JOB_FINISHED
+
+
+def run(polls: list[OptimizeStateResponse]) -> list[Event]:
+    snapshot: Snapshot | None = None
+    events: list[Event] = []
+    for poll in polls:
+        found, snapshot = diff(snapshot, poll, project_id="7")
+        events.extend(found)
+    return events
+
+
+def brief(events: list[Event]) -> list[tuple[EventKind, str | None]]:
+    return [(event.kind, event.trial_id) for event in events]
+
+
+CASES = [
+    pytest.param(
+        [state(trial("a", "completed", accuracy=0.9), trial("b", "failed"), trial("c", "running"))],
+        [(STARTED, None)],
+        id="first poll is a baseline: one run_started, no history",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a", "running")), state(trial("a", "completed"))],
+        [(STARTED, None), (COMPLETED, "a")],
+        id="trial completes",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a", "completed"))],
+        [(STARTED, None), (COMPLETED, "a")],
+        id="pending to completed between two polls is still reported",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a", "completed")), state(trial("a", "completed"))],
+        [(STARTED, None), (COMPLETED, "a")],
+        id="a completion is reported once",
+    ),
+    pytest.param(
+        [state(trial("a", "running")), state(trial("a", "failed")), state(trial("a", "failed"))],
+        [(STARTED, None), (FAILED, "a")],
+        id="a failure is reported once",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "running", retries=1)),
+            state(trial("a", "failed", retries=1)),
+        ],
+        [(STARTED, None), (FAILED, "a"), (FAILED, "a")],
+        id="a retried trial that fails again is reported again",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "failed", retries=1)),
+        ],
+        [(STARTED, None), (FAILED, "a"), (FAILED, "a")],
+        id="second failure seen without the retry in between (retries grew)",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+        ],
+        [(STARTED, None), (FAILED, "a"), (FAILED, "a")],
+        id="second failure seen through the retry although retries was not sent",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "completed", retries=1)),
+        ],
+        [(STARTED, None), (FAILED, "a"), (COMPLETED, "a")],
+        id="a retried trial's later completion is reported",
+    ),
+    pytest.param(
+        [state(trial("a", "failed")), state(trial("a", "failed"))],
+        [(STARTED, None)],
+        id="a failure already there at the baseline is history",
+    ),
+    pytest.param(
+        [state(trial("a"), trial("b")), state(trial("b", "completed")), state(trial("a"))],
+        [(STARTED, None), (COMPLETED, "b")],
+        id="trials missing from a response are not deleted nor re-reported",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a"), time_exceeded=True), state(time_exceeded=True)],
+        [(STARTED, None), (TIME_LIMIT, None)],
+        id="the time limit is reported once",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a", "completed"), running=False)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None)],
+        id="tunerJobIsRunning false means finished, after the trial events",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a"), status="completed"), state(status="completed")],
+        [(STARTED, None), (FINISHED, None)],
+        id="status completed (the SDK's criterion) means finished, once",
+    ),
+    pytest.param(
+        [state(trial("a"), running=False), state(trial("a"), running=False)],
+        [(STARTED, None)],
+        id="a run already finished at the baseline is not announced as finishing",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "completed")),
+            state(trial("a", "completed"), trial("b", "completed"), job=20, coordinator=21),
+        ],
+        [(STARTED, None), (FINISHED, None), (STARTED, None), (COMPLETED, "b")],
+        id="a new run: the unseen end of the old one first, then a fresh start",
+    ),
+    pytest.param(
+        [
+            state(trial("a"), time_exceeded=True),
+            state(trial("a"), running=False, time_exceeded=True),
+            state(trial("a"), trial("b"), job=20, coordinator=21),
+            state(trial("a"), trial("b"), job=20, coordinator=21, time_exceeded=True),
+            state(trial("a"), trial("b"), job=20, coordinator=21, running=False),
+        ],
+        [(STARTED, None), (FINISHED, None), (STARTED, None), (TIME_LIMIT, None), (FINISHED, None)],
+        id="time limit and end are once per run; an extension gets its own",
+    ),
+    pytest.param(
+        [
+            state(trial("a", "running"), trial("b", "completed", accuracy=0.8)),
+            state(
+                trial("a", "completed", accuracy=0.9),
+                trial("b", "completed", accuracy=0.8),
+                trial("c"),
+                job=20,
+                coordinator=21,
+            ),
+        ],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        id="an end between two polls: the old run's last trials, then its end, then the new run",
+    ),
+    pytest.param(
+        [state(trial("a")), state(trial("a", "completed"), job=20)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        id="a new tuner job id alone also starts a new run; the old run's trials first",
+    ),
+]
+
+
+@pytest.mark.parametrize(("polls", "expected"), CASES)
+def test_diff_table(polls: list[OptimizeStateResponse], expected: list[object]) -> None:
+    assert brief(run(polls)) == expected
+
+
+def test_keys_are_unique_per_occurrence() -> None:
+    events = run(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "running", retries=1)),
+            state(trial("a", "failed", retries=1)),
+            state(trial("a", "completed", retries=2), running=False),
+        ]
+    )
+    keys = [event.key for event in events]
+    assert len(keys) == len(set(keys)) == 5
+
+
+def test_job_error_makes_the_outcome_failed() -> None:
+    events = run([state(trial("a")), state(trial("a"), running=False, job_error="OOM on worker")])
+    finished = events[-1]
+    assert finished.kind is FINISHED
+    assert finished.payload["outcome"] == "failed"
+    assert finished.payload["job_error"] == "OOM on worker"
+
+
+def test_completed_payload_has_the_numbers_and_metadata() -> None:
+    events = run(
+        [
+            state(trial("a")),
+            state(trial("a", "completed", accuracy=0.913, latency=12.0, ram=38_400, rom=122_880)),
+        ]
+    )
+    completed = events[-1]
+    assert completed.payload == {
+        "trial_id": "a",
+        "trial_name": "trial-a",
+        "accuracy": 0.913,
+        "latency_ms": 12.0,
+        "ram_bytes": 38_400,
+        "rom_bytes": 122_880,
+        "over_latency": None,
+        "over_ram": None,
+        "over_rom": None,
+    }
+    metadata = completed.metadata()
+    assert metadata["event_type"] == "eon_trial_completed"
+    assert metadata["event_payload"]["project_id"] == "7"
+    assert metadata["event_payload"]["tuner_job_id"] == "10"
+    assert "over_latency" not in metadata["event_payload"]
+
+
+def test_finished_payload_names_the_best_trial() -> None:
+    polls = [
+        state(trial("a"), trial("b")),
+        state(
+            trial("a", "completed", accuracy=0.80, latency=5),
+            trial("b", "completed", accuracy=0.90, latency=50),
+            running=False,
+        ),
+    ]
+    finished = run(polls)[-1]
+    assert finished.payload["best_trial_id"] == "b"
+    assert finished.payload["completed_trials"] == 2
+    assert finished.payload["outcome"] == "completed"
+
+
+def test_snapshot_survives_serialisation_and_keeps_diffing() -> None:
+    first, snapshot = diff(None, state(trial("a", "running")), project_id="7")
+    restored = Snapshot.model_validate_json(snapshot.model_dump_json())
+    assert restored == snapshot
+    events, _ = diff(restored, state(trial("a", "completed")), project_id="7")
+    assert brief(events) == [(COMPLETED, "a")]
+
+
+def test_elapsed_time_is_measured_from_the_first_sight() -> None:
+    t0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    t1 = datetime(2026, 1, 1, 12, 30, tzinfo=UTC)
+    _, snapshot = diff(None, state(trial("a")), project_id="7", now=t0)
+    _, snapshot = diff(snapshot, state(trial("a", "running")), project_id="7", now=t1)
+    assert snapshot.summary is not None
+    assert snapshot.summary.elapsed_s == 1800
+
+
+def test_an_unseen_end_is_told_with_up_to_date_figures() -> None:
+    polls = [
+        state(trial("a", "running"), trial("b", "completed", accuracy=0.80)),
+        state(
+            trial("a", "completed", accuracy=0.90),
+            trial("b", "completed", accuracy=0.80),
+            job=20,
+            coordinator=21,
+        ),
+    ]
+    events = run(polls)
+    completed, finished = events[1], events[2]
+    assert (completed.kind, completed.run_id) == (COMPLETED, "11")
+    assert finished.kind is FINISHED and finished.run_id == "11"
+    assert finished.payload["running_trials"] == 0
+    assert finished.payload["completed_trials"] == 2
+    assert finished.payload["best_trial_id"] == "a"
