@@ -20,20 +20,17 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import utcnow
 from bot.errors import ConfigError, TunerApiError, TunerUnavailable
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack.commands import CommandDeps, register
 from bot.slack.delivery import Delivery
 from bot.slack.web import make_web_app
-from bot.store.store import Store
+from bot.store import Store
 from bot.tuner.client import TunerClient, default_http_client
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:

@@ -8,6 +8,7 @@ Units follow Edge Impulse Studio: accuracy in percent, latency in ms, memory in 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 
 UNKNOWN = "—"
@@ -18,6 +19,9 @@ _KIB = 1024
 MIN_SECRET_LENGTH = 8
 # Bidirectional overrides and isolates can make text read differently from what it is.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# What Slack and Edge Impulse tokens look like, masked even when the secret itself is unknown
+# here (a token quoted back in a Slack error, another project's key).
+_TOKEN = re.compile(r"\b(xox[a-z]-|xapp-|ei_)[\w-]+")
 
 
 def _known(value: float | None) -> float | None:
@@ -98,9 +102,10 @@ def one_line(text: str, limit: int = 200) -> str:
     return cleaned[: max(0, limit - 1)].rstrip() + "…"
 
 
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with each secret (of at least `MIN_SECRET_LENGTH` characters) replaced by ***."""
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` with each secret (of at least `MIN_SECRET_LENGTH` characters) replaced by ***,
+    and anything shaped like a Slack or Edge Impulse token cut to its prefix and ***."""
     for secret in secrets:
         if len(secret) >= MIN_SECRET_LENGTH:
             text = text.replace(secret, "***")
-    return text
+    return _TOKEN.sub(r"\1***", text)

@@ -15,7 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.core.diff import diff, started_event
 from bot.core.outage import after_failure, after_success
 from bot.errors import EonBotError
-from bot.store.store import Store
+from bot.store import Store
 from bot.tuner.client import TunerClient
 
 log = logging.getLogger(__name__)

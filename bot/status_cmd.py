@@ -10,13 +10,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 import httpx
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
+from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summary import summarize_run
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
@@ -26,10 +27,6 @@ from bot.tuner.client import TunerClient, default_http_client, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
 _LINE_LIMIT = 600
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def _settings_problem(exc: ValidationError) -> str:
@@ -61,7 +58,7 @@ async def status(
     http: httpx.AsyncClient | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
-    now: Callable[[], datetime] = _utcnow,
+    now: Callable[[], datetime] = utcnow,
 ) -> int:
     """Print the status of `project_id`'s tuner run and return the exit status.
 

@@ -166,6 +166,10 @@ def test_one_line_is_one_line_within_the_limit(text: str, limit: int) -> None:
         ("a ei_0123456789 b ei_0123456789", ["ei_0123456789", "other-secret"], "a *** b ***"),
         ("the key may be wrong", ["wrong"], "the key may be wrong"),  # too short to be a key
         ("nothing here", [], "nothing here"),
+        # Token-shaped text is masked even when the secret is not known here.
+        ("invalid_auth for xoxb-123-abc", [], "invalid_auth for xoxb-***"),
+        ("app xapp-1-A0-xyz and key ei_abcdef", [], "app xapp-*** and key ei_***"),
+        ("not a token: noxoxb-1 or deixoxb", [], "not a token: noxoxb-1 or deixoxb"),
     ],
 )
 def test_redact(text: str, secrets: list[str], shown: str) -> None:

@@ -4,12 +4,23 @@ and one `eon_api_recovered` when it answers again. A short blip says nothing."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
 from bot.core.events import Event, EventKind
 from bot.errors import ConfigError, EonBotError, TunerApiError, TunerAuthError
-from bot.store.store import Outage
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """Per project: the API-failure bookkeeping the poller keeps between polls (the store
+    keeps it in the project's row)."""
+
+    failing_since: datetime | None = None
+    unreachable_notified: bool = False
+    auth_notified: bool = False
+    last_error: str | None = None
 
 
 class OutageStep(NamedTuple):

@@ -19,19 +19,18 @@ import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Protocol
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
 from bot.core.events import Snapshot
+from bot.core.routing import MODES, Mode, as_mode
 from bot.fmt import one_line
 from bot.settings import Settings
 from bot.slack.render import LIMITS, STUDIO_ACTION_ID, clip, escape, render_status
 
 log = logging.getLogger(__name__)
 
-Mode = Literal["all", "milestones"]
-MODES: Final[tuple[Mode, ...]] = ("all", "milestones")
 MAX_PROJECT_ID: Final = 2**63  # exclusive: Edge Impulse ids are signed 64-bit integers
 ECHO_CHARS: Final = 40
 
@@ -181,18 +180,18 @@ def parse(text: str) -> Command | UsageError:
         return Unwatch(project_id)
     if len(args) == 1:
         return Watch(project_id)
-    mode = args[1].lower()
-    for known in MODES:
-        if mode == known:
-            return Watch(project_id, known)
-    return _usage_error(f"Unknown mode {echo(args[1])}: use `all` or `milestones`", sub)
+    mode = as_mode(args[1])
+    if mode is not None:
+        return Watch(project_id, mode)
+    choices = " or ".join(f"`{known}`" for known in MODES)
+    return _usage_error(f"Unknown mode {echo(args[1])}: use {choices}", sub)
 
 
 # --- what the handlers need -------------------------------------------------------------------
 
 
 class SubscriptionView(Protocol):
-    """What commands read of a subscription (`bot.store.store.Subscription` has these fields)."""
+    """What commands read of a subscription (`bot.store.Subscription` has these fields)."""
 
     @property
     def channel_id(self) -> str: ...
@@ -207,7 +206,7 @@ class SubscriptionView(Protocol):
 
 
 class CommandStore(Protocol):
-    """The part of `bot.store.store.Store` commands use, so tests can pass a small in-memory one."""
+    """The part of `bot.store.Store` commands use, so tests can pass a small in-memory one."""
 
     async def subscribe(
         self, channel_id: str, project_id: str, *, added_by: str, mode: Mode = "all"

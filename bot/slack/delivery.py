@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import EventKind
 from bot.slack.render import Message, render_card, render_event, render_run_started_card
-from bot.store.store import Card, OutboxRow, Store
+from bot.store import Card, OutboxRow, Store
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.events import Event, EventKind
-from bot.core.outage import after_failure, after_success
+from bot.core.outage import Outage, after_failure, after_success
 from bot.errors import (
     EonBotError,
     MissingApiKey,
@@ -20,7 +20,6 @@ from bot.errors import (
     TunerReportedError,
     TunerUnavailable,
 )
-from bot.store.store import Outage
 
 PROJECT = "7"
 NOTICE_AFTER = 300.0

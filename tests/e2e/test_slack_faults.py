@@ -27,7 +27,7 @@ import pytest
 
 from bot.sandbox.fakeslack import BOT_USER_ID, HUMAN_USER_ID, Call, ChannelState, FakeSlack
 from bot.sandbox.slashcmd import signed_headers
-from bot.store.store import Store
+from bot.store import Store
 
 from .harness import (
     SIGNING_SECRET,

@@ -149,7 +149,7 @@ class Sub:
 
 
 class MemoryStore:
-    """Honours the part of `bot.store.store.Store`'s API the commands use."""
+    """Honours the part of `bot.store.Store`'s API the commands use."""
 
     def __init__(self) -> None:
         self.subs: dict[tuple[str, str], Sub] = {}

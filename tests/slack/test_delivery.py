@@ -10,7 +10,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.delivery import Delivery
-from bot.store.store import Outage, OutboxRow, Store
+from bot.store import Outage, OutboxRow, Store
 
 CHANNEL = "C0RACE"
 

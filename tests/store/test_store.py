@@ -15,9 +15,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from bot.core.events import Event, EventKind, Snapshot, TrialMark
+from bot.core.routing import MILESTONE_KINDS
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.errors import ConfigError
-from bot.store.store import MILESTONE_KINDS, Card, Outage, Store
+from bot.store import Card, Outage, Store
 
 P = "42"
 RUN = "R1"

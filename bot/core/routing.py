@@ -1,0 +1,40 @@
+"""Which events a subscription's watch mode gets (pure): one table, read by the store when it
+queues a poll's events and by `/eon watch` when it parses a mode.
+
+A mode is a row of `MODE_KINDS`; adding one is adding a row (and its name to `Mode`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Final, Literal
+
+from bot.core.events import Event, EventKind
+
+Mode = Literal["all", "milestones"]
+
+_EVERY_KIND: Final = frozenset(EventKind)
+MILESTONE_KINDS: Final = _EVERY_KIND - {EventKind.TRIAL_COMPLETED, EventKind.TRIAL_FAILED}
+"""What `milestones` subscriptions get: everything but single trials completing or failing."""
+
+MODE_KINDS: Final[Mapping[Mode, frozenset[EventKind]]] = {
+    "all": _EVERY_KIND,
+    "milestones": MILESTONE_KINDS,
+}
+MODES: Final[tuple[Mode, ...]] = tuple(MODE_KINDS)
+"""The modes in the order help and usage list them; the first is the default."""
+
+
+def as_mode(word: str) -> Mode | None:
+    """The mode named by `word` (any case), or None if no mode has that name."""
+    lowered = word.lower()
+    return next((mode for mode in MODES if mode == lowered), None)
+
+
+def receives(mode: str, event: Event) -> bool:
+    """Whether a subscription in `mode` is told `event`; an unknown mode gets everything, so a
+    row written by a newer version is never silently starved."""
+    for known, kinds in MODE_KINDS.items():
+        if known == mode:
+            return event.kind in kinds
+    return True

@@ -1,0 +1,69 @@
+"""What every part of the store shares: the engine, transactions that take turns on SQLite,
+and the dialect's INSERT (for `ON CONFLICT`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+log = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT_S = 5.0
+
+
+def project_order(project_id: str) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, then anything else by its text."""
+    return (0, int(project_id), "") if project_id.isdigit() else (1, 0, project_id)
+
+
+class Database:
+    """The connection side of `Store`; its parts (subscriptions, polls, outbox) build on it."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, now: Callable[[], datetime], is_sqlite: bool
+    ) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(eon_write=True)
+        self._now = now
+        self._postgres = not is_sqlite
+        # In one process, SQLite transactions take turns here instead of spinning on
+        # busy_timeout (and `:memory:` has a single shared connection); PostgreSQL has MVCC.
+        self._lock = asyncio.Lock() if is_sqlite else None
+
+    async def close(self) -> None:
+        await self._engine.dispose()
+
+    def _turn(self) -> AbstractAsyncContextManager[Any]:
+        return self._lock if self._lock is not None else nullcontext()
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._turn(), self._engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._turn(), self._writer.begin() as conn:
+            yield conn
+
+    def _insert(self, table: Any) -> sqlite.Insert | postgresql.Insert:
+        return postgresql.insert(table) if self._postgres else sqlite.insert(table)
+
+    async def healthy(self) -> bool:
+        """SELECT 1 answers within a few seconds (for /healthz)."""
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT_S), self._read() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            log.warning("database health check failed", exc_info=True)
+            return False
+        return True

@@ -1,0 +1,226 @@
+"""What delivery keeps: the outbox rows owed to channels and the run cards posted in them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+
+from bot.core.events import Event
+from bot.core.summary import RunSummary
+from bot.fmt import one_line, redact
+from bot.store.db import Database
+from bot.store.schema import (
+    ATTEMPTING,
+    OPEN_STATES,
+    PENDING,
+    SENT,
+    cards,
+    outbox,
+    runs,
+    subscriptions,
+)
+
+log = logging.getLogger(__name__)
+
+ERROR_CHARS = 300  # of a row's last error: enough to act on, small enough to list
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    channel_id: str
+    project_id: str
+    run_id: str | None
+    event: Event
+    state: str  # "pending" | "attempting" (an attempt started and its outcome is unknown)
+    attempts: int
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """A run's top-level message in one channel, edited as the run's summary changes."""
+
+    channel_id: str
+    project_id: str
+    run_id: str
+    ts: str
+    rendered_version: int
+
+
+class Outbox(Database):
+    def _active(self) -> Any:
+        """Outbox and card rows whose (channel, project) is subscribed and not paused."""
+        return and_(
+            subscriptions.c.paused_reason.is_(None),
+            subscriptions.c.channel_id == outbox.c.channel_id,
+            subscriptions.c.project_id == outbox.c.project_id,
+        )
+
+    async def channels_with_work(self) -> list[str]:
+        """Unpaused channels with rows to post or a card behind its run's summary."""
+        owed = exists().where(
+            outbox.c.channel_id == subscriptions.c.channel_id,
+            outbox.c.project_id == subscriptions.c.project_id,
+            outbox.c.state.in_(OPEN_STATES),
+        )
+        stale = exists().where(
+            cards.c.channel_id == subscriptions.c.channel_id,
+            cards.c.project_id == subscriptions.c.project_id,
+            runs.c.project_id == cards.c.project_id,
+            runs.c.run_id == cards.c.run_id,
+            runs.c.version > cards.c.rendered_version,
+        )
+        query = (
+            select(subscriptions.c.channel_id)
+            .where(subscriptions.c.paused_reason.is_(None), or_(owed, stale))
+            .distinct()
+            .order_by(subscriptions.c.channel_id)
+        )
+        async with self._read() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        """Rows to post in the channel, oldest first; none of paused subscriptions."""
+        query = (
+            select(outbox)
+            .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
+            .where(exists().where(self._active()))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            OutboxRow(
+                id=row.id,
+                channel_id=row.channel_id,
+                project_id=row.project_id,
+                run_id=row.run_id,
+                event=Event.model_validate_json(row.event),
+                state=row.state,
+                attempts=row.attempts,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def mark_attempting(self, row_id: int) -> bool:
+        """Committed before the Slack call, so a crash mid-call leaves a trace to check.
+        False if the row is no longer to be posted (the channel unsubscribed): skip it."""
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
+                .values(state=ATTEMPTING, attempts=outbox.c.attempts + 1)
+                .returning(outbox.c.id)
+            )
+            return result.first() is not None
+
+    async def mark_sent(self, row_id: int, *, ts: str, card_version: int | None = None) -> None:
+        """Record the post; with `card_version`, the message also becomes its run's card in
+        the channel (same transaction, so a card never exists without its row marked sent)."""
+        async with self._write() as conn:
+            row = (
+                await conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row_id)
+                    .values(state=SENT, ts=ts, sent_at=self._now())
+                    .returning(outbox.c.channel_id, outbox.c.project_id, outbox.c.run_id)
+                )
+            ).first()
+            if row is None or card_version is None:
+                return
+            if row.run_id is None:
+                # Raising would roll back the `sent` mark and get the message posted again.
+                log.error("outbox row %s has no run: not recording it as a card", row_id)
+                return
+            stmt = self._insert(cards).values(
+                channel_id=row.channel_id,
+                project_id=row.project_id,
+                run_id=row.run_id,
+                ts=ts,
+                rendered_version=card_version,
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[cards.c.channel_id, cards.c.project_id, cards.c.run_id],
+                    set_={"ts": stmt.excluded.ts, "rendered_version": card_version},
+                )
+            )
+
+    async def mark_retry(self, row_id: int, error: str) -> None:
+        """Back to pending (unless sent or abandoned meanwhile), keeping a short, masked error."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
+                .values(state=PENDING, last_error=one_line(redact(error), ERROR_CHARS))
+            )
+
+    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None:
+        query = select(cards).where(
+            cards.c.channel_id == channel_id,
+            cards.c.project_id == project_id,
+            cards.c.run_id == run_id,
+        )
+        async with self._read() as conn:
+            row = (await conn.execute(query)).first()
+        return Card(**row._asdict()) if row is not None else None
+
+    async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]:
+        """Cards (of unpaused subscriptions) whose run's summary moved past what they show."""
+        query = (
+            select(cards, runs.c.summary, runs.c.version)
+            .join(
+                runs, and_(runs.c.project_id == cards.c.project_id, runs.c.run_id == cards.c.run_id)
+            )
+            .join(
+                subscriptions,
+                and_(
+                    subscriptions.c.channel_id == cards.c.channel_id,
+                    subscriptions.c.project_id == cards.c.project_id,
+                ),
+            )
+            .where(
+                cards.c.channel_id == channel_id,
+                subscriptions.c.paused_reason.is_(None),
+                runs.c.version > cards.c.rendered_version,
+            )
+            .order_by(cards.c.project_id, cards.c.run_id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            (
+                Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version),
+                RunSummary.model_validate_json(row.summary),
+                row.version,
+            )
+            for row in rows
+        ]
+
+    async def mark_card_rendered(self, card: Card, version: int) -> None:
+        """Never moves backwards, so a slow edit finishing late cannot hide a newer change."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(cards)
+                .where(
+                    cards.c.channel_id == card.channel_id,
+                    cards.c.project_id == card.project_id,
+                    cards.c.run_id == card.run_id,
+                    cards.c.rendered_version < version,
+                )
+                .values(rendered_version=version)
+            )
+
+    async def sent_count(self, channel_id: str | None = None) -> int:
+        query = select(func.count()).select_from(outbox).where(outbox.c.state == SENT)
+        if channel_id is not None:
+            query = query.where(outbox.c.channel_id == channel_id)
+        async with self._read() as conn:
+            return int(await conn.scalar(query) or 0)

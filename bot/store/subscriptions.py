@@ -1,0 +1,101 @@
+"""Who watches what, and how: subscriptions, and the pause that holds a channel's delivery."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, delete, select, update
+
+from bot.core.routing import MODES
+from bot.store.db import Database, project_order
+from bot.store.schema import ABANDONED, ATTEMPTING, PENDING, outbox, subscriptions
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    channel_id: str
+    project_id: str
+    added_by: str
+    mode: str  # one of `routing.MODES`
+    paused_reason: str | None
+    created_at: datetime
+    needs_start: bool
+
+
+class Subscriptions(Database):
+    async def subscribe(
+        self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
+    ) -> bool:
+        """False if the channel already watches the project (its mode is left as it was)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        row = {
+            "channel_id": channel_id,
+            "project_id": project_id,
+            "added_by": added_by,
+            "mode": mode,
+            "paused_reason": None,
+            "created_at": self._now(),
+            "needs_start": True,
+        }
+        stmt = self._insert(subscriptions).values(row).on_conflict_do_nothing()
+        async with self._write() as conn:
+            result = await conn.execute(stmt.returning(subscriptions.c.channel_id))
+            return result.first() is not None
+
+    async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
+        """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and
+        sent ones stay, since those messages may be in the channel and must not be re-posted."""
+        pair = and_(outbox.c.channel_id == channel_id, outbox.c.project_id == project_id)
+        async with self._write() as conn:
+            gone = await conn.execute(
+                delete(subscriptions)
+                .where(subscriptions.c.channel_id == channel_id)
+                .where(subscriptions.c.project_id == project_id)
+                .returning(subscriptions.c.channel_id)
+            )
+            if gone.first() is None:
+                return False
+            await conn.execute(delete(outbox).where(pair, outbox.c.state == PENDING))
+            await conn.execute(
+                update(outbox).where(pair, outbox.c.state == ATTEMPTING).values(state=ABANDONED)
+            )
+            return True
+
+    async def subscriptions(
+        self, *, channel_id: str | None = None, project_id: str | None = None
+    ) -> list[Subscription]:
+        """Ordered by project id (numerically where numeric), then channel."""
+        query = select(subscriptions)
+        if channel_id is not None:
+            query = query.where(subscriptions.c.channel_id == channel_id)
+        if project_id is not None:
+            query = query.where(subscriptions.c.project_id == project_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        found = [Subscription(**row._asdict()) for row in rows]
+        return sorted(found, key=lambda s: (project_order(s.project_id), s.channel_id))
+
+    async def watched_projects(self) -> list[str]:
+        """Projects with at least one subscription, paused or not (paused ones still queue)."""
+        async with self._read() as conn:
+            rows = await conn.execute(select(subscriptions.c.project_id).distinct())
+            return sorted(rows.scalars(), key=project_order)
+
+    async def pause_channel(self, channel_id: str, reason: str) -> None:
+        """Hold back delivery to the channel (e.g. the bot was removed); rows keep queueing."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.channel_id == channel_id)
+                .values(paused_reason=reason)
+            )
+
+    async def resume_channel(self, channel_id: str) -> None:
+        async with self._write() as conn:
+            await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.channel_id == channel_id)
+                .values(paused_reason=None)
+            )

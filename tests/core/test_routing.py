@@ -1,0 +1,49 @@
+"""Which events each watch mode gets: the table the store and `/eon watch` share."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.events import Event, EventKind
+from bot.core.routing import MODES, as_mode, receives
+
+
+def event(kind: EventKind) -> Event:
+    return Event(kind=kind, key=f"42:R1:{kind.value}", project_id="42", run_id="R1")
+
+
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_all_gets_every_kind(kind: EventKind) -> None:
+    assert receives("all", event(kind))
+
+
+@pytest.mark.parametrize(
+    ("kind", "told"),
+    [
+        (EventKind.TRIAL_COMPLETED, False),
+        (EventKind.TRIAL_FAILED, False),
+        (EventKind.RUN_STARTED, True),
+        (EventKind.TIME_LIMIT_EXCEEDED, True),
+        (EventKind.JOB_FINISHED, True),
+        (EventKind.API_UNREACHABLE, True),
+        (EventKind.API_RECOVERED, True),
+    ],
+)
+def test_milestones_skip_single_trials(kind: EventKind, told: bool) -> None:
+    assert receives("milestones", event(kind)) is told
+
+
+def test_an_unknown_mode_is_never_starved() -> None:
+    assert receives("from-a-newer-version", event(EventKind.TRIAL_COMPLETED))
+
+
+@pytest.mark.parametrize(
+    ("word", "mode"),
+    [("all", "all"), ("MileStones", "milestones"), ("milestone", None), ("", None)],
+)
+def test_as_mode(word: str, mode: str | None) -> None:
+    assert as_mode(word) == mode
+
+
+def test_all_is_the_first_mode_the_default() -> None:
+    assert MODES[0] == "all"
