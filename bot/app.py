@@ -10,13 +10,11 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from slack_bolt.async_app import AsyncApp
-from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,8 +22,8 @@ from bot.clock import utcnow
 from bot.errors import ConfigError, TunerApiError, TunerUnavailable
 from bot.poller import Poller
 from bot.settings import Settings
-from bot.slack.commands import CommandDeps, register
 from bot.slack.delivery import Delivery
+from bot.slack.listeners import Deps, register_all
 from bot.slack.web import make_web_app
 from bot.store import Store
 from bot.tuner.client import TunerClient, default_http_client
@@ -136,32 +134,20 @@ async def build(
             return error.detail
         return None
 
-    register(
+    register_all(
         bolt,
-        CommandDeps(
+        Deps(
             store=store,
             settings=settings,
             start_watching=start_watching,
             stop_watching=stop_watching,
             check_project=check_project,
+            wake_delivery=delivery.wake,
         ),
     )
 
     async def healthy() -> bool:
         return bool(scheduler.running) and await store.healthy()
-
-    @bolt.event("member_joined_channel")
-    async def bot_invited(event: dict[str, Any], context: AsyncBoltContext) -> None:
-        """The bot was invited back: deliver what waited while the channel was paused."""
-        if event.get("user") and event.get("user") == context.bot_user_id:
-            await store.resume_channel(str(event.get("channel")))
-            delivery.wake()
-
-    @bolt.event("channel_unarchive")
-    async def channel_unarchived(event: dict[str, Any]) -> None:
-        """An archived channel is back: deliver what waited."""
-        await store.resume_channel(str(event.get("channel")))
-        delivery.wake()
 
     return Bot(
         settings=settings,

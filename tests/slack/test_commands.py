@@ -27,21 +27,9 @@ from bot.core.summary import Counts, RunSummary, Workers
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.slashcmd import signed_headers, slash_body
 from bot.settings import Settings
-from bot.slack.commands import (
-    EMPTY_HINT,
-    FOLLOW_UP_ERROR,
-    HELP_TEXT,
-    INTERNAL_ERROR,
-    CommandDeps,
-    Help,
-    List,
-    Status,
-    Unwatch,
-    UsageError,
-    Watch,
-    parse,
-    register,
-)
+from bot.slack.listeners import Deps, register_all
+from bot.slack.listeners.eon_answers import EMPTY_HINT, FOLLOW_UP_ERROR, HELP_TEXT, INTERNAL_ERROR
+from bot.slack.listeners.eon_parse import Help, List, Status, Unwatch, UsageError, Watch, parse
 from bot.slack.render import STUDIO_ACTION_ID
 from bot.slack.web import slack_request
 
@@ -282,14 +270,14 @@ def make_bot(fake: FakeSlack) -> MakeBot:
             signing_secret=SECRET,
             process_before_response=process_before_response,
         )
-        deps = CommandDeps(
+        deps = Deps(
             store=store,
             settings=settings(**setting_values),
             start_watching=start_watching or edge.start_watching,
             stop_watching=edge.stop_watching,
             check_project=edge.check_project,
         )
-        register(app, deps)
+        register_all(app, deps)
         return Bot(app, fake, store, edge)
 
     return make

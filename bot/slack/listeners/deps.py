@@ -1,0 +1,60 @@
+"""What the listeners are given: the store's part they use (a Protocol, so tests can pass a
+small in-memory one) and the actions `build()` wires to the poller and delivery."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.core.events import Snapshot
+from bot.core.routing import Mode
+from bot.settings import Settings
+
+
+class SubscriptionView(Protocol):
+    """What commands read of a subscription (`bot.store.Subscription` has these fields)."""
+
+    @property
+    def channel_id(self) -> str: ...
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def added_by(self) -> str | None: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def paused_reason(self) -> str | None: ...
+
+
+class ListenerStore(Protocol):
+    """The part of `bot.store.Store` the listeners use, so tests can pass a small in-memory one."""
+
+    async def subscribe(
+        self, channel_id: str, project_id: str, *, added_by: str, mode: Mode = "all"
+    ) -> bool: ...
+    async def unsubscribe(self, channel_id: str, project_id: str) -> bool: ...
+    async def subscriptions(
+        self, *, channel_id: str | None = None, project_id: str | None = None
+    ) -> Sequence[SubscriptionView]: ...
+    async def snapshot(self, project_id: str) -> Snapshot | None: ...
+    async def resume_channel(self, channel_id: str) -> None: ...
+
+
+def _nothing() -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """`start_watching` adds the project's poll job (polling at once, in the background);
+    `stop_watching` removes it unless another channel still watches; `check_project` fetches
+    the project once and returns None or a one-line error for the user (slow: never in ack);
+    `wake_delivery` tells delivery that a channel may have work again."""
+
+    store: ListenerStore
+    settings: Settings
+    start_watching: Callable[[str], Awaitable[None]]
+    stop_watching: Callable[[str], Awaitable[None]]
+    check_project: Callable[[str], Awaitable[str | None]]
+    wake_delivery: Callable[[], None] = _nothing

@@ -1,0 +1,232 @@
+"""The acknowledgement of each `/eon` command, computed from the store alone, because Slack
+waits only 3 seconds for it. Anything that talks to Edge Impulse (checking a newly watched
+project) is a `follow_up`, run once Slack has the acknowledgement, reporting through
+`respond()` (the command's response_url).
+
+Every reply is ephemeral: only the person who typed the command sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from bot.fmt import one_line
+from bot.slack.listeners.deps import Deps, SubscriptionView
+from bot.slack.listeners.eon_parse import (
+    USAGE,
+    Command,
+    Help,
+    List,
+    Status,
+    Unwatch,
+    UsageError,
+    Watch,
+)
+from bot.slack.render import LIMITS, clip, escape, render_status
+
+HELP_TEXT: Final = "\n".join(
+    (
+        "*eon-bot* posts what happens in Edge Impulse EON Tuner runs. Commands:",
+        f"• `{USAGE['status']}` — the runs this channel watches, or one of them",
+        f"• `{USAGE['watch']}` — post this project's runs here: every trial (`all`, the "
+        "default) or only run start, time limit and end (`milestones`)",
+        f"• `{USAGE['unwatch']}` — stop posting this project here",
+        f"• `{USAGE['list']}` — what this channel watches",
+        f"• `{USAGE['help']}` — this help",
+        "The project id is the number in the Studio URL: studio.edgeimpulse.com/studio/12345",
+    )
+)
+EMPTY_HINT: Final = "This channel watches nothing — `/eon watch PROJECT_ID`"
+INTERNAL_ERROR: Final = (
+    "⚠ eon-bot could not answer because of an internal error (it is logged). Try again later."
+)
+FOLLOW_UP_ERROR: Final = (
+    "⚠ eon-bot hit an internal error after answering (it is logged); `/eon list` shows "
+    "what this channel watches now."
+)
+
+
+Respond = Callable[..., Awaitable[Any]]
+FollowUp = Callable[[Respond], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The acknowledgement, and what to do once Slack has it (`follow_up`, given `respond`)."""
+
+    text: str
+    blocks: list[dict[str, Any]] | None = None
+    follow_up: FollowUp | None = None
+
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
+_PAUSE_HINTS: Final = {
+    "not_in_channel": "invite the bot (`/invite @eon-bot`)",
+    "channel_not_found": "the channel is gone or the bot cannot see it",
+    "is_archived": "the channel is archived",
+}
+
+
+def _mention(user_id: str | None) -> str:
+    """A user mention for ids that look like Slack's, plain escaped text for anything else."""
+    if user_id and _USER_ID.fullmatch(user_id):
+        return f"<@{user_id}>"
+    return escape(one_line(user_id or "someone", 40))
+
+
+def _refusal(deps: Deps, user_id: str) -> str | None:
+    admins = deps.settings.admin_user_ids
+    if not admins or user_id in admins:
+        return None
+    ask = ", ".join(_mention(admin) for admin in sorted(admins)[:5])
+    return f"⛔ Only eon-bot admins (ADMIN_USER_IDS) can change what a channel watches; ask {ask}."
+
+
+def _mode_words(mode: str) -> str:
+    if mode == "milestones":
+        return "milestones only (run start, time limit, end)"
+    if mode == "all":
+        return "every trial"
+    return escape(one_line(mode, 20))
+
+
+def subscription_line(sub: SubscriptionView) -> str:
+    """ "• project 42 — every trial · added by <@U1> · paused: not_in_channel — invite…"."""
+    line = (
+        f"• project *{escape(one_line(sub.project_id, 40))}* — {_mode_words(sub.mode)}"
+        f" · added by {_mention(sub.added_by)}"
+    )
+    if sub.paused_reason:
+        reason = escape(one_line(sub.paused_reason, 40))
+        hint = _PAUSE_HINTS.get(sub.paused_reason, "fix it")
+        hint += f", then `/eon watch {sub.project_id}` here to resume"
+        line += f" · ⏸ paused: {reason} — {hint}"
+    return line
+
+
+def _lines_within(header: str, lines: Sequence[str], limit: int) -> str:
+    """As many lines as fit in `limit` characters, then "…and N more"."""
+    text = header
+    for shown, line in enumerate(lines):
+        left = len(lines) - shown
+        candidate = f"{text}\n{line}"
+        tail = f"\n…and {left - 1} more" if left > 1 else ""
+        if len(candidate) + len(tail) > limit:
+            return clip(f"{text}\n…and {left} more", limit)
+        text = candidate
+    return text
+
+
+async def _status(command: Status, channel_id: str, deps: Deps) -> Reply:
+    subs = await deps.store.subscriptions(channel_id=channel_id)
+    if not subs:
+        return Reply(EMPTY_HINT)
+    project_ids = list(dict.fromkeys(sub.project_id for sub in subs))
+    if command.project_id is not None:
+        if command.project_id not in project_ids:
+            pid = command.project_id
+            return Reply(f"This channel does not watch project {pid} — `/eon watch {pid}`")
+        project_ids = [command.project_id]
+    summaries, not_polled = [], []
+    for project_id in project_ids:
+        snapshot = await deps.store.snapshot(project_id)
+        if snapshot is None or snapshot.summary is None:
+            not_polled.append(project_id)
+        else:
+            summaries.append(snapshot.summary)
+    message = render_status(summaries, not_polled=not_polled)
+    return Reply(message.text, message.blocks)
+
+
+async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> Reply:
+    pid = command.project_id
+    refusal = _refusal(deps, user_id)
+    if refusal:
+        return Reply(refusal)
+    if deps.settings.api_key_for(pid) is None:
+        return Reply(
+            f"⚠ eon-bot has no Edge Impulse API key for project {pid}: set EI_API_KEY_{pid} "
+            "(or the default EI_API_KEY) where the bot runs, then try again."
+        )
+    if not await deps.store.subscribe(channel_id, pid, added_by=user_id, mode=command.mode):
+        existing = await deps.store.subscriptions(channel_id=channel_id, project_id=pid)
+        if existing and existing[0].paused_reason is not None:
+            # Whoever types here can see the channel works again: deliver what waited.
+            await deps.store.resume_channel(channel_id)
+
+            async def poll_now(_: Respond) -> None:
+                await deps.start_watching(pid)
+
+            return Reply(
+                f"▶ Delivery here resumes (it was paused: "
+                f"{escape(existing[0].paused_reason)}); what waited follows, in order.",
+                follow_up=poll_now,
+            )
+        state = subscription_line(existing[0]).removeprefix("• ") if existing else f"project {pid}"
+        return Reply(
+            f"This channel already watches {state}. To change the mode: "
+            f"`/eon unwatch {pid}`, then `/eon watch {pid} {command.mode}`."
+        )
+
+    async def start_and_check(respond: Respond) -> None:
+        await deps.start_watching(pid)
+        error = await deps.check_project(pid)
+        if error is None:
+            return
+        await deps.store.unsubscribe(channel_id, pid)
+        await deps.stop_watching(pid)
+        await respond(
+            text=f"⚠ Stopped watching project {pid}: {escape(one_line(error, 300))}",
+            response_type="ephemeral",
+            replace_original=False,
+        )
+
+    return Reply(
+        f"👀 Watching project {pid} here ({_mode_words(command.mode)}). "
+        "Checking it with Edge Impulse now; the run card follows once a run is found.",
+        follow_up=start_and_check,
+    )
+
+
+async def _unwatch(command: Unwatch, channel_id: str, user_id: str, deps: Deps) -> Reply:
+    pid = command.project_id
+    refusal = _refusal(deps, user_id)
+    if refusal:
+        return Reply(refusal)
+    if not await deps.store.unsubscribe(channel_id, pid):
+        return Reply(f"This channel does not watch project {pid}; `/eon list` shows what it does.")
+
+    async def stop(respond: Respond) -> None:
+        await deps.stop_watching(pid)
+
+    return Reply(f"🔕 Stopped watching project {pid} here.", follow_up=stop)
+
+
+async def _list(channel_id: str, deps: Deps) -> Reply:
+    subs = await deps.store.subscriptions(channel_id=channel_id)
+    if not subs:
+        return Reply(EMPTY_HINT)
+    lines = [subscription_line(sub) for sub in subs]  # the store orders them by project id
+    return Reply(_lines_within("*Watched in this channel:*", lines, LIMITS.fallback_text))
+
+
+async def answer(
+    command: Command | UsageError, *, channel_id: str, user_id: str, deps: Deps
+) -> Reply:
+    """The acknowledgement of one command, from the store alone (fast enough for ack)."""
+    match command:
+        case UsageError(message):
+            return Reply(f"⚠ {message}")
+        case Help():
+            return Reply(HELP_TEXT)
+        case Status():
+            return await _status(command, channel_id, deps)
+        case Watch():
+            return await _watch(command, channel_id, user_id, deps)
+        case Unwatch():
+            return await _unwatch(command, channel_id, user_id, deps)
+        case List():
+            return await _list(channel_id, deps)

@@ -1,0 +1,151 @@
+"""`/eon` text → a command (pure): a table of subcommands, each word just a word.
+
+Mistakes become a one-line `UsageError` naming the mistake and the right usage; what the user
+typed is quoted through `echo`, escaped, so it can never become a mention or a link.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Final
+
+from bot.core.routing import MODES, Mode, as_mode
+from bot.fmt import one_line
+from bot.slack.render import escape
+
+MAX_PROJECT_ID: Final = 2**63  # exclusive: Edge Impulse ids are signed 64-bit integers
+ECHO_CHARS: Final = 40
+
+USAGE: Final = {
+    "status": "/eon status [PROJECT_ID]",
+    "watch": "/eon watch PROJECT_ID [all|milestones]",
+    "unwatch": "/eon unwatch PROJECT_ID",
+    "list": "/eon list",
+    "help": "/eon help",
+}
+
+
+# --- parsed commands --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    project_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    project_id: str
+    mode: Mode = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class Unwatch:
+    project_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class List:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Help:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UsageError:
+    """A mistake in the command: `message` is one line, the mistake and the right usage."""
+
+    message: str
+
+
+Command = Status | Watch | Unwatch | List | Help
+
+
+def _unescape(text: str) -> str:
+    """Slack sends command text with `&`, `<`, `>` escaped; undo it so the text is what the
+    user typed (and is escaped exactly once on the way out)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def echo(word: str) -> str:
+    """What the user typed, quoted for a reply: one line, at most `ECHO_CHARS` characters,
+    escaped; right-to-left text is isolated so it cannot reorder the rest of the line."""
+    shown = escape(one_line(word, ECHO_CHARS))
+    if any(unicodedata.bidirectional(ch) in {"R", "AL", "AN"} for ch in shown):
+        shown = f"\u2068{shown}\u2069"
+    return f"“{shown}”"
+
+
+def _usage_error(mistake: str, subcommand: str) -> UsageError:
+    return UsageError(f"{mistake}. Usage: `{USAGE[subcommand]}`")
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: `str.isdigit` also accepts "٤٢" and "²"
+_SIGNED = re.compile(r"[+-][0-9]+")
+
+
+def parse_project_id(word: str, subcommand: str) -> str | UsageError:
+    """A positive decimal integer below 2**63, in canonical form ("042" is "42"), because the
+    id names the store's rows and the `EI_API_KEY_<id>` variable."""
+    if _DIGITS.fullmatch(word):
+        digits = word.lstrip("0")
+        if not digits:
+            return _usage_error(f"The project id must be positive, not {echo(word)}", subcommand)
+        if len(digits) > 19 or int(digits) >= MAX_PROJECT_ID:
+            return _usage_error(
+                f"{echo(word)} is too large for an Edge Impulse project id", subcommand
+            )
+        return digits
+    if _SIGNED.fullmatch(word):
+        return _usage_error(
+            f"The project id must be a positive whole number, not {echo(word)}", subcommand
+        )
+    return _usage_error(
+        f"{echo(word)} is not a project id: use the number in the Studio URL "
+        "(studio.edgeimpulse.com/studio/12345)",
+        subcommand,
+    )
+
+
+def parse(text: str) -> Command | UsageError:
+    """`/eon` text → a command, or a one-line `UsageError`. Empty text is a request for help;
+    subcommands and modes are case-insensitive; every word is just a word (even `payload`)."""
+    words = _unescape(text).split()
+    if not words:
+        return Help()
+    sub, args = words[0].lower(), words[1:]
+    if sub == "help":
+        return Help()
+    if sub not in USAGE:
+        return UsageError(
+            f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
+            "`/eon unwatch PROJECT_ID`, `/eon list` or `/eon help`"
+        )
+    max_args = {"status": 1, "watch": 2, "unwatch": 1, "list": 0}[sub]
+    if len(args) > max_args:
+        return _usage_error(f"Too many words, starting at {echo(args[max_args])}", sub)
+    if sub == "list":
+        return List()
+    if sub == "status" and not args:
+        return Status()
+    if not args:
+        return _usage_error("The project id is missing", sub)
+    project_id = parse_project_id(args[0], sub)
+    if isinstance(project_id, UsageError):
+        return project_id
+    if sub == "status":
+        return Status(project_id)
+    if sub == "unwatch":
+        return Unwatch(project_id)
+    if len(args) == 1:
+        return Watch(project_id)
+    mode = as_mode(args[1])
+    if mode is not None:
+        return Watch(project_id, mode)
+    choices = " or ".join(f"`{known}`" for known in MODES)
+    return _usage_error(f"Unknown mode {echo(args[1])}: use {choices}", sub)
