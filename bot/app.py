@@ -7,9 +7,10 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import httpx
 from aiohttp import web
@@ -22,13 +23,16 @@ from bot.clock import utcnow
 from bot.errors import ConfigError, TunerApiError, TunerUnavailable
 from bot.poller import Poller
 from bot.settings import Settings
+from bot.slack.auth import verify_bot_token
 from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
+from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
 from bot.store import Store
 from bot.tuner.client import TunerClient, default_http_client
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -62,6 +66,9 @@ class Bot:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
+        """Check the bot token with Slack, then poll, deliver and serve. A refused token raises
+        `BotTokenRefused`; while Slack does not answer, this waits (see `verify_bot_token`)."""
+        await verify_bot_token(self.slack)
         self.scheduler.start()
         projects = await self.poller.restore()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
@@ -165,23 +172,60 @@ async def build(
 
 
 async def run(settings: Settings) -> int:
-    """`eon-bot run`: serve until SIGTERM/SIGINT, then stop cleanly (exit 0)."""
-    bot = await build(settings)
+    """`eon-bot run`: serve until SIGTERM/SIGINT, then stop cleanly (exit 0).
+
+    The signals are caught first, so they end the process in every state: opening the
+    database, asking Slack who the bot is (`auth.test`, retried while Slack does not answer),
+    serving, and connecting or reconnecting in Socket Mode. A refused token is a `ConfigError`.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await bot.start()
-    socket_mode = None
-    if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        socket_mode = AsyncSocketModeHandler(bot.bolt, settings.slack_app_token.get_secret_value())
-        await socket_mode.connect_async()  # type: ignore[no-untyped-call]
-    await stop.wait()
-    log.info("stopping")
-    if socket_mode is not None:
-        with contextlib.suppress(Exception):
-            await socket_mode.close_async()  # type: ignore[no-untyped-call]
-    await bot.stop()
+    bot = await _unless_stopped(build(settings), stop)
+    if bot is None:
+        return 0
+    socket_mode: SocketMode | None = None
+    try:
+        await _unless_stopped(bot.start(), stop)
+        if stop.is_set():
+            return 0
+        if settings.slack_app_token is not None:
+            socket_mode = SocketMode(bot.bolt, settings.slack_app_token.get_secret_value())
+            socket_mode.start()
+            await _first(stop.wait(), socket_mode.refused.wait())
+            if socket_mode.refusal is not None:
+                raise socket_mode.refusal
+        else:
+            await stop.wait()
+        log.info("stopping")
+    finally:
+        if socket_mode is not None:
+            await socket_mode.close()
+        await bot.stop()
     return 0
+
+
+async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
+    """`work`'s result, or None if `stop` is set first (then `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    await _first(task, stop.wait())
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    return None
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Until the first of `waits` is done; the others are cancelled. Failures are not raised
+    here: a caller that needs a result asks its task."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

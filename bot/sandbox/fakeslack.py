@@ -37,13 +37,15 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from aiohttp import web
+
+from bot.slack.auth import REQUIRED_SCOPES
 
 __all__ = [
     "APP_ID",
@@ -84,6 +86,7 @@ UPDATE_TEXT_MAX = 4_000
 RESPONSE_URL_MAX_POSTS = 5
 RESPONSE_URL_TTL = 30 * 60.0
 
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 _CHANNEL_METHODS = frozenset(
     {
         "chat.postMessage",
@@ -229,8 +232,13 @@ class FakeSlack:
         on_message: Callable[[Message, str], None] | None = None,
         rate_limit_per_channel: float | None = None,
         clock: Callable[[], float] = time.time,
+        scopes: Iterable[str] | None = None,
     ) -> None:
         self._token = token
+        self.scopes: tuple[str, ...] = tuple(REQUIRED_SCOPES if scopes is None else scopes)
+        """What `x-oauth-scopes` says the bot token was granted (default: all the bot needs)."""
+        self._app_token: str | None = None
+        self._socket_url: Callable[[], str] | None = None
         self._requested_port = port
         self._on_message = on_message
         self.rate_limit_per_channel = rate_limit_per_channel
@@ -257,6 +265,7 @@ class FakeSlack:
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "conversations.info": self._info,
+            "apps.connections.open": self._connections_open,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -460,6 +469,12 @@ class FakeSlack:
             self._states[channel] = state
         self._notify()
 
+    def enable_socket_mode(self, app_token: str, open_url: Callable[[], str]) -> None:
+        """Answer `apps.connections.open` for `app_token` with `open_url()` (a Socket Mode
+        server's, see `bot.sandbox.socketmode`)."""
+        self._app_token = app_token
+        self._socket_url = open_url
+
     def set_token(self, token: str) -> None:
         """Accept only `token` from now on: the old one gets `invalid_auth`, as when revoked."""
         self._token = token
@@ -492,7 +507,10 @@ class FakeSlack:
             return self._fault_response(request, method, args, encoding, fault)
         error = None if body.get("ok") else str(body.get("error"))
         self._record(method, args, status, error, encoding)
-        return _json(body, status=status, retry_after=retry_after)
+        response = _json(body, status=status, retry_after=retry_after)
+        if token is not None and token == self._token:
+            response.headers["x-oauth-scopes"] = ",".join(self.scopes)
+        return response
 
     def _dispatch(self, method: str, args: JSONDict, token: str | None) -> JSONDict:
         handler = self._handlers.get(method)
@@ -500,8 +518,12 @@ class FakeSlack:
             raise _ApiError("unknown_method")
         if not token:
             raise _ApiError("not_authed")
-        if token != self._token:
-            raise _ApiError("invalid_auth")
+        expected = self._app_token if method in _APP_TOKEN_METHODS else self._token
+        if token != expected:
+            # A good token of the other kind (app for bot, bot for app) is Slack's
+            # not_allowed_token_type; anything else is invalid_auth.
+            other = token in (self._token, self._app_token)
+            raise _ApiError("not_allowed_token_type" if other else "invalid_auth")
         if method in _CHANNEL_METHODS:
             self._check_channel(method, args)
         return handler(args)
@@ -599,6 +621,11 @@ class FakeSlack:
             "bot_id": BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def _connections_open(self, args: JSONDict) -> JSONDict:
+        if self._socket_url is None:
+            raise _ApiError("invalid_auth")
+        return {"ok": True, "url": self._socket_url()}
 
     def _post_message(self, args: JSONDict) -> JSONDict:
         channel = str(_opt_str(args, "channel"))

@@ -235,6 +235,10 @@ class BotProcess:
         seconds (then `seconds` >= within, and the caller's assertion on it fails)."""
         return await self._signal(signal.SIGTERM, within)
 
+    async def interrupt(self, *, within: float = STOP_LIMIT_S) -> Stopped:
+        """SIGINT, as Ctrl-C in a terminal."""
+        return await self._signal(signal.SIGINT, within)
+
     async def kill(self) -> Stopped:
         """SIGKILL: a crash, an OOM kill or a host going away; nothing runs in the bot after it."""
         return await self._signal(signal.SIGKILL, STOP_LIMIT_S)

@@ -1,0 +1,134 @@
+"""What Slack says about the bot's tokens, asked before the bot claims to be listening.
+
+`is_refusal` is the one rule for "this token will never work" (both tokens use it): Slack's
+error codes about the token itself. Any other failure (unreachable, 5xx, `ratelimited`,
+`internal_error`, an answer that is not Slack's) may pass, so start-up waits and asks again.
+
+`auth_test` asks once; `verify_bot_token` asks until Slack answers, for `eon-bot run`.
+The granted scopes come from the `x-oauth-scopes` header Slack puts on every Web API answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConfigError
+from bot.fmt import one_line
+
+log = logging.getLogger(__name__)
+
+# Slack's answers that are about the token, not the moment (api.slack.com/methods/auth.test
+# and apps.connections.open, "Errors"); asking again gets the same answer.
+REFUSALS = frozenset(
+    {
+        "invalid_auth",
+        "not_authed",
+        "account_inactive",
+        "token_revoked",
+        "token_expired",
+        "not_allowed_token_type",
+        "no_permission",
+        "missing_scope",
+        "org_login_required",
+        "ekm_access_denied",
+        "team_access_not_granted",
+        "two_factor_setup_required",
+    }
+)
+# The bot token's scopes each feature needs (the manifests in bot/config declare these).
+REQUIRED_SCOPES: dict[str, str] = {
+    "commands": "/eon",
+    "chat:write": "posting notifications and editing the run card",
+    "chat:write.public": "posting in public channels the bot was not invited to",
+    "channels:history": "finding an interrupted post before posting it again (public channels)",
+    "groups:history": "finding an interrupted post before posting it again (private channels)",
+    "channels:read": "member_joined_channel in public channels",
+    "groups:read": "member_joined_channel in private channels",
+}
+RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # then every 15 s
+
+
+def is_refusal(error: str) -> bool:
+    return error in REFUSALS
+
+
+class BotTokenRefused(ConfigError):
+    def __init__(self, error: str) -> None:
+        self.error = error
+        super().__init__(
+            f"Slack refused SLACK_BOT_TOKEN ({error}): use the Bot User OAuth Token (xoxb-…) "
+            "from OAuth & Permissions, after installing the app to the workspace"
+        )
+
+
+class SlackUnavailable(Exception):
+    """Slack did not give a clear answer this time; `reason` is one line, without the token."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    team: str
+    user_id: str
+    scopes: frozenset[str] | None
+    """From `x-oauth-scopes`; `None` when the answer had no such header."""
+
+
+async def auth_test(slack: AsyncWebClient) -> Identity:
+    """One `auth.test`: the bot's identity, `BotTokenRefused`, or `SlackUnavailable`."""
+    try:
+        response = await slack.auth_test()
+    except SlackApiError as error:
+        code = str(error.response.get("error", "")) if error.response is not None else ""
+        if is_refusal(code):
+            raise BotTokenRefused(code) from None
+        status = error.response.status_code if error.response is not None else "?"
+        raise SlackUnavailable(f"{code or 'no error code'}, HTTP {status}") from None
+    except Exception as error:  # aiohttp's ClientError, timeouts, an answer that is not JSON
+        raise SlackUnavailable(_reason(error)) from None
+    header = response.headers.get("x-oauth-scopes") if response.headers else None
+    scopes = None if header is None else frozenset(s.strip() for s in header.split(",") if s)
+    return Identity(
+        team=str(response.get("team", "")),
+        user_id=str(response.get("user_id", "")),
+        scopes=scopes,
+    )
+
+
+async def verify_bot_token(
+    slack: AsyncWebClient,
+    *,
+    delays: tuple[float, ...] = RETRY_DELAYS_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> Identity:
+    """`auth_test` until Slack answers: a refusal is raised at once, a passing failure is
+    logged on one line and asked again (for ever: a service waits for Slack to come back;
+    SIGTERM cancels the wait)."""
+    attempt = 0
+    while True:
+        try:
+            return await auth_test(slack)
+        except SlackUnavailable as error:
+            delay = delays[min(attempt, len(delays) - 1)]
+            attempt += 1
+            log.warning(
+                "Slack's auth.test failed (%s; SLACK_API_URL=%s); again in %gs",
+                error.reason,
+                slack.base_url,
+                delay,
+            )
+            await sleep(delay)
+
+
+def _reason(error: BaseException) -> str:
+    said = one_line(str(error), 160)
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__

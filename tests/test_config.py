@@ -1,0 +1,42 @@
+"""The files a deployment needs: shipped in the package, and saying what the code needs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from bot import config
+from bot.slack.auth import REQUIRED_SCOPES
+
+
+def _manifest(name: str) -> dict[str, Any]:
+    loaded = yaml.safe_load(config.read(name))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+@pytest.mark.parametrize("name", [config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST])
+def test_each_manifest_grants_exactly_the_scopes_the_bot_needs(name: str) -> None:
+    manifest = _manifest(name)
+    assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(REQUIRED_SCOPES)
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/eon"]
+
+
+def test_the_socket_mode_manifest_has_no_public_url() -> None:
+    manifest = _manifest(config.SOCKET_MODE_MANIFEST)
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert "YOUR-HOST" not in config.read(config.SOCKET_MODE_MANIFEST)
+    http = _manifest(config.HTTP_MANIFEST)
+    assert http["settings"]["socket_mode_enabled"] is False
+    assert (
+        http["settings"]["event_subscriptions"]["bot_events"]
+        == (manifest["settings"]["event_subscriptions"]["bot_events"])
+    )
+
+
+def test_the_env_example_names_every_setting_a_deployment_sets() -> None:
+    text = config.read(config.ENV_EXAMPLE)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "EI_API_KEY"):
+        assert name in text
