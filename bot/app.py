@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import utcnow
-from bot.errors import ConfigError, TunerApiError, TunerUnavailable
+from bot.errors import ConfigError
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack.auth import verify_bot_token
@@ -62,6 +62,7 @@ class Bot:
     web_app: web.Application
     now: Callable[[], datetime]
     port: int | None = None
+    _owned: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -88,23 +89,39 @@ class Bot:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
-        await self.http.aclose()
-        await self.store.close()
+        await self._owned.aclose()  # the HTTP client and the store, unless passed in
+
+
+def tuner_client(settings: Settings, http: httpx.AsyncClient) -> TunerClient:
+    """The Edge Impulse client as every command uses it (`run`, `status`)."""
+    return TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
 
 
 async def build(
     settings: Settings,
     *,
+    store: Store | None = None,
     http: httpx.AsyncClient | None = None,
     slack: AsyncWebClient | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> Bot:
+    """The whole bot, not started. What is passed in stays the caller's (left open by
+    `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
     slack = slack or slack_client(settings)
-    http = http or default_http_client()
-    tuner = TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
-    store = await Store.open(settings.database_url, now=now)
+    owned = contextlib.AsyncExitStack()
+    if http is None:
+        http = default_http_client()
+        owned.push_async_callback(http.aclose)
+    if store is None:
+        try:
+            store = await Store.open(settings.database_url, now=now)
+        except BaseException:
+            await owned.aclose()
+            raise
+        owned.push_async_callback(store.close)
+    tuner = tuner_client(settings, http)
     scheduler = AsyncIOScheduler(timezone=UTC)
     delivery = Delivery(store=store, slack=slack)
     poller = Poller(
@@ -122,33 +139,14 @@ async def build(
         signing_secret=signing.get_secret_value() if signing else None,
         process_before_response=True,
     )
-
-    async def start_watching(project_id: str) -> None:
-        poller.watch(project_id)
-
-    async def stop_watching(project_id: str) -> None:
-        if not await store.subscriptions(project_id=project_id):
-            poller.unwatch(project_id)
-
-    async def check_project(project_id: str) -> str | None:
-        """A reason to give up watching, or None. An outage is no reason: the poller keeps
-        trying and tells the channel if it lasts."""
-        try:
-            await tuner.get_state(project_id)
-        except TunerUnavailable:
-            return None
-        except TunerApiError as error:
-            return error.detail
-        return None
-
     register_all(
         bolt,
         Deps(
             store=store,
             settings=settings,
-            start_watching=start_watching,
-            stop_watching=stop_watching,
-            check_project=check_project,
+            start_watching=poller.start_watching,
+            stop_watching=poller.stop_watching,
+            check_project=poller.check,
             wake_delivery=delivery.wake,
         ),
     )
@@ -168,6 +166,7 @@ async def build(
         bolt=bolt,
         web_app=make_web_app(bolt, healthy),
         now=now,
+        _owned=owned,
     )
 
 

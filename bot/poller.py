@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.diff import diff, started_event
 from bot.core.outage import after_failure, after_success
-from bot.errors import EonBotError
+from bot.errors import EonBotError, TunerApiError, TunerUnavailable
 from bot.store import Store
 from bot.tuner.client import TunerClient
 
@@ -68,6 +68,26 @@ class Poller:
             misfire_grace_time=None,
             next_run_time=self._now() + timedelta(seconds=delay),
         )
+
+    async def start_watching(self, project_id: str) -> None:
+        """A channel began watching: poll now, then every interval."""
+        self.watch(project_id)
+
+    async def stop_watching(self, project_id: str) -> None:
+        """A channel stopped watching: drop the job unless another channel still watches."""
+        if not await self._store.subscriptions(project_id=project_id):
+            self.unwatch(project_id)
+
+    async def check(self, project_id: str) -> str | None:
+        """A reason to give up watching a new project (Edge Impulse's one-line answer), or
+        None. An outage is no reason: polls keep trying and tell the channel if it lasts."""
+        try:
+            await self._tuner.get_state(project_id)
+        except TunerUnavailable:
+            return None
+        except TunerApiError as error:
+            return error.detail
+        return None
 
     def unwatch(self, project_id: str) -> None:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from contextvars import ContextVar
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -17,6 +18,8 @@ from pydantic_settings import (
 )
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
+# Set while `Settings.given` builds: the values passed in are then the only source.
+_ONLY_GIVEN: ContextVar[bool] = ContextVar("eon_settings_only_given", default=False)
 
 
 class _ProjectKeysSource(PydanticBaseSettingsSource):
@@ -63,6 +66,19 @@ class Settings(BaseSettings):
         return value
 
     @classmethod
+    def given(cls, **values: Any) -> Settings:
+        """Settings from `values` and the defaults alone: no environment, no `.env`.
+
+        For settings built in code (the demo, tests): `Settings(_env_file=None, …)` still reads
+        `os.environ`, so an exported `ADMIN_USER_IDS` or `EI_API_KEY_<id>` would leak in.
+        """
+        token = _ONLY_GIVEN.set(True)
+        try:
+            return cls(**values)
+        finally:
+            _ONLY_GIVEN.reset(token)
+
+    @classmethod
     def settings_customise_sources(
         cls,
         settings_cls: type[BaseSettings],
@@ -71,6 +87,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        if _ONLY_GIVEN.get():
+            return (init_settings,)
         assert isinstance(dotenv_settings, DotEnvSettingsSource)
         keys = _ProjectKeysSource(settings_cls, dotenv_settings)
         return init_settings, env_settings, dotenv_settings, keys, file_secret_settings

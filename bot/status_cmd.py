@@ -17,13 +17,14 @@ import httpx
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsError
 
+from bot.app import tuner_client
 from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summary import summarize_run
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
 from bot.settings import Settings
-from bot.tuner.client import TunerClient, default_http_client, project_id_from
+from bot.tuner.client import default_http_client, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
 _LINE_LIMIT = 600
@@ -85,10 +86,7 @@ async def status(
         async with AsyncExitStack() as stack:
             if http is None:
                 http = await stack.enter_async_context(default_http_client())
-            client = TunerClient(
-                http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for
-            )
-            state = await client.get_state(project_id)
+            state = await tuner_client(settings, http).get_state(project_id)
         lines = status_lines(summarize_run(project_id, state, now=now()))
     except ConfigError as exc:
         _say(err, str(exc), settings)

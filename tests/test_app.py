@@ -7,75 +7,27 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bot.app import Bot, build
-from bot.sandbox.fakeslack import FakeSlack
-from bot.sandbox.simulator.server import SimulatorServer
-from bot.sandbox.slashcmd import send_slash_command, signed_headers, slash_body
-from bot.settings import Settings
+from bot.sandbox.slashcmd import signed_headers, slash_body
+from bot.sandbox.stack import CHANNEL, Stack, running_stack
 
 TOKEN = "xoxb-4242-very-secret-bot-token"
 SECRET = "signing-secret-that-must-not-leak"
 KEY = "ei_0123456789abcdef-secret-key"
-CHANNEL = "C0TESTAPP"
-
-
-@dataclass
-class Running:
-    bot: Bot
-    simulator: SimulatorServer
-    slack: FakeSlack
-    http: httpx.AsyncClient
-
-    @property
-    def events_url(self) -> str:
-        return f"http://127.0.0.1:{self.bot.port}/slack/events"
-
-    async def command(self, text: str, *, user: str = "U0ADA") -> httpx.Response:
-        return await send_slash_command(
-            self.http,
-            self.events_url,
-            SECRET,
-            text,
-            channel_id=CHANNEL,
-            user_id=user,
-            response_url=self.slack.response_url(),
-        )
 
 
 @pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[Running]:
-    async with (
-        SimulatorServer(api_key=KEY, speed=600, trials=6) as simulator,
-        FakeSlack(token=TOKEN) as slack,
-        httpx.AsyncClient(timeout=10) as http,
-    ):
-        settings = Settings(
-            _env_file=None,
-            slack_bot_token=TOKEN,
-            slack_signing_secret=SECRET,
-            slack_api_url=slack.api_url,
-            ei_api_url=simulator.url,
-            ei_api_key=KEY,
-            project_keys={},
-            database_url=f"sqlite:///{tmp_path}/bot.db",
-            poll_interval=0.2,
-            port=0,
-        )
-        bot = await build(settings)
-        await bot.start()
-        try:
-            yield Running(bot, simulator, slack, http)
-        finally:
-            await bot.stop()
+async def running(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(
+        tmp_path, token=TOKEN, secret=SECRET, api_key=KEY, speed=600, trials=6, poll_interval=0.2
+    ) as stack:
+        yield stack
 
 
-async def test_healthz_says_ok_once_up(running: Running) -> None:
+async def test_healthz_says_ok_once_up(running: Stack) -> None:
     response = await running.http.get(f"http://127.0.0.1:{running.bot.port}/healthz")
     assert response.status_code == 200
     assert response.json() == {"ok": True}
@@ -85,7 +37,7 @@ async def test_healthz_says_ok_once_up(running: Running) -> None:
     "forge",
     ["wrong signature", "timestamp 6 minutes old", "no signature"],
 )
-async def test_forged_requests_get_401_and_change_nothing(running: Running, forge: str) -> None:
+async def test_forged_requests_get_401_and_change_nothing(running: Stack, forge: str) -> None:
     body = slash_body(
         "watch 5", channel_id=CHANNEL, user_id="U0EVE", response_url=running.slack.response_url()
     )
@@ -122,7 +74,7 @@ HOSTILE_TEXTS = [
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXTS, ids=range(len(HOSTILE_TEXTS)))
-async def test_every_command_text_gets_a_clear_answer_in_time(running: Running, text: str) -> None:
+async def test_every_command_text_gets_a_clear_answer_in_time(running: Stack, text: str) -> None:
     started = time.monotonic()
     response = await running.command(text)
     elapsed = time.monotonic() - started
@@ -136,7 +88,7 @@ async def test_every_command_text_gets_a_clear_answer_in_time(running: Running, 
 
 
 async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
-    running: Running, caplog: pytest.LogCaptureFixture
+    running: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     controller = running.simulator.controller
@@ -165,7 +117,7 @@ async def test_a_whole_run_leaks_no_secret_into_logs_or_messages(
     ids=["bot invited back", "channel unarchived"],
 )
 async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
-    running: Running, event: dict[str, str], reason: str
+    running: Stack, event: dict[str, str], reason: str
 ) -> None:
     from bot.sandbox.fakeslack import BOT_USER_ID
 

@@ -233,8 +233,8 @@ def test_status_lines_never_crash(summary: RunSummary) -> None:
 
 
 def run_settings(**fields: Any) -> Settings:
-    """Settings as given here only: no `.env` file, a fake Edge Impulse URL by default."""
-    return Settings(_env_file=None, **({"ei_api_url": "https://ei.test/v1"} | fields))
+    """Settings as given here only (no environment, no `.env`), a fake Edge Impulse URL."""
+    return Settings.given(**({"ei_api_url": "https://ei.test/v1"} | fields))
 
 
 async def run(

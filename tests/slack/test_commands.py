@@ -203,12 +203,9 @@ class Edge:
 
 def settings(**values: Any) -> Settings:
     defaults: dict[str, Any] = {
-        "_env_file": None,
-        "ei_api_key": None,
         "project_keys": {"42": SecretStr("ei_key_42"), "43": SecretStr("ei_key_43")},
-        "admin_user_ids": frozenset(),
     }
-    return Settings(**(defaults | values))
+    return Settings.given(**(defaults | values))
 
 
 @dataclass

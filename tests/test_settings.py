@@ -1,0 +1,55 @@
+"""Settings built in code (`Settings.given`) see only what they are given; `Settings()` reads the
+environment and `.env`, as `eon-bot run` needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from bot.settings import Settings
+
+EXPORTED = {
+    "ADMIN_USER_IDS": "U0BOSS",
+    "EI_API_KEY": "ei_exported_default_key",
+    "EI_API_KEY_7": "ei_exported_project_key",
+    "POLL_INTERVAL": "99",
+}
+
+
+@pytest.fixture
+def developer_shell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A shell with variables exported and a `.env` in the working folder."""
+    for name, value in EXPORTED.items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\nEI_API_KEY_8=ei_dotenv_key\n")
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.mark.usefixtures("developer_shell")
+def test_the_environment_and_dotenv_are_read_by_default() -> None:
+    """The control: without it, the test below could pass by reading nothing at all."""
+    loaded = Settings()
+    assert loaded.admin_user_ids == {"U0BOSS"}
+    assert loaded.poll_interval == 99
+    assert set(loaded.project_keys) == {"7", "8"}
+    assert loaded.slack_bot_token == SecretStr("xoxb-from-dotenv")
+
+
+@pytest.mark.usefixtures("developer_shell")
+def test_given_settings_read_no_environment_and_no_dotenv() -> None:
+    given = Settings.given(port=0)
+    assert given.admin_user_ids == frozenset()
+    assert given.ei_api_key is None and given.project_keys == {}
+    assert given.poll_interval == 30 and given.slack_bot_token is None
+    assert given.port == 0
+
+
+@pytest.mark.usefixtures("developer_shell")
+def test_given_values_are_validated_and_the_environment_is_read_again_after() -> None:
+    given = Settings.given(admin_user_ids="U1, U2", project_keys={"5": "ei_given_key"})
+    assert given.admin_user_ids == {"U1", "U2"}
+    assert given.api_key_for("5") == SecretStr("ei_given_key")
+    assert given.api_key_for("7") is None
+    assert Settings().admin_user_ids == {"U0BOSS"}  # the switch is off again
