@@ -36,6 +36,16 @@ def percent(fraction: float | None) -> str:
     return UNKNOWN if value is None else f"{value * 100:.1f}%"
 
 
+def quality(
+    accuracy: float | None, score: float | None = None, score_name: str | None = None
+) -> str:
+    """ "accuracy 91.3%"; without an accuracy, the score a trial has instead, labelled as
+    Studio shows it ("mAP 0.51", "mean F1 0.87"); "accuracy —" when neither is known."""
+    if _known(accuracy) is None and _known(score) is not None and score_name:
+        return f"{one_line(score_name, 20)} {score:.2f}"
+    return f"accuracy {percent(accuracy)}"
+
+
 def latency(ms: float | None) -> str:
     """12 → "12 ms", 0.8 → "0.8 ms": a decimal only where it still matters (under 10 ms)."""
     value = _known(ms)

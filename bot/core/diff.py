@@ -3,6 +3,8 @@
 The rules, as users expect them:
 
 - The first look at a project is a baseline: one `eon_run_started`, no flood of history.
+- A project whose tuner never ran (no job id, no trial, not running) has no run: nothing is
+  reported until its first run appears, which then starts with its `eon_run_started`.
 - Trials are judged by where they are now, so a trial that went pending -> completed between
   two polls is still reported; each completion once, each failure once (a retried trial that
   fails again is reported again, and its later completion too).
@@ -29,6 +31,7 @@ from bot.core.summary import (
     RunSummary,
     best_trial,
     is_finished,
+    never_ran,
     pareto_front,
     ranked,
     summarize_run,
@@ -69,6 +72,7 @@ class _Run(NamedTuple):
             project_id=self.project_id,
             run_id=self.coordinator_job_id or self.tuner_job_id,
             tuner_job_id=self.tuner_job_id,
+            coordinator_job_id=self.coordinator_job_id,
             trial_id=trial_id,
             payload=payload,
         )
@@ -88,9 +92,12 @@ def _finished_event(run: _Run, summary: RunSummary) -> Event:
 
 
 def _is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
+    """Another job id than before, or the first run of a project whose tuner had never run."""
+    if previous.summary is not None and previous.summary.never_ran:
+        return not never_ran(state)
     pairs = (
         (previous.coordinator_job_id, state.tuner_coordinator_job_id),
-        (previous.tuner_job_id, state.tuner_job_id),
+        (previous.tuner_job_id, state.job_id),
     )
     return any(old is not None and new is not None and old != new for old, new in pairs)
 
@@ -151,6 +158,7 @@ def _trial_events(
                     over_latency=numbers.over_latency or None,
                     over_ram=numbers.over_ram or None,
                     over_rom=numbers.over_rom or None,
+                    unchecked=list(numbers.unchecked) or None,
                 )
             )
             completed_reported = True
@@ -195,7 +203,12 @@ def diff(
     events: list[Event] = []
 
     marks = dict(prev.trials)
-    if new_run and not prev.finished_reported and prev.summary is not None:
+    if (
+        new_run
+        and not prev.finished_reported
+        and prev.summary is not None
+        and not prev.summary.never_ran
+    ):
         # The old run ended between two polls. An extended search lists its trials again, as
         # they ended: report what they did under the old run, then its end with those figures
         # (not the last poll's, taken while it was still running).
@@ -211,11 +224,11 @@ def diff(
     run = _Run(
         project_id,
         state.tuner_coordinator_job_id or (None if new_run else prev.coordinator_job_id),
-        state.tuner_job_id or (None if new_run else prev.tuner_job_id),
+        state.job_id or (None if new_run else prev.tuner_job_id),
     )
     first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
     summary = summarize_run(project_id, state, started_at=first_seen, now=now)
-    if baseline or new_run:
+    if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
     for trial in state.trials:
@@ -255,7 +268,7 @@ def diff(
 def started_event(snapshot: Snapshot) -> Event | None:
     """The `eon_run_started` of the snapshot's run, for channels that start watching mid-run
     (the same key as the diff's own, so a channel never gets it twice)."""
-    if snapshot.summary is None:
+    if snapshot.summary is None or snapshot.summary.never_ran:
         return None
     run = _Run(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
     return run.event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))

@@ -37,6 +37,7 @@ class Event(BaseModel):
     project_id: str
     run_id: str | None = None
     tuner_job_id: str | None = None
+    coordinator_job_id: str | None = None  # names the run's Studio page
     trial_id: str | None = None
     payload: dict[str, Any] = {}
 

@@ -10,18 +10,17 @@ send escape sequences to a terminal.
 from __future__ import annotations
 
 from bot.core.summary import RunSummary, TrialSummary
-from bot.fmt import UNKNOWN, duration, latency, one_line, percent, plural, progress_bar, size
+from bot.fmt import UNKNOWN, duration, latency, one_line, plural, progress_bar, quality, size
 from bot.tuner.models import TunerStatus
 
 _STARTING = frozenset({TunerStatus.CREATING, TunerStatus.READY})
-_ACTIVE = _STARTING | {TunerStatus.RUNNING}
+NO_RUN_YET = "no EON Tuner run yet"
 
 
 def state_words(summary: RunSummary) -> str:
     """spinning up / running / finished / failed (with the job error), or what EI said."""
-    if summary.run_id is None and summary.counts.total == 0 and summary.status not in _ACTIVE:
-        # `tunerJobIsRunning: false` alone would read as "finished" for a project never tuned.
-        return "no tuner run yet"
+    if summary.never_ran:
+        return NO_RUN_YET
     if summary.finished:
         if summary.outcome == "failed":
             error = one_line(summary.job_error or "", 300)
@@ -83,7 +82,8 @@ def _target(summary: RunSummary) -> str:
 
 
 def _over(best: TrialSummary, summary: RunSummary) -> str | None:
-    """Why the best trial does not fit; it is only shown as best when none fits."""
+    """Why the best trial is not known to fit; it is only shown as best when none fits. A
+    limit whose figure is unknown is named: it could not be checked, so it does not fit."""
     device = one_line(summary.target_device, 60) if summary.target_device else "the device"
     reasons = []
     if best.over_latency:
@@ -92,9 +92,12 @@ def _over(best: TrialSummary, summary: RunSummary) -> str | None:
         reasons.append(f"RAM above what {device} has")
     if best.over_rom:
         reasons.append(f"ROM above what {device} has")
+    if reasons and not best.unchecked:
+        return "  ⚠ over the targets (no trial fits them yet): " + "; ".join(reasons)
+    reasons += [f"{name} unknown" for name in best.unchecked]
     if not reasons:
         return None
-    return "  ⚠ over the targets (no trial fits them yet): " + "; ".join(reasons)
+    return "  ⚠ not known to fit the targets (no trial is yet): " + "; ".join(reasons)
 
 
 def _best(summary: RunSummary) -> list[str]:
@@ -103,7 +106,8 @@ def _best(summary: RunSummary) -> list[str]:
         return ["Best: no completed trial yet"]
     name = one_line(best.name, 80)
     lines = [
-        f'Best: "{name}" · accuracy {percent(best.accuracy)}, latency {latency(best.latency_ms)}, '
+        f'Best: "{name}" · {quality(best.accuracy, best.score, best.score_name)}, '
+        f"latency {latency(best.latency_ms)}, "
         f"RAM {size(best.ram_bytes)}, ROM {size(best.rom_bytes)}"
     ]
     warning = _over(best, summary)

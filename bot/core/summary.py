@@ -1,26 +1,29 @@
 """Headline numbers of trials and runs, read from a tuner state (pure: no I/O, no clock).
 
-Where the numbers live follows `shared/design.md`: accuracy at the run's precision from
-`trial.metrics.test`, else from the first learn block (where the official SDK reads it);
-latency, RAM and ROM from `trial.devicePerformance[precision]` (EON figures, else TFLite), else
-from the `onDevicePerformance` entry of the target device. `config.targetDevice.ram`/`rom` are
-taken as bytes, `targetLatency` as milliseconds; 0 or missing means "no limit".
+Where each figure is read, and what "fits the targets" means when one is missing, is
+`bot.core.figures` (one precedence, one fit rule). `config.targetDevice.ram`/`rom` are taken as
+bytes, `targetLatency` as milliseconds; 0 or missing means "no limit".
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict
 
+from bot.core.figures import (
+    TrialFit,
+    fit,
+    precision_of,
+    trial_accuracy,
+    trial_performance,
+    trial_score,
+)
 from bot.tuner.models import (
-    DevicePerformance,
-    MemoryUse,
-    OnDevicePerformance,
     OptimizeConfig,
     OptimizeStateResponse,
     TrialStatus,
@@ -28,14 +31,16 @@ from bot.tuner.models import (
     TunerTrial,
 )
 
-STUDIO_URL = "https://studio.edgeimpulse.com/studio/{project_id}/tuner/{run_id}"
+STUDIO_TUNER = "https://studio.edgeimpulse.com/studio/{project_id}/tuner"
 
 
-def studio_page(project_id: str, run_id: str | None) -> str | None:
-    """Studio's page of a run; ids are opaque strings, so they are quoted into the path."""
-    if run_id is None:
-        return None
-    return STUDIO_URL.format(project_id=quote(project_id, safe=""), run_id=quote(run_id, safe=""))
+def studio_page(project_id: str, coordinator_job_id: str | None) -> str:
+    """Studio's page of a run (named by its coordinator job), else the project's EON Tuner
+    page, which lists its runs; ids are opaque strings, so they are quoted into the path."""
+    page = STUDIO_TUNER.format(project_id=quote(project_id, safe=""))
+    if coordinator_job_id is None:
+        return page
+    return f"{page}/{quote(coordinator_job_id, safe='')}"
 
 
 class _Frozen(BaseModel):
@@ -65,6 +70,8 @@ class TrialSummary(_Frozen):
     status: str
     retries: int = 0
     accuracy: float | None = None  # 0..1
+    score: float | None = None  # 0..1, only without accuracy (object detection)
+    score_name: str | None = None  # "mAP" / "mean F1"
     latency_ms: float | None = None
     ram_bytes: int | None = None
     rom_bytes: int | None = None
@@ -72,16 +79,24 @@ class TrialSummary(_Frozen):
     over_latency: bool = False
     over_ram: bool = False
     over_rom: bool = False
+    unchecked: tuple[str, ...] = ()  # limits set whose figure is unknown: "latency", "RAM", "ROM"
 
     @property
     def fits(self) -> bool:
-        """Within the run's latency target and the target device's RAM and ROM."""
-        return not (self.over_latency or self.over_ram or self.over_rom)
+        """Known to be within every limit the run sets (`figures.TrialFit.fits`, the one rule)."""
+        return TrialFit(self.over_latency, self.over_ram, self.over_rom, self.unchecked).fits
 
-    def numbers(self) -> dict[str, float | int]:
+    @property
+    def quality(self) -> float | None:
+        """What trials are ranked by: the accuracy, else the score (mAP or mean F1)."""
+        return self.accuracy if self.accuracy is not None else self.score
+
+    def numbers(self) -> dict[str, Any]:
         """The known headline numbers, keyed as in the message metadata."""
         values = {
             "accuracy": self.accuracy,
+            "score": self.score,
+            "score_name": self.score_name if self.score is not None else None,
             "latency_ms": self.latency_ms,
             "ram_bytes": self.ram_bytes,
             "rom_bytes": self.rom_bytes,
@@ -93,7 +108,9 @@ class RunSummary(_Frozen):
     project_id: str
     run_id: str | None
     tuner_job_id: str | None
+    coordinator_job_id: str | None = None  # names the run's Studio page
     continuation_job_id: str | None = None
+    never_ran: bool = False  # the project's tuner never ran: "no EON Tuner run yet"
     name: str | None = None
     status: str | None  # creating / ready / running / completed / anything new
     running: bool | None
@@ -126,92 +143,7 @@ class RunSummary(_Frozen):
 
     @property
     def studio_url(self) -> str | None:
-        return studio_page(self.project_id, self.run_id)
-
-
-def _dig(value: Any, *path: str | int) -> Any:
-    """Walk dicts and lists that came as open-ended JSON; None where the path breaks."""
-    for step in path:
-        if isinstance(step, int):
-            if not isinstance(value, list) or len(value) <= step:
-                return None
-            value = value[step]
-        elif isinstance(value, Mapping):
-            value = value.get(step)
-        else:
-            return None
-    return value
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _whole(value: Any) -> int | None:
-    number = _number(value)
-    return None if number is None else int(number)
-
-
-def trial_accuracy(trial: TunerTrial, precision: str) -> float | None:
-    if trial.metrics is not None and trial.metrics.test is not None:
-        metrics = trial.metrics.test.at(precision)
-        if metrics is not None and metrics.accuracy is not None:
-            return metrics.accuracy
-    learn_blocks = trial.impulse.learn_blocks if trial.impulse is not None else None
-    return _number(_dig(learn_blocks, 0, "metrics", "test", precision, "accuracy"))
-
-
-def _memory(memory: MemoryUse | None) -> tuple[int | None, int | None]:
-    if memory is None:
-        return None, None
-    return memory.ram_required, memory.rom_required
-
-
-def _on_device_entries(trial: TunerTrial, precision: str) -> list[OnDevicePerformance]:
-    entries: list[OnDevicePerformance] = []
-    if trial.metrics is not None:
-        for split in (trial.metrics.test, trial.metrics.validation):
-            metrics = split.at(precision) if split is not None else None
-            if metrics is not None and metrics.on_device_performance:
-                entries.extend(metrics.on_device_performance)
-    if not entries and trial.impulse is not None:
-        raw = _dig(trial.impulse.learn_blocks, 0, "metrics", "test", precision)
-        raw_entries = _dig(raw, "onDevicePerformance")
-        if isinstance(raw_entries, list):
-            for raw_entry in raw_entries:
-                if isinstance(raw_entry, Mapping):
-                    try:
-                        entries.append(OnDevicePerformance.model_validate(raw_entry))
-                    except ValueError:
-                        continue
-    return entries
-
-
-def trial_performance(
-    trial: TunerTrial, config: OptimizeConfig | None
-) -> tuple[float | None, int | None, int | None]:
-    """(latency ms, RAM bytes, ROM bytes) at the run's precision, each None where unknown."""
-    precision = config.precision_or_default if config else "int8"
-    entry = (trial.device_performance or {}).get(precision)
-    if isinstance(entry, DevicePerformance):
-        ram, rom = _memory(entry.eon)
-        tflite_ram, tflite_rom = _memory(entry.tflite)
-        latency = entry.latency
-        ram, rom = ram if ram is not None else tflite_ram, rom if rom is not None else tflite_rom
-        if latency is not None or ram is not None or rom is not None:
-            return latency, ram, rom
-    device = config.target_device.name if config and config.target_device else None
-    entries = _on_device_entries(trial, precision)
-    chosen = next((e for e in entries if device and e.mcu == device), None)
-    chosen = chosen or next((e for e in entries if e.is_default), None)
-    if chosen is None:
-        return None, None, None
-    ram, rom = _memory(chosen.eon)
-    if ram is None and rom is None:
-        ram, rom = _memory(chosen.tflite)
-    return chosen.latency, ram, rom
+        return studio_page(self.project_id, self.coordinator_job_id)
 
 
 def summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSummary:
@@ -219,7 +151,7 @@ def summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSu
     device = config.target_device if config else None
     key = (
         "summary",
-        config.precision_or_default if config else "int8",
+        precision_of(config),
         config.target_latency if config else None,
         (device.name, device.ram, device.rom) if device else None,
     )
@@ -232,36 +164,40 @@ def summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSu
 
 
 def _summarize_trial(trial: TunerTrial, config: OptimizeConfig | None) -> TrialSummary:
-    precision = config.precision_or_default if config else "int8"
-    latency, ram, rom = trial_performance(trial, config)
-    target_latency = config.target_latency if config else None
-    device = config.target_device if config else None
+    precision = precision_of(config)
+    performance = trial_performance(trial, config)
+    checked = fit(performance, config)
+    accuracy = trial_accuracy(trial, precision)
+    score = trial_score(trial, precision) if accuracy is None else None
     return TrialSummary(
         id=trial.id,
         name=trial.display_name,
         status=trial.status,
         retries=trial.retries,
-        accuracy=trial_accuracy(trial, precision),
-        latency_ms=latency,
-        ram_bytes=ram,
-        rom_bytes=rom,
+        accuracy=accuracy,
+        score=score[1] if score else None,
+        score_name=score[0] if score else None,
+        latency_ms=performance.latency_ms,
+        ram_bytes=performance.ram_bytes,
+        rom_bytes=performance.rom_bytes,
         epoch=trial.current_epoch,
-        over_latency=bool(target_latency and latency is not None and latency > target_latency),
-        over_ram=bool(device and device.ram and ram is not None and ram > device.ram),
-        over_rom=bool(device and device.rom and rom is not None and rom > device.rom),
+        over_latency=checked.over_latency,
+        over_ram=checked.over_ram,
+        over_rom=checked.over_rom,
+        unchecked=checked.unchecked,
     )
 
 
 def _rank(trial: TrialSummary) -> tuple[float, float]:
-    """Sort key, best first: highest accuracy, ties to lower latency (unknown latency last)."""
+    """Sort key, best first: highest accuracy (or score), ties to lower latency (unknown last)."""
     latency = trial.latency_ms if trial.latency_ms is not None else float("inf")
-    return (-(trial.accuracy or 0.0), latency)
+    return (-(trial.quality or 0.0), latency)
 
 
 def ranked(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
-    """Completed trials with a known accuracy, best first."""
+    """Completed trials with a known accuracy (or score), best first."""
     return sorted(
-        (t for t in trials if t.status == TrialStatus.COMPLETED and t.accuracy is not None),
+        (t for t in trials if t.status == TrialStatus.COMPLETED and t.quality is not None),
         key=_rank,
     )
 
@@ -293,14 +229,14 @@ def pareto_front(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
             t
             for t in trials
             if t.status == TrialStatus.COMPLETED
-            and t.accuracy is not None
+            and t.quality is not None
             and t.latency_ms is not None
         ),
-        key=lambda t: (t.latency_ms, -(t.accuracy or 0.0)),
+        key=lambda t: (t.latency_ms, -(t.quality or 0.0)),
     )
     front: list[TrialSummary] = []
     for trial in known:
-        if not front or (trial.accuracy or 0.0) > (front[-1].accuracy or 0.0):
+        if not front or (trial.quality or 0.0) > (front[-1].quality or 0.0):
             front.append(trial)
     return front
 
@@ -341,10 +277,31 @@ def _trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
     return span
 
 
+def never_ran(state: OptimizeStateResponse) -> bool:
+    """A project whose tuner never ran, as in Edge Impulse's documented example response
+    (`status` "creating", `tunerJobIsRunning` false): no job id, no trial, nothing running."""
+    return (
+        state.run_id is None
+        and not state.trials
+        and state.tuner_job_is_running is not True
+        and not state.job_error
+    )
+
+
 def is_finished(state: OptimizeStateResponse) -> bool:
-    """The SDK's criterion (`status.status == completed`) or the job no longer running."""
+    """Whether a run that started has stopped: the SDK's criterion (`status.status ==
+    completed`); or `tunerJobIsRunning` false for a run with a job id that has left
+    `creating`; or a crashed job (`jobError`, not running). Never for `never_ran`."""
+    if never_ran(state):
+        return False
     status = state.status.status if state.status else None
-    return status == TunerStatus.COMPLETED or state.tuner_job_is_running is False
+    if status == TunerStatus.COMPLETED:
+        return True
+    if state.tuner_job_is_running is not False:
+        return False
+    if state.job_error:
+        return True
+    return state.run_id is not None and status != TunerStatus.CREATING
 
 
 def count_trials(state: OptimizeStateResponse) -> Counts:
@@ -408,8 +365,10 @@ def summarize_run(
     return RunSummary(
         project_id=project_id,
         run_id=state.run_id,
-        tuner_job_id=state.tuner_job_id,
+        tuner_job_id=state.job_id,
+        coordinator_job_id=state.tuner_coordinator_job_id,
         continuation_job_id=state.continuation_job_id,
+        never_ran=never_ran(state),
         name=config.name if config else None,
         status=state.status.status if state.status else None,
         running=state.tuner_job_is_running,
@@ -423,7 +382,7 @@ def summarize_run(
         pareto=pareto_front(trials),
         top=completed[:TOP_TRIALS],
         trials_total=len(trials),
-        precision=config.precision_or_default if config else "int8",
+        precision=precision_of(config),
         target_device=config.target_device.name if config and config.target_device else None,
         target_latency_ms=config.target_latency if config and config.target_latency else None,
         started_at=start,

@@ -133,25 +133,29 @@ def _text(payload: Mapping[str, Any], key: str) -> str | None:
     return value if isinstance(value, str) else str(value)
 
 
-def numbers_line(
-    accuracy: float | None,
-    latency_ms: float | None,
-    ram_bytes: float | None,
-    rom_bytes: float | None,
-) -> str:
-    """ "accuracy 91.3% · latency 12 ms · RAM 37.5 KB · ROM 120.0 KB", "—" where unknown."""
+def numbers_line(numbers: Mapping[str, Any], prefix: str = "") -> str:
+    """ "accuracy 91.3% · latency 12 ms · RAM 37.5 KB · ROM 120.0 KB", "—" where unknown;
+    `numbers` keyed as `TrialSummary.numbers()` and the metadata (with `prefix`, e.g. "best_")."""
+    score_name = _text(numbers, f"{prefix}score_name")
     return SEP.join(
         (
-            f"accuracy {fmt.percent(accuracy)}",
-            f"latency {fmt.latency(latency_ms)}",
-            f"RAM {fmt.size(ram_bytes)}",
-            f"ROM {fmt.size(rom_bytes)}",
+            fmt.quality(
+                _number(numbers, f"{prefix}accuracy"),
+                _number(numbers, f"{prefix}score"),
+                safe(score_name, 20) if score_name else None,
+            ),
+            f"latency {fmt.latency(_number(numbers, f'{prefix}latency_ms'))}",
+            f"RAM {fmt.size(_number(numbers, f'{prefix}ram_bytes'))}",
+            f"ROM {fmt.size(_number(numbers, f'{prefix}rom_bytes'))}",
         )
     )
 
 
-def flags_text(over_latency: bool, over_ram: bool, over_rom: bool) -> str:
-    """ "⚠ over latency target · ⚠ over RAM" for what does not fit; "" when all fits."""
+def flags_text(
+    over_latency: bool, over_ram: bool, over_rom: bool, unchecked: Sequence[str] = ()
+) -> str:
+    """ "⚠ over latency target · ⚠ RAM unknown" for what is not known to fit; "" when all fits.
+    A limit whose figure is unknown could not be checked, so it is flagged too."""
     flags = [
         label
         for label, on in (
@@ -161,14 +165,18 @@ def flags_text(over_latency: bool, over_ram: bool, over_rom: bool) -> str:
         )
         if on
     ]
+    flags += [f"⚠ {safe(name, 20)} unknown" for name in unchecked]
     return SEP.join(flags)
 
 
 def compact_numbers(trial: TrialSummary) -> str:
     """ "91.3% · 12 ms · RAM 37.5 KB · ROM 120.0 KB": the list form, where columns repeat."""
+    quality = fmt.percent(trial.accuracy)
+    if trial.accuracy is None and trial.score is not None:
+        quality = fmt.quality(None, trial.score, trial.score_name)
     return SEP.join(
         (
-            fmt.percent(trial.accuracy),
+            quality,
             fmt.latency(trial.latency_ms),
             f"RAM {fmt.size(trial.ram_bytes)}",
             f"ROM {fmt.size(trial.rom_bytes)}",
@@ -176,14 +184,10 @@ def compact_numbers(trial: TrialSummary) -> str:
     )
 
 
-def _trial_line(trial: TrialSummary, *, compact: bool = False) -> str:
-    numbers = (
-        compact_numbers(trial)
-        if compact
-        else numbers_line(trial.accuracy, trial.latency_ms, trial.ram_bytes, trial.rom_bytes)
-    )
-    line = f"*{safe(trial.name)}* — {numbers}"
-    flags = flags_text(trial.over_latency, trial.over_ram, trial.over_rom)
+def _trial_line(trial: TrialSummary, *, compact: bool = False, label: str | None = None) -> str:
+    numbers = compact_numbers(trial) if compact else numbers_line(trial.numbers())
+    line = f"*{safe(label or trial.name)}* — {numbers}"
+    flags = flags_text(trial.over_latency, trial.over_ram, trial.over_rom, trial.unchecked)
     return f"{line}{SEP}{flags}" if flags else line
 
 
@@ -275,16 +279,14 @@ def _event_line(event: Event) -> str:
         case EventKind.RUN_STARTED:
             return f"🚀 EON Tuner run found in {project} — {_trials_of(p)}"
         case EventKind.TRIAL_COMPLETED:
-            numbers = numbers_line(
-                _number(p, "accuracy"),
-                _number(p, "latency_ms"),
-                _number(p, "ram_bytes"),
-                _number(p, "rom_bytes"),
-            )
+            unchecked = p.get("unchecked")
             flags = flags_text(
-                p.get("over_latency") is True, p.get("over_ram") is True, p.get("over_rom") is True
+                p.get("over_latency") is True,
+                p.get("over_ram") is True,
+                p.get("over_rom") is True,
+                [str(x) for x in unchecked] if isinstance(unchecked, list) else (),
             )
-            line = f"✅ *{name}* completed — {numbers}"
+            line = f"✅ *{name}* completed — {numbers_line(p)}"
             return f"{line}{SEP}{flags}" if flags else line
         case EventKind.TRIAL_FAILED:
             retries = _count(p, "retries")
@@ -331,13 +333,7 @@ def _finished_line(event: Event) -> str:
     best_name = _text(p, "best_trial_name") or _text(p, "best_trial_id")
     if best_name is None:
         return line
-    numbers = numbers_line(
-        _number(p, "best_accuracy"),
-        _number(p, "best_latency_ms"),
-        _number(p, "best_ram_bytes"),
-        _number(p, "best_rom_bytes"),
-    )
-    return f"{line}\nBest: *{safe(best_name)}* — {numbers}"
+    return f"{line}\nBest: *{safe(best_name)}* — {numbers_line(p, 'best_')}"
 
 
 def render_event(event: Event) -> Message:
@@ -346,7 +342,10 @@ def render_event(event: Event) -> Message:
     blocks: list[Block | None] = [
         _section(line),
         _context(_where(event)),
-        _studio_button(studio_page(event.project_id, event.run_id)),
+        # A run's page, else the project's EON Tuner page; none for what is not about a run.
+        _studio_button(studio_page(event.project_id, event.coordinator_job_id))
+        if event.run_id is not None
+        else None,
     ]
     return _message(line, blocks, _event_metadata(event))
 

@@ -302,6 +302,8 @@ class OptimizeStateResponse(_Model):
     status: TunerStatusCounts | None = None
     tuner_job_id: str | None = None
     tuner_coordinator_job_id: str | None = None
+    # Older documents (and Edge Impulse's notebooks) name the job this way.
+    active_tuner_job_id: str | None = None
     continuation_job_id: str | None = None
     tuning_algorithm: str | None = None
     # None when the service left it out: unknown, which is not the same as "finished".
@@ -316,6 +318,12 @@ class OptimizeStateResponse(_Model):
     total_training_time_exceeded: bool | None = None
 
     @property
+    def job_id(self) -> str | None:
+        """The tuner job: `tunerJobId`, else the older `activeTunerJobId`."""
+        return self.tuner_job_id or self.active_tuner_job_id
+
+    @property
     def run_id(self) -> str | None:
-        """What identifies one run: the coordinator job (it also names the Studio page)."""
-        return self.tuner_coordinator_job_id or self.tuner_job_id
+        """What identifies one run: the coordinator job (it also names the Studio page), else
+        the tuner job."""
+        return self.tuner_coordinator_job_id or self.job_id

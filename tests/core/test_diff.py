@@ -211,6 +211,7 @@ def test_completed_payload_has_the_numbers_and_metadata() -> None:
         "over_latency": None,
         "over_ram": None,
         "over_rom": None,
+        "unchecked": None,
     }
     metadata = completed.metadata()
     assert metadata["event_type"] == "eon_trial_completed"

@@ -127,25 +127,49 @@ def test_a_failed_run_shows_the_job_error_on_one_line() -> None:
     assert "State: failed: Worker crashed out of memory" in status_lines(summary)
 
 
-def test_an_empty_creating_run_without_config() -> None:
-    doc = {"success": True, "trials": [], "status": {"status": "creating"}}
+def test_a_project_that_never_ran_has_no_run_not_an_end() -> None:
+    """Edge Impulse's documented example response of a project whose tuner never ran."""
+    doc = {
+        "success": True,
+        "trials": [],
+        "tunerJobIsRunning": False,
+        "status": {"status": "creating", "numCompletedTrials": 0},
+    }
     lines = status_lines(summary_of(doc))
     assert lines[0] == "EON Tuner run · project 4242"
     assert "Run: none found yet" in lines
-    assert "State: spinning up" in lines
+    assert "State: no EON Tuner run yet" in lines
+    assert not summary_of(doc).finished
     assert "Progress: ░░░░░░░░░░ 0%  (no trials yet)" in lines
     assert "Best: no completed trial yet" in lines
     assert "Pareto front (accuracy vs latency): none yet" in lines
     assert "Time: —" in lines
-    assert not any(line.startswith("Studio:") for line in lines)
+    # No run to link to: the project's EON Tuner page, where one is started.
+    assert "Studio: https://studio.edgeimpulse.com/studio/4242/tuner" in lines
 
 
 @pytest.mark.parametrize(
     ("fields", "words"),
     [
-        ({"tunerJobIsRunning": False}, "no tuner run yet"),
-        ({}, "no tuner run yet"),
-        ({"status": {"status": "ready"}}, "spinning up"),
+        ({"tunerJobIsRunning": False}, "no EON Tuner run yet"),
+        ({}, "no EON Tuner run yet"),
+        ({"status": {"status": "creating"}}, "no EON Tuner run yet"),
+        ({"status": {"status": "creating"}, "tunerJobIsRunning": True}, "spinning up"),
+        (
+            {"tunerJobId": 3, "status": {"status": "creating"}, "tunerJobIsRunning": False},
+            "spinning up",
+        ),
+        ({"tunerJobId": 3, "status": {"status": "ready"}}, "spinning up"),
+        (
+            {"tunerJobId": 3, "status": {"status": "running"}, "tunerJobIsRunning": False},
+            "finished",
+        ),
+        ({"activeTunerJobId": 3, "tunerJobIsRunning": False}, "finished"),
+        ({"activeTunerJobId": 3, "tunerJobIsRunning": True}, "running"),
+        (
+            {"status": {"status": "creating"}, "tunerJobIsRunning": False, "jobError": "x"},
+            "failed: x",
+        ),
         ({"status": {"status": "running"}, "tunerJobIsRunning": True}, "running"),
         ({"tunerJobId": 3, "tunerJobIsRunning": True}, "running"),
         ({"tunerJobId": 3, "status": {"status": "paused"}}, "paused"),

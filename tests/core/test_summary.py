@@ -7,14 +7,13 @@ from typing import Any
 
 import pytest
 
+from bot.core.figures import trial_accuracy, trial_performance
 from bot.core.summary import (
     TrialSummary,
     best_trial,
     pareto_front,
     summarize_run,
     summarize_trial,
-    trial_accuracy,
-    trial_performance,
 )
 from bot.tuner.models import OptimizeConfig, TunerTrial
 from tests.factories import state, trial
@@ -148,7 +147,8 @@ def test_accuracy_is_read_where_edge_impulse_puts_it(
 def test_performance_is_read_where_edge_impulse_puts_it(
     fields: dict[str, Any], expected: tuple[float | None, int | None, int | None]
 ) -> None:
-    assert trial_performance(make(**fields), CONFIG) == expected
+    found = trial_performance(make(**fields), CONFIG)
+    assert (found.latency_ms, found.ram_bytes, found.rom_bytes) == expected
 
 
 def summary(trial_id: str, accuracy: float, latency: float | None, **flags: bool) -> TrialSummary:

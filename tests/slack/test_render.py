@@ -39,6 +39,7 @@ def event(kind: EventKind, about: str | None = None, /, **payload: Any) -> Event
         project_id="42",
         run_id="11",
         tuner_job_id="10",
+        coordinator_job_id="11",
         trial_id=about,
         payload=payload,
     )
@@ -62,6 +63,7 @@ def summary(
         "project_id": "42",
         "run_id": "11",
         "tuner_job_id": "10",
+        "coordinator_job_id": "11",
         "status": "running",
         "running": True,
         "finished": False,
@@ -477,9 +479,13 @@ def test_card_state(fields: dict[str, Any], state: str) -> None:
     assert card.blocks[1]["text"]["text"].split("\n")[0] == state
 
 
-def test_card_without_run_id_has_no_button_and_says_so() -> None:
-    card = render_card(summary(run_id=None, tuner_job_id=None, top=[], completed=0))
-    assert [b["type"] for b in card.blocks] == ["header", "section", "section"]
+def test_card_without_run_id_links_the_projects_tuner_page_and_says_so() -> None:
+    card = render_card(
+        summary(run_id=None, tuner_job_id=None, coordinator_job_id=None, top=[], completed=0)
+    )
+    assert [b["type"] for b in card.blocks] == ["header", "section", "section", "actions"]
+    button = card.blocks[-1]["elements"][0]
+    assert button["url"] == "https://studio.edgeimpulse.com/studio/42/tuner"
     assert card.blocks[0]["text"]["text"] == "EON Tuner · run ? · project 42"
     assert "no trials yet" not in card.text  # planned trials are known
     empty = render_card(summary(top=[], completed=0, planned_trials=None, counts=Counts()))

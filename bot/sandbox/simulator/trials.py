@@ -4,10 +4,9 @@ A trial is drawn once (`draw_trial`): an architecture whose name says what it is
 `mfe-conv1d-3x16-d0.25`), a size that drives latency, RAM, ROM and training time, an accuracy
 that grows with the size, and whether it fails. `trial_document` then renders it in the shape
 of the `TunerTrial` schema for its status: blocks and heartbeats, epochs and the learning
-curve, and once completed the metrics in both places the bot reads them
-(`metrics.test.<precision>` and `impulse.learnBlocks[0].metrics.test.<precision>`) plus
-`devicePerformance`. The confusion matrix and the report are drawn only when a trial
-completes, from the trial's own seed, so drawing 2,000 trials stays cheap.
+curve, and once completed its figures in every place Edge Impulse puts them
+(`bot.sandbox.simulator.metrics`). The confusion matrix and the report are drawn only when a
+trial completes, from the trial's own seed, so drawing 2,000 trials stays cheap.
 """
 
 from __future__ import annotations
@@ -18,9 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from bot.sandbox.simulator.metrics import TARGET_MCU, Completed, completed
+
+__all__ = ["TARGET_MCU", "Draft", "Kind", "draw_kind", "draw_trial", "trial_document"]
+
 TRAINING_CYCLES: Final = 30
-DEFAULT_MCU: Final = ("cortex-m4f-80mhz", "Cortex-M4F 80MHz")
-TARGET_MCU: Final = ("nordic-nrf52840-dk", "Nordic nRF52840 DK (Cortex-M4F 64MHz)")
 _KB: Final = 1024
 _DSP_TITLES: Final = {
     "mfe": ("mfe", "MFE"),
@@ -176,117 +177,7 @@ def draw_trial(
     )
 
 
-def _memory(ram: int, rom: int) -> dict[str, int]:
-    return {
-        "ramRequired": ram,
-        "romRequired": rom,
-        "arenaSize": max(_KB, ram - 2 * _KB - ram // 10),
-        "modelSize": rom * 7 // 10,
-    }
-
-
-def _confusion(rng: random.Random, labels: int, accuracy: float) -> list[list[float]]:
-    """Test-set counts whose diagonal adds up to `accuracy` (to the nearest sample)."""
-    support = [rng.randint(40, 120) for _ in range(labels)]
-    correct = [round(n * _clamp(accuracy + rng.gauss(0, 0.025), 0.5, 0.995)) for n in support]
-    missing = round(accuracy * sum(support)) - sum(correct)
-    while missing:
-        i = rng.randrange(labels)
-        step = 1 if missing > 0 else -1
-        if 0 <= correct[i] + step <= support[i]:
-            correct[i] += step
-            missing -= step
-    matrix = [[0.0] * labels for _ in range(labels)]
-    for i, (n, hits) in enumerate(zip(support, correct, strict=True)):
-        matrix[i][i] = float(hits)
-        for _ in range(n - hits):
-            matrix[i][rng.choice([j for j in range(labels) if j != i])] += 1.0
-    return matrix
-
-
-def _report(labels: tuple[str, ...], matrix: list[list[float]], accuracy: float) -> dict[str, Any]:
-    report: dict[str, Any] = {}
-    rows: list[tuple[float, float, float, float]] = []
-    for i, label in enumerate(labels):
-        support, predicted = sum(matrix[i]), sum(row[i] for row in matrix)
-        precision = matrix[i][i] / predicted if predicted else 0.0
-        recall = matrix[i][i] / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        rows.append((precision, recall, f1, support))
-        report[label] = {
-            "precision": round(precision, 4),
-            "recall": round(recall, 4),
-            "f1-score": round(f1, 4),
-            "support": int(support),
-        }
-    total = sum(r[3] for r in rows)
-    report["accuracy"] = accuracy
-    for key, weights in (("macro avg", [1.0] * len(rows)), ("weighted avg", [r[3] for r in rows])):
-        norm = sum(weights)
-        report[key] = {
-            name: round(sum(w * r[k] for w, r in zip(weights, rows, strict=True)) / norm, 4)
-            for k, name in enumerate(("precision", "recall", "f1-score"))
-        } | {"support": int(total)}
-    return report
-
-
-def _figures(draft: Draft, rng: random.Random) -> dict[str, tuple[float, float, float, int, int]]:
-    """(accuracy, loss, latency ms, RAM, ROM) per precision; float32 is bigger and slower."""
-    return {
-        "int8": (draft.accuracy, draft.loss, draft.latency_ms, draft.ram, draft.rom),
-        "float32": (
-            round(min(0.97, draft.accuracy + rng.uniform(0.0, 0.02)), 4),
-            round(draft.loss * rng.uniform(0.9, 1.0), 4),
-            round(min(400.0, draft.latency_ms * rng.uniform(2.5, 3.5)), 1),
-            int(min(300 * _KB, draft.ram * rng.uniform(2.8, 3.6))),
-            int(min(1200 * _KB, draft.rom * rng.uniform(3.2, 3.8))),
-        ),
-    }
-
-
-def _completed(draft: Draft) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(metrics.test, learn-block metrics.test, devicePerformance) of a completed trial."""
-    rng = random.Random(draft.detail_seed)
-    labels = draft.kind.labels
-    test: dict[str, Any] = {}
-    learn: dict[str, Any] = {}
-    device: dict[str, Any] = {}
-    for precision, (accuracy, loss, latency, ram, rom) in _figures(draft, rng).items():
-        matrix = _confusion(rng, len(labels), accuracy)
-        report = _report(labels, matrix, accuracy)
-        eon, tflite = _memory(ram, rom), _memory(ram + ram // 5 + 2 * _KB, rom + 48 * _KB)
-        on_device = [
-            {"mcu": mcu, "name": title, "isDefault": default, "latency": lat, "tflite": tflite,
-             "eon": eon, "hasPerformance": True}
-            for mcu, title, default, lat in (
-                (*TARGET_MCU, False, latency),
-                (*DEFAULT_MCU, True, round(latency * 0.8, 1)),
-            )
-        ]  # fmt: skip
-        f1 = report["weighted avg"]["f1-score"]
-        test[precision] = {
-            "type": precision,
-            "loss": loss,
-            "accuracy": accuracy,
-            "confusionMatrix": matrix,
-            "report": report,
-            "onDevicePerformance": on_device,
-            "visualization": "featureExplorer",
-            "isSupportedOnMcu": True,
-            "additionalMetrics": [
-                {
-                    "name": "Weighted average F1 score",
-                    "value": f"{f1:.2f}",
-                    "fullPrecisionValue": f1,
-                },
-            ],  # fmt: skip
-        }
-        learn[precision] = {"type": precision, "loss": loss, "accuracy": accuracy}
-        device[precision] = {"latency": latency, "eon": eon, "tflite": tflite}
-    return test, learn, device
-
-
-def _impulse(draft: Draft, learn_metrics: dict[str, Any] | None) -> dict[str, Any]:
+def _impulse(draft: Draft, done: Completed | None) -> dict[str, Any]:
     if draft.resolution:
         side = draft.resolution
         block = {"imageWidth": side, "imageHeight": side, "resizeMode": "fit-short"}
@@ -307,14 +198,14 @@ def _impulse(draft: Draft, learn_metrics: dict[str, Any] | None) -> dict[str, An
         "architecture": draft.learn,
         "trainingCycles": TRAINING_CYCLES,
     }
-    if learn_metrics is not None:
-        learn["metrics"] = {"test": learn_metrics}
-    return {
-        "inputBlocks": [source],
-        "dspBlocks": [{"id": 2, "type": dsp_type, "name": dsp_title,
-                       "axes": list(draft.kind.axes), "input": 1, "implementationVersion": 4}],
-        "learnBlocks": [learn],
-    }  # fmt: skip
+    dsp: dict[str, Any] = {"id": 2, "type": dsp_type, "name": dsp_title,
+                           "axes": list(draft.kind.axes), "input": 1,
+                           "implementationVersion": 4}  # fmt: skip
+    if done is not None:
+        learn["metrics"] = done.learn_metrics
+        learn["metadata"] = done.learn_metadata
+        dsp["estimatedPerformance"] = done.dsp_estimate
+    return {"inputBlocks": [source], "dspBlocks": [dsp], "learnBlocks": [learn]}
 
 
 def _progress(draft: Draft, epoch: int) -> dict[str, float]:
@@ -393,11 +284,11 @@ def trial_document(
     if epoch:
         doc["lastCompletedEpoch"] = iso(attempt.dsp_end + epoch * learning // TRAINING_CYCLES)
         doc["progress"] = _progress(draft, epoch)
-    learn_metrics = None
+    done = None
     if status == "completed":
-        test, learn_metrics, device = _completed(draft)
+        done = completed(draft)
         doc["lastCompletedTraining"] = iso(attempt.end)
-        doc["metrics"] = {"test": test}
-        doc["devicePerformance"] = device
-    doc["impulse"] = _impulse(draft, learn_metrics)
+        doc["metrics"] = {"test": done.test}
+        doc["devicePerformance"] = done.device
+    doc["impulse"] = _impulse(draft, done)
     return doc
