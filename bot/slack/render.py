@@ -64,6 +64,8 @@ NAME_CHARS: Final = 80
 ERROR_CHARS: Final = 400
 TOP_SHOWN: Final = 10
 STATUS_SHOWN: Final = 15
+SHORT_ID_MIN: Final = 6  # characters of a trial id shown beside a name other trials share
+SHORT_ID_MAX: Final = 40
 STUDIO_BUTTON: Final = "Open in Studio"
 STUDIO_ACTION_ID: Final = "eon_open_studio"
 ELLIPSIS: Final = "…"
@@ -184,9 +186,10 @@ def compact_numbers(trial: TrialSummary) -> str:
     )
 
 
-def _trial_line(trial: TrialSummary, *, compact: bool = False, label: str | None = None) -> str:
+def _trial_line(trial: TrialSummary, *, compact: bool = False, short_id: str | None = None) -> str:
     numbers = compact_numbers(trial) if compact else numbers_line(trial.numbers())
-    line = f"*{safe(label or trial.name)}* — {numbers}"
+    tag = f" `{safe(short_id, SHORT_ID_MAX)}`" if short_id else ""
+    line = f"*{safe(trial.name)}*{tag} — {numbers}"
     flags = flags_text(trial.over_latency, trial.over_ram, trial.over_rom, trial.unchecked)
     return f"{line}{SEP}{flags}" if flags else line
 
@@ -417,12 +420,32 @@ def _fields(summary: RunSummary) -> list[str]:
     ]
 
 
+def short_ids(trials: Sequence[TrialSummary]) -> dict[str, str]:
+    """Trial id -> the shortest prefix (at least `SHORT_ID_MIN` characters) that tells apart
+    trials sharing a name; trials whose name is unique get none."""
+    by_name: dict[str, list[str]] = {}
+    for trial in trials:
+        by_name.setdefault(trial.name, []).append(trial.id)
+    found: dict[str, str] = {}
+    for ids in by_name.values():
+        if len(set(ids)) < 2:
+            continue
+        length = SHORT_ID_MIN
+        while length < max(map(len, ids)) and len({i[:length] for i in ids}) < len(set(ids)):
+            length += 1
+        found.update({i: i[:length] for i in ids})
+    return found
+
+
 def top_text(summary: RunSummary) -> tuple[str, int]:
-    """The best trials as a numbered list that fits one section, and how many are left out."""
+    """The best trials as a numbered list that fits one section, and how many are left out.
+    Trials with the same name get a short id to tell them apart."""
     lines: list[str] = []
     size = 0
-    for rank, trial in enumerate(summary.top[:TOP_SHOWN], start=1):
-        line = f"{rank}. {_trial_line(trial, compact=True)}"
+    shown = summary.top[:TOP_SHOWN]
+    ids = short_ids(shown)
+    for rank, trial in enumerate(shown, start=1):
+        line = f"{rank}. {_trial_line(trial, compact=True, short_id=ids.get(trial.id))}"
         if size + len(line) + 1 > LIMITS.section_text:
             break
         lines.append(line)

@@ -24,6 +24,8 @@ from bot.slack.render import (
     render_event,
     render_run_started_card,
     render_status,
+    short_ids,
+    top_text,
 )
 
 KB, MB = 1024, 1024 * 1024
@@ -558,3 +560,45 @@ def test_a_refused_key_says_what_to_fix_not_to_wait() -> None:
     assert "has not answered" not in refused.text
     assert "has not answered" in outage.text
     assert ".." not in refused.text and ".." not in outage.text
+
+
+def test_top_trials_with_the_same_name_get_a_short_id() -> None:
+    twins = [
+        trial("mfe-conv1d", 0.9).model_copy(update={"id": "39e9fb013b0e"}),
+        trial("mfe-conv1d", 0.8).model_copy(update={"id": "39e9fb7c0001"}),
+        trial("mfcc-dense", 0.7).model_copy(update={"id": "aaaaaaaaaaaa"}),
+    ]
+    top, _ = top_text(summary(top=twins))
+    lines = top.splitlines()
+    assert lines[0].startswith("1. *mfe-conv1d* `39e9fb0` — ")  # 6 characters would not do
+    assert lines[1].startswith("2. *mfe-conv1d* `39e9fb7` — ")
+    assert lines[2].startswith("3. *mfcc-dense* — ")  # a unique name needs no id
+    assert short_ids([trial("x").model_copy(update={"id": "<!here>abc"})] * 1) == {}
+    hostile = [trial("n").model_copy(update={"id": i}) for i in ("<!here>1", "<!here>2")]
+    assert "<!here>" not in top_text(summary(top=hostile))[0]
+
+
+def test_completion_of_an_sdk_shaped_trial_says_what_is_unknown() -> None:
+    ev = event(
+        EventKind.TRIAL_COMPLETED,
+        "t1",
+        trial_name="mfe-conv1d",
+        accuracy=0.91,
+        ram_bytes=40_000,
+        rom_bytes=120_000,
+        unchecked=["latency"],
+    )
+    text = render_event(ev).text
+    assert text == (
+        "✅ *mfe-conv1d* completed — accuracy 91.0% · latency — · RAM 39.1 KB · ROM 117.2 KB"
+        " · ⚠ latency unknown"
+    )
+
+
+def test_object_detection_completion_shows_its_score_labelled() -> None:
+    ev = event(
+        EventKind.TRIAL_COMPLETED, "t1", trial_name="fomo", score=0.734, score_name="mean F1"
+    )
+    assert "completed — mean F1 0.73 · latency —" in render_event(ev).text
+    card = render_card(summary(top=[trial("fomo", None, score=0.51, score_name="mAP")]))
+    assert "*fomo* — mAP 0.51 · 12 ms" in card.text + str(card.blocks)
