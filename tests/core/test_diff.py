@@ -269,3 +269,68 @@ def test_an_unseen_end_is_told_with_up_to_date_figures() -> None:
     assert finished.payload["running_trials"] == 0
     assert finished.payload["completed_trials"] == 2
     assert finished.payload["best_trial_id"] == "a"
+
+
+def never_ran() -> OptimizeStateResponse:
+    """Edge Impulse's documented example response: the project's tuner never ran."""
+    return OptimizeStateResponse.model_validate(
+        {
+            "success": True,
+            "status": {"status": "creating", "numCompletedTrials": 0, "numFailedTrials": 0},
+            "tunerJobIsRunning": False,
+            "trials": [],
+            "workers": [],
+        }
+    )
+
+
+def older(*trials: dict[str, object], job: int, running: bool = True) -> OptimizeStateResponse:
+    """An older document: the job named `activeTunerJobId`, no coordinator, no `tunerJobId`."""
+    doc = state(*trials, running=running).model_dump(by_alias=True, exclude_none=True)
+    del doc["tunerJobId"], doc["tunerCoordinatorJobId"]
+    return OptimizeStateResponse.model_validate(doc | {"activeTunerJobId": job})
+
+
+def test_a_project_that_never_ran_reports_nothing_and_never_finishes() -> None:
+    assert run([never_ran(), never_ran(), never_ran()]) == []
+
+
+def test_the_first_run_of_a_project_that_never_ran_starts_with_its_card() -> None:
+    events = run(
+        [
+            never_ran(),
+            state(trial("a", "completed", accuracy=0.9), running=True),
+            state(trial("a", "completed", accuracy=0.9), running=False, status="completed"),
+        ]
+    )
+    assert brief(events) == [(STARTED, None), (COMPLETED, "a"), (FINISHED, None)]
+    assert all(event.run_id == "11" for event in events)
+
+
+def test_not_running_ends_only_a_run_with_a_job_that_left_creating() -> None:
+    creating = state(running=False, status="creating")
+    assert brief(run([creating, creating])) == [(STARTED, None)]
+    started = state(running=False, status="running")
+    assert brief(run([creating, started])) == [(STARTED, None), (FINISHED, None)]
+
+
+def test_a_crashed_job_ends_as_failed_even_while_creating() -> None:
+    events = run(
+        [state(status="creating"), state(running=False, status="creating", job_error="OOM")]
+    )
+    assert brief(events) == [(STARTED, None), (FINISHED, None)]
+    assert events[-1].payload["outcome"] == "failed"
+
+
+def test_runs_named_by_active_tuner_job_id_are_told_apart() -> None:
+    events = run(
+        [
+            older(trial("a", "running"), job=5),
+            older(trial("a", "completed", accuracy=0.9), job=5, running=False),
+            older(trial("b", "running"), job=6),
+        ]
+    )
+    assert brief(events) == [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)]
+    assert [e.run_id for e in events] == ["5", "5", "5", "6"]
+    assert {e.tuner_job_id for e in events} == {"5", "6"}
+    assert all(e.coordinator_job_id is None for e in events)  # Studio: the project's tuner page
