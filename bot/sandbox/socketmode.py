@@ -28,10 +28,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from bot.sandbox.server import LocalServer
 
 JSONDict = dict[str, Any]
 APP_ID = "A0EONBOT"
@@ -50,10 +51,13 @@ class Ack:
         return str((self.payload or {}).get("text", ""))
 
 
-class SocketModeServer:
+class SocketModeServer(LocalServer):
     """Socket Mode on 127.0.0.1; use as `async with SocketModeServer() as server:`."""
 
+    shutdown_timeout = 0.5  # open WebSockets are closed in `before_stop`; nothing to wait for
+
     def __init__(self, *, app_id: str = APP_ID) -> None:
+        super().__init__()
         self.app_id = app_id
         self.hold_handshakes = False
         self.hellos = 0
@@ -68,47 +72,25 @@ class SocketModeServer:
         self._changed = asyncio.Event()
         self._release = asyncio.Event()
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> Self:
+    def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/link/", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        return self
+        return app
 
-    async def stop(self) -> None:
+    async def before_stop(self) -> None:
         self._release.set()
         for ws in self._open():
             await ws.close()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def open_url(self) -> str:
         """A new one-use connection URL: what `apps.connections.open` answers."""
-        if self._port is None:
-            raise RuntimeError("SocketModeServer is not started")
+        port = self.port  # RuntimeError if not started
         ticket = uuid.uuid4().hex
         self._tickets.add(ticket)
-        return f"ws://127.0.0.1:{self._port}/link/?ticket={ticket}&app_id={self.app_id}"
+        return f"ws://127.0.0.1:{port}/link/?ticket={ticket}&app_id={self.app_id}"
 
     @property
     def connected(self) -> int:

@@ -30,11 +30,11 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Final
 
 from aiohttp import web
 
+from bot.sandbox.server import LocalServer
 from bot.sandbox.simulator.simulation import Simulation
 
 __all__ = [
@@ -275,7 +275,7 @@ def make_app(
     return app
 
 
-class SimulatorServer:
+class SimulatorServer(LocalServer):
     """The simulator on a local port; `url` is what `EI_API_URL` should be set to."""
 
     def __init__(
@@ -290,7 +290,7 @@ class SimulatorServer:
         trials: int = 24,
         live_timestamps: bool = False,
     ) -> None:
-        self.host, self.port = host, port
+        super().__init__(host=host, port=port)
         self.app = make_app(
             api_key=api_key,
             seed=seed,
@@ -300,39 +300,14 @@ class SimulatorServer:
             live_timestamps=live_timestamps,
         )
         self.controller = self.app[SIM_KEY]
-        self._runner: web.AppRunner | None = None
+
+    def make_app(self) -> web.Application:
+        return self.app
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
-
-    async def start(self) -> None:
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, self.host, self.port).start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> SimulatorServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+        """The API base, `http://HOST:PORT/v1`."""
+        return f"{super().url}/v1"
 
 
 async def serve(host: str, port: int, *, api_key: str | None, seed: int, speed: float) -> int:
