@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.routing import MODES
 from bot.store.db import Database, project_order
-from bot.store.schema import ABANDONED, ATTEMPTING, PENDING, outbox, subscriptions
+from bot.store.schema import ABANDONED, ATTEMPTING, PENDING, outbox, projects, subscriptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,12 @@ class Subscriptions(Database):
     async def subscribe(
         self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
     ) -> bool:
-        """False if the channel already watches the project (its mode is left as it was)."""
+        """False if the channel already watches the project (its mode is left as it was).
+
+        A project that no channel followed until now takes a fresh baseline: its old snapshot
+        (from before anyone stopped watching) is dropped in the same transaction, so the next
+        poll posts the run card and none of what happened while nobody watched.
+        """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         row = {
@@ -42,7 +47,20 @@ class Subscriptions(Database):
         stmt = self._insert(subscriptions).values(row).on_conflict_do_nothing()
         async with self._write() as conn:
             result = await conn.execute(stmt.returning(subscriptions.c.channel_id))
-            return result.first() is not None
+            if result.first() is None:
+                return False
+            others = await conn.scalar(
+                select(func.count())
+                .select_from(subscriptions)
+                .where(subscriptions.c.project_id == project_id)
+            )
+            if others == 1:
+                await conn.execute(
+                    update(projects)
+                    .where(projects.c.project_id == project_id)
+                    .values(snapshot=None)
+                )
+            return True
 
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
         """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and

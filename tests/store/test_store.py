@@ -95,6 +95,23 @@ async def test_subscribe_unsubscribe_and_duplicates(store: Store) -> None:
     assert await store.watched_projects() == []
 
 
+async def test_a_project_nobody_follows_forgets_its_snapshot_when_watched_again(
+    store: Store,
+) -> None:
+    await store.subscribe("C1", P, added_by="U")
+    await save(store, snapshot=snapshot(completed_trials=2))
+    await store.subscribe("C2", P, added_by="U")  # someone still follows: nothing is reset
+    assert await store.snapshot(P) == snapshot(completed_trials=2)
+    await store.unsubscribe("C1", P)
+    await store.unsubscribe("C2", P)
+    assert await store.snapshot(P) == snapshot(completed_trials=2)  # kept while unwatched
+    assert await store.subscribe("C1", P, added_by="U") is True
+    assert await store.snapshot(P) is None  # the next poll is a baseline
+    await save(store, snapshot=snapshot(completed_trials=5))
+    assert await store.subscribe("C1", P, added_by="U") is False  # a repeat changes nothing
+    assert await store.snapshot(P) == snapshot(completed_trials=5)
+
+
 async def test_subscriptions_ordered_by_project_number_then_channel(store: Store) -> None:
     for channel, project in [("C2", "100"), ("C1", "9"), ("C3", "abc"), ("C2", "20"), ("C1", "20")]:
         await store.subscribe(channel, project, added_by="U")

@@ -1,0 +1,89 @@
+"""Watching again, through the assembled app (real `build()`, store, poller, delivery) against
+the simulator and the Slack stand-in: a project nobody followed takes a fresh baseline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.simulator.simulation import Simulation
+from bot.sandbox.stack import CHANNEL, Stack, running_stack
+
+OTHER = "C0OTHER"
+PROJECT = "3"
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with running_stack(tmp_path, trials=12, poll_interval=0.2) as stack:
+        yield stack
+
+
+def moment(sim: Simulation, completed: int) -> float:
+    """The first simulated second at which `completed` trials of the run have completed."""
+    for t in sim.milestones():
+        if sim.document(t)["status"]["numCompletedTrials"] >= completed:
+            return t
+    raise AssertionError(f"the run never completes {completed} trials")
+
+
+def trial_messages(stack: Stack, channel: str) -> list[str]:
+    return [
+        m.event_type or ""
+        for m in stack.slack.messages(channel)
+        if m.event_type in ("eon_trial_completed", "eon_trial_failed")
+    ]
+
+
+async def polls(stack: Stack, count: int) -> None:
+    """Wait for `count` more polls of the project, then for delivery to settle."""
+    controller = stack.simulator.controller
+    start = controller.requests(PROJECT)
+    # Polled: neither the simulator nor delivery offers an event to wait on.
+    async with asyncio.timeout(10):
+        while controller.requests(PROJECT) < start + count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        while not await stack.bot.delivery.idle():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("channel", [OTHER, CHANNEL], ids=["another channel", "the same channel"])
+async def test_a_new_watch_of_a_project_nobody_follows_takes_a_fresh_baseline(
+    running: Stack, channel: str
+) -> None:
+    controller = running.simulator.controller
+    sim = controller.simulation(PROJECT)
+    controller.set_time(PROJECT, moment(sim, 1))
+    assert (await running.command(f"watch {PROJECT}")).status_code == 200
+    await running.slack.wait_for(lambda slack: slack.top_level(CHANNEL), timeout=10)
+    await polls(running, 2)
+    assert (await running.command(f"unwatch {PROJECT}", channel_id=CHANNEL)).status_code == 200
+
+    later = moment(sim, 6)  # five more trials complete while nobody watches
+    controller.set_time(PROJECT, later)
+    before = len(trial_messages(running, channel))
+    assert (await running.command(f"watch {PROJECT}", channel_id=channel)).status_code == 200
+    await polls(running, 3)
+
+    assert trial_messages(running, channel)[before:] == []  # no history flood
+    [card] = running.slack.top_level(channel)
+    completed = sim.document(later)["status"]["numCompletedTrials"]
+    fields = [field["text"] for block in card.blocks for field in block.get("fields") or []]
+    assert f"*Completed*\n{completed}" in fields  # the card shows where the run is
+
+
+async def test_a_second_channel_does_not_reset_the_first(running: Stack) -> None:
+    """Only a project no channel follows starts afresh: the watching channel misses nothing."""
+    controller = running.simulator.controller
+    sim = controller.simulation(PROJECT)
+    controller.set_time(PROJECT, moment(sim, 1))
+    assert (await running.command(f"watch {PROJECT}")).status_code == 200
+    await running.slack.wait_for(lambda slack: slack.top_level(CHANNEL), timeout=10)
+    await polls(running, 1)
+    controller.set_time(PROJECT, moment(sim, 3))
+    assert (await running.command(f"watch {PROJECT}", channel_id=OTHER)).status_code == 200
+    await polls(running, 3)
+    assert trial_messages(running, CHANNEL).count("eon_trial_completed") >= 2
