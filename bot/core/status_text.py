@@ -122,14 +122,22 @@ def _pareto(summary: RunSummary) -> str:
     return f"Pareto front (accuracy vs latency): {plural(len(summary.pareto), 'trial')}"
 
 
-def _time(summary: RunSummary) -> str:
-    """Elapsed wall time since the run's earliest activity, of the training-time limit."""
-    used = duration(summary.elapsed_s)
+TRAINING_LABEL = "Training time (all workers)"
+
+
+def training_words(summary: RunSummary) -> str:
+    """ "1h 56m of 2h 02m": the training time summed over workers, of the limit on it
+    (`maxTotalTrainingTime` counts that, not the wall time)."""
+    used = duration(summary.training_s)
     limit = summary.max_total_training_time_s
     if limit:
-        text = f"Time: {used} of {duration(limit)}"
-    else:
-        text = f"Time: {used}" if limit is None else f"Time: {used} (no limit)"
+        return f"{used} of {duration(limit)}"
+    return used if limit is None else f"{used} (no limit)"
+
+
+def _time(summary: RunSummary) -> str:
+    """The quantity the time limit measures, labelled, and the wall time apart."""
+    text = f"{TRAINING_LABEL}: {training_words(summary)} · wall time {duration(summary.elapsed_s)}"
     if summary.time_limit_exceeded:
         text += " · limit reached"
         if summary.can_extend_search:

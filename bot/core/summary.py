@@ -128,7 +128,8 @@ class RunSummary(_Frozen):
     target_device: str | None = None
     target_latency_ms: float | None = None
     started_at: datetime | None = None
-    elapsed_s: float | None = None
+    elapsed_s: float | None = None  # wall time of the run
+    training_s: float | None = None  # training time summed over workers: what the limit counts
     max_total_training_time_s: float | None = None
     time_limit_exceeded: bool = False
     can_extend_search: bool | None = None
@@ -260,6 +261,17 @@ def activity_span(state: OptimizeStateResponse) -> tuple[datetime | None, dateti
     return min(first for first, _ in spans), max(last for _, last in spans)
 
 
+def training_time(state: OptimizeStateResponse) -> float | None:
+    """Training time summed over workers, which is what `maxTotalTrainingTime` counts: the sum
+    of each trial's span in the document (its first block activity to its latest stamp).
+    An attempt that a retry replaced is no longer listed, so this may read a little low.
+    None before any trial has a timestamp."""
+    spans = [span for trial in state.trials if (span := _trial_span(trial)) is not None]
+    if not spans:
+        return None
+    return sum((last - first).total_seconds() for first, last in spans)
+
+
 def _trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
     memo = trial.memo()
     if "span" not in memo:
@@ -333,6 +345,10 @@ def count_workers(state: OptimizeStateResponse) -> Workers:
 TOP_TRIALS = 10
 
 
+def _whole_minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else float(int(seconds // 60) * 60)
+
+
 def summarize_run(
     project_id: str,
     state: OptimizeStateResponse,
@@ -342,10 +358,10 @@ def summarize_run(
 ) -> RunSummary:
     """The status of one run.
 
-    Time used is the span of the document's own timestamps once it has any (so it stops
+    Wall time is the span of the document's own timestamps once it has any (so it stops
     growing when the run ends, and clock skew cannot distort it); before that, the time since
-    `started_at` (when the bot first saw the run). Whole minutes: the card is edited when
-    something a reader sees changes, not on every poll.
+    `started_at` (when the bot first saw the run). Training time is `training_time`. Whole
+    minutes: the card is edited when something a reader sees changes, not on every poll.
     """
     config = state.config
     trials = [summarize_trial(trial, config) for trial in state.trials]
@@ -386,7 +402,8 @@ def summarize_run(
         target_device=config.target_device.name if config and config.target_device else None,
         target_latency_ms=config.target_latency if config and config.target_latency else None,
         started_at=start,
-        elapsed_s=None if elapsed is None else float(int(elapsed // 60) * 60),
+        elapsed_s=_whole_minutes(elapsed),
+        training_s=_whole_minutes(training_time(state)),
         max_total_training_time_s=config.max_total_training_time if config else None,
         time_limit_exceeded=bool(state.total_training_time_exceeded),
         can_extend_search=state.can_extend_search,

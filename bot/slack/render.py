@@ -35,7 +35,7 @@ from slack_sdk.models.blocks import (
 
 from bot import fmt
 from bot.core.events import Event, EventKind
-from bot.core.status_text import status_lines
+from bot.core.status_text import TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary, TrialSummary, studio_page
 
 
@@ -385,14 +385,6 @@ def progress_text(summary: RunSummary) -> str:
     return f"`{fmt.progress_bar(summary.progress)}`{SEP}{trials}"
 
 
-def time_text(summary: RunSummary) -> str:
-    """ "1h 05m of 2h 00m" (time used of the run's limit)."""
-    used = fmt.duration(summary.elapsed_s)
-    if summary.max_total_training_time_s:
-        return f"{used} of {fmt.duration(summary.max_total_training_time_s)}"
-    return used
-
-
 def best_text(summary: RunSummary) -> str:
     best = summary.best
     return f"*Best so far:* {_trial_line(best)}" if best else "*Best so far:* none yet"
@@ -415,7 +407,8 @@ def _fields(summary: RunSummary) -> list[str]:
         f"*Running*\n{c.running}",
         f"*Pending*\n{c.pending}",
         f"*Workers*\n{w.busy} busy{SEP}{w.ready} ready{SEP}{w.pending} starting",
-        f"*Time used*\n{time_text(summary)}",
+        f"*{TRAINING_LABEL}*\n{training_words(summary)}",
+        f"*Wall time*\n{fmt.duration(summary.elapsed_s)}",
         f"*Target*\n{target}",
     ]
 

@@ -97,7 +97,8 @@ def test_a_running_run() -> None:
     assert 'Best: "trial-t1" · accuracy 91.3%, latency 12 ms, RAM 37.5 KB, ROM 117.2 KB' in text
     assert "⚠" not in text
     assert "Pareto front (accuracy vs latency): 2 trials" in text
-    assert "Time: 22m 00s of 2h 00m" in text  # 11:48 to 12:10: the document's own span
+    # 11:48 to 12:10: the document's own span; each trial shows one stamp, so no training yet
+    assert "Training time (all workers): 0s of 2h 00m · wall time 22m 00s" in text
     assert "Studio: https://studio.edgeimpulse.com/studio/4242/tuner/500" in text
 
 
@@ -143,7 +144,7 @@ def test_a_project_that_never_ran_has_no_run_not_an_end() -> None:
     assert "Progress: ░░░░░░░░░░ 0%  (no trials yet)" in lines
     assert "Best: no completed trial yet" in lines
     assert "Pareto front (accuracy vs latency): none yet" in lines
-    assert "Time: —" in lines
+    assert "Training time (all workers): — · wall time —" in lines
     # No run to link to: the project's EON Tuner page, where one is started.
     assert "Studio: https://studio.edgeimpulse.com/studio/4242/tuner" in lines
 
@@ -201,7 +202,34 @@ def test_a_run_over_its_limits() -> None:
         "RAM above what cortex-m4f-80mhz has" in text
     )
     assert "ROM above" not in text
-    assert "Time: 3h 00m of 2h 00m · limit reached, the search can be extended in Studio" in text
+    assert (
+        "Training time (all workers): 0s of 2h 00m · wall time 3h 00m · limit reached, "
+        "the search can be extended in Studio" in text
+    )
+
+
+def spanning(doc: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    """A trial whose input block started at `start` and whose training ended at `end`."""
+    block = {"id": 1, "type": "input", "retries": 0, "status": "completed", "blockId": 1}
+    return doc | {"blocks": [block | {"lastActive": start}], "lastCompletedTraining": end}
+
+
+def test_time_used_is_the_training_time_the_limit_counts_and_the_wall_time_apart() -> None:
+    """Three workers for 40 minutes: 2h of training against the 2h limit, 40m of wall time."""
+    doc = state_doc(
+        totalTrainingTimeExceeded=True,
+        trials=[
+            spanning(trial(name, "completed"), "2024-05-01T10:00:00Z", "2024-05-01T10:40:00Z")
+            for name in ("a", "b", "c")
+        ]
+        + [spanning(trial("d", "failed"), "2024-05-01T10:05:00Z", "2024-05-01T10:05:59Z")],
+    )
+    summary = summary_of(doc)
+    assert (summary.training_s, summary.elapsed_s) == (7200, 2400)
+    assert (
+        "Training time (all workers): 2h 00m of 2h 00m · wall time 40m 00s · limit reached"
+        in status_lines(summary)
+    )
 
 
 def test_untrusted_names_cannot_break_lines() -> None:

@@ -79,6 +79,7 @@ def summary(
         "target_device": "cortex-m4f-80mhz",
         "target_latency_ms": 100,
         "elapsed_s": 3900,
+        "training_s": 6600,
         "max_total_training_time_s": 7200,
     }
     return RunSummary(**(values | fields))
@@ -449,7 +450,8 @@ def test_card_content() -> None:
         "*Running*\n0",
         "*Pending*\n3",
         "*Workers*\n2 busy · 1 ready · 0 starting",
-        "*Time used*\n1h 05m of 2h 00m",
+        "*Training time (all workers)*\n1h 50m of 2h 00m",
+        "*Wall time*\n1h 05m",
         "*Target*\ncortex-m4f-80mhz · ≤ 100 ms · int8",
     ]
     assert card.blocks[2]["text"]["text"] == (
