@@ -76,7 +76,13 @@ class Bot:
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, "0.0.0.0", self.settings.port).start()
+        try:
+            await web.TCPSite(self._runner, "0.0.0.0", self.settings.port).start()
+        except OSError as error:  # taken, or a privileged port
+            raise ConfigError(
+                f"cannot listen on PORT={self.settings.port}: {error.strerror or error}; "
+                "set PORT to a free port"
+            ) from None
         self.port = self._runner.addresses[0][1]  # the real one when PORT=0
         log.info("eon-bot listening on port %s, watching %d project(s)", self.port, len(projects))
 

@@ -9,7 +9,8 @@
         ├── TunerNotFound              404: no such project (or not visible to this key)
         ├── TunerUnavailable           connection refused, timeout, 5xx, 429 after retries
         └── TunerBadResponse           not JSON, not the expected shape, or an unexpected status
-            └── TunerReportedError     `success: false`: Edge Impulse's own error, quoted
+            ├── TunerReportedError     `success: false`: Edge Impulse's own error, quoted
+            └── NotEdgeImpulse         an HTML page or a bare 404: EI_API_URL is not the API
 
 `MissingApiKey` is a `ConfigError`, not a `TunerApiError`: no request was made, and the fix is a
 setting, so a poller must not count it as an Edge Impulse outage. `InvalidProjectId` is also a
@@ -98,3 +99,19 @@ class TunerReportedError(TunerBadResponse):
     def __init__(self, project_id: str, error: str, status: int | None = 200) -> None:
         TunerApiError.__init__(self, project_id, f"Edge Impulse reported an error: {error}", status)
         self.reason = error
+
+
+class NotEdgeImpulse(TunerBadResponse):
+    """Whatever answered is not Edge Impulse's API (a web page, a bare 404 on a path without
+    `/v1`): the fix is EI_API_URL, so the message says so, with the URL, rather than "no such
+    project"."""
+
+    def __init__(self, project_id: str, base_url: str, what: str, status: int | None) -> None:
+        TunerApiError.__init__(
+            self,
+            project_id,
+            f"EI_API_URL {base_url} does not answer like the Edge Impulse API ({what}); it "
+            "should be the API's base URL, such as https://studio.edgeimpulse.com/v1",
+            status,
+        )
+        self.reason = what

@@ -7,7 +7,7 @@ import re
 from contextvars import ContextVar
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -15,7 +15,10 @@ from pydantic_settings import (
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
 )
+
+from bot.errors import ConfigError
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
 # Set while `Settings.given` builds: the values passed in are then the only source.
@@ -96,3 +99,22 @@ class Settings(BaseSettings):
     def api_key_for(self, project_id: str) -> SecretStr | None:
         """The project's own key (`EI_API_KEY_<id>`) if set, else the default `EI_API_KEY`."""
         return self.project_keys.get(project_id) or self.ei_api_key
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """`Settings()` from the environment and `.env`, or one `ConfigError` line naming each bad
+    variable and why, without its value (it may be a secret), in place of pydantic's report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(settings_problem(exc)) from None
+    except SettingsError as exc:  # e.g. a .env that cannot be read or parsed
+        raise ConfigError(f"invalid settings: {exc}") from None
+
+
+def settings_problem(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
+        for e in exc.errors(include_url=False, include_input=False, include_context=False)
+    ]
+    return "invalid settings: " + "; ".join(problems)

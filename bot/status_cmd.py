@@ -14,8 +14,7 @@ from datetime import datetime
 from typing import TextIO
 
 import httpx
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import SettingsError
+from pydantic import SecretStr
 
 from bot.app import tuner_client
 from bot.clock import utcnow
@@ -23,20 +22,11 @@ from bot.core.status_text import status_lines
 from bot.core.summary import summarize_run
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
-from bot.settings import Settings
+from bot.settings import Settings, load_settings
 from bot.tuner.client import default_http_client, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
 _LINE_LIMIT = 600
-
-
-def _settings_problem(exc: ValidationError) -> str:
-    """Which setting is wrong and why, without the value (it may be a secret)."""
-    problems = [
-        f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
-    return "invalid settings: " + "; ".join(problems)
 
 
 def _secrets(settings: Settings | None) -> Iterable[SecretStr]:
@@ -72,15 +62,9 @@ async def status(
     try:
         project_id = project_id_from(project_id)
         if settings is None:
-            settings = Settings()
-    except InvalidProjectId as exc:
+            settings = load_settings()
+    except (InvalidProjectId, ConfigError) as exc:
         _say(err, str(exc), None)
-        return BAD_INPUT
-    except ValidationError as exc:
-        _say(err, _settings_problem(exc), None)
-        return BAD_INPUT
-    except SettingsError as exc:
-        _say(err, f"invalid settings: {exc}", None)
         return BAD_INPUT
     try:
         async with AsyncExitStack() as stack:

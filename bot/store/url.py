@@ -113,7 +113,8 @@ def cannot_open(database_url: str, target: Target, exc: Exception) -> ConfigErro
     if target.password:
         reason = reason.replace(target.password, "***")
     return ConfigError(
-        f"Cannot open the database at {redact_url(database_url.strip())}: {reason[:500]}"
+        f"Cannot open the database at DATABASE_URL={redact_url(database_url.strip())}: "
+        f"{reason[:500]}"
     )
 
 

@@ -35,6 +35,7 @@ from bot.errors import (
     ConfigError,
     InvalidProjectId,
     MissingApiKey,
+    NotEdgeImpulse,
     TunerAuthError,
     TunerBadResponse,
     TunerNotFound,
@@ -177,12 +178,17 @@ def parse_state(
     *,
     secret: SecretStr | None = None,
     reuse: TrialReuse | None = None,
+    base_url: str = "(EI_API_URL)",
 ) -> OptimizeStateResponse:
     """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
     request carried: it is cut out of any text quoted from the answer. `reuse` keeps the models
-    of unchanged trials from the project's previous answer."""
+    of unchanged trials from the project's previous answer. `base_url` is named when the answer
+    is not Edge Impulse's at all (`NotEdgeImpulse`)."""
     if status_code in (401, 403):
         raise TunerAuthError(project_id, status_code)
+    alien = _not_an_api_answer(body)
+    if alien is not None and status_code in (200, 404):
+        raise NotEdgeImpulse(project_id, base_url, f"HTTP {status_code} with {alien}", status_code)
     if status_code == 404:
         raise TunerNotFound(project_id)
     if status_code != 200:
@@ -210,6 +216,23 @@ def parse_state(
     if "trials" not in state.model_fields_set:
         raise TunerBadResponse(project_id, "no `trials` list in the state", 200)
     return state
+
+
+def _not_an_api_answer(body: bytes) -> str | None:
+    """What the body is, if no JSON API would send it: Edge Impulse answers JSON, also its 404s,
+    while a web server asked for a path it lacks answers a page or plain text."""
+    stripped = body.lstrip()
+    if not stripped:
+        return "an empty body"
+    if stripped[:1] == b"<":
+        return "an HTML page"
+    if stripped[:1] in (b"{", b"["):
+        return None
+    try:
+        json.loads(stripped)
+    except (ValueError, RecursionError):
+        return "plain text"
+    return None
 
 
 def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
@@ -302,7 +325,7 @@ class TunerClient:
             except httpx.UnsupportedProtocol:
                 raise ConfigError("EI_API_URL must be an http(s) URL") from None
             except httpx.TransportError as exc:
-                failure = TunerUnavailable(project_id, _transport_reason(exc, key))
+                failure = TunerUnavailable(project_id, _transport_reason(exc, key, self._base_url))
             except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
                 raise TunerBadResponse(project_id, _transport_reason(exc, key)) from None
             else:
@@ -313,6 +336,7 @@ class TunerClient:
                         response.content,
                         secret=key,
                         reuse=self._reuse.setdefault(project_id, TrialReuse()),
+                        base_url=self._base_url,
                     )
                 except TunerUnavailable as exc:
                     failure = exc
@@ -341,12 +365,13 @@ class TunerClient:
         raise failure
 
 
-def _transport_reason(exc: httpx.HTTPError, secret: SecretStr) -> str:
+def _transport_reason(exc: httpx.HTTPError, secret: SecretStr, base_url: str = "") -> str:
     if isinstance(exc, httpx.TimeoutException):
         kind = "timed out"
     elif isinstance(exc, httpx.TransportError):
         kind = "connection failed"
     else:
         kind = "unreadable answer"
-    said = str(exc)
-    return _reason(f"{kind}: {type(exc).__name__}" + (f": {said}" if said else ""), secret)
+    said = one_line(str(exc), 80)
+    where = f" at {one_line(base_url, 100)}" if base_url else ""  # a closed port: which one
+    return _reason(f"{kind}: {type(exc).__name__}" + (f": {said}" if said else "") + where, secret)

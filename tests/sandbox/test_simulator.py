@@ -537,7 +537,6 @@ async def test_a_missing_or_wrong_key_is_refused_without_echoing_it(
         STATE.format("%D9%A1"),  # an Arabic-Indic digit one: numeric to Python, not to EI
         "/v1/api/1/optimize/nope",
         "/v1/api/1/optimize",
-        "/",
     ],
 )
 async def test_bad_project_ids_and_unknown_routes_are_json_404s(client: Client, path: str) -> None:
@@ -545,6 +544,14 @@ async def test_bad_project_ids_and_unknown_routes_are_json_404s(client: Client, 
     assert response.status == 404
     body = await response.json()
     assert body["success"] is False and body["error"]
+
+
+@pytest.mark.parametrize("path", ["/", "/api/1/optimize/state"])
+async def test_outside_v1_is_a_web_page_as_on_studio(client: Client, path: str) -> None:
+    response = await client.get(path, headers=KEY)
+    assert response.status == 404
+    assert response.content_type == "text/html"
+    assert (await response.text()).startswith("<!doctype html>")
 
 
 async def test_other_methods_get_a_json_error(client: Client) -> None:

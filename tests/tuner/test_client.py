@@ -19,6 +19,7 @@ from bot.errors import (
     EonBotError,
     InvalidProjectId,
     MissingApiKey,
+    NotEdgeImpulse,
     TunerApiError,
     TunerAuthError,
     TunerBadResponse,
@@ -535,3 +536,51 @@ NOW = datetime(2015, 10, 21, 7, 28, tzinfo=UTC)
 )
 def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
     assert retry_after_seconds(value, now=NOW) == seconds
+
+
+# --- an EI_API_URL that is not Edge Impulse's API --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "content", "what"),
+    [
+        (404, b"404: Not Found", "plain text"),  # aiohttp's answer for a path it lacks
+        (404, b"<!doctype html><title>Not found</title>", "an HTML page"),
+        (404, b"", "an empty body"),
+        (200, b"<html><body>Edge Impulse Studio</body></html>", "an HTML page"),
+    ],
+)
+def test_an_answer_no_json_api_gives_names_the_url(status: int, content: bytes, what: str) -> None:
+    with pytest.raises(NotEdgeImpulse) as caught:
+        parse_state("7", status, content, base_url="https://studio.edgeimpulse.com")
+    message = str(caught.value)
+    assert "EI_API_URL https://studio.edgeimpulse.com does not answer like" in message
+    assert what in message and "/v1" in message
+
+
+def test_a_json_404_is_still_no_such_project() -> None:
+    with pytest.raises(TunerNotFound):
+        parse_state("7", 404, b'{"success": false, "error": "Project not found"}', base_url=BASE)
+
+
+async def test_the_simulator_without_v1_is_said_to_be_no_edge_impulse_api() -> None:
+    """Real HTTP: the simulator serves under /v1; its root answers like any web server."""
+    from bot.sandbox.simulator.server import SimulatorServer
+
+    async with SimulatorServer(api_key="k") as simulator, httpx.AsyncClient() as http:
+        root = simulator.url.removesuffix("/v1")
+        client = TunerClient(http, base_url=root, api_key_for=lambda _: SecretStr("k"))
+        with pytest.raises(NotEdgeImpulse) as caught:
+            await client.get_state("1")
+        assert root in str(caught.value)
+
+
+async def test_a_closed_port_names_the_url_tried() -> None:
+    async with httpx.AsyncClient() as http:
+        client = TunerClient(
+            http, base_url="http://127.0.0.1:9/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+        )
+        with pytest.raises(TunerUnavailable) as caught:
+            await client.get_state("1")
+        assert "connection failed" in str(caught.value)
+        assert "http://127.0.0.1:9/v1" in str(caught.value)

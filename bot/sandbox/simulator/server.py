@@ -10,7 +10,9 @@ the project was first asked for, so that "running for 12 minutes" reads right in
 
 Errors look like Edge Impulse's: JSON `{"success": false, "error": ...}` with 401 for a
 missing or wrong `x-api-key` (when a key is required; checked before anything else, and never
-echoed), 404 for a project id that is not a positive number and for unknown routes.
+echoed), 404 for a project id that is not a positive number and for unknown routes under `/v1`.
+Outside `/v1` it answers as a web site does (Studio's pages live there): an HTML 404 page, which
+is what an `EI_API_URL` without `/v1` gets.
 
 Tests drive it through the `SimController` at `app[SIM_KEY]` (also `SimulatorServer.controller`):
 `inject(project_id, *faults)` queues responses to serve instead of the next documents (errors,
@@ -218,6 +220,9 @@ SIM_KEY: Final = web.AppKey("eon_simulator", SimController)
 _API_KEY: Final = web.AppKey("eon_simulator_api_key", str)
 
 
+_NOT_THE_API_PAGE: Final = "<!doctype html><title>Page not found</title><h1>Page not found</h1>"
+
+
 def _json_error(status: int, message: str) -> web.Response:
     return web.Response(status=status, body=_error_body(message), headers=dict(_JSON))
 
@@ -228,6 +233,8 @@ _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def _edge(request: web.Request, handler: _Handler) -> web.StreamResponse:
     """The key first (as Edge Impulse's gateway does), then JSON for every HTTP error."""
+    if not request.path.startswith("/v1/"):
+        return web.Response(status=404, text=_NOT_THE_API_PAGE, content_type="text/html")
     expected = request.app.get(_API_KEY)
     if expected is not None:
         given = request.headers.get("x-api-key")
