@@ -1,64 +1,240 @@
-"""`eon-bot` command line: run, demo, simulate, status."""
+"""`eon-bot` command line: run, check, status, demo, simulate, manifest.
+
+This is where every command meets the person at the terminal, so the mistakes a person makes
+end here as one line on stderr starting `eon-bot: `, never a traceback: a bad setting or
+argument, a refused token, a taken port, an unreachable database (exit 2), Ctrl-C (130), and
+output piped into a program that stopped reading, such as `head` (141, as for SIGPIPE).
+An unexpected error inside `run` still shows its traceback: that is a bug to report.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import NoReturn
+
+from bot.errors import EonBotError
+
+BAD_SETUP, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
+
+# What each variable means, for the --help pages; defaults come from `Settings` itself.
+_VARIABLES = {
+    "SLACK_BOT_TOKEN": "bot token xoxb-… (required)",
+    "SLACK_SIGNING_SECRET": "verifies Slack's requests in HTTP mode",
+    "SLACK_APP_TOKEN": "xapp-…; when set, Socket Mode instead of HTTP",
+    "SLACK_API_URL": "Slack Web API base URL",
+    "EI_API_URL": "Edge Impulse API base URL",
+    "EI_API_KEY": "default Edge Impulse API key",
+    "EI_API_KEY_<id>": "one project's key, preferred over EI_API_KEY",
+    "DATABASE_URL": "sqlite:///path.db or postgresql://…",
+    "POLL_INTERVAL": "seconds between polls of one project",
+    "OUTAGE_NOTICE_AFTER": "seconds of failed polls before one notice",
+    "PORT": "HTTP port for /slack/events and /healthz",
+    "ADMIN_USER_IDS": "comma-separated Slack user ids allowed to watch/unwatch",
+}
+_RUN_READS = list(_VARIABLES)
+_CHECK_READS = [name for name in _VARIABLES if name not in ("POLL_INTERVAL", "ADMIN_USER_IDS")]
+_STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument mistakes as one line naming the fix, not argparse's usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(BAD_SETUP, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option; descriptions and epilogs keep their line breaks."""
+
+
+def _environment(names: Sequence[str]) -> str:
+    from bot.settings import Settings
+
+    rows = []
+    for name in names:
+        field = Settings.model_fields.get(name.lower())
+        default = field.default if field is not None else None
+        shown = f" (default: {default})" if default not in (None, frozenset()) else ""
+        rows.append(f"  {name:<22}{_VARIABLES[name]}{shown}")
+    return "environment variables (also read from ./.env):\n" + "\n".join(rows)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a whole number 0-65535, not {text!r}")
+    return int(text)
+
+
+def _version() -> str:
+    try:
+        return version("eon-bot")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="eon-bot", description="Tells a Slack channel what happens in EON Tuner runs."
+    parser = _Parser(
+        prog="eon-bot",
+        description="Tells a Slack channel what happens in Edge Impulse EON Tuner runs.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"eon-bot {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser("run", help="the service: poll watched projects, answer /eon")
-    commands.add_parser("demo", help="a whole simulated run, messages shown here; no credentials")
+    def command(name: str, summary: str, description: str, reads: Sequence[str] = ()) -> _Parser:
+        epilog = _environment(reads) if reads else "reads no environment variables"
+        sub: _Parser = commands.add_parser(
+            name, help=summary, description=description, epilog=epilog, formatter_class=_Help
+        )
+        return sub
 
-    simulate = commands.add_parser("simulate", help="serve the tuner simulator over HTTP")
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8765)
+    command(
+        "run",
+        "the service: poll watched projects, post to Slack, answer /eon",
+        "The service. Checks the bot token with Slack, then polls every watched project, posts\n"
+        "what happens to Slack and answers /eon: on POST /slack/events (HTTP mode) or over\n"
+        "Socket Mode when SLACK_APP_TOKEN is set. GET /healthz answers for health checks.\n"
+        "SIGTERM or Ctrl-C stops it within 10 s.",
+        _RUN_READS,
+    )
+    check = command(
+        "check",
+        "diagnose the set-up: ✓/✗ per check, with the fix",
+        "Checks the settings, the Slack tokens and their scopes, the database, and each watched\n"
+        "or named project, as `run` would use them. Exit 0 only if every check passes.",
+        _CHECK_READS,
+    )
+    check.add_argument("project_ids", nargs="*", metavar="PROJECT_ID", help="projects to fetch")
+    status = command(
+        "status",
+        "print the /eon status summary of a project",
+        "Fetches a project's EON Tuner state once and prints what /eon status would say.",
+        _STATUS_READS,
+    )
+    status.add_argument("project_id", metavar="PROJECT_ID", help="the number in the Studio URL")
+    command(
+        "demo",
+        "a whole simulated run, messages shown here; no credentials",
+        "Runs a simulated EON Tuner run through the real pipeline against a local Slack\n"
+        "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).",
+    )
+    simulate = command(
+        "simulate",
+        "serve the tuner simulator over HTTP",
+        "Serves simulated EON Tuner states at http://HOST:PORT/v1, for EI_API_URL.",
+    )
+    simulate.add_argument("--host", default="127.0.0.1", help="interface to listen on")
+    simulate.add_argument("--port", type=_port, default=8765, help="port (0: any free one)")
     simulate.add_argument("--api-key", default=None, help="the x-api-key to require (any if unset)")
-    simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
-
-    status = commands.add_parser("status", help="print the /eon status summary of a project")
-    status.add_argument("project_id")
+    simulate.add_argument("--seed", type=int, default=1, help="which simulated runs")
+    simulate.add_argument(
+        "--speed", type=_positive, default=1.0, help="simulated seconds per real second"
+    )
+    manifest = command(
+        "manifest",
+        "print the Slack app manifest (or the example .env)",
+        "Prints a file shipped with eon-bot: the Slack app manifest to create the app from\n"
+        "(api.slack.com/apps → Create New App → From a manifest), or the example .env.",
+    )
+    which = manifest.add_mutually_exclusive_group()
+    which.add_argument("--socket-mode", action="store_true", help="the Socket Mode manifest")
+    which.add_argument("--env-example", action="store_true", help="the example .env file")
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.app import run
+    from bot.settings import load_settings
+
+    return asyncio.run(run(load_settings()))
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bot.check import check
+
+    return asyncio.run(check(args.project_ids))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from bot.status_cmd import status
+
+    return asyncio.run(status(args.project_id))
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.sandbox.demo import demo
+
+    return asyncio.run(demo())
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from bot.sandbox.simulator.server import serve
+
+    return asyncio.run(
+        serve(args.host, args.port, api_key=args.api_key, seed=args.seed, speed=args.speed)
+    )
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from bot import config
+
+    name = config.HTTP_MANIFEST
+    if args.socket_mode:
+        name = config.SOCKET_MODE_MANIFEST
+    elif args.env_example:
+        name = config.ENV_EXAMPLE
+    sys.stdout.write(config.read(name))
+    return 0
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "check": _check,
+    "status": _status,
+    "demo": _demo,
+    "simulate": _simulate,
+    "manifest": _manifest,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    quiet = args.command in ("status", "demo")  # their output is the point; logs only on trouble
+    verbose = args.command in ("run", "simulate")  # the others' output is the point
     logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
+        level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if args.command == "simulate":
-        from bot.sandbox.simulator.server import serve
-
-        return asyncio.run(
-            serve(args.host, args.port, api_key=args.api_key, seed=args.seed, speed=args.speed)
-        )
-    if args.command == "status":
-        from bot.status_cmd import status
-
-        return asyncio.run(status(args.project_id))
-    if args.command == "demo":
-        from bot.sandbox.demo import demo
-
-        return asyncio.run(demo())
-    from bot.app import run
-    from bot.errors import ConfigError
-    from bot.settings import Settings
-
     try:
-        return asyncio.run(run(Settings()))
-    except ConfigError as error:
+        code = _COMMANDS[args.command](args)
+        sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
+        return code
+    except EonBotError as error:
         print(f"eon-bot: {error}", file=sys.stderr)
-        return 2
+        return BAD_SETUP
+    except KeyboardInterrupt:
+        print("eon-bot: interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (`| head`): nothing more to say, and nothing may be said at exit
+        # either, so stdout goes to /dev/null (as Python's documentation on SIGPIPE advises).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE

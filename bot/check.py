@@ -1,0 +1,206 @@
+"""`eon-bot check [PROJECT_ID…]`: is this deployment set up right? One ✓/✗ line per check, with
+the fix under each ✗; exit 0 only if every check passes.
+
+It reads the settings as `run` does (environment and `.env`) and uses `run`'s own parts
+(`slack_client`, `tuner_client`, `Store.open`, `auth_test`), so a pass means `run` gets as far:
+Slack accepts the bot token and granted the scopes the features need (`x-oauth-scopes`), Slack
+accepts the app token (Socket Mode), the database opens, and each watched or named project's
+tuner state can be fetched with its key. Nothing is posted and nothing is written but the
+database's schema, which `run` would create too.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import slack_client, tuner_client
+from bot.errors import (
+    ConfigError,
+    EonBotError,
+    InvalidProjectId,
+    MissingApiKey,
+    NotEdgeImpulse,
+    TunerAuthError,
+    TunerNotFound,
+    TunerUnavailable,
+)
+from bot.fmt import one_line
+from bot.settings import Settings, load_settings
+from bot.slack.auth import (
+    REQUIRED_SCOPES,
+    BotTokenRefused,
+    SlackUnavailable,
+    auth_test,
+    is_refusal,
+)
+from bot.slack.socket_mode import AppTokenRefused
+from bot.store import Store
+from bot.tuner.client import default_http_client, project_id_from
+
+OK, FAILED = 0, 1
+PASS, FAIL = "✓", "✗"
+_NAME_WIDTH = 17
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def lines(checks: Sequence[Check]) -> list[str]:
+    """The table: `✓ name  detail`, and `fix: …` under each ✗."""
+    out: list[str] = []
+    for check in checks:
+        out.append(f"{PASS if check.ok else FAIL} {check.name.ljust(_NAME_WIDTH)} {check.detail}")
+        if not check.ok and check.fix:
+            out.append(f"  {' ' * _NAME_WIDTH} fix: {check.fix}")
+    return out
+
+
+async def check(
+    project_ids: Sequence[str],
+    *,
+    settings: Settings | None = None,
+    out: TextIO | None = None,
+) -> int:
+    out = out if out is not None else sys.stdout
+    print(f"eon-bot check: settings from the {_source()}", file=out)
+    try:
+        settings = settings if settings is not None else load_settings()
+    except ConfigError as error:
+        fix = "correct it in the environment or .env (see `eon-bot run --help`)"
+        print("\n".join(lines([Check("settings", False, str(error), fix)])), file=out)
+        return FAILED
+    checks = [Check("settings", True, "read"), _mode(settings)]
+    checks += await _slack(settings)
+    store_check, watched = await _database(settings)
+    checks.append(store_check)
+    checks += await _projects(settings, [*project_ids, *watched])
+    print("\n".join(lines(checks)), file=out)
+    return OK if all(c.ok for c in checks) else FAILED
+
+
+def _source() -> str:
+    env_file = Path(".env")
+    return f"environment and {env_file.resolve()}" if env_file.exists() else "environment"
+
+
+def _mode(settings: Settings) -> Check:
+    if settings.slack_app_token is not None:
+        return Check("Slack mode", True, "Socket Mode (SLACK_APP_TOKEN is set)")
+    if settings.slack_signing_secret is not None:
+        return Check("Slack mode", True, f"HTTP: Slack posts to :{settings.port}/slack/events")
+    return Check(
+        "Slack mode",
+        False,
+        "neither SLACK_SIGNING_SECRET (HTTP) nor SLACK_APP_TOKEN (Socket Mode) is set",
+        "set SLACK_SIGNING_SECRET (Basic Information → Signing Secret), or SLACK_APP_TOKEN",
+    )
+
+
+async def _slack(settings: Settings) -> list[Check]:
+    try:
+        slack = slack_client(settings)
+    except ConfigError as error:
+        fix = "set SLACK_BOT_TOKEN to the Bot User OAuth Token (OAuth & Permissions)"
+        return [Check("SLACK_BOT_TOKEN", False, str(error), fix)]
+    try:
+        identity = await auth_test(slack)
+    except BotTokenRefused as error:
+        fix = "copy the Bot User OAuth Token (xoxb-…) again; reinstall the app if it was revoked"
+        return [Check("SLACK_BOT_TOKEN", False, str(error), fix)]
+    except SlackUnavailable as error:
+        fix = f"check SLACK_API_URL ({settings.slack_api_url}) and the network, then again"
+        return [Check("SLACK_BOT_TOKEN", False, f"Slack did not answer: {error.reason}", fix)]
+    checks = [Check("SLACK_BOT_TOKEN", True, f"Slack knows the bot as {identity.user_id}")]
+    checks.append(_scopes(identity.scopes))
+    if settings.slack_app_token is not None:
+        checks.append(await _app_token(slack, settings.slack_app_token.get_secret_value()))
+    return checks
+
+
+def _scopes(granted: frozenset[str] | None) -> Check:
+    reinstall = (
+        "add them under OAuth & Permissions → Scopes (or re-create the app from "
+        "`eon-bot manifest`), then reinstall the app to the workspace"
+    )
+    if granted is None:
+        return Check("Slack scopes", False, "Slack's answer named no scopes", reinstall)
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
+    if not missing:
+        return Check("Slack scopes", True, f"all {len(REQUIRED_SCOPES)} the bot needs")
+    needs = "; ".join(f"{scope} ({REQUIRED_SCOPES[scope]})" for scope in missing)
+    return Check("Slack scopes", False, f"missing {needs}", reinstall)
+
+
+async def _app_token(slack: AsyncWebClient, app_token: str) -> Check:
+    fix = "an app-level token (xapp-…) with connections:write: Basic Information → App-Level Tokens"
+    try:
+        await slack.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        code = str(error.response.get("error", ""))
+        if is_refusal(code):
+            return Check("SLACK_APP_TOKEN", False, str(AppTokenRefused(code)), fix)
+        return Check("SLACK_APP_TOKEN", False, f"Slack answered {code}", "try again later")
+    except Exception as error:
+        reason = one_line(f"{type(error).__name__}: {error}", 160)
+        return Check("SLACK_APP_TOKEN", False, f"Slack did not answer: {reason}", "try again")
+    return Check("SLACK_APP_TOKEN", True, "Slack opens Socket Mode connections for it")
+
+
+async def _database(settings: Settings) -> tuple[Check, list[str]]:
+    try:
+        store = await Store.open(settings.database_url)
+    except ConfigError as error:
+        fix = "set DATABASE_URL to sqlite:///path.db or a reachable postgresql://… database"
+        return Check("database", False, str(error), fix), []
+    try:
+        watched = await store.watched_projects()
+    finally:
+        await store.close()
+    detail = f"opened; {len(watched)} project(s) watched"
+    return Check("database", True, detail), watched
+
+
+async def _projects(settings: Settings, project_ids: Sequence[str]) -> list[Check]:
+    if not project_ids:
+        return [Check("Edge Impulse", True, "no project watched or named (eon-bot check 12345)")]
+    checks: list[Check] = []
+    async with AsyncExitStack() as stack:
+        http = await stack.enter_async_context(default_http_client())
+        tuner = tuner_client(settings, http)
+        for raw in dict.fromkeys(project_ids):  # once each, in order
+            name = f"project {one_line(raw, 20)}"
+            try:
+                state = await tuner.get_state(project_id_from(raw))
+            except EonBotError as error:
+                checks.append(Check(name, False, str(error), _fix(error)))
+                continue
+            trials = len(state.trials)
+            checks.append(Check(name, True, f"tuner state read ({trials} trial(s))"))
+    return checks
+
+
+def _fix(error: EonBotError) -> str:
+    if isinstance(error, InvalidProjectId):
+        return "use the number in the project's Studio URL"
+    if isinstance(error, MissingApiKey | TunerAuthError):
+        return "set EI_API_KEY (or EI_API_KEY_<id>) to a key from Studio → Dashboard → Keys"
+    if isinstance(error, NotEdgeImpulse):
+        return "set EI_API_URL to https://studio.edgeimpulse.com/v1 (or unset it)"
+    if isinstance(error, TunerNotFound):
+        return "check the id, and that the key is this project's"
+    if isinstance(error, TunerUnavailable):
+        return "check EI_API_URL and the network, then try again"
+    return "check EI_API_URL: it should be Edge Impulse's API"
