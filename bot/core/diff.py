@@ -15,6 +15,8 @@ The rules, as users expect them:
   brought up to date from them. Marks of
   trials carry over by id, so an extended search that lists the earlier trials again does not
   announce them twice.
+- A failure says whether a retry may follow (`retry_may_follow`); a completion says after how
+  many retries it came (`retries`), so delivery can tie the two messages together.
 - The time limit and the job's end are reported once per run; `jobError` makes the outcome
   `failed`.
 """
@@ -125,6 +127,13 @@ def _ended(
     )
 
 
+def retry_may_follow(state: OptimizeStateResponse) -> bool:
+    """Whether the document tells that a failed trial may still be retried: its job is still
+    running and the time limit has not stopped the search (the coordinator then starts nothing
+    new, queued retries included). "May": the document does not say how many retries are left."""
+    return state.tuner_job_is_running is True and not state.total_training_time_exceeded
+
+
 def _trial_events(
     run: _Run,
     trial: TunerTrial,
@@ -159,6 +168,7 @@ def _trial_events(
                     over_ram=numbers.over_ram or None,
                     over_rom=numbers.over_rom or None,
                     unchecked=list(numbers.unchecked) or None,
+                    retries=trial.retries or None,
                 )
             )
             completed_reported = True
@@ -171,6 +181,7 @@ def _trial_events(
                     trial_id=trial.id,
                     trial_name=trial.display_name,
                     retries=trial.retries,
+                    retry_may_follow=retry_may_follow(state) or None,
                 )
             )
             failures += 1

@@ -24,7 +24,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import EventKind
-from bot.slack.render import Message, render_card, render_event, render_run_started_card
+from bot.slack.render import (
+    Message,
+    render_card,
+    render_event,
+    render_retried_failure,
+    render_run_started_card,
+)
 from bot.store import Card, OutboxRow, Store
 
 log = logging.getLogger(__name__)
@@ -144,6 +150,9 @@ class Delivery:
             # The run already has its card here (a channel that watched it before).
             await self._store.mark_sent(row.id, ts=card.ts)
             return
+        if event.kind is EventKind.TRIAL_COMPLETED and event.trial_id is not None:
+            # Before the completion is posted, so a crash in between cannot lose the edit.
+            await self._mark_failures_retried(row.channel_id, row.project_id, event.trial_id)
         message, card_version = await self._compose(row)
         if not await self._store.mark_attempting(row.id):
             return  # unsubscribed since the row was read: not to be posted
@@ -154,6 +163,12 @@ class Delivery:
             broadcast=card is not None and event.kind in BROADCAST_KINDS,
         )
         await self._store.mark_sent(row.id, ts=response, card_version=card_version)
+
+    async def _mark_failures_retried(self, channel: str, project_id: str, trial_id: str) -> None:
+        """Edit the trial's earlier "❌ failed" messages to "failed → retried → ✅ completed",
+        so the channel never keeps a failure the run later contradicted (idempotent)."""
+        for ts, failure in await self._store.sent_failures(channel, project_id, trial_id):
+            await self._edit(channel, ts, render_retried_failure(failure), what="failure message")
 
     async def _card(self, row: OutboxRow) -> Card | None:
         if row.run_id is None:
@@ -263,18 +278,26 @@ class Delivery:
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced)."""
         for card, summary, version in await self._store.dirty_cards(channel):
-            message = render_card(summary)
-            try:
-                await self._slack.chat_update(
-                    channel=channel, ts=card.ts, text=message.text, blocks=message.blocks
-                )
-            except SlackApiError as error:
-                if _error_code(error) not in {"message_not_found", "cant_update_message"}:
-                    raise await self._handle(channel, error) from None
-                log.warning("card %s in %s is gone; not editing it", card.ts, channel)
-            except TRANSPORT_ERRORS:
-                raise _Stop(5.0) from None  # an edit is idempotent: just try again
+            await self._edit(channel, card.ts, render_card(summary), what="card")
             await self._store.mark_card_rendered(card, version)
+
+    async def _edit(self, channel: str, ts: str, message: Message, *, what: str) -> None:
+        """chat.update; a message that is gone is left alone. An edit is idempotent, so one
+        whose outcome is unknown is simply made again."""
+        try:
+            await self._slack.chat_update(
+                channel=channel,
+                ts=ts,
+                text=message.text,
+                blocks=message.blocks,
+                metadata=message.metadata,  # None (a card) keeps what the message had
+            )
+        except SlackApiError as error:
+            if _error_code(error) not in {"message_not_found", "cant_update_message"}:
+                raise await self._handle(channel, error) from None
+            log.warning("%s %s in %s is gone; not editing it", what, ts, channel)
+        except TRANSPORT_ERRORS:
+            raise _Stop(5.0) from None
 
 
 def _error_code(error: SlackApiError) -> str:

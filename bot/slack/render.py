@@ -289,12 +289,13 @@ def _event_line(event: Event) -> str:
                 p.get("over_rom") is True,
                 [str(x) for x in unchecked] if isinstance(unchecked, list) else (),
             )
-            line = f"✅ *{name}* completed — {numbers_line(p)}"
+            retries = _count(p, "retries")
+            after = f" after {fmt.plural(retries, 'retry', 'retries')}" if retries else ""
+            line = f"✅ *{name}* completed{after} — {numbers_line(p)}"
             return f"{line}{SEP}{flags}" if flags else line
         case EventKind.TRIAL_FAILED:
-            retries = _count(p, "retries")
-            after = f" (after {fmt.plural(retries, 'retry', 'retries')})" if retries else ""
-            return f"❌ *{name}* failed{after}"
+            maybe = " — a retry may follow" if p.get("retry_may_follow") is True else ""
+            return f"{_failed_line(event)}{maybe}"
         case EventKind.TIME_LIMIT_EXCEEDED:
             extend = _extend(p.get("can_extend_search"))
             return f"⏱ The EON Tuner run in {project} reached its time limit.{extend}"
@@ -314,6 +315,20 @@ def _event_line(event: Event) -> str:
         case EventKind.API_RECOVERED:
             return f"🔌 Edge Impulse answers again for {project}; updates resume."
     return f"{safe(str(event.kind))} in {project}"  # pragma: no cover - a kind added later
+
+
+def _failed_line(event: Event) -> str:
+    p = event.payload
+    name = safe(_text(p, "trial_name") or _text(p, "trial_id") or event.trial_id)
+    retries = _count(p, "retries")
+    after = f" (after {fmt.plural(retries, 'retry', 'retries')})" if retries else ""
+    return f"❌ *{name}* failed{after}"
+
+
+def render_retried_failure(failure: Event) -> Message:
+    """A failure message edited once its trial completed on a retry, so the channel never shows
+    a "failed" that the run later contradicts. Same metadata: it is still that failure's."""
+    return render_event(failure, f"{_failed_line(failure)} → retried → ✅ completed")
 
 
 def _extend(can_extend: object) -> str:
@@ -339,9 +354,10 @@ def _finished_line(event: Event) -> str:
     return f"{line}\nBest: *{safe(best_name)}* — {numbers_line(p, 'best_')}"
 
 
-def render_event(event: Event) -> Message:
-    """The notification of one event, with its metadata (`event_type`, `event_payload`)."""
-    line = _event_line(event)
+def render_event(event: Event, line: str | None = None) -> Message:
+    """The notification of one event, with its metadata (`event_type`, `event_payload`);
+    `line` replaces what it says (an edit of it)."""
+    line = line or _event_line(event)
     blocks: list[Block | None] = [
         _section(line),
         _context(_where(event)),

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
 
-from bot.core.events import Event
+from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
 from bot.store.db import Database
@@ -217,6 +217,27 @@ class Outbox(Database):
                 )
                 .values(rendered_version=version)
             )
+
+    async def sent_failures(
+        self, channel_id: str, project_id: str, trial_id: str
+    ) -> list[tuple[str, Event]]:
+        """(ts, event) of the failure messages of one trial posted in the channel, oldest
+        first: what is edited when the trial later completes on a retry."""
+        query = (
+            select(outbox.c.ts, outbox.c.event)
+            .where(
+                outbox.c.channel_id == channel_id,
+                outbox.c.project_id == project_id,
+                outbox.c.kind == EventKind.TRIAL_FAILED.value,
+                outbox.c.state == SENT,
+                outbox.c.ts.is_not(None),
+            )
+            .order_by(outbox.c.id)
+        )
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        found = [(str(row.ts), Event.model_validate_json(row.event)) for row in rows]
+        return [(ts, event) for ts, event in found if event.trial_id == trial_id]
 
     async def sent_count(self, channel_id: str | None = None) -> int:
         query = select(func.count()).select_from(outbox).where(outbox.c.state == SENT)

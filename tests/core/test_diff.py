@@ -212,6 +212,7 @@ def test_completed_payload_has_the_numbers_and_metadata() -> None:
         "over_ram": None,
         "over_rom": None,
         "unchecked": None,
+        "retries": None,
     }
     metadata = completed.metadata()
     assert metadata["event_type"] == "eon_trial_completed"
@@ -334,3 +335,34 @@ def test_runs_named_by_active_tuner_job_id_are_told_apart() -> None:
     assert [e.run_id for e in events] == ["5", "5", "5", "6"]
     assert {e.tuner_job_id for e in events} == {"5", "6"}
     assert all(e.coordinator_job_id is None for e in events)  # Studio: the project's tuner page
+
+
+@pytest.mark.parametrize(
+    ("running", "exceeded", "may_follow"),
+    [(True, False, True), (True, True, None), (False, False, None)],
+    ids=["job running", "time limit stopped the search", "job over"],
+)
+def test_a_failure_says_a_retry_may_follow_only_when_the_document_tells(
+    running: bool, exceeded: bool, may_follow: bool | None
+) -> None:
+    events = run(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed"), running=running, time_exceeded=exceeded),
+        ]
+    )
+    failure = next(e for e in events if e.kind is FAILED)
+    assert failure.payload.get("retry_may_follow") is may_follow
+
+
+def test_a_completion_after_a_retry_says_how_many() -> None:
+    events = run(
+        [
+            state(trial("a", "running")),
+            state(trial("a", "failed")),
+            state(trial("a", "running", retries=1)),
+            state(trial("a", "completed", retries=1, accuracy=0.9)),
+        ]
+    )
+    assert brief(events) == [(STARTED, None), (FAILED, "a"), (COMPLETED, "a")]
+    assert events[-1].payload["retries"] == 1

@@ -22,6 +22,7 @@ from bot.slack.render import (
     escape,
     render_card,
     render_event,
+    render_retried_failure,
     render_run_started_card,
     render_status,
     short_ids,
@@ -604,3 +605,17 @@ def test_object_detection_completion_shows_its_score_labelled() -> None:
     assert "completed — mean F1 0.73 · latency —" in render_event(ev).text
     card = render_card(summary(top=[trial("fomo", None, score=0.51, score_name="mAP")]))
     assert "*fomo* — mAP 0.51 · 12 ms" in card.text + str(card.blocks)
+
+
+def test_a_retried_trial_is_told_truthfully() -> None:
+    failure = event(
+        EventKind.TRIAL_FAILED, "t1", trial_name="mfe", retries=0, retry_may_follow=True
+    )
+    assert render_event(failure).text == "❌ *mfe* failed — a retry may follow"
+    final = event(EventKind.TRIAL_FAILED, "t1", trial_name="mfe", retries=1)
+    assert render_event(final).text == "❌ *mfe* failed (after 1 retry)"
+    edited = render_retried_failure(failure)
+    assert edited.text == "❌ *mfe* failed → retried → ✅ completed"
+    assert edited.metadata == render_event(failure).metadata  # still that failure's message
+    done = event(EventKind.TRIAL_COMPLETED, "t1", trial_name="mfe", retries=2, accuracy=0.9)
+    assert render_event(done).text.startswith("✅ *mfe* completed after 2 retries — accuracy 90.0%")
