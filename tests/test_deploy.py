@@ -1,0 +1,119 @@
+"""What a deployment is built from: the Dockerfile, compose.yaml, the Python version, the pins
+Heroku's buildpack installs, and the files an installed wheel must carry. No Docker engine runs
+here, so the Dockerfile is linted (hadolint) and read, not built."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from bot import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """The Dockerfile's instructions (continuation lines joined, comments dropped)."""
+    text = re.sub(r"\\\n\s*", " ", (ROOT / "Dockerfile").read_text())
+    pairs = []
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            word, _, rest = line.strip().partition(" ")
+            pairs.append((word.upper(), rest.strip()))
+    return pairs
+
+
+def test_python_version_is_one_and_the_same_everywhere() -> None:
+    wanted = (ROOT / ".python-version").read_text().strip()
+    assert SpecifierSet(_pyproject()["project"]["requires-python"]).contains(f"{wanted}.0")
+    bases = [rest for word, rest in _instructions() if word == "FROM"]
+    assert bases and all(b.startswith(f"python:{wanted}-slim") for b in bases), bases
+    assert "python3.11 -m venv" in (ROOT / "README.md").read_text()
+
+
+def test_the_image_runs_eon_bot_as_a_user_with_a_health_check() -> None:
+    steps = _instructions()
+    final = steps[max(i for i, (word, _) in enumerate(steps) if word == "FROM") :]
+    users = [rest for word, rest in final if word == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0"), users
+    words = [word for word, _ in final]
+    assert words.index("USER") < words.index("CMD")
+    health = " ".join(rest for word, rest in final if word == "HEALTHCHECK")
+    assert "/healthz" in health and "PORT" in health
+    assert dict(final)["CMD"] == '["eon-bot", "run"]'
+
+
+@pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint is not installed")
+def test_hadolint_finds_nothing() -> None:
+    done = subprocess.run(["hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_compose_runs_the_bot_on_postgresql() -> None:
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    bot, db = compose["services"]["bot"], compose["services"]["db"]
+    assert db["image"].startswith("postgres:")
+    url = bot["environment"]["DATABASE_URL"]
+    assert url.startswith("postgresql://") and "@db:5432/" in url
+    assert bot["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_heroku_installs_eon_bot_with_pins_that_satisfy_pyproject() -> None:
+    lines = [
+        line.strip()
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert lines == ["-c constraints.txt", "."]
+    pins = _pins()
+    for spec in _pyproject()["project"]["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned in constraints.txt"
+        assert requirement.specifier.contains(pins[name]), f"{name}=={pins[name]} vs {spec}"
+    assert all(re.fullmatch(r"[0-9][0-9A-Za-z.+-]*", v) for v in pins.values()), pins
+
+
+def test_the_procfile_runs_the_service() -> None:
+    assert (ROOT / "Procfile").read_text().strip() == "web: eon-bot run"
+
+
+def test_the_wheel_carries_the_manifests_and_the_env_example(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("eon_bot-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in (config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST, config.ENV_EXAMPLE):
+        assert f"bot/config/{name}" in names
