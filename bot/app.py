@@ -136,6 +136,7 @@ async def build(
         scheduler=scheduler,
         interval=settings.poll_interval,
         outage_notice_after=settings.outage_notice_after,
+        stall_after=settings.stall_after,
         now=now,
         on_events=delivery.wake,
     )

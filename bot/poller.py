@@ -14,6 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.core.diff import diff, started_event
 from bot.core.outage import after_failure, after_success
+from bot.core.stall import progress_digest, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerUnavailable
 from bot.store import Store
 from bot.tuner.client import TunerClient
@@ -30,6 +31,7 @@ class Poller:
         scheduler: AsyncIOScheduler,
         interval: float,
         outage_notice_after: float,
+        stall_after: float = 1800.0,
         now: Callable[[], datetime],
         on_events: Callable[[], None],
     ) -> None:
@@ -38,6 +40,7 @@ class Poller:
         self._scheduler = scheduler
         self._interval = interval
         self._notice_after = outage_notice_after
+        self._stall_after = stall_after
         self._now = now
         self._on_events = on_events
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -132,11 +135,15 @@ class Poller:
             )
         else:
             recovered = after_success(project_id, outage)
-            events, fresh = diff(snapshot, state, project_id=project_id, now=self._now())
+            now = self._now()
+            events, fresh = diff(snapshot, state, project_id=project_id, now=now)
+            stalls, fresh = watch_progress(
+                fresh, progress_digest(state), now=now, stall_after=self._stall_after
+            )
             await self._store.save_poll(
                 project_id,
                 snapshot=fresh,
-                events=[*recovered.events, *events],
+                events=[*recovered.events, *events, *stalls],
                 outage=recovered.outage,
                 start_event=started_event(fresh),
             )

@@ -24,13 +24,16 @@ The rules, as users expect them:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from bot.core.events import Event, EventKind, Snapshot, TrialMark
+from bot.core.best import beats, best_before
+from bot.core.chart import chart_data, chart_event
+from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
 from bot.core.summary import (
     TOP_TRIALS,
     Counts,
     RunSummary,
+    TrialSummary,
     best_trial,
     is_finished,
     never_ran,
@@ -57,30 +60,7 @@ def _counts(counts: Counts) -> dict[str, int]:
     }
 
 
-class _Run(NamedTuple):
-    project_id: str
-    coordinator_job_id: str | None
-    tuner_job_id: str | None
-
-    def event(self, kind: EventKind, *parts: object, **payload: Any) -> Event:
-        trial_id = payload.get("trial_id")
-        key = ":".join(
-            str(part)
-            for part in (self.project_id, self.coordinator_job_id, self.tuner_job_id, kind, *parts)
-        )
-        return Event(
-            kind=kind,
-            key=key,
-            project_id=self.project_id,
-            run_id=self.coordinator_job_id or self.tuner_job_id,
-            tuner_job_id=self.tuner_job_id,
-            coordinator_job_id=self.coordinator_job_id,
-            trial_id=trial_id,
-            payload=payload,
-        )
-
-
-def _finished_event(run: _Run, summary: RunSummary) -> Event:
+def _finished_event(run: RunRef, summary: RunSummary) -> Event:
     best = summary.best
     return run.event(
         EventKind.JOB_FINISHED,
@@ -134,18 +114,39 @@ def retry_may_follow(state: OptimizeStateResponse) -> bool:
     return state.tuner_job_is_running is True and not state.total_training_time_exceeded
 
 
+def _completed_event(
+    run: RunRef, trial: TunerTrial, numbers: TrialSummary, *, is_best: bool
+) -> Event:
+    return run.event(
+        EventKind.TRIAL_COMPLETED,
+        trial.id,
+        trial_id=trial.id,
+        trial_name=trial.display_name,
+        **numbers.numbers(),
+        over_latency=numbers.over_latency or None,
+        over_ram=numbers.over_ram or None,
+        over_rom=numbers.over_rom or None,
+        unchecked=list(numbers.unchecked) or None,
+        retries=trial.retries or None,
+        is_best=is_best or None,
+    )
+
+
 def _trial_events(
-    run: _Run,
+    run: RunRef,
     trial: TunerTrial,
     mark: TrialMark | None,
     state: OptimizeStateResponse,
     *,
     baseline: bool,
+    best: TrialSummary | None,
 ) -> tuple[list[Event], TrialMark | None]:
-    """What one trial is owed, and its new mark (None: unchanged)."""
+    """What one trial is owed, and its new mark (None: unchanged). `best` is the best of the
+    run's trials that completed before this one (a completion that beats it is a new best)."""
     events: list[Event] = []
     completed = trial.status == TrialStatus.COMPLETED
     failed = trial.status == TrialStatus.FAILED
+    figures = summarize_trial(trial, state.config) if completed or failed else None
     completed_reported = mark.completed_reported if mark else False
     failures = mark.failures_reported if mark else 0
     failed_again = failed and (
@@ -155,22 +156,8 @@ def _trial_events(
         completed_reported = completed
         failures = int(failed)
     else:
-        if completed and not completed_reported:
-            numbers = summarize_trial(trial, state.config)
-            events.append(
-                run.event(
-                    EventKind.TRIAL_COMPLETED,
-                    trial.id,
-                    trial_id=trial.id,
-                    trial_name=trial.display_name,
-                    **numbers.numbers(),
-                    over_latency=numbers.over_latency or None,
-                    over_ram=numbers.over_ram or None,
-                    over_rom=numbers.over_rom or None,
-                    unchecked=list(numbers.unchecked) or None,
-                    retries=trial.retries or None,
-                )
-            )
+        if completed and figures is not None and not completed_reported:
+            events.append(_completed_event(run, trial, figures, is_best=beats(figures, best)))
             completed_reported = True
         if failed_again:
             events.append(
@@ -185,19 +172,49 @@ def _trial_events(
                 )
             )
             failures += 1
-    if mark is not None and (
-        mark.status,
-        mark.retries,
-        mark.completed_reported,
-        mark.failures_reported,
-    ) == (trial.status, trial.retries, completed_reported, failures):
+    if (
+        mark is not None
+        and (
+            mark.status,
+            mark.retries,
+            mark.completed_reported,
+            mark.failures_reported,
+        )
+        == (trial.status, trial.retries, completed_reported, failures)
+        and (mark.figures is figures or mark.figures == figures)
+    ):
         return events, None
     return events, TrialMark(
         status=trial.status,
         retries=trial.retries,
         completed_reported=completed_reported,
         failures_reported=failures,
+        figures=figures,
     )
+
+
+def _report_trials(
+    run: RunRef,
+    trials: list[TunerTrial],
+    marks: dict[str, TrialMark],
+    state: OptimizeStateResponse,
+    *,
+    baseline: bool,
+) -> list[Event]:
+    """The events of `trials` in document order, updating `marks`; each completion is judged
+    against the best of the trials that completed before it (earlier polls, then this one)."""
+    best = best_before(trials, marks, state.config)
+    events: list[Event] = []
+    for trial in trials:
+        found, mark = _trial_events(
+            run, trial, marks.get(trial.id), state, baseline=baseline, best=best
+        )
+        events.extend(found)
+        if any(event.payload.get("is_best") for event in found):
+            best = summarize_trial(trial, state.config)
+        if mark is not None:
+            marks[trial.id] = mark
+    return events
 
 
 def diff(
@@ -223,16 +240,16 @@ def diff(
         # The old run ended between two polls. An extended search lists its trials again, as
         # they ended: report what they did under the old run, then its end with those figures
         # (not the last poll's, taken while it was still running).
-        old = _Run(project_id, prev.coordinator_job_id, prev.tuner_job_id)
+        old = RunRef(project_id, prev.coordinator_job_id, prev.tuner_job_id)
         carried = [trial for trial in state.trials if trial.id in prev.trials]
-        for trial in carried:
-            found, mark = _trial_events(old, trial, marks[trial.id], state, baseline=False)
-            events.extend(found)
-            if mark is not None:
-                marks[trial.id] = mark
-        events.append(_finished_event(old, _ended(prev.summary, carried, state.config)))
+        events.extend(_report_trials(old, carried, marks, state, baseline=False))
+        ended = _ended(prev.summary, carried, state.config)
+        events.append(_finished_event(old, ended))
+        events.append(
+            chart_event(old, chart_data(prev.model_copy(update={"trials": marks}), ended))
+        )
 
-    run = _Run(
+    run = RunRef(
         project_id,
         state.tuner_coordinator_job_id or (None if new_run else prev.coordinator_job_id),
         state.job_id or (None if new_run else prev.tuner_job_id),
@@ -242,11 +259,7 @@ def diff(
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
-    for trial in state.trials:
-        found, mark = _trial_events(run, trial, marks.get(trial.id), state, baseline=baseline)
-        events.extend(found)
-        if mark is not None:
-            marks[trial.id] = mark
+    events.extend(_report_trials(run, state.trials, marks, state, baseline=baseline))
 
     fresh = baseline or new_run
     time_limit_reported = prev.time_limit_reported and not fresh
@@ -258,9 +271,11 @@ def diff(
         time_limit_reported = True
 
     finished_reported = prev.finished_reported and not fresh
+    chart_due = False
     if is_finished(state) and not finished_reported:
         if not baseline:
             events.append(_finished_event(run, summary))
+            chart_due = True
         finished_reported = True
 
     snapshot = Snapshot(
@@ -272,8 +287,23 @@ def diff(
         time_limit_reported=time_limit_reported,
         finished_reported=finished_reported,
         summary=summary,
+        run_trials=_run_trials(prev.run_trials if not fresh else (), state.trials),
+        progress=prev.progress if not fresh else None,
+        progress_at=prev.progress_at if not fresh else None,
+        stalls=prev.stalls if not fresh else 0,
+        stalled=prev.stalled and not fresh,
     )
+    if chart_due:  # the run in one picture, after its end
+        events.append(chart_event(run, chart_data(snapshot)))
     return Diff(events, snapshot)
+
+
+def _run_trials(known: tuple[str, ...], trials: list[TunerTrial]) -> tuple[str, ...]:
+    """The run's trial ids so far: those already known, then new ones in document order (a
+    trial missing from one response stays the run's)."""
+    seen = set(known)
+    added = tuple(trial.id for trial in trials if trial.id not in seen)
+    return known + added if added else known
 
 
 def started_event(snapshot: Snapshot) -> Event | None:
@@ -281,5 +311,5 @@ def started_event(snapshot: Snapshot) -> Event | None:
     (the same key as the diff's own, so a channel never gets it twice)."""
     if snapshot.summary is None or snapshot.summary.never_ran:
         return None
-    run = _Run(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+    run = RunRef(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
     return run.event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))

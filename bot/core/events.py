@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.core.summary import RunSummary
+from bot.core.summary import RunSummary, TrialSummary
 
 
 class EventKind(StrEnum):
@@ -21,6 +21,10 @@ class EventKind(StrEnum):
     JOB_FINISHED = "eon_job_finished"
     API_UNREACHABLE = "eon_api_unreachable"
     API_RECOVERED = "eon_api_recovered"
+    RUN_STALLED = "eon_run_stalled"
+    RUN_RESUMED = "eon_run_resumed"
+    RUN_CHART = "eon_run_chart"
+    """The run in one picture: a PNG uploaded into the card's thread (a file, so no metadata)."""
 
 
 class Event(BaseModel):
@@ -52,7 +56,8 @@ class Event(BaseModel):
 
 
 class TrialMark(BaseModel):
-    """What was last seen of one trial, and what has been reported of it."""
+    """What was last seen of one trial, and what has been reported of it. `figures` are kept
+    once the trial ended (completed or failed): the chart and `/eon top` are drawn from them."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +65,7 @@ class TrialMark(BaseModel):
     retries: int = 0
     completed_reported: bool = False
     failures_reported: int = 0
+    figures: TrialSummary | None = None
 
 
 class Snapshot(BaseModel):
@@ -76,7 +82,52 @@ class Snapshot(BaseModel):
     time_limit_reported: bool = False
     finished_reported: bool = False
     summary: RunSummary | None = None
+    run_trials: tuple[str, ...] = ()
+    """The run's trial ids in the order its documents list them (marks may outlive a run)."""
+    progress: str | None = None
+    """A digest of what moves while a job works (trial statuses, epochs, counts)."""
+    progress_at: datetime | None = None
+    """When `progress` last changed, by the bot's clock."""
+    stalls: int = 0
+    """Stall notices given in this run; the next one's event key counts on from here."""
+    stalled: bool = False
+    """A stall notice was given and the job has not moved since."""
 
     @property
     def run_id(self) -> str | None:
         return self.coordinator_job_id or self.tuner_job_id
+
+    def ended_trials(self) -> list[TrialSummary]:
+        """The run's completed and failed trials with their figures, in document order."""
+        found = (self.trials.get(trial_id) for trial_id in self.run_trials)
+        return [mark.figures for mark in found if mark is not None and mark.figures is not None]
+
+
+class RunRef(NamedTuple):
+    """Names one run of a project, and makes its events with their keys."""
+
+    project_id: str
+    coordinator_job_id: str | None
+    tuner_job_id: str | None
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> RunRef:
+        return cls(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+
+    def event(self, kind: EventKind, *parts: object, **payload: Any) -> Event:
+        """`parts` tell occurrences apart in the key (a trial id, a failure's number)."""
+        trial_id = payload.get("trial_id")
+        key = ":".join(
+            str(part)
+            for part in (self.project_id, self.coordinator_job_id, self.tuner_job_id, kind, *parts)
+        )
+        return Event(
+            kind=kind,
+            key=key,
+            project_id=self.project_id,
+            run_id=self.coordinator_job_id or self.tuner_job_id,
+            tuner_job_id=self.tuner_job_id,
+            coordinator_job_id=self.coordinator_job_id,
+            trial_id=trial_id,
+            payload=payload,
+        )

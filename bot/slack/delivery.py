@@ -40,7 +40,9 @@ AUTH_ERRORS = frozenset(
     {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
 )
 UNRENDERABLE_ERRORS = frozenset({"invalid_blocks", "msg_too_long", "invalid_metadata_format"})
-BROADCAST_KINDS = frozenset({EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED})
+BROADCAST_KINDS = frozenset(
+    {EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED, EventKind.RUN_STALLED}
+)
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 

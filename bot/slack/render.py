@@ -66,6 +66,7 @@ TOP_SHOWN: Final = 10
 STATUS_SHOWN: Final = 15
 SHORT_ID_MIN: Final = 6  # characters of a trial id shown beside a name other trials share
 SHORT_ID_MAX: Final = 40
+NEW_BEST: Final = "🏆 new best"
 STUDIO_BUTTON: Final = "Open in Studio"
 STUDIO_ACTION_ID: Final = "eon_open_studio"
 ELLIPSIS: Final = "…"
@@ -291,7 +292,8 @@ def _event_line(event: Event) -> str:
             )
             retries = _count(p, "retries")
             after = f" after {fmt.plural(retries, 'retry', 'retries')}" if retries else ""
-            line = f"✅ *{name}* completed{after} — {numbers_line(p)}"
+            best = f"{SEP}{NEW_BEST}" if p.get("is_best") is True else ""
+            line = f"✅ *{name}* completed{after}{best} — {numbers_line(p)}"
             return f"{line}{SEP}{flags}" if flags else line
         case EventKind.TRIAL_FAILED:
             maybe = " — a retry may follow" if p.get("retry_may_follow") is True else ""
@@ -314,6 +316,17 @@ def _event_line(event: Event) -> str:
             )
         case EventKind.API_RECOVERED:
             return f"🔌 Edge Impulse answers again for {project}; updates resume."
+        case EventKind.RUN_STALLED:
+            idle = fmt.duration(_number(p, "idle_s"))
+            return (
+                f"⏸ The EON Tuner run in {project} has shown no progress for {idle}: no trial "
+                "changed status or epoch. It may be stuck; a message follows when it moves."
+            )
+        case EventKind.RUN_RESUMED:
+            idle = fmt.duration(_number(p, "idle_s"))
+            return f"▶ The EON Tuner run in {project} moves again, after {idle} without progress."
+        case EventKind.RUN_CHART:
+            return chart_comment(event)
     return f"{safe(str(event.kind))} in {project}"  # pragma: no cover - a kind added later
 
 
@@ -352,6 +365,13 @@ def _finished_line(event: Event) -> str:
     if best_name is None:
         return line
     return f"{line}\nBest: *{safe(best_name)}* — {numbers_line(p, 'best_')}"
+
+
+def chart_comment(event: Event) -> str:
+    """The words posted with the run's chart (the upload's `initial_comment`)."""
+    project = f"project {safe(event.project_id)}"
+    when = "so far" if event.payload.get("on_demand") is True else "at its end"
+    return f"📈 The EON Tuner run in {project} in one picture, {when}."
 
 
 def render_event(event: Event, line: str | None = None) -> Message:

@@ -16,6 +16,7 @@ COMPLETED = EventKind.TRIAL_COMPLETED
 FAILED = EventKind.TRIAL_FAILED
 TIME_LIMIT = EventKind.TIME_LIMIT_EXCEEDED
 FINISHED = EventKind.JOB_FINISHED
+CHART = EventKind.RUN_CHART
 
 
 def run(polls: list[OptimizeStateResponse]) -> list[Event]:
@@ -112,12 +113,12 @@ CASES = [
     ),
     pytest.param(
         [state(trial("a")), state(trial("a", "completed"), running=False)],
-        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None)],
         id="tunerJobIsRunning false means finished, after the trial events",
     ),
     pytest.param(
         [state(trial("a")), state(trial("a"), status="completed"), state(status="completed")],
-        [(STARTED, None), (FINISHED, None)],
+        [(STARTED, None), (FINISHED, None), (CHART, None)],
         id="status completed (the SDK's criterion) means finished, once",
     ),
     pytest.param(
@@ -130,7 +131,7 @@ CASES = [
             state(trial("a", "completed")),
             state(trial("a", "completed"), trial("b", "completed"), job=20, coordinator=21),
         ],
-        [(STARTED, None), (FINISHED, None), (STARTED, None), (COMPLETED, "b")],
+        [(STARTED, None), (FINISHED, None), (CHART, None), (STARTED, None), (COMPLETED, "b")],
         id="a new run: the unseen end of the old one first, then a fresh start",
     ),
     pytest.param(
@@ -141,7 +142,15 @@ CASES = [
             state(trial("a"), trial("b"), job=20, coordinator=21, time_exceeded=True),
             state(trial("a"), trial("b"), job=20, coordinator=21, running=False),
         ],
-        [(STARTED, None), (FINISHED, None), (STARTED, None), (TIME_LIMIT, None), (FINISHED, None)],
+        [
+            (STARTED, None),
+            (FINISHED, None),
+            (CHART, None),
+            (STARTED, None),
+            (TIME_LIMIT, None),
+            (FINISHED, None),
+            (CHART, None),
+        ],
         id="time limit and end are once per run; an extension gets its own",
     ),
     pytest.param(
@@ -155,12 +164,12 @@ CASES = [
                 coordinator=21,
             ),
         ],
-        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None), (STARTED, None)],
         id="an end between two polls: the old run's last trials, then its end, then the new run",
     ),
     pytest.param(
         [state(trial("a")), state(trial("a", "completed"), job=20)],
-        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None), (STARTED, None)],
         id="a new tuner job id alone also starts a new run; the old run's trials first",
     ),
 ]
@@ -182,12 +191,12 @@ def test_keys_are_unique_per_occurrence() -> None:
         ]
     )
     keys = [event.key for event in events]
-    assert len(keys) == len(set(keys)) == 5
+    assert len(keys) == len(set(keys)) == 6  # the chart after the end too
 
 
 def test_job_error_makes_the_outcome_failed() -> None:
     events = run([state(trial("a")), state(trial("a"), running=False, job_error="OOM on worker")])
-    finished = events[-1]
+    finished = events[-2]  # the chart follows the end
     assert finished.kind is FINISHED
     assert finished.payload["outcome"] == "failed"
     assert finished.payload["job_error"] == "OOM on worker"
@@ -213,6 +222,7 @@ def test_completed_payload_has_the_numbers_and_metadata() -> None:
         "over_rom": None,
         "unchecked": None,
         "retries": None,
+        "is_best": True,  # the first completion counts
     }
     metadata = completed.metadata()
     assert metadata["event_type"] == "eon_trial_completed"
@@ -230,7 +240,7 @@ def test_finished_payload_names_the_best_trial() -> None:
             running=False,
         ),
     ]
-    finished = run(polls)[-1]
+    finished = run(polls)[-2]
     assert finished.payload["best_trial_id"] == "b"
     assert finished.payload["completed_trials"] == 2
     assert finished.payload["outcome"] == "completed"

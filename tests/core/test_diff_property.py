@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.chart import chart_of
 from bot.core.diff import diff
 from bot.core.events import Event, EventKind, Snapshot
 from bot.sandbox.simulator.simulation import SIM_EPOCH, RunInfo, Simulation
@@ -213,7 +214,12 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
         run = run_of[str(run_id)]
         assert event.payload["outcome"] == ("failed" if run.job_error else "completed")
         assert event.payload["job_error"] == run.job_error
-        assert [e for e in events if e.run_id == run_id][-1] is event
+        own = [e for e in events if e.run_id == run_id]
+        assert own[-2] is event, "the end is its run's last event but for the chart"
+        assert own[-1].kind is EventKind.RUN_CHART, "the run's chart follows its end"
+        chart = chart_of(own[-1])
+        assert chart.run_id == str(run_id)
+        assert len(chart.completed) <= event.payload["completed_trials"]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)

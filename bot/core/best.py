@@ -1,0 +1,34 @@
+"""New bests: whether a trial that just completed beats every trial of its run before it (pure).
+
+One ranking decides, the run's (`summary.best_trial`): a trial that fits the target device
+beats any that does not, then higher accuracy, then lower latency. An exact tie keeps the
+earlier trial, so "🏆 new best" is said only when the best really changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from bot.core.events import TrialMark
+from bot.core.summary import TrialSummary, best_trial, summarize_trial
+from bot.tuner.models import OptimizeConfig, TunerTrial
+
+
+def beats(candidate: TrialSummary, incumbent: TrialSummary | None) -> bool:
+    """True when `candidate` is the best of the run once it joins `incumbent` (the best of
+    the trials before it; None: it is the first completion, which counts)."""
+    pool = [candidate] if incumbent is None else [incumbent, candidate]
+    return best_trial(pool) is candidate
+
+
+def best_before(
+    trials: Iterable[TunerTrial], marks: Mapping[str, TrialMark], config: OptimizeConfig | None
+) -> TrialSummary | None:
+    """The best of `trials` whose completion was already reported (or seen at the baseline),
+    with their figures as the document shows them now."""
+    done = [
+        summarize_trial(trial, config)
+        for trial in trials
+        if (mark := marks.get(trial.id)) is not None and mark.completed_reported
+    ]
+    return best_trial(done)

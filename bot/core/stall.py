@@ -1,0 +1,72 @@
+"""Stalls (pure): a running job whose document shows no progress for `STALL_AFTER` seconds gets
+one `eon_run_stalled`; one `eon_run_resumed` follows when it moves again.
+
+Progress is what moves while a job works: a trial's status, retries or epoch, or the trial
+counts (`progress_digest`). Everything else (timestamps of idle workers, the document's own
+order) is not progress. The stall state lives in the snapshot and each notice's event key
+carries the stall's number, so each is told once per stall, also across restarts. A job that
+ends while stalled gets its end, not a resume.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import NamedTuple
+
+from bot.core.events import Event, EventKind, RunRef, Snapshot
+from bot.core.summary import count_trials
+from bot.tuner.models import OptimizeStateResponse
+
+
+class StallStep(NamedTuple):
+    events: list[Event]
+    snapshot: Snapshot
+
+
+def progress_digest(state: OptimizeStateResponse) -> str:
+    """A short digest of everything whose change counts as progress."""
+    digest = hashlib.blake2b(digest_size=12)
+    counts = count_trials(state)
+    digest.update(f"{counts.pending},{counts.running},{counts.completed},{counts.failed}".encode())
+    for trial in state.trials:
+        digest.update(
+            f"\0{trial.id}\0{trial.status}\0{trial.retries}\0{trial.current_epoch}".encode()
+        )
+    return digest.hexdigest()
+
+
+def _working(snapshot: Snapshot) -> bool:
+    summary = snapshot.summary
+    if summary is None or summary.finished:
+        return False
+    return summary.running is True or summary.status == "running"
+
+
+def watch_progress(
+    snapshot: Snapshot, digest: str, *, now: datetime, stall_after: float
+) -> StallStep:
+    """The stall notices `snapshot`'s run is owed at `now`, given the digest of the document
+    just read, and the snapshot to keep."""
+    if not _working(snapshot):
+        calm = snapshot.model_copy(
+            update={"progress": digest, "progress_at": now, "stalled": False}
+        )
+        return StallStep([], calm)
+    run = RunRef.of(snapshot)
+    since = snapshot.progress_at
+    if since is None or snapshot.progress != digest:
+        events: list[Event] = []
+        if snapshot.stalled and since is not None:
+            idle = round((now - since).total_seconds(), 1)
+            events.append(run.event(EventKind.RUN_RESUMED, snapshot.stalls, idle_s=idle))
+        moved = snapshot.model_copy(
+            update={"progress": digest, "progress_at": now, "stalled": False}
+        )
+        return StallStep(events, moved)
+    idle = (now - since).total_seconds()
+    if snapshot.stalled or idle < stall_after:
+        return StallStep([], snapshot)
+    number = snapshot.stalls + 1
+    stalled = run.event(EventKind.RUN_STALLED, number, idle_s=round(idle, 1))
+    return StallStep([stalled], snapshot.model_copy(update={"stalls": number, "stalled": True}))

@@ -1,0 +1,229 @@
+"""The run in one picture: `ChartData` in, PNG bytes out (pure: no I/O, no global state).
+
+matplotlib draws on its Agg canvas with a `Figure` of its own (never `pyplot`, whose global
+figure registry is neither thread- nor task-safe), imported on first use so the service starts
+without paying for it. Trial names are untrusted: mathtext is off (`$…$` stays literal) and
+each name is one clipped line.
+
+What it shows: each completed trial's accuracy against its latency (else its RAM, else its
+place in the run), coloured by RAM; the accuracy/latency Pareto front; the target latency; the
+best trial labelled; trials over a target ringed in red; failed trials as red crosses along
+the bottom.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+from bot import fmt
+from bot.core.chart import ChartData
+from bot.core.summary import TrialSummary, pareto_front
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+WIDTH_IN, HEIGHT_IN, DPI = 10.0, 6.0, 100  # 1000 × 600 px: readable at Slack's preview size
+NAME_CHARS: Final = 40
+X_LABELS: Final = {
+    "latency": "latency (ms)",
+    "ram": "RAM (KB)",
+    "order": "trial, in the order the run listed it",
+}
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _x(trial: TrialSummary, axis: str, order: dict[str, int]) -> float | None:
+    if axis == "latency":
+        return _finite(trial.latency_ms)
+    if axis == "ram":
+        ram = _finite(trial.ram_bytes)
+        return None if ram is None else ram / 1024
+    return float(order[trial.id])
+
+
+def _points(
+    trials: Sequence[TrialSummary], axis: str, order: dict[str, int]
+) -> list[tuple[float, float, TrialSummary]]:
+    found = []
+    for trial in trials:
+        x, accuracy = _x(trial, axis, order), _finite(trial.accuracy)
+        if x is not None and accuracy is not None:
+            found.append((x, accuracy * 100, trial))
+    return found
+
+
+def render_chart(data: ChartData) -> bytes:
+    """The chart as PNG bytes, WIDTH_IN × HEIGHT_IN inches at DPI (1000 × 600 px)."""
+    import matplotlib  # heavy: only when a chart is drawn
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"text.parse_math": False, "font.size": 11}):
+        figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
+        FigureCanvasAgg(figure)
+        ax = figure.add_subplot()
+        _draw(ax, data)
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+def _draw(ax: Axes, data: ChartData) -> None:
+    axis = data.x_axis
+    order = {trial.id: index for index, trial in enumerate(data.trials, start=1)}
+    points = _points(data.completed, axis, order)
+    run = fmt.one_line(data.title or f"run {data.run_id or '?'}", NAME_CHARS)
+    ax.set_title(
+        f"EON Tuner · {run} · project {fmt.one_line(data.project_id, 20)}\n"
+        f"{len(data.completed)} completed · {len(data.failed)} failed",
+        loc="left",
+    )
+    ax.set_xlabel(X_LABELS[axis])
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    if not points:
+        ax.text(
+            0.5, 0.5, "No completed trial with an accuracy yet", ha="center", transform=ax.transAxes
+        )
+    else:
+        _draw_points(ax, points, axis)
+    _draw_failed(ax, data, axis, order)
+    if axis == "latency" and data.target_latency_ms:
+        ax.axvline(
+            data.target_latency_ms,
+            color="tab:red",
+            linestyle="--",
+            linewidth=1.2,
+            label=f"target {fmt.latency(data.target_latency_ms)}",
+        )
+    best = data.best
+    for x, y, trial in points:
+        if best is not None and trial.id == best.id:
+            _label_best(ax, x, y, trial)
+    if ax.get_legend_handles_labels()[0]:
+        # Below the axes, so it never hides a trial.
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=9, frameon=False
+        )
+
+
+def _draw_points(ax: Axes, points: list[tuple[float, float, TrialSummary]], axis: str) -> None:
+    xs = [x for x, _, _ in points]
+    ys = [y for _, y, _ in points]
+    rams = [_finite(t.ram_bytes) for _, _, t in points]
+    from matplotlib import colormaps
+
+    colour_by_ram = axis != "ram" and any(r is not None for r in rams)
+    if colour_by_ram:
+        known = [r for r in rams if r is not None]
+        low, high = min(known) / 1024, max(known) / 1024
+        shade = [r / 1024 if r is not None else math.nan for r in rams]
+        dots = ax.scatter(
+            xs,
+            ys,
+            c=shade,
+            cmap=colormaps["viridis"].with_extremes(bad="lightgrey"),
+            vmin=low,
+            vmax=max(high, low + 1e-9),
+            s=60,
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=3,
+            plotnonfinite=True,
+            label="completed trial",
+        )
+        ax.figure.colorbar(dots, ax=ax, label="RAM (KB)", pad=0.01)
+    else:
+        ax.scatter(
+            xs,
+            ys,
+            s=60,
+            color="tab:blue",
+            edgecolors="black",
+            linewidths=0.4,
+            zorder=3,
+            label="completed trial",
+        )
+    over = [(x, y) for x, y, t in points if not t.fits]
+    if over:
+        ax.scatter(
+            [x for x, _ in over],
+            [y for _, y in over],
+            s=160,
+            facecolors="none",
+            edgecolors="tab:red",
+            linewidths=1.3,
+            zorder=4,
+            label="over a target",
+        )
+    if axis == "latency":
+        on_front = {t.id for t in pareto_front(t for _, _, t in points)}
+        front = sorted((x, y) for x, y, t in points if t.id in on_front)
+        ax.plot(
+            [x for x, _ in front],
+            [y for _, y in front],
+            color="tab:orange",
+            linewidth=1.8,
+            drawstyle="steps-post",
+            marker="D",
+            markersize=4,
+            zorder=2,
+            label="Pareto front",
+        )
+
+
+def _draw_failed(ax: Axes, data: ChartData, axis: str, order: dict[str, int]) -> None:
+    failed = data.failed
+    if not failed:
+        return
+    placed = [x for t in failed if (x := _x(t, axis, order)) is not None]
+    label = f"failed trial ({len(failed)})"
+    transform = ax.get_xaxis_transform()  # x in data, y in axes: a rug along the bottom
+    if placed:
+        ax.scatter(
+            placed,
+            [0.03] * len(placed),
+            marker="x",
+            s=60,
+            color="tab:red",
+            transform=transform,
+            zorder=4,
+            label=label,
+            clip_on=False,
+        )
+    else:
+        ax.plot([], [], "x", color="tab:red", label=f"{label}: no figures to place")
+
+
+def _label_best(ax: Axes, x: float, y: float, trial: TrialSummary) -> None:
+    ax.scatter(
+        [x],
+        [y],
+        marker="*",
+        s=320,
+        color="gold",
+        edgecolors="black",
+        linewidths=0.8,
+        zorder=5,
+        label="best",
+    )
+    name = fmt.one_line(trial.name, NAME_CHARS)
+    ax.annotate(
+        f"best: {name}\n{fmt.percent(trial.accuracy)} · {fmt.latency(trial.latency_ms)}",
+        (x, y),
+        xytext=(12, -28),
+        textcoords="offset points",
+        fontsize=9,
+        bbox={"boxstyle": "round", "facecolor": "lightyellow", "alpha": 0.9},
+        arrowprops={"arrowstyle": "-", "color": "grey"},
+        zorder=6,
+    )

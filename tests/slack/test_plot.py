@@ -1,0 +1,92 @@
+"""The run's chart: a real PNG of the stated size, whatever the run's figures look like."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+from PIL import Image
+
+from bot.core.chart import ChartData
+from bot.core.summary import TrialSummary
+from bot.slack.plot import render_chart
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the IHDR chunk, read as the PNG specification lays it out."""
+    assert data[:8] == PNG_SIGNATURE, "not a PNG"
+    length, kind = struct.unpack(">I4s", data[8:16])
+    assert kind == b"IHDR" and length == 13
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def done(trial_id: str, accuracy: float | None, latency: float | None = None, **more: object):
+    fields = {"name": f"trial {trial_id}", **more}
+    return TrialSummary(
+        id=trial_id,
+        status="completed",
+        accuracy=accuracy,
+        latency_ms=latency,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def failed(trial_id: str) -> TrialSummary:
+    return TrialSummary(id=trial_id, name=f"trial {trial_id}", status="failed")
+
+
+RUNS = {
+    "latency": [
+        done("a", 0.8, 10, ram_bytes=20_000),
+        done("b", 0.9, 50, ram_bytes=90_000),
+        done("c", 0.95, 150, ram_bytes=200_000, over_latency=True),
+        failed("d"),
+    ],
+    "ram": [done("a", 0.8, ram_bytes=20_000), done("b", 0.9, ram_bytes=90_000)],
+    "order": [done("a", 0.8), done("b", 0.9), failed("c")],
+}
+
+
+@pytest.mark.parametrize("axis", RUNS)
+def test_the_axis_follows_the_figures_the_run_has(axis: str) -> None:
+    data = ChartData(project_id="1", target_latency_ms=100, trials=RUNS[axis])
+    assert data.x_axis == axis
+    png = render_chart(data)
+    width, height = png_size(png)
+    assert width >= 800 and height >= 500
+    image = Image.open(io.BytesIO(png))
+    image.verify()  # Pillow, an independent decoder, accepts the whole file
+    assert image.format == "PNG" and image.size == (width, height)
+
+
+def test_best_pareto_and_failed_as_the_run_tells() -> None:
+    data = ChartData(project_id="1", target_latency_ms=100, trials=RUNS["latency"])
+    assert data.best is not None and data.best.id == "b"  # c scores higher but is over the target
+    assert [t.id for t in data.pareto] == ["a", "b", "c"]
+    assert [t.id for t in data.failed] == ["d"]
+    assert [t.id for t in data.top(2)] == ["c", "b"]
+
+
+def test_the_chart_shows_what_it_is_given() -> None:
+    """More trials paint more of the picture: the image is drawn from the data."""
+    few = render_chart(ChartData(project_id="1", trials=RUNS["latency"][:1]))
+    many = render_chart(ChartData(project_id="1", target_latency_ms=100, trials=RUNS["latency"]))
+    assert Image.open(io.BytesIO(few)).tobytes() != Image.open(io.BytesIO(many)).tobytes()
+
+
+@pytest.mark.parametrize(
+    "trials",
+    [
+        [],
+        [failed("x")],
+        [done("$a$", 0.5, 1.0, name="$\\frac{1}{0}$ <!channel> " + "x" * 500)],
+        [done("n", float("nan"), float("inf"))],
+    ],
+    ids=["no trials", "only failures", "hostile name", "non-finite figures"],
+)
+def test_odd_runs_still_draw(trials: list[TrialSummary]) -> None:
+    assert png_size(render_chart(ChartData(project_id="1", trials=trials))) == (1000, 600)
