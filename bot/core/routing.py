@@ -11,14 +11,18 @@ from typing import Final, Literal
 
 from bot.core.events import Event, EventKind
 
-Mode = Literal["all", "milestones"]
+Mode = Literal["all", "best", "milestones"]
 
 _EVERY_KIND: Final = frozenset(EventKind)
 MILESTONE_KINDS: Final = _EVERY_KIND - {EventKind.TRIAL_COMPLETED, EventKind.TRIAL_FAILED}
 """What `milestones` subscriptions get: everything but single trials completing or failing."""
 
+BEST_KINDS: Final = MILESTONE_KINDS | {EventKind.TRIAL_COMPLETED}
+"""What `best` subscriptions get: the milestones, and completions that are new bests."""
+
 MODE_KINDS: Final[Mapping[Mode, frozenset[EventKind]]] = {
     "all": _EVERY_KIND,
+    "best": BEST_KINDS,
     "milestones": MILESTONE_KINDS,
 }
 MODES: Final[tuple[Mode, ...]] = tuple(MODE_KINDS)
@@ -36,5 +40,9 @@ def receives(mode: str, event: Event) -> bool:
     row written by a newer version is never silently starved."""
     for known, kinds in MODE_KINDS.items():
         if known == mode:
-            return event.kind in kinds
+            return event.kind in kinds and (known != "best" or _new_best_or_not_a_trial(event))
     return True
+
+
+def _new_best_or_not_a_trial(event: Event) -> bool:
+    return event.kind is not EventKind.TRIAL_COMPLETED or event.payload.get("is_best") is True

@@ -47,3 +47,30 @@ def test_as_mode(word: str, mode: str | None) -> None:
 
 def test_all_is_the_first_mode_the_default() -> None:
     assert MODES[0] == "all"
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "told"),
+    [
+        (EventKind.TRIAL_COMPLETED, {"is_best": True}, True),
+        (EventKind.TRIAL_COMPLETED, {}, False),
+        (EventKind.TRIAL_COMPLETED, {"is_best": "yes"}, False),
+        (EventKind.TRIAL_FAILED, {"is_best": True}, False),
+        (EventKind.RUN_STARTED, {}, True),
+        (EventKind.TIME_LIMIT_EXCEEDED, {}, True),
+        (EventKind.JOB_FINISHED, {}, True),
+        (EventKind.RUN_CHART, {}, True),
+        (EventKind.RUN_STALLED, {}, True),
+        (EventKind.RUN_RESUMED, {}, True),
+        (EventKind.API_UNREACHABLE, {}, True),
+        (EventKind.API_RECOVERED, {}, True),
+    ],
+)
+def test_best_gets_new_bests_and_the_milestones(
+    kind: EventKind, payload: dict[str, object], told: bool
+) -> None:
+    item = Event(
+        kind=kind, key=f"42:R1:{kind.value}", project_id="42", run_id="R1", payload=payload
+    )
+    assert receives("best", item) is told
+    assert as_mode("BEST") == "best"
