@@ -6,6 +6,7 @@
     methods   the Web API methods, each as Slack answers it
     faults    fail_next, channel states, revoked tokens, the rate limit
     blockkit  Block Kit checks (Slack's limits and wording), and blocks read back as lines
+    files     files_upload_v2's flow: upload URL, the bytes, sharing into a thread
     records   Message, Call, ResponsePost; the workspace's ids
     wire      arguments in, JSON answers and Slack errors out
 """

@@ -197,6 +197,8 @@ class WebApiMethods(SlackState):
             out |= {"bot_id": BOT_ID, "app_id": APP_ID}
         if msg.blocks:
             out["blocks"] = msg.blocks
+        if msg.files:
+            out |= {"files": list(msg.files), "upload": True}
         if msg.thread_ts is not None:
             parent = self._messages.get(msg.channel, {}).get(msg.thread_ts)
             out["thread_ts"] = msg.thread_ts

@@ -37,6 +37,8 @@ class Message:
     user: str = BOT_USER_ID
     edits: tuple[Message, ...] = ()
     edited_ts: str | None = None
+    files: tuple[JSONDict, ...] = ()
+    """Files shared with the message (`files.completeUploadExternal`), as Slack describes them."""
     visible_to: str | None = None
     """The one user an ephemeral message is shown to; `None` for ordinary messages."""
 
@@ -56,7 +58,9 @@ class Message:
     @property
     def plain_text(self) -> str:
         """What a person reads: the blocks rendered to text, else the fallback `text`."""
-        return "\n".join(blocks_to_lines(self.blocks) if self.blocks else [unslack(self.text)])
+        lines = blocks_to_lines(self.blocks) if self.blocks else [unslack(self.text)]
+        lines += [f"[file: {f.get('title') or f.get('name')}]" for f in self.files]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,7 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 
 from bot.sandbox.fakeslack.blockkit import POST_TEXT_MAX, content
-from bot.sandbox.fakeslack.faults import Faults
-from bot.sandbox.fakeslack.methods import WebApiMethods
+from bot.sandbox.fakeslack.files import FileMethods, Files
 from bot.sandbox.fakeslack.records import Message, ResponsePost
 from bot.sandbox.fakeslack.wire import (
     ApiError,
@@ -60,6 +59,7 @@ _CHANNEL_METHODS = frozenset(
         "conversations.history",
         "conversations.replies",
         "conversations.info",
+        "files.completeUploadExternal",
     }
 )
 
@@ -67,7 +67,7 @@ _CHANNEL_METHODS = frozenset(
 Handler = Callable[[JSONDict], JSONDict]
 
 
-class FakeSlack(WebApiMethods, Faults):
+class FakeSlack(FileMethods):
     """Slack's Web API on 127.0.0.1, with recording and fault injection.
 
     Use as `async with FakeSlack() as fake:`. Every channel exists until told otherwise
@@ -103,12 +103,16 @@ class FakeSlack(WebApiMethods, Faults):
             "conversations.replies": self._replies,
             "conversations.info": self._info,
             "apps.connections.open": self._connections_open,
+            "files.getUploadURLExternal": self._get_upload_url,
+            "files.completeUploadExternal": self._complete_upload,
         }
+        self._files = Files()
 
     def make_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         return app
 
     @property
@@ -134,7 +138,8 @@ class FakeSlack(WebApiMethods, Faults):
         # Slack takes the token from the Authorization header or, in a form or query, `token`.
         body_token = args.pop("token", None)
         token = bearer(request) or (body_token if isinstance(body_token, str) else None)
-        channel = args.get("channel") if isinstance(args.get("channel"), str) else None
+        named = args.get("channel", args.get("channel_id"))
+        channel = named if isinstance(named, str) else None
         fault = self._take_fault(method, channel)
         if fault is not None and fault.delay > 0:
             await asyncio.sleep(fault.delay)
