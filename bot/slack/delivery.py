@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import EventKind
+from bot.slack.charts import ChartUploads, is_message_of
 from bot.slack.render import (
     Message,
     render_card,
@@ -73,6 +74,12 @@ class Delivery:
         self._failures: dict[str, int] = {}
         self._stopping = False
         self.auth_error: str | None = None
+        self._charts = ChartUploads(
+            store=store,
+            slack=slack,
+            find_posted=self._find_posted,
+            fatal_errors=PAUSING_ERRORS | AUTH_ERRORS,
+        )
 
     def wake(self) -> None:
         self._wake.set()
@@ -118,7 +125,11 @@ class Delivery:
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping:
-                rows = await self._store.outbox(channel)
+                rows = [
+                    row
+                    for row in await self._store.outbox(channel)
+                    if not self._charts.deferred(row.id)  # a failed chart never holds others
+                ]
                 for row in rows:
                     if self._stopping:
                         return
@@ -139,6 +150,12 @@ class Delivery:
     async def _deliver(self, row: OutboxRow) -> None:
         event = row.event
         card = await self._card(row)
+        if event.kind is EventKind.RUN_CHART:
+            try:
+                await self._charts.deliver(row, card)
+            except SlackApiError as error:
+                raise await self._handle(row.channel_id, error) from None
+            return
         if row.state == "attempting":
             ts = await self._find_posted(row, card)
             if ts is not None:
@@ -266,8 +283,7 @@ class Delivery:
                         cursor=cursor,
                     )
                 for message in page.get("messages") or []:
-                    payload = (message.get("metadata") or {}).get("event_payload") or {}
-                    if payload.get("event_key") == row.event.key:
+                    if is_message_of(message, row.event):
                         return str(message["ts"])
                 cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
                 if not page.get("has_more") or not cursor:

@@ -14,6 +14,7 @@ from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
 from bot.store.db import Database
 from bot.store.schema import (
+    ABANDONED,
     ATTEMPTING,
     OPEN_STATES,
     PENDING,
@@ -160,6 +161,15 @@ class Outbox(Database):
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
                 .values(state=PENDING, last_error=one_line(redact(error), ERROR_CHARS))
+            )
+
+    async def mark_given_up(self, row_id: int, error: str) -> None:
+        """No more attempts (unless sent meanwhile): `abandoned`, with its error kept."""
+        async with self._write() as conn:
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
+                .values(state=ABANDONED, last_error=one_line(redact(error), ERROR_CHARS))
             )
 
     async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None:

@@ -1,0 +1,142 @@
+"""Uploads the run's chart (`eon_run_chart` rows) into the card's thread with `files_upload_v2`.
+
+Exactly once, like every notification: the row is marked `attempting` before the upload and
+`sent` after; a row found `attempting` (a crash or an unclear answer mid-upload) is first
+looked for in the thread by its file name, which is derived from the event key. Unlike a
+message, a chart is a nice-to-have: a failed upload never holds back the channel's other
+notifications. The row is set aside (`deferred`) and retried later, a few times at most
+(`MAX_ATTEMPTS`), then given up with its error kept. Only what stops every post in the channel
+(the channel gone, the token refused) is passed up, to be handled as delivery handles it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Final, Protocol
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import fmt
+from bot.core.chart import chart_of
+from bot.core.events import Event
+from bot.slack.plot import render_chart
+from bot.slack.render import chart_comment
+from bot.store import Card, OutboxRow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS: Final = 3
+RETRY_AFTER_S: Final = (10.0, 60.0)  # after the first and the second failed attempt
+_RENDERING = threading.Lock()  # matplotlib's rcParams are process-wide
+
+Finder = Callable[[OutboxRow, Card | None], Awaitable[str | None]]
+
+
+class ChartStore(Protocol):
+    async def mark_attempting(self, row_id: int) -> bool: ...
+    async def mark_sent(self, row_id: int, *, ts: str, card_version: int | None = None) -> None: ...
+    async def mark_retry(self, row_id: int, error: str) -> None: ...
+    async def mark_given_up(self, row_id: int, error: str) -> None: ...
+
+
+def chart_filename(event: Event) -> str:
+    """Unique per event key, so a chart is found again in its thread after a crash."""
+    digest = hashlib.sha256(event.key.encode()).hexdigest()[:16]
+    project = "".join(ch for ch in event.project_id if ch.isalnum())[:20] or "project"
+    return f"eon-tuner-{project}-{digest}.png"
+
+
+def is_message_of(message: Mapping[str, Any], event: Event) -> bool:
+    """Whether a message Slack lists is `event`'s: its metadata's event key, or for a chart,
+    its file."""
+    payload = (message.get("metadata") or {}).get("event_payload") or {}
+    if payload.get("event_key") == event.key:
+        return True
+    name = chart_filename(event)
+    return any(isinstance(f, dict) and f.get("name") == name for f in message.get("files") or [])
+
+
+def _draw(event: Event) -> bytes:
+    with _RENDERING:
+        return render_chart(chart_of(event))
+
+
+class ChartUploads:
+    def __init__(
+        self,
+        *,
+        store: ChartStore,
+        slack: AsyncWebClient,
+        find_posted: Finder,
+        fatal_errors: frozenset[str],
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._find_posted = find_posted
+        self._fatal = fatal_errors
+        self._not_before: dict[int, float] = {}
+
+    def deferred(self, row_id: int) -> bool:
+        """True while a failed upload waits for its next attempt."""
+        until = self._not_before.get(row_id)
+        return until is not None and asyncio.get_running_loop().time() < until
+
+    async def deliver(self, row: OutboxRow, card: Card | None) -> None:
+        """Upload the row's chart; raises `SlackApiError` only for `fatal_errors`."""
+        if row.state == "attempting":
+            found = await self._find_posted(row, card)
+            if found is not None:
+                log.info("found the chart %s already in %s", row.event.key, row.channel_id)
+                await self._store.mark_sent(row.id, ts=found)
+                return
+        try:
+            png = await asyncio.to_thread(_draw, row.event)
+        except Exception as error:  # a chart that cannot be drawn will not draw next time
+            log.exception("could not draw the chart %s", row.event.key)
+            await self._store.mark_given_up(row.id, f"drawing failed: {error!r}")
+            return
+        if not await self._store.mark_attempting(row.id):
+            return
+        try:
+            answer = await self._slack.files_upload_v2(
+                channel=row.channel_id,
+                thread_ts=card.ts if card is not None else None,
+                file=png,
+                filename=chart_filename(row.event),
+                title=f"EON Tuner run · project {fmt.one_line(row.project_id, 40)}",
+                alt_txt="Accuracy against latency of the run's trials",
+                initial_comment=chart_comment(row.event),
+            )
+        except SlackApiError as error:
+            code = str((error.response or {}).get("error") or "unknown_error")
+            status = error.response.status_code if error.response is not None else 200
+            if code in self._fatal:
+                await self._store.mark_retry(row.id, code)
+                raise
+            await self._failed(row, code, unclear=status >= 500)
+            return
+        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as error:
+            await self._failed(row, f"{type(error).__name__}: {error}", unclear=True)
+            return
+        file = answer.get("file") or {}
+        self._not_before.pop(row.id, None)
+        await self._store.mark_sent(row.id, ts=f"file:{file.get('id', '?')}")
+
+    async def _failed(self, row: OutboxRow, error: str, *, unclear: bool) -> None:
+        """Set the row aside; an unclear outcome stays `attempting`, so it is looked for first."""
+        attempt = row.attempts + 1
+        if attempt >= MAX_ATTEMPTS:
+            log.error("giving up the chart %s in %s: %s", row.event.key, row.channel_id, error)
+            await self._store.mark_given_up(row.id, error)
+            return
+        log.warning("chart upload to %s failed (%s); will retry", row.channel_id, error)
+        if not unclear:
+            await self._store.mark_retry(row.id, error)
+        wait = RETRY_AFTER_S[min(attempt, len(RETRY_AFTER_S)) - 1]
+        self._not_before[row.id] = asyncio.get_running_loop().time() + wait
