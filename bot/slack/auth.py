@@ -50,6 +50,7 @@ REQUIRED_SCOPES: dict[str, str] = {
     "groups:history": "finding an interrupted post before posting it again (private channels)",
     "channels:read": "member_joined_channel in public channels",
     "groups:read": "member_joined_channel in private channels",
+    "files:write": "uploading the run's chart into the card's thread",
 }
 RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # then every 15 s
 
