@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from bot.core.best import beats, best_before
-from bot.core.chart import chart_data, chart_event
+from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
 from bot.core.summary import (
     TOP_TRIALS,
@@ -245,9 +245,7 @@ def diff(
         events.extend(_report_trials(old, carried, marks, state, baseline=False))
         ended = _ended(prev.summary, carried, state.config)
         events.append(_finished_event(old, ended))
-        events.append(
-            chart_event(old, chart_data(prev.model_copy(update={"trials": marks}), ended))
-        )
+        events.extend(_chart(old, chart_data(prev.model_copy(update={"trials": marks}), ended)))
 
     run = RunRef(
         project_id,
@@ -294,8 +292,13 @@ def diff(
         stalled=prev.stalled and not fresh,
     )
     if chart_due:  # the run in one picture, after its end
-        events.append(chart_event(run, chart_data(snapshot)))
+        events.extend(_chart(run, chart_data(snapshot)))
     return Diff(events, snapshot)
+
+
+def _chart(run: RunRef, data: ChartData) -> list[Event]:
+    """The run's chart, owed once it ended; none for a run no trial of which ended."""
+    return [chart_event(run, data)] if data.trials else []
 
 
 def _run_trials(known: tuple[str, ...], trials: list[TunerTrial]) -> tuple[str, ...]:

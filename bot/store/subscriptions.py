@@ -62,6 +62,21 @@ class Subscriptions(Database):
                 )
             return True
 
+    async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
+        """Watching again with another mode: later events follow the new one (rows already
+        queued keep theirs). False if the channel does not watch the project."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        async with self._write() as conn:
+            result = await conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.channel_id == channel_id)
+                .where(subscriptions.c.project_id == project_id)
+                .values(mode=mode)
+                .returning(subscriptions.c.channel_id)
+            )
+            return result.first() is not None
+
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
         """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and
         sent ones stay, since those messages may be in the channel and must not be re-posted."""

@@ -118,8 +118,8 @@ CASES = [
     ),
     pytest.param(
         [state(trial("a")), state(trial("a"), status="completed"), state(status="completed")],
-        [(STARTED, None), (FINISHED, None), (CHART, None)],
-        id="status completed (the SDK's criterion) means finished, once",
+        [(STARTED, None), (FINISHED, None)],
+        id="status completed (the SDK's criterion) means finished, once (no trial ended: no chart)",
     ),
     pytest.param(
         [state(trial("a"), running=False), state(trial("a"), running=False)],
@@ -142,15 +142,7 @@ CASES = [
             state(trial("a"), trial("b"), job=20, coordinator=21, time_exceeded=True),
             state(trial("a"), trial("b"), job=20, coordinator=21, running=False),
         ],
-        [
-            (STARTED, None),
-            (FINISHED, None),
-            (CHART, None),
-            (STARTED, None),
-            (TIME_LIMIT, None),
-            (FINISHED, None),
-            (CHART, None),
-        ],
+        [(STARTED, None), (FINISHED, None), (STARTED, None), (TIME_LIMIT, None), (FINISHED, None)],
         id="time limit and end are once per run; an extension gets its own",
     ),
     pytest.param(
@@ -196,7 +188,7 @@ def test_keys_are_unique_per_occurrence() -> None:
 
 def test_job_error_makes_the_outcome_failed() -> None:
     events = run([state(trial("a")), state(trial("a"), running=False, job_error="OOM on worker")])
-    finished = events[-2]  # the chart follows the end
+    finished = events[-1]  # no trial ended: no chart
     assert finished.kind is FINISHED
     assert finished.payload["outcome"] == "failed"
     assert finished.payload["job_error"] == "OOM on worker"
@@ -314,7 +306,7 @@ def test_the_first_run_of_a_project_that_never_ran_starts_with_its_card() -> Non
             state(trial("a", "completed", accuracy=0.9), running=False, status="completed"),
         ]
     )
-    assert brief(events) == [(STARTED, None), (COMPLETED, "a"), (FINISHED, None)]
+    assert brief(events) == [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None)]
     assert all(event.run_id == "11" for event in events)
 
 
@@ -341,8 +333,14 @@ def test_runs_named_by_active_tuner_job_id_are_told_apart() -> None:
             older(trial("b", "running"), job=6),
         ]
     )
-    assert brief(events) == [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)]
-    assert [e.run_id for e in events] == ["5", "5", "5", "6"]
+    assert brief(events) == [
+        (STARTED, None),
+        (COMPLETED, "a"),
+        (FINISHED, None),
+        (CHART, None),
+        (STARTED, None),
+    ]
+    assert [e.run_id for e in events] == ["5", "5", "5", "5", "6"]
     assert {e.tuner_job_id for e in events} == {"5", "6"}
     assert all(e.coordinator_job_id is None for e in events)  # Studio: the project's tuner page
 

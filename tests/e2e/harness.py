@@ -656,6 +656,8 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
     problems: list[str] = []
     messages = fake.messages(channel)
     seen: dict[Identity, list[Message]] = {}
+    charts = [message for message in messages if message.files]
+    messages = [message for message in messages if not message.files]
     for message in messages:
         identity = identity_of(message)
         if identity is None:
@@ -730,6 +732,7 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
                         f"{item.describe()}: the card lacks {text!r} at the end: "
                         f"{message.text[:400]!r}"
                     )
+    problems += chart_problems(charts, cards)
     repeated = sorted(key for key, count in keys.items() if count > 1)
     if repeated:
         problems.append(f"event_key shared by several messages: {repeated}")
@@ -741,6 +744,21 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
             problems.append(
                 f"out of order: {ts_after} (t={after}) posted after {ts_before} (t={before})"
             )
+    return problems
+
+
+def chart_problems(charts: Sequence[Message], cards: Mapping[str, Message]) -> list[str]:
+    """The runs' charts (file messages, which carry no metadata): each in a card's thread, at
+    most one per card, a PNG."""
+    problems: list[str] = []
+    threads = Counter(message.thread_ts for message in charts)
+    card_ts = {card.ts for card in cards.values()}
+    for message in charts:
+        if message.thread_ts not in card_ts:
+            problems.append(f"a chart outside any run card's thread: {_short(message)}")
+        if not all(str(f.get("name", "")).endswith(".png") for f in message.files):
+            problems.append(f"a chart that is not a PNG: {message.files}")
+    problems += [f"{n} charts in the thread of {ts}" for ts, n in threads.items() if n > 1]
     return problems
 
 

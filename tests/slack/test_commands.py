@@ -35,7 +35,7 @@ from bot.slack.web import slack_request
 
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
-WATCH_USAGE = "Usage: `/eon watch PROJECT_ID [all|milestones]`"
+WATCH_USAGE = "Usage: `/eon watch PROJECT_ID [all|best|milestones]`"
 NOT_AN_ID = "is not a project id: use the number in the Studio URL"
 
 # --- parse ------------------------------------------------------------------------------------
@@ -54,9 +54,10 @@ NOT_AN_ID = "is not a project id: use the number in the Studio URL"
         ("watch 42", Watch("42", "all")),
         ("WATCH 42", Watch("42", "all")),
         (" watch  42 ", Watch("42", "all")),
-        ("watch 42 milestones", Watch("42", "milestones")),
-        ("watch 42 MILESTONES", Watch("42", "milestones")),
-        ("watch 42 all", Watch("42", "all")),
+        ("watch 42 milestones", Watch("42", "milestones", mode_named=True)),
+        ("watch 42 MILESTONES", Watch("42", "milestones", mode_named=True)),
+        ("watch 42 all", Watch("42", "all", mode_named=True)),
+        ("watch 42 Best", Watch("42", "best", mode_named=True)),
         ("watch 0042", Watch("42", "all")),
         (f"watch {2**63 - 1}", Watch(str(2**63 - 1), "all")),
         ("unwatch 42", Unwatch("42")),
@@ -77,7 +78,10 @@ def test_parse_commands(text: str, expected: object) -> None:
         ("watch payload", f"“payload” {NOT_AN_ID} (studio.edgeimpulse.com/studio/12345). "),
         ("status payload", "“payload” is not a project id"),
         ("payload", "Unknown command “payload”. Try `/eon status`"),
-        ("watch 42 payload", f"Unknown mode “payload”: use `all` or `milestones`. {WATCH_USAGE}"),
+        (
+            "watch 42 payload",
+            f"Unknown mode “payload”: use `all` or `best` or `milestones`. {WATCH_USAGE}",
+        ),
         (" 42 ", "Unknown command “42”"),
         ("frobnicate 42", "Unknown command “frobnicate”"),
         ("watch -1", f"The project id must be a positive whole number, not “-1”. {WATCH_USAGE}"),
@@ -98,7 +102,10 @@ def test_parse_commands(text: str, expected: object) -> None:
         ("<!channel>", "Unknown command “&lt;!channel&gt;”"),
         ("&lt;!channel&gt;", "Unknown command “&lt;!channel&gt;”"),  # as Slack escapes it
         ("watch a&b", "“a&amp;b”"),
-        ("watch 42 extra", f"Unknown mode “extra”: use `all` or `milestones`. {WATCH_USAGE}"),
+        (
+            "watch 42 extra",
+            f"Unknown mode “extra”: use `all` or `best` or `milestones`. {WATCH_USAGE}",
+        ),
         ("watch 42 all extra", f"Too many words, starting at “extra”. {WATCH_USAGE}"),
         ("unwatch 42 43", "Too many words, starting at “43”. Usage: `/eon unwatch PROJECT_ID`"),
         ("status 42 43", "Too many words, starting at “43”. Usage: `/eon status [PROJECT_ID]`"),
@@ -176,6 +183,13 @@ class MemoryStore:
         for key, sub in self.subs.items():
             if sub.channel_id == channel_id:
                 self.subs[key] = dataclasses.replace(sub, paused_reason=None)
+
+    async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
+        sub = self.subs.get((channel_id, project_id))
+        if sub is None:
+            return False
+        self.subs[channel_id, project_id] = dataclasses.replace(sub, mode=mode)
+        return True
 
 
 @dataclass
@@ -394,8 +408,22 @@ async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
     _, body = await bot.command("watch 42")
     assert body["text"] == (
         "This channel already watches project *42* — milestones only (run start, time limit, "
-        "end) · added by <@U2>. To change the mode: `/eon unwatch 42`, then `/eon watch 42 all`."
+        "end) · added by <@U2>. To change the mode: `/eon watch 42 MODE` with one of "
+        "all, best, milestones."
     )
+    assert bot.store.subs["C1", "42"].mode == "milestones"  # no mode named: nothing changes
+
+
+async def test_watching_again_with_a_mode_changes_it_and_list_shows_it(make_bot: MakeBot) -> None:
+    bot = make_bot()
+    await bot.store.subscribe("C1", "42", added_by="U2", mode="all")
+    _, body = await bot.command("watch 42 best")
+    assert body["text"] == (
+        "🔁 Project 42 here: now new bests only (plus time limit, end, stalls) (was every trial)."
+    )
+    assert bot.store.subs["C1", "42"].mode == "best"
+    _, listed = await bot.command("list")
+    assert "project *42* — new bests only" in listed["text"]
     await settle()
     assert bot.edge.started == []
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.core.routing import MODES
 from bot.fmt import one_line
 from bot.slack.listeners.deps import Deps, SubscriptionView
 from bot.slack.listeners.eon_parse import (
@@ -32,7 +33,8 @@ HELP_TEXT: Final = "\n".join(
         "*eon-bot* posts what happens in Edge Impulse EON Tuner runs. Commands:",
         f"• `{USAGE['status']}` — the runs this channel watches, or one of them",
         f"• `{USAGE['watch']}` — post this project's runs here: every trial (`all`, the "
-        "default) or only run start, time limit and end (`milestones`)",
+        "default), only new bests (`best`) or only run start, time limit and end "
+        "(`milestones`); watching again changes the mode",
         f"• `{USAGE['unwatch']}` — stop posting this project here",
         f"• `{USAGE['list']}` — what this channel watches",
         f"• `{USAGE['help']}` — this help",
@@ -90,6 +92,8 @@ def _mode_words(mode: str) -> str:
         return "milestones only (run start, time limit, end)"
     if mode == "all":
         return "every trial"
+    if mode == "best":
+        return "new bests only (plus time limit, end, stalls)"
     return escape(one_line(mode, 20))
 
 
@@ -165,10 +169,16 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
                 f"{escape(existing[0].paused_reason)}); what waited follows, in order.",
                 follow_up=poll_now,
             )
+        if existing and command.mode_named and existing[0].mode != command.mode:
+            await deps.store.set_mode(channel_id, pid, command.mode)
+            return Reply(
+                f"🔁 Project {pid} here: now {_mode_words(command.mode)} "
+                f"(was {_mode_words(existing[0].mode)})."
+            )
         state = subscription_line(existing[0]).removeprefix("• ") if existing else f"project {pid}"
         return Reply(
             f"This channel already watches {state}. To change the mode: "
-            f"`/eon unwatch {pid}`, then `/eon watch {pid} {command.mode}`."
+            f"`/eon watch {pid} MODE` with one of {', '.join(MODES)}."
         )
 
     async def start_and_check(respond: Respond) -> None:

@@ -20,7 +20,7 @@ ECHO_CHARS: Final = 40
 
 USAGE: Final = {
     "status": "/eon status [PROJECT_ID]",
-    "watch": "/eon watch PROJECT_ID [all|milestones]",
+    "watch": f"/eon watch PROJECT_ID [{'|'.join(MODES)}]",
     "unwatch": "/eon unwatch PROJECT_ID",
     "list": "/eon list",
     "help": "/eon help",
@@ -39,6 +39,7 @@ class Status:
 class Watch:
     project_id: str
     mode: Mode = "all"
+    mode_named: bool = False  # watching again changes the mode only when one is named
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,6 @@ def parse(text: str) -> Command | UsageError:
         return Watch(project_id)
     mode = as_mode(args[1])
     if mode is not None:
-        return Watch(project_id, mode)
+        return Watch(project_id, mode, mode_named=True)
     choices = " or ".join(f"`{known}`" for known in MODES)
     return _usage_error(f"Unknown mode {echo(args[1])}: use {choices}", sub)
