@@ -34,6 +34,7 @@ _VARIABLES = {
     "DATABASE_URL": "sqlite:///path.db or postgresql://…",
     "POLL_INTERVAL": "seconds between polls of one project",
     "OUTAGE_NOTICE_AFTER": "seconds of failed polls before one notice",
+    "STALL_AFTER": "seconds a running job may show no progress before one stall notice",
     "PORT": "HTTP port for /slack/events and /healthz",
     "ADMIN_USER_IDS": "comma-separated Slack user ids allowed to watch/unwatch",
 }

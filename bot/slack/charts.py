@@ -45,11 +45,16 @@ class ChartStore(Protocol):
     async def mark_given_up(self, row_id: int, error: str) -> None: ...
 
 
+def _slug(text: str | None, fallback: str) -> str:
+    return "".join(ch for ch in text or "" if ch.isalnum())[:24] or fallback
+
+
 def chart_filename(event: Event) -> str:
-    """Unique per event key, so a chart is found again in its thread after a crash."""
+    """`eon-tuner-<project>-<tuner job>-<digest of the event key>.png`: unique per event, so a
+    chart is found again in its thread after a crash, and tells a reader whose run it shows."""
     digest = hashlib.sha256(event.key.encode()).hexdigest()[:16]
-    project = "".join(ch for ch in event.project_id if ch.isalnum())[:20] or "project"
-    return f"eon-tuner-{project}-{digest}.png"
+    project = _slug(event.project_id, "project")
+    return f"eon-tuner-{project}-{_slug(event.tuner_job_id, 'run')}-{digest}.png"
 
 
 def is_message_of(message: Mapping[str, Any], event: Event) -> bool:

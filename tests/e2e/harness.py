@@ -30,8 +30,10 @@ import asyncio
 import contextlib
 import math
 import os
+import re
 import signal
 import socket
+import struct
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
@@ -66,6 +68,7 @@ TRIAL_COMPLETED: Final = "eon_trial_completed"
 TRIAL_FAILED: Final = "eon_trial_failed"
 TIME_LIMIT: Final = "eon_time_limit_exceeded"
 JOB_FINISHED: Final = "eon_job_finished"
+RUN_CHART: Final = "eon_run_chart"
 
 # --- the process ------------------------------------------------------------------------------
 
@@ -433,8 +436,16 @@ class Owed:
         return f"{self.event_type} of job {self.tuner_job_id}{trial}{again} at t={self.at}"
 
 
+CHART_FILE = re.compile(r"eon-tuner-(\w+)-(\w+)-[0-9a-f]{16}\.png")
+
+
 def identity_of(message: Message) -> Identity | None:
-    """What a posted notification is about, read from its metadata only."""
+    """What a posted notification is about, read from its metadata only; a chart (a file,
+    which carries no metadata) from its file's name."""
+    for file in message.files:
+        match = CHART_FILE.fullmatch(str(file.get("name")))
+        if match:
+            return (RUN_CHART, match.group(2), None, None)
     if not message.metadata:
         return None
     kind = str(message.metadata.get("event_type"))
@@ -511,6 +522,51 @@ def best_trial(document: Mapping[str, Any]) -> dict[str, Any] | None:
     return chosen[3] if chosen else None
 
 
+def _standing(trial: Mapping[str, Any], config: Mapping[str, Any]) -> tuple[bool, float, float]:
+    """What makes one trial better than another: fitting, then accuracy, then speed."""
+    numbers = headline_numbers(trial, config)
+    latency = numbers.get("latency_ms")
+    ram, rom = numbers.get("ram_bytes"), numbers.get("rom_bytes")
+    device = config.get("targetDevice") or {}
+    fits = not (
+        (config.get("targetLatency") and latency is not None and latency > config["targetLatency"])
+        or (device.get("ram") and ram is not None and ram > device["ram"])
+        or (device.get("rom") and rom is not None and rom > device["rom"])
+    )
+    speed = -math.inf if latency is None else -float(latency)
+    return fits, float(numbers.get("accuracy", -1.0)), speed
+
+
+def new_bests(simulation: Simulation) -> set[tuple[str, str]]:
+    """(tuner job, trial id) of each completion that beats every trial of its run completed
+    before it (the first counts; an exact tie keeps the earlier), from the documents alone.
+    Trials an extended search lists again from the earlier run count as before it."""
+    found: set[tuple[str, str]] = set()
+    for run in simulation.runs:
+        end = simulation.document(run.end)
+        config = end["config"]
+        listed = {trial["id"]: trial for trial in end["trials"]}
+        order = {trial_id: index for index, trial_id in enumerate(listed)}
+        earlier = [
+            _standing(trial, config)
+            for trial_id, trial in listed.items()
+            if trial_id not in run.trial_ids and trial.get("status") == "completed"
+        ]
+        best = max(earlier, default=None)
+        completions = sorted(
+            (attempt.end, order.get(trial_id, 0), trial_id)
+            for trial_id in run.trial_ids
+            for attempt in simulation.attempts(trial_id)
+            if not attempt.failed
+        )
+        for _, _, trial_id in completions:
+            standing = _standing(listed[trial_id], config)
+            if best is None or standing > best:
+                found.add((str(run.tuner_job_id), trial_id))
+                best = standing
+    return found
+
+
 def slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -528,6 +584,7 @@ def owed_notifications(simulation: Simulation) -> list[Owed]:
     project = simulation.project_id
     final = simulation.document(simulation.duration)
     trials = {trial["id"]: trial for trial in final["trials"]}
+    bests = new_bests(simulation)
     owed: list[Owed] = []
     for run in simulation.runs:
         job = str(run.tuner_job_id)
@@ -573,8 +630,9 @@ def owed_notifications(simulation: Simulation) -> list[Owed]:
                         job,
                         attempt.end,
                         trial_id,
-                        payload={**named, **numbers},
-                        text_has=(slack_escape(name), percent(numbers["accuracy"])),
+                        payload={**named, **numbers, "is_best": (job, trial_id) in bests or None},
+                        text_has=(slack_escape(name), percent(numbers["accuracy"]))
+                        + (("🏆 new best",) if (job, trial_id) in bests else ()),
                     )
                 )
         if run.time_limit_at is not None:
@@ -611,6 +669,8 @@ def owed_notifications(simulation: Simulation) -> list[Owed]:
                 broadcast=True,
             )
         )
+        if status["numCompletedTrials"] + status["numFailedTrials"]:
+            owed.append(Owed(RUN_CHART, job, run.end, text_has=("📈",)))  # a file: no metadata
     owed.sort(key=lambda item: item.at)  # stable: same-second events keep the run's order
     identities = Counter(item.identity for item in owed)
     duplicated = [identity for identity, count in identities.items() if count > 1]
@@ -656,8 +716,6 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
     problems: list[str] = []
     messages = fake.messages(channel)
     seen: dict[Identity, list[Message]] = {}
-    charts = [message for message in messages if message.files]
-    messages = [message for message in messages if not message.files]
     for message in messages:
         identity = identity_of(message)
         if identity is None:
@@ -699,7 +757,9 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
                     f"{item.describe()}: event_payload[{name!r}] is {got!r}, owed {value!r}"
                 )
         key = payload.get("event_key")
-        if not isinstance(key, str) or not key:
+        if item.event_type == RUN_CHART:
+            problems += _chart_problems(item, message, fake)
+        elif not isinstance(key, str) or not key:
             problems.append(f"{item.describe()}: event_key missing from its metadata")
         else:
             keys[key] += 1
@@ -732,7 +792,6 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
                         f"{item.describe()}: the card lacks {text!r} at the end: "
                         f"{message.text[:400]!r}"
                     )
-    problems += chart_problems(charts, cards)
     repeated = sorted(key for key, count in keys.items() if count > 1)
     if repeated:
         problems.append(f"event_key shared by several messages: {repeated}")
@@ -747,19 +806,16 @@ def notification_problems(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -
     return problems
 
 
-def chart_problems(charts: Sequence[Message], cards: Mapping[str, Message]) -> list[str]:
-    """The runs' charts (file messages, which carry no metadata): each in a card's thread, at
-    most one per card, a PNG."""
-    problems: list[str] = []
-    threads = Counter(message.thread_ts for message in charts)
-    card_ts = {card.ts for card in cards.values()}
-    for message in charts:
-        if message.thread_ts not in card_ts:
-            problems.append(f"a chart outside any run card's thread: {_short(message)}")
-        if not all(str(f.get("name", "")).endswith(".png") for f in message.files):
-            problems.append(f"a chart that is not a PNG: {message.files}")
-    problems += [f"{n} charts in the thread of {ts}" for ts, n in threads.items() if n > 1]
-    return problems
+def _chart_problems(item: Owed, message: Message, fake: FakeSlack) -> list[str]:
+    """A run's chart is a real PNG of at least 800 × 500 pixels (read from its IHDR chunk)."""
+    (file,) = message.files
+    data = fake.file(str(file["id"])).data or b""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return [f"{item.describe()}: not a PNG ({data[:16]!r})"]
+    width, height = struct.unpack(">II", data[16:24])
+    if width < 800 or height < 500:
+        return [f"{item.describe()}: {width} × {height} px, smaller than 800 × 500"]
+    return []
 
 
 def assert_notifications(fake: FakeSlack, channel: str, owed: Sequence[Owed]) -> None:
