@@ -63,7 +63,8 @@ async def test_a_failure_retried_to_completion_is_edited_and_the_completion_coun
     [completion] = await running.slack.wait_for(
         lambda slack: of_trial(slack, "eon_trial_completed", trial_id), timeout=10
     )
-    assert completion.startswith(f"✅ *{name}* completed after 1 retry — accuracy ")
+    # (the only completion so far, so also the run's first new best)
+    assert completion.startswith(f"✅ *{name}* completed after 1 retry · 🏆 new best — accuracy ")
     # The failure message now tells the whole story; it is still that failure's message.
     [edited] = of_trial(running.slack, "eon_trial_failed", trial_id)
     assert edited == f"❌ *{name}* failed → retried → ✅ completed"
