@@ -38,7 +38,8 @@ def state_words(summary: RunSummary) -> str:
 def _title(summary: RunSummary) -> str:
     name = one_line(summary.name, 100) if summary.name else ""
     run = f'EON Tuner run "{name}"' if name else "EON Tuner run"
-    return f"{run} · project {one_line(summary.project_id, 40)}"
+    extended = " (extended search)" if summary.continuation_job_id else ""
+    return f"{run}{extended} · project {one_line(summary.project_id, 40)}"
 
 
 def _ids(summary: RunSummary) -> str:

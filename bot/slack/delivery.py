@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import EventKind
+from bot.core.summary import RunSummary
 from bot.slack.charts import ChartUploads, is_message_of
 from bot.slack.render import (
     Message,
@@ -72,6 +73,7 @@ class Delivery:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._not_before: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._permalinks: dict[tuple[str, str], str | None] = {}  # (channel, ts) -> link
         self._stopping = False
         self.auth_error: str | None = None
         self._charts = ChartUploads(
@@ -199,7 +201,8 @@ class Delivery:
             return render_event(row.event), None
         found = await self._store.run_summary(row.project_id, row.run_id)
         summary, version = found if found else (None, 0)
-        return render_run_started_card(row.event, summary), version
+        earlier = await self._earlier_card(row.channel_id, summary) if summary else None
+        return render_run_started_card(row.event, summary, earlier), version
 
     async def _post(
         self, row: OutboxRow, message: Message, *, thread_ts: str | None, broadcast: bool
@@ -296,8 +299,29 @@ class Delivery:
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced)."""
         for card, summary, version in await self._store.dirty_cards(channel):
-            await self._edit(channel, card.ts, render_card(summary), what="card")
+            earlier = await self._earlier_card(channel, summary)
+            await self._edit(channel, card.ts, render_card(summary, earlier), what="card")
             await self._store.mark_card_rendered(card, version)
+
+    async def _earlier_card(self, channel: str, summary: RunSummary) -> str | None:
+        """The permalink of the card of the run `summary`'s run continues, in this channel
+        (asked of Slack once per card). None when there is none or Slack does not answer:
+        the card then names that run without a link, and the next edit asks again."""
+        if not summary.continuation_job_id:
+            return None
+        card = await self._store.earlier_card(
+            channel, summary.project_id, summary.run_id, summary.continuation_job_id
+        )
+        if card is None:
+            return None
+        if (channel, card.ts) not in self._permalinks:
+            try:
+                response = await self._slack.chat_getPermalink(channel=channel, message_ts=card.ts)
+            except (SlackApiError, *TRANSPORT_ERRORS) as error:
+                log.warning("no permalink for card %s in %s: %s", card.ts, channel, error)
+                return None
+            self._permalinks[(channel, card.ts)] = str(response.get("permalink") or "") or None
+        return self._permalinks[(channel, card.ts)]
 
     async def _edit(self, channel: str, ts: str, message: Message, *, what: str) -> None:
         """chat.update; a message that is gone is left alone. An edit is idempotent, so one

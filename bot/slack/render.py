@@ -393,9 +393,22 @@ def render_event(event: Event, line: str | None = None) -> Message:
 
 
 def card_title(summary: RunSummary) -> str:
-    """ "EON Tuner · my run · project 42" (plain text, escaped)."""
+    """ "EON Tuner · my run · project 42"; "… · my run (extended search) · …" for a run that
+    continues an earlier one, so its card never reads as a restart (plain text, escaped)."""
     run = safe(summary.name) if summary.name else f"run {safe(summary.run_id or '?')}"
-    return f"EON Tuner{SEP}{run}{SEP}project {safe(summary.project_id)}"
+    extended = " (extended search)" if summary.continuation_job_id else ""
+    return f"EON Tuner{SEP}{run}{extended}{SEP}project {safe(summary.project_id)}"
+
+
+def continues_text(summary: RunSummary, earlier_card: str | None = None) -> str | None:
+    """ "↪ Continues run 123 · earlier card" (a link to that run's card in this channel, when
+    there is one), for a run extending an earlier one; None otherwise."""
+    if not summary.continuation_job_id:
+        return None
+    text = f"↪ Continues run {safe(summary.continuation_job_id, 40)}"
+    if earlier_card and earlier_card.startswith("https://") and not set("<>| ") & set(earlier_card):
+        text += f"{SEP}<{earlier_card}|earlier card>"
+    return text
 
 
 def state_text(summary: RunSummary) -> str:
@@ -483,10 +496,12 @@ def top_text(summary: RunSummary) -> tuple[str, int]:
     return "\n".join(lines), total - len(lines)
 
 
-def card_blocks(summary: RunSummary) -> list[Block | None]:
+def card_blocks(summary: RunSummary, earlier_card: str | None = None) -> list[Block | None]:
     top, more = top_text(summary)
+    continues = continues_text(summary, earlier_card)
     return [
         _header(card_title(summary)),
+        _context(continues) if continues else None,
         _section(f"{state_text(summary)}\n{progress_text(summary)}", _fields(summary)),
         _section(best_text(summary)),
         DividerBlock() if top else None,
@@ -498,25 +513,33 @@ def card_blocks(summary: RunSummary) -> list[Block | None]:
     ]
 
 
-def card_text(summary: RunSummary) -> str:
-    """The card's fallback: title, state, progress and best, one line each."""
-    return "\n".join(
-        (card_title(summary), state_text(summary), progress_text(summary), best_text(summary))
+def card_text(summary: RunSummary, earlier_card: str | None = None) -> str:
+    """The card's fallback: title, what it continues, state, progress and best, a line each."""
+    lines = (
+        card_title(summary),
+        continues_text(summary, earlier_card),
+        state_text(summary),
+        progress_text(summary),
+        best_text(summary),
     )
+    return "\n".join(line for line in lines if line)
 
 
-def render_card(summary: RunSummary) -> Message:
+def render_card(summary: RunSummary, earlier_card: str | None = None) -> Message:
     """The run card: one top-level message per run, edited in place as the run moves. It
-    carries no metadata: the notification that first posts it carries the event's own."""
-    return _message(card_text(summary), card_blocks(summary))
+    carries no metadata: the notification that first posts it carries the event's own.
+    `earlier_card`: the permalink of the card of the run this one continues, if any."""
+    return _message(card_text(summary, earlier_card), card_blocks(summary, earlier_card))
 
 
-def render_run_started_card(event: Event, summary: RunSummary | None) -> Message:
+def render_run_started_card(
+    event: Event, summary: RunSummary | None, earlier_card: str | None = None
+) -> Message:
     """The `eon_run_started` notification is the card itself, with that event's metadata;
     without a summary it falls back to the plain event message."""
     if summary is None:
         return render_event(event)
-    card = render_card(summary)
+    card = render_card(summary, earlier_card)
     return Message(text=card.text, blocks=card.blocks, metadata=_event_metadata(event))
 
 

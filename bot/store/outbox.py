@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 ERROR_CHARS = 300  # of a row's last error: enough to act on, small enough to list
 
 
+def _ts_order(ts: str) -> float:
+    """Slack's message ts ("1712345678.000200") as a number: later messages sort later."""
+    try:
+        return float(ts)
+    except ValueError:
+        return 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
@@ -181,6 +189,21 @@ class Outbox(Database):
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
         return Card(**row._asdict()) if row is not None else None
+
+    async def earlier_card(
+        self, channel_id: str, project_id: str, run_id: str | None, continues: str
+    ) -> Card | None:
+        """The card in the channel of the run that `run_id` continues: the run named
+        `continues` (`continuationJobId`), else the project's latest other card here."""
+        query = select(cards).where(
+            cards.c.channel_id == channel_id,
+            cards.c.project_id == project_id,
+            cards.c.run_id != (run_id or ""),
+        )
+        async with self._read() as conn:
+            found = [Card(**row._asdict()) for row in (await conn.execute(query)).all()]
+        exact = next((card for card in found if card.run_id == continues), None)
+        return exact or max(found, key=lambda card: _ts_order(card.ts), default=None)
 
     async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]:
         """Cards (of unpaused subscriptions) whose run's summary moved past what they show."""

@@ -619,3 +619,18 @@ def test_a_retried_trial_is_told_truthfully() -> None:
     assert edited.metadata == render_event(failure).metadata  # still that failure's message
     done = event(EventKind.TRIAL_COMPLETED, "t1", trial_name="mfe", retries=2, accuracy=0.9)
     assert render_event(done).text.startswith("✅ *mfe* completed after 2 retries — accuracy 90.0%")
+
+
+def test_an_extended_run_card_has_another_title_and_says_what_it_continues() -> None:
+    plain = render_card(summary(name="run 3"))
+    extended = summary(name="run 3", continuation_job_id="900")
+    link = "https://eon-test.slack.com/archives/C1/p1700000000000100"
+    card = render_card(extended, link)
+    assert card.blocks[0]["text"]["text"] == "EON Tuner · run 3 (extended search) · project 42"
+    assert card.blocks[0]["text"]["text"] != plain.blocks[0]["text"]["text"]
+    assert card.blocks[1]["elements"][0]["text"] == f"↪ Continues run 900 · <{link}|earlier card>"
+    # No card of the earlier run here, or a link that is not one: named, not linked.
+    assert "↪ Continues run 900\n" in render_card(extended).text
+    for bad in ("javascript:alert(1)", "https://x|<!channel>", "https://a b"):
+        assert "<" not in render_card(extended, bad).blocks[1]["elements"][0]["text"]
+    assert "Continues" not in plain.text

@@ -1,5 +1,6 @@
 """The Web API methods the bot calls, each as Slack answers it: `auth.test`, `chat.postMessage`,
-`chat.update`, `chat.postEphemeral`, `conversations.history`, `conversations.replies`,
+`chat.update`, `chat.postEphemeral`, `chat.getPermalink`, `conversations.history`,
+`conversations.replies`,
 `conversations.info`, and `apps.connections.open` for Socket Mode."""
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from bot.sandbox.fakeslack.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID, 
 from bot.sandbox.fakeslack.state import SlackState
 from bot.sandbox.fakeslack.wire import ApiError, JSONDict, flag, opt_str
 
+WORKSPACE_URL = "https://eon-test.slack.com/"
+
 
 class WebApiMethods(SlackState):
     def _auth_test(self, args: JSONDict) -> JSONDict:
         return {
             "ok": True,
-            "url": "https://eon-test.slack.com/",
+            "url": WORKSPACE_URL,
             "team": "EON Test",
             "user": "eon-bot",
             "team_id": TEAM_ID,
@@ -116,6 +119,19 @@ class WebApiMethods(SlackState):
             "text": new.text,
             "message": self._message_json(new, include_metadata=True),
         }
+
+    def _permalink(self, args: JSONDict) -> JSONDict:
+        """`https://WORKSPACE.slack.com/archives/CHANNEL/pTS` (the ts without its dot), with
+        `thread_ts` and `cid` for a reply, as Slack answers."""
+        channel = str(opt_str(args, "channel"))
+        ts = opt_str(args, "message_ts") or ""
+        msg = self._messages.get(channel, {}).get(ts)
+        if msg is None:
+            raise ApiError("message_not_found")
+        link = f"{WORKSPACE_URL}archives/{channel}/p{ts.replace('.', '')}"
+        if msg.thread_ts is not None:
+            link += f"?thread_ts={msg.thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _post_ephemeral(self, args: JSONDict) -> JSONDict:
         channel = str(opt_str(args, "channel"))

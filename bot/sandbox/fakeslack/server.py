@@ -7,7 +7,8 @@ Point the client at it with `AsyncWebClient(token=..., base_url=fake.api_url)`.
 What it does, and why:
 
 - **Answers** `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`,
-  `conversations.history`, `conversations.replies` and `conversations.info` under `/api/<method>`,
+  `chat.getPermalink`, `conversations.history`, `conversations.replies` and
+  `conversations.info` under `/api/<method>`,
   with Slack's checks (tokens, channels, Block Kit limits, text limits, metadata shape) and
   Slack's error names, so a bot that passes here does not fail on the first real post.
 - **Records** every message (with its earlier versions), every call and every `response_url`
@@ -56,6 +57,7 @@ _CHANNEL_METHODS = frozenset(
         "chat.postMessage",
         "chat.update",
         "chat.postEphemeral",
+        "chat.getPermalink",
         "conversations.history",
         "conversations.replies",
         "conversations.info",
@@ -99,6 +101,7 @@ class FakeSlack(FileMethods):
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
+            "chat.getPermalink": self._permalink,
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "conversations.info": self._info,
