@@ -315,12 +315,21 @@ class Delivery:
         if card is None:
             return None
         if (channel, card.ts) not in self._permalinks:
+            link: str | None = None
             try:
                 response = await self._slack.chat_getPermalink(channel=channel, message_ts=card.ts)
-            except (SlackApiError, *TRANSPORT_ERRORS) as error:
-                log.warning("no permalink for card %s in %s: %s", card.ts, channel, error)
-                return None
-            self._permalinks[(channel, card.ts)] = str(response.get("permalink") or "") or None
+                link = str(response.get("permalink") or "") or None
+            except TRANSPORT_ERRORS:
+                return None  # asked again at the next edit
+            except SlackApiError as error:
+                status = error.response.status_code if error.response is not None else 0
+                if status == 429 or status >= 500:
+                    return None  # asked again at the next edit
+                # Slack refuses: not asked again for this card.
+                log.warning(
+                    "no permalink for card %s in %s: %s", card.ts, channel, _error_code(error)
+                )
+            self._permalinks[(channel, card.ts)] = link
         return self._permalinks[(channel, card.ts)]
 
     async def _edit(self, channel: str, ts: str, message: Message, *, what: str) -> None:
