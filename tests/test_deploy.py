@@ -117,3 +117,16 @@ def test_the_wheel_carries_the_manifests_and_the_env_example(tmp_path: Path) -> 
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in (config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST, config.ENV_EXAMPLE):
         assert f"bot/config/{name}" in names
+
+
+def test_the_readme_commands_name_real_markers_and_paths() -> None:
+    """The fast command deselects a marker pytest knows, and the Quick start is intact."""
+    readme = (ROOT / "README.md").read_text()
+    markers = _pyproject()["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("e2e:") for m in markers)
+    assert 'python -m pytest -q -m "not e2e"' in readme
+    assert "pip install -e . && eon-bot demo" in readme
+    assert "pip install -e '.[test]' && python -m pytest" in readme
+    assert (ROOT / ".ci" / "run").exists() and "python -m pytest" in (
+        ROOT / ".ci" / "run"
+    ).read_text()

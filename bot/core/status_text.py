@@ -35,9 +35,17 @@ def state_words(summary: RunSummary) -> str:
     return "unknown"
 
 
+def says_eon_tuner(name: str) -> bool:
+    """A run name such as "EON Tuner run 4" needs no "EON Tuner" in front of it again."""
+    return "eon tuner" in name.lower()
+
+
 def _title(summary: RunSummary) -> str:
     name = one_line(summary.name, 100) if summary.name else ""
-    run = f'EON Tuner run "{name}"' if name else "EON Tuner run"
+    if name and says_eon_tuner(name):
+        run = name
+    else:
+        run = f'EON Tuner run "{name}"' if name else "EON Tuner run"
     extended = " (extended search)" if summary.continuation_job_id else ""
     return f"{run}{extended} · project {one_line(summary.project_id, 40)}"
 
@@ -71,7 +79,9 @@ def _counts(summary: RunSummary) -> str:
 
 def _workers(summary: RunSummary) -> str:
     w = summary.workers
-    return f"Workers: {w.busy} busy, {w.ready} ready, {w.pending} pending"
+    # "starting", as on the card: a worker not yet up (EI's numPendingWorkers); "pending" is
+    # kept for trials waiting for a worker, so one word never means two states.
+    return f"Workers: {w.busy} busy, {w.ready} ready, {w.pending} starting"
 
 
 def _target(summary: RunSummary) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.sandbox.simulator.server import SimulatorServer
-from bot.sandbox.stack import Stack, running_stack
+from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
 
 PROJECT_ID = "1"
@@ -29,19 +29,18 @@ async def demo(*, out: TextIO = sys.stdout, run_seconds: float = RUN_SECONDS) ->
     started = time.monotonic()
     speed = SimulatorServer().controller.simulation(PROJECT_ID).duration / run_seconds
     with tempfile.TemporaryDirectory(prefix="eon-bot-demo-") as folder:
-        async with running_stack(
-            Path(folder), speed=speed, on_message=TerminalPrinter(stream=out)
-        ) as stack:
-            print(
+        printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
+        async with running_stack(Path(folder), speed=speed, on_message=printer) as stack:
+            printer.say(
                 f"eon-bot demo: Edge Impulse simulator at {stack.simulator.url} "
                 f"({speed:.0f}x speed), Slack stand-in at {stack.slack.api_url}, "
-                "channel #eon-runs\n",
-                file=out,
+                f"channel {printer.channel_name(CHANNEL)}\n"
             )
             for text in ("watch 1", "status"):
-                print(f"> /eon {text}", file=out)
+                printer.say(f"> /eon {text}")
                 reply = await stack.command(text)
-                print(f"  {reply.json().get('text', '')}\n", file=out)
+                answer = str(reply.json().get("text", "")).splitlines() or [""]
+                printer.say("\n".join(f"  {line}" for line in answer) + "\n")
                 if text == "watch 1":
                     await _wait_until_over(stack, started + DEADLINE_SECONDS - 5)
     print(f"\ndemo over in {time.monotonic() - started:.0f} s", file=out)

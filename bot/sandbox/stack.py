@@ -20,6 +20,7 @@ from bot.settings import Settings
 
 TOKEN, SECRET, API_KEY = "xoxb-sandbox", "sandbox-signing-secret", "ei_sandbox_key"
 CHANNEL, USER = "C0EONRUNS", "U0EONADA"
+CHANNEL_NAME = "eon-runs"  # what Slack's slash-command body says the channel is called
 
 
 @dataclass(frozen=True, slots=True)

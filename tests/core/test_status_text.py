@@ -92,7 +92,7 @@ def test_a_running_run() -> None:
     assert "State: running" in text
     assert "▓▓▓░░░░░░░ 37%  (3 of 8 trials)" in text
     assert "Trials: 2 completed, 1 failed, 2 running, 3 pending" in text
-    assert "Workers: 2 busy, 0 ready, 1 pending" in text
+    assert "Workers: 2 busy, 0 ready, 1 starting" in text
     assert "Target: cortex-m4f-80mhz, int8, latency ≤ 100 ms" in text
     assert 'Best: "trial-t1" · accuracy 91.3%, latency 12 ms, RAM 37.5 KB, ROM 117.2 KB' in text
     assert "⚠" not in text

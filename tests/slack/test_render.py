@@ -634,3 +634,29 @@ def test_an_extended_run_card_has_another_title_and_says_what_it_continues() -> 
     for bad in ("javascript:alert(1)", "https://x|<!channel>", "https://a b"):
         assert "<" not in render_card(extended, bad).blocks[1]["elements"][0]["text"]
     assert "Continues" not in plain.text
+
+
+@pytest.mark.parametrize(
+    ("name", "card", "status"),
+    [
+        ("EON Tuner run 4", "EON Tuner run 4 · project 42", "EON Tuner run 4 · project 42"),
+        (
+            "Keyword run 3",
+            "EON Tuner · Keyword run 3 · project 42",
+            'EON Tuner run "Keyword run 3"',
+        ),
+    ],
+)
+def test_a_run_named_eon_tuner_is_not_titled_eon_tuner_twice(
+    name: str, card: str, status: str
+) -> None:
+    shown = summary(name=name)
+    assert render_card(shown).text.splitlines()[0] == card
+    assert status in render_status([shown]).text
+
+
+def test_workers_not_yet_up_are_starting_on_the_card_and_in_status() -> None:
+    shown = summary(workers=Workers(busy=1, ready=0, pending=7))
+    for message in (render_card(shown), render_status([shown])):
+        text = " ".join([message.text, *texts(message.blocks)])
+        assert "7 starting" in text and "7 pending" not in text
