@@ -36,8 +36,10 @@ class LocalServer:
             self.make_app(), access_log=None, shutdown_timeout=self.shutdown_timeout
         )
         await runner.setup()
+        # Started again after a stop, it takes back its port: a client keeps the URL it was given.
+        port = self._port if self._port is not None else self._requested_port
         try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
+            await web.TCPSite(runner, self.host, port).start()
         except BaseException:
             await runner.cleanup()
             raise
