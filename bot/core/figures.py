@@ -26,7 +26,8 @@ latency (ms), RAM and ROM (bytes)
 
 A figure found nowhere is None, shown as "—". A limit whose figure is unknown is *unchecked*,
 and an unchecked limit never lets a trial "fit" (`TrialFit.fits`): a trial is called fitting
-only when every limit the run sets is known to be met.
+only when every limit the run sets is known to be met. When no trial fits, one that is over no
+known limit is still a better candidate than one known to be over a limit (`TrialFit.tier`).
 """
 
 from __future__ import annotations
@@ -62,8 +63,18 @@ class TrialFit:
     unchecked: tuple[str, ...] = ()  # "latency", "RAM", "ROM": limits set, figures unknown
 
     @property
+    def over(self) -> bool:
+        return self.over_latency or self.over_ram or self.over_rom
+
+    @property
     def fits(self) -> bool:
-        return not (self.over_latency or self.over_ram or self.over_rom or self.unchecked)
+        return not (self.over or self.unchecked)
+
+    @property
+    def tier(self) -> int:
+        """How good a candidate for "best" it is, before accuracy: 0 known to fit, 1 over no
+        known limit but some unchecked, 2 known to be over a limit."""
+        return 2 if self.over else 1 if self.unchecked else 0
 
 
 def precision_of(config: OptimizeConfig | None) -> str:

@@ -108,7 +108,7 @@ def _over(best: TrialSummary, summary: RunSummary) -> str | None:
     reasons += [f"{name} unknown" for name in best.unchecked]
     if not reasons:
         return None
-    return "  ⚠ not known to fit the targets (no trial is yet): " + "; ".join(reasons)
+    return "  ⚠ not known to fit the targets (no trial is known to fit yet): " + "; ".join(reasons)
 
 
 def _best(summary: RunSummary) -> list[str]:

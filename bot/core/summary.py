@@ -82,9 +82,14 @@ class TrialSummary(_Frozen):
     unchecked: tuple[str, ...] = ()  # limits set whose figure is unknown: "latency", "RAM", "ROM"
 
     @property
+    def fit(self) -> TrialFit:
+        """Its figures against the run's limits (`figures.fit`, the one rule)."""
+        return TrialFit(self.over_latency, self.over_ram, self.over_rom, self.unchecked)
+
+    @property
     def fits(self) -> bool:
-        """Known to be within every limit the run sets (`figures.TrialFit.fits`, the one rule)."""
-        return TrialFit(self.over_latency, self.over_ram, self.over_rom, self.unchecked).fits
+        """Known to be within every limit the run sets."""
+        return self.fit.fits
 
     @property
     def quality(self) -> float | None:
@@ -204,12 +209,14 @@ def ranked(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
 
 
 def best_trial(trials: Iterable[TrialSummary]) -> TrialSummary | None:
-    """The best completed trial that fits the targets; if none fits, the best one (flagged)."""
+    """The best completed trial that fits the targets; if none fits, the best one (flagged),
+    preferring one over no known limit to one known to be over a limit (`TrialFit.tier`)."""
     return _best_of(ranked(trials))
 
 
 def _best_of(scored: list[TrialSummary]) -> TrialSummary | None:
-    return next((t for t in scored if t.fits), scored[0] if scored else None)
+    """`scored` is best first: the first of the best tier wins (`min` keeps the first)."""
+    return min(scored, key=lambda t: t.fit.tier, default=None)
 
 
 def tally(statuses: Iterable[str]) -> Counts:

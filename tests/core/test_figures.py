@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.core.figures import Performance, fit, trial_accuracy, trial_performance, trial_score
-from bot.core.summary import best_trial, summarize_run, summarize_trial
+from bot.core.summary import TrialSummary, best_trial, summarize_run, summarize_trial
 from bot.tuner.models import OptimizeConfig, TunerTrial
 from tests.factories import state
 
@@ -232,3 +232,26 @@ def test_a_trial_with_unknown_ram_loses_to_one_known_to_fit() -> None:
     alone = summarize_run("7", state(unknown, config=config))
     assert alone.best is not None and alone.best.unchecked == ("RAM",) and not alone.best.fits
     assert best_trial(alone.top) == alone.best  # none fits: the best, flagged
+
+
+@pytest.mark.parametrize(
+    ("names", "best"),
+    [
+        (["over-ram", "latency-unknown", "fits"], "fits"),
+        (["over-ram", "latency-unknown"], "latency-unknown"),
+        (["over-ram"], "over-ram"),
+    ],
+    ids=["a trial known to fit wins", "then one over no known limit", "else the best, flagged"],
+)
+def test_best_prefers_fitting_then_not_known_to_be_over(names: list[str], best: str) -> None:
+    pool = {
+        "over-ram": TrialSummary(
+            id="over-ram", name="o", status="completed", accuracy=0.95, over_ram=True
+        ),
+        "latency-unknown": TrialSummary(
+            id="latency-unknown", name="u", status="completed", accuracy=0.9, unchecked=("latency",)
+        ),
+        "fits": TrialSummary(id="fits", name="f", status="completed", accuracy=0.8),
+    }
+    found = best_trial(pool[name] for name in names)
+    assert found is not None and found.id == best
