@@ -215,13 +215,8 @@ async def run(settings: Settings) -> int:
 async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:
     """`work`'s result, or None if `stop` is set first (then `work` is cancelled)."""
     task = asyncio.ensure_future(work)
-    await _first(task, stop.wait())
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-    return None
+    await _first(task, stop.wait())  # cancels whichever did not finish
+    return None if task.cancelled() else task.result()
 
 
 async def _first(*waits: Awaitable[Any]) -> None:

@@ -45,6 +45,9 @@ class LocalServer:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        # A restart binds the same port, as a service coming back does: tests stop a server
+        # to cause an outage and start it again to end it, with clients still pointed at it.
+        self._requested_port = self._port
         return self
 
     async def stop(self) -> None:

@@ -175,3 +175,22 @@ async def test_check_reads_dot_env_in_the_working_folder(tmp_path: Path) -> None
         bad = await _eon_bot("check", "1", env=env, cwd=tmp_path)
         assert bad.code == 1
         assert "✗ SLACK_BOT_TOKEN   Slack refused SLACK_BOT_TOKEN (invalid_auth)" in bad.out
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_signal_ends_it_while_it_waits_for_slack(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Slack not answering auth.test: the bot waits to start, and still stops when told."""
+    async with e2e_stack(tmp_path) as stack:
+        stack.slack.fail_next("auth.test", status=503, times=1000)
+        with explain(stack.bot):
+            await stack.bot.start(wait=False)
+            await stack.slack.wait_for(lambda f: f.calls_to("auth.test"), timeout=30.0)
+            await asyncio.sleep(0.3)  # inside the wait before asking again
+            if signum == signal.SIGTERM:
+                stopped = await stack.bot.terminate()
+            else:
+                stopped = await stack.bot.interrupt()
+        assert stopped.returncode == 0 and stopped.seconds < 10, stopped
+        assert "Traceback" not in stack.bot.log_text()
