@@ -100,7 +100,12 @@ class Bot:
 
 def tuner_client(settings: Settings, http: httpx.AsyncClient) -> TunerClient:
     """The Edge Impulse client as every command uses it (`run`, `status`)."""
-    return TunerClient(http, base_url=settings.ei_api_url, api_key_for=settings.api_key_for)
+    return TunerClient(
+        http,
+        base_url=settings.ei_api_url,
+        api_key_for=settings.api_key_for,
+        max_bytes=int(settings.ei_max_response_mb * 1024 * 1024),
+    )
 
 
 async def build(

@@ -1,4 +1,18 @@
-"""One APScheduler job per watched project: fetch, diff, store (one transaction), wake delivery."""
+"""One APScheduler job per watched project: fetch, diff, store (one transaction), wake delivery.
+
+Most polls find the document exactly as last time (every run that is over, and most seconds
+of one that is not): its bytes' digest equals the last one stored, so it is not parsed,
+diffed or written and delivery is not woken. Only the stall clock is looked at: a running
+job's document that has not moved by its stall time (`bot.core.stall.stall_due`) goes the
+whole way, which tells the stall. A changed document is read in a worker thread, trial by
+trial and only the trials that changed (`bot.core.increment`), so even a 2,000-trial
+document never holds the event loop.
+
+What was stored last is kept per project in memory (`_stored`: the digest and the stall
+time), seeded from the snapshot on the first poll after a start or a `watch` (that first poll
+always writes, so a channel that just started watching gets its run card). A failed poll
+forgets it, so the poll after an outage goes the whole way and can say the project recovered.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +20,33 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.core.diff import diff, started_event
-from bot.core.outage import after_failure, after_success
-from bot.core.stall import progress_digest, watch_progress
+from bot.core.diff import started_event
+from bot.core.events import Snapshot
+from bot.core.increment import Read, read_changes
+from bot.core.outage import Outage, after_failure, after_success
+from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerUnavailable
 from bot.store import Store
-from bot.tuner.client import TunerClient
+from bot.tuner.client import TunerClient, whole_state
+from bot.tuner.piecewise import Pieces, body_digest
 
 log = logging.getLogger(__name__)
+
+
+class _Stored(NamedTuple):
+    digest: str  # of the document last stored
+    stall_due: datetime | None  # when an unchanged document is due a stall check
+
+
+def _due(stored: _Stored, now: datetime) -> bool:
+    return stored.stall_due is not None and now >= stored.stall_due
 
 
 class Poller:
@@ -44,6 +71,10 @@ class Poller:
         self._now = now
         self._on_events = on_events
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._stored: dict[str, _Stored] = {}
+        # One reader: parsing two large documents at once would not be faster (one GIL), only
+        # hold both in memory.
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eon-read")
 
     @staticmethod
     def _job_id(project_id: str) -> str:
@@ -58,7 +89,9 @@ class Poller:
         return projects
 
     def watch(self, project_id: str, *, delay: float = 0.0) -> None:
-        """Poll `project_id` every interval, the first time after `delay` seconds."""
+        """Poll `project_id` every interval, the first time after `delay` seconds; that first
+        poll writes even an unchanged document (a new channel may be waiting for the card)."""
+        self._stored.pop(project_id, None)
         self._scheduler.add_job(
             self.poll,
             "interval",
@@ -85,7 +118,10 @@ class Poller:
         """A reason to give up watching a new project (Edge Impulse's one-line answer), or
         None. An outage is no reason: polls keep trying and tell the channel if it lasts."""
         try:
-            await self._tuner.get_state(project_id)
+            body = await self._tuner.fetch(project_id)
+            await asyncio.get_running_loop().run_in_executor(
+                self._reader, self._tuner.read, project_id, body, whole_state
+            )
         except TunerUnavailable:
             return None
         except TunerApiError as error:
@@ -95,7 +131,7 @@ class Poller:
     def unwatch(self, project_id: str) -> None:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
-        self._tuner.forget(project_id)
+        self._stored.pop(project_id, None)
 
     async def poll(self, project_id: str) -> None:
         """One poll. Never raises: one failing project must not stop the others."""
@@ -118,33 +154,84 @@ class Poller:
             await asyncio.wait(set(self._in_flight), timeout=grace_s)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     async def _poll(self, project_id: str) -> None:
-        snapshot, outage = await self._store.load_project(project_id)
         asked_at = self._now()  # an outage starts when the poll began, before its retries
         try:
-            state = await self._tuner.get_state(project_id)
+            body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
-            step = after_failure(
-                project_id, outage, error, now=asked_at, notice_after=self._notice_after
-            )
-            if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
-                log.warning("%s", error)
-            await self._store.save_poll(
-                project_id, snapshot=None, events=step.events, outage=step.outage
-            )
+            await self._failed(project_id, error, asked_at)
+            return
+        digest = body_digest(body)
+        stored = self._stored.get(project_id)
+        if stored is not None and stored.digest == digest and not _due(stored, asked_at):
+            return
+        snapshot, outage = await self._store.load_project(project_id)
+        listing = snapshot.listing if snapshot is not None else None
+        if snapshot is not None and listing is not None and listing.digest == digest:
+            # Stored before (by an earlier start, or a stall check): nothing to read again.
+            read = Read([], snapshot, snapshot.progress or "")
         else:
-            recovered = after_success(project_id, outage)
-            now = self._now()
-            events, fresh = diff(snapshot, state, project_id=project_id, now=now)
-            stalls, fresh = watch_progress(
-                fresh, progress_digest(state), now=now, stall_after=self._stall_after
-            )
-            await self._store.save_poll(
-                project_id,
-                snapshot=fresh,
-                events=[*recovered.events, *events, *stalls],
-                outage=recovered.outage,
-                start_event=started_event(fresh),
-            )
-        self._on_events()  # new rows, or a card to edit
+            try:
+                read = await asyncio.get_running_loop().run_in_executor(
+                    self._reader, self._read, project_id, body, digest, snapshot, self._now()
+                )
+            except EonBotError as error:  # an answer that is not a state
+                await self._failed(project_id, error, asked_at, outage)
+                return
+        await self._save(project_id, read, snapshot, outage, digest)
+
+    async def _save(
+        self, project_id: str, read: Read, snapshot: Snapshot | None, outage: Outage, digest: str
+    ) -> None:
+        recovered = after_success(project_id, outage)
+        stalls, fresh = watch_progress(
+            read.snapshot, read.progress, now=self._now(), stall_after=self._stall_after
+        )
+        added = await self._store.save_poll(
+            project_id,
+            snapshot=fresh,
+            events=[*recovered.events, *read.events, *stalls],
+            outage=recovered.outage,
+            start_event=started_event(fresh),
+        )
+        self._stored[project_id] = _Stored(digest, stall_due(fresh, self._stall_after))
+        if added or snapshot is None or fresh.summary != snapshot.summary:
+            self._on_events()  # new rows, or a card to edit
+
+    def _read(
+        self,
+        project_id: str,
+        body: bytes,
+        digest: str,
+        snapshot: Snapshot | None,
+        now: datetime,
+    ) -> Read:
+        """In the reader thread: the document's news since `snapshot`."""
+
+        def changes(pieces: Pieces) -> Read:
+            return read_changes(snapshot, pieces, digest=digest, project_id=project_id, now=now)
+
+        return self._tuner.read(project_id, body, changes)
+
+    async def _failed(
+        self,
+        project_id: str,
+        error: EonBotError,
+        asked_at: datetime,
+        outage: Outage | None = None,
+    ) -> None:
+        self._stored.pop(project_id, None)  # the next success goes the whole way
+        if outage is None:
+            _, outage = await self._store.load_project(project_id)
+        step = after_failure(
+            project_id, outage, error, now=asked_at, notice_after=self._notice_after
+        )
+        if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
+            log.warning("%s", error)
+        await self._store.save_poll(
+            project_id, snapshot=None, events=step.events, outage=step.outage
+        )
+        if step.events:
+            self._on_events()

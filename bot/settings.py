@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     ei_api_url: str = "https://studio.edgeimpulse.com/v1"
     ei_api_key: SecretStr | None = None
+    # Edge Impulse answers larger than this are refused with a clear error (never an
+    # out-of-memory crash); a 2,000-trial tuner state is about 9 MB.
+    ei_max_response_mb: float = Field(default=32.0, gt=0)
     project_keys: dict[str, SecretStr] = Field(default_factory=dict)
     database_url: str = "sqlite:///eon-bot.db"
     poll_interval: float = Field(default=30.0, gt=0)

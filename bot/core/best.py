@@ -32,3 +32,24 @@ def best_before(
         if (mark := marks.get(trial.id)) is not None and mark.completed_reported
     ]
     return best_trial(done)
+
+
+def best_listed(
+    listed: Iterable[str],
+    changed: Iterable[TunerTrial],
+    marks: Mapping[str, TrialMark],
+    config: OptimizeConfig | None,
+) -> TrialSummary | None:
+    """`best_before` of a document of which only the `changed` trials were read: the others
+    are as their marks' figures show them (`listed` gives the document's order)."""
+    fresh = {trial.id: trial for trial in changed}
+    done = []
+    for trial_id in listed:
+        mark = marks.get(trial_id)
+        if mark is None or not mark.completed_reported:
+            continue
+        trial = fresh.get(trial_id)
+        figures = summarize_trial(trial, config) if trial is not None else mark.figures
+        if figures is not None:
+            done.append(figures)
+    return best_trial(done)

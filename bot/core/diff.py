@@ -23,10 +23,11 @@ The rules, as users expect them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
-from bot.core.best import beats, best_before
+from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
 from bot.core.summary import (
@@ -73,7 +74,7 @@ def _finished_event(run: RunRef, summary: RunSummary) -> Event:
     )
 
 
-def _is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
+def is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
     """Another job id than before, or the first run of a project whose tuner had never run."""
     if previous.summary is not None and previous.summary.never_ran:
         return not never_ran(state)
@@ -200,10 +201,15 @@ def _report_trials(
     state: OptimizeStateResponse,
     *,
     baseline: bool,
+    listed: list[str] | None = None,
 ) -> list[Event]:
     """The events of `trials` in document order, updating `marks`; each completion is judged
-    against the best of the trials that completed before it (earlier polls, then this one)."""
-    best = best_before(trials, marks, state.config)
+    against the best of the trials that completed before it (earlier polls, then this one).
+    `listed`: every id the document lists, when `trials` are only the changed ones."""
+    if listed is None:
+        best = best_before(trials, marks, state.config)
+    else:
+        best = best_listed(listed, trials, marks, state.config)
     events: list[Event] = []
     for trial in trials:
         found, mark = _trial_events(
@@ -223,10 +229,17 @@ def diff(
     *,
     project_id: str,
     now: datetime | None = None,
+    summarize: Callable[[datetime | None], RunSummary] | None = None,
+    listed: list[str] | None = None,
 ) -> Diff:
-    """Events owed since `previous` (None: never looked before), and the snapshot to keep."""
+    """Events owed since `previous` (None: never looked before), and the snapshot to keep.
+
+    With `listed` (every id the document lists, in order), `state.trials` holds only the
+    trials that changed since `previous` and `summarize(first_seen)` stands in for
+    `summarize_run` (`bot.core.increment`); the trials left out are not looked at, so they
+    must be unchanged (their marks, figures included, are what the document shows)."""
     baseline = previous is None
-    new_run = previous is not None and _is_new_run(previous, state)
+    new_run = previous is not None and is_new_run(previous, state)
     prev = previous or Snapshot(project_id=project_id)
     events: list[Event] = []
 
@@ -253,11 +266,15 @@ def diff(
         state.job_id or (None if new_run else prev.tuner_job_id),
     )
     first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
-    summary = summarize_run(project_id, state, started_at=first_seen, now=now)
+    summary = (
+        summarize(first_seen)
+        if summarize is not None
+        else summarize_run(project_id, state, started_at=first_seen, now=now)
+    )
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
-    events.extend(_report_trials(run, state.trials, marks, state, baseline=baseline))
+    events.extend(_report_trials(run, state.trials, marks, state, baseline=baseline, listed=listed))
 
     fresh = baseline or new_run
     time_limit_reported = prev.time_limit_reported and not fresh

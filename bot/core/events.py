@@ -68,6 +68,25 @@ class TrialMark(BaseModel):
     figures: TrialSummary | None = None
 
 
+class Listing(BaseModel):
+    """What a poll needs to know of the last document to read the next one cheaply: its bytes'
+    digest (equal: nothing to do), the fingerprint of each listed trial's text (equal: not
+    read again), of the run's configuration, which trials hold the earliest and latest
+    timestamps of the document (the run's time span), each trial's training time in
+    microseconds (their sum is the run's) and each trial's progress term (`bot.core.stall`).
+    See `bot.core.increment`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    digest: str
+    config: str = ""
+    fingerprints: dict[str, str] = {}
+    earliest: tuple[datetime, str] | None = None
+    latest: tuple[datetime, str] | None = None
+    training: dict[str, int] = {}
+    progress: dict[str, int] = {}
+
+
 class Snapshot(BaseModel):
     """What the store keeps of a project between polls: enough to diff, and the latest summary
     (which `/eon status` and the run card show) — never the whole document."""
@@ -92,6 +111,7 @@ class Snapshot(BaseModel):
     """Stall notices given in this run; the next one's event key counts on from here."""
     stalled: bool = False
     """A stall notice was given and the job has not moved since."""
+    listing: Listing | None = None
 
     @property
     def run_id(self) -> str | None:

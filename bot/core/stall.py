@@ -11,12 +11,13 @@ ends while stalled gets its end, not a resume.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from bot.core.events import Event, EventKind, RunRef, Snapshot
-from bot.core.summary import count_trials
-from bot.tuner.models import OptimizeStateResponse
+from bot.core.summary import Counts, count_trials
+from bot.tuner.models import OptimizeStateResponse, TunerTrial
 
 
 class StallStep(NamedTuple):
@@ -24,16 +25,32 @@ class StallStep(NamedTuple):
     snapshot: Snapshot
 
 
+def trial_progress(trial: TunerTrial) -> int:
+    """One trial's term of `progress_digest`: what of it counts as progress, hashed."""
+    text = f"{trial.id}\0{trial.status}\0{trial.retries}\0{trial.current_epoch}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest())
+
+
+def progress_of(counts: Counts, terms: Iterable[int]) -> str:
+    """The digest of the trial counts and the trials' `trial_progress` terms. The terms are
+    added (modulo 2**64), so the document's order is not progress, and a poll that read only
+    the trials that changed can replace their terms (`bot.core.increment`)."""
+    total = sum(terms) % 2**64
+    text = f"{counts.pending},{counts.running},{counts.completed},{counts.failed}:{total}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
 def progress_digest(state: OptimizeStateResponse) -> str:
     """A short digest of everything whose change counts as progress."""
-    digest = hashlib.blake2b(digest_size=12)
-    counts = count_trials(state)
-    digest.update(f"{counts.pending},{counts.running},{counts.completed},{counts.failed}".encode())
-    for trial in state.trials:
-        digest.update(
-            f"\0{trial.id}\0{trial.status}\0{trial.retries}\0{trial.current_epoch}".encode()
-        )
-    return digest.hexdigest()
+    return progress_of(count_trials(state), (trial_progress(t) for t in state.trials))
+
+
+def stall_due(snapshot: Snapshot, stall_after: float) -> datetime | None:
+    """When the snapshot's run is owed a stall notice if nothing moves before, or None: what a
+    poll that skips an unchanged document still has to look at."""
+    if not _working(snapshot) or snapshot.stalled or snapshot.progress_at is None:
+        return None
+    return snapshot.progress_at + timedelta(seconds=stall_after)
 
 
 def _working(snapshot: Snapshot) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -262,10 +262,17 @@ def _parse_time(value: str | None) -> datetime | None:
 def activity_span(state: OptimizeStateResponse) -> tuple[datetime | None, datetime | None]:
     """The earliest and latest timestamps the document shows (trial epochs, trainings and
     block activity): the run's own clock, free of any skew between it and this machine's."""
-    spans = [span for trial in state.trials if (span := _trial_span(trial)) is not None]
+    spans = [span for trial in state.trials if (span := trial_span(trial)) is not None]
     if not spans:
         return None, None
     return min(first for first, _ in spans), max(last for _, last in spans)
+
+
+def span_micros(span: tuple[datetime, datetime]) -> int:
+    """A trial's training time in whole microseconds: integers add up the same in any order,
+    so a total kept up to date trial by trial (`bot.core.increment`) equals a fresh one."""
+    first, last = span
+    return (last - first) // timedelta(microseconds=1)
 
 
 def training_time(state: OptimizeStateResponse) -> float | None:
@@ -273,13 +280,14 @@ def training_time(state: OptimizeStateResponse) -> float | None:
     of each trial's span in the document (its first block activity to its latest stamp).
     An attempt that a retry replaced is no longer listed, so this may read a little low.
     None before any trial has a timestamp."""
-    spans = [span for trial in state.trials if (span := _trial_span(trial)) is not None]
+    spans = [span for trial in state.trials if (span := trial_span(trial)) is not None]
     if not spans:
         return None
-    return sum((last - first).total_seconds() for first, last in spans)
+    return sum(span_micros(span) for span in spans) / 1e6
 
 
-def _trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
+def trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
+    """The earliest and latest timestamps of one trial (memoised on it)."""
     memo = trial.memo()
     if "span" not in memo:
         stamps = [
@@ -323,7 +331,9 @@ def is_finished(state: OptimizeStateResponse) -> bool:
     return state.run_id is not None and status != TunerStatus.CREATING
 
 
-def count_trials(state: OptimizeStateResponse) -> Counts:
+def count_trials(state: OptimizeStateResponse, statuses: Iterable[str] | None = None) -> Counts:
+    """The document's own counts if it has them, else a tally of the listed trials' statuses
+    (`statuses`, when the trials are not all in `state`)."""
     if state.status is not None and "num_completed_trials" in state.status.model_fields_set:
         s = state.status
         return Counts(
@@ -332,7 +342,7 @@ def count_trials(state: OptimizeStateResponse) -> Counts:
             completed=s.num_completed_trials,
             failed=s.num_failed_trials,
         )
-    return tally(trial.status for trial in state.trials)
+    return tally(statuses if statuses is not None else (trial.status for trial in state.trials))
 
 
 def count_workers(state: OptimizeStateResponse) -> Workers:
@@ -370,14 +380,43 @@ def summarize_run(
     `started_at` (when the bot first saw the run). Training time is `training_time`. Whole
     minutes: the card is edited when something a reader sees changes, not on every poll.
     """
+    trials = [summarize_trial(trial, state.config) for trial in state.trials]
+    return assemble_run(
+        project_id,
+        state,
+        trials,
+        counts=count_trials(state),
+        total=len(trials),
+        span=activity_span(state),
+        training=training_time(state),
+        started_at=started_at,
+        now=now,
+    )
+
+
+def assemble_run(
+    project_id: str,
+    state: OptimizeStateResponse,
+    trials: list[TrialSummary],
+    *,
+    counts: Counts,
+    total: int,
+    span: tuple[datetime | None, datetime | None],
+    training: float | None,
+    started_at: datetime | None,
+    now: datetime | None,
+) -> RunSummary:
+    """`summarize_run` from its parts: `trials` in document order need only include every trial
+    that can be best, top or on the Pareto front (`bot.core.increment` passes those alone);
+    `total` counts every listed trial, `span` is the document's `activity_span`, `training`
+    its `training_time`."""
     config = state.config
-    trials = [summarize_trial(trial, config) for trial in state.trials]
     finished = is_finished(state)
     outcome = None
     if finished:
         failed = bool(state.job_error)
         outcome = "failed" if failed else "completed"
-    earliest, latest = activity_span(state)
+    earliest, latest = span
     start = earliest or started_at
     elapsed: float | None = None
     if earliest is not None and latest is not None:
@@ -398,19 +437,19 @@ def summarize_run(
         finished=finished,
         outcome=outcome,
         job_error=state.job_error,
-        counts=count_trials(state),
+        counts=counts,
         planned_trials=config.tuning_max_trials if config else None,
         workers=count_workers(state),
         best=_best_of(completed),
         pareto=pareto_front(trials),
         top=completed[:TOP_TRIALS],
-        trials_total=len(trials),
+        trials_total=total,
         precision=precision_of(config),
         target_device=config.target_device.name if config and config.target_device else None,
         target_latency_ms=config.target_latency if config and config.target_latency else None,
         started_at=start,
         elapsed_s=_whole_minutes(elapsed),
-        training_s=_whole_minutes(training_time(state)),
+        training_s=_whole_minutes(training),
         max_total_training_time_s=config.max_total_training_time if config else None,
         time_limit_exceeded=bool(state.total_training_time_exceeded),
         can_extend_search=state.can_extend_search,

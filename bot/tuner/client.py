@@ -25,11 +25,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TypeVar
 
 import httpx
 from pydantic import SecretStr, ValidationError
-from pydantic_core import from_json
 
 from bot.errors import (
     ConfigError,
@@ -43,13 +42,17 @@ from bot.errors import (
     TunerUnavailable,
 )
 from bot.fmt import one_line, redact
-from bot.tuner.models import OptimizeStateResponse, TunerTrial
+from bot.tuner import piecewise
+from bot.tuner.models import OptimizeStateResponse
+from bot.tuner.piecewise import Pieces
 
 log = logging.getLogger(__name__)
 
 _PROJECT_ID = re.compile(r"[0-9]{1,19}")
 _REASON_LIMIT = 200
 _JITTER = 0.1  # up to 10 % on top of each backoff, so many pollers do not retry in step
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
+T = TypeVar("T")
 
 
 def _user_agent() -> str:
@@ -120,43 +123,6 @@ def _shape_problem(exc: ValidationError, body: bytes) -> str:
     return f"unexpected shape: {where + ': ' if where else ''}{first['msg']}{also}"
 
 
-class TrialReuse:
-    """Validates a state document, reusing the models of trials unchanged since the last one.
-
-    Most of a long run's trials are finished and never change again, and validating them anew
-    is most of what a poll costs: a trial whose JSON equals last poll's (a C-level comparison)
-    keeps its model (and the summaries memoised on it). Holds the last document of one project.
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[Any, TunerTrial]] = {}
-
-    def validate(self, body: bytes) -> OptimizeStateResponse:
-        """Raises ValidationError, as `model_validate_json` would, for anything not understood."""
-        try:
-            raw = from_json(body)
-        except ValueError:
-            return OptimizeStateResponse.model_validate_json(body)  # raises the JSON error
-        trials = raw.get("trials") if isinstance(raw, dict) else None
-        if not isinstance(trials, list):
-            return OptimizeStateResponse.model_validate(raw)
-        kept: dict[str, tuple[Any, TunerTrial]] = {}
-        models: list[TunerTrial] = []
-        for item in trials:
-            last = self._last.get(str(item.get("id"))) if isinstance(item, dict) else None
-            model = last[1] if last is not None and last[0] == item else None
-            if model is None:
-                try:
-                    model = TunerTrial.model_validate(item)
-                except ValidationError:  # worded with its place in the whole document
-                    return OptimizeStateResponse.model_validate_json(body)
-            kept[model.id] = (item, model)
-            models.append(model)
-        envelope = OptimizeStateResponse.model_validate({**raw, "trials": []})
-        self._last = kept
-        return envelope.model_copy(update={"trials": models})
-
-
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Validating a large state allocates hundreds of thousands of objects, none in a cycle;
@@ -171,19 +137,17 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_state(
+def check_answer(
     project_id: str,
     status_code: int,
     body: bytes,
     *,
     secret: SecretStr | None = None,
-    reuse: TrialReuse | None = None,
     base_url: str = "(EI_API_URL)",
-) -> OptimizeStateResponse:
-    """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
-    request carried: it is cut out of any text quoted from the answer. `reuse` keeps the models
-    of unchanged trials from the project's previous answer. `base_url` is named when the answer
-    is not Edge Impulse's at all (`NotEdgeImpulse`)."""
+) -> None:
+    """Raise the typed error an answer's status amounts to (nothing for a 200 that may be a
+    state). `base_url` is named when the answer is not Edge Impulse's at all
+    (`NotEdgeImpulse`)."""
     if status_code in (401, 403):
         raise TunerAuthError(project_id, status_code)
     alien = _not_an_api_answer(body)
@@ -198,24 +162,49 @@ def parse_state(
         if status_code == 429 or status_code >= 500:
             raise TunerUnavailable(project_id, reason, status_code)
         raise TunerBadResponse(project_id, reason, status_code)
+
+
+def read_state(
+    project_id: str, body: bytes, use: Callable[[Pieces], T], *, secret: SecretStr | None = None
+) -> T:
+    """`use(pieces)` of a 200 answer's body, once it is known to be a successful state with a
+    `trials` list; a body (or, inside `use`, a trial) not understood becomes the typed error.
+    Pure CPU: the poller runs it in a worker thread (`piecewise` keeps each step short)."""
     try:
         with _gc_paused():
-            if reuse is None:
-                state = OptimizeStateResponse.model_validate_json(body)
-            else:
-                state = reuse.validate(body)
+            pieces = piecewise.read(body)
+            state = pieces.envelope
+            if not state.success:
+                told = state.error or "success: false, without an error message"
+                raise TunerReportedError(project_id, _reason(told, secret), 200)
+            if "trials" not in state.model_fields_set:
+                raise TunerBadResponse(project_id, "no `trials` list in the state", 200)
+            return use(pieces)
     except ValidationError as exc:
         said = _ei_error(body, only_if_failed=True)
         if said is not None:  # `success: false` with odd other fields: EI's words are the news
-            raise TunerReportedError(project_id, _reason(said, secret), status_code) from None
+            raise TunerReportedError(project_id, _reason(said, secret), 200) from None
         reason = _reason(_shape_problem(exc, body), secret)
-        raise TunerBadResponse(project_id, reason, status_code) from None
-    if not state.success:
-        said = state.error or "success: false, without an error message"
-        raise TunerReportedError(project_id, _reason(said, secret), status_code)
-    if "trials" not in state.model_fields_set:
-        raise TunerBadResponse(project_id, "no `trials` list in the state", 200)
-    return state
+        raise TunerBadResponse(project_id, reason, 200) from None
+
+
+def whole_state(pieces: Pieces) -> OptimizeStateResponse:
+    """Every trial validated: the state as `OptimizeStateResponse.model_validate_json` reads it."""
+    return pieces.state(pieces.trials(range(len(pieces.raw))))
+
+
+def parse_state(
+    project_id: str,
+    status_code: int,
+    body: bytes,
+    *,
+    secret: SecretStr | None = None,
+    base_url: str = "(EI_API_URL)",
+) -> OptimizeStateResponse:
+    """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
+    request carried: it is cut out of any text quoted from the answer."""
+    check_answer(project_id, status_code, body, secret=secret, base_url=base_url)
+    return read_state(project_id, body, whole_state, secret=secret)
 
 
 def _not_an_api_answer(body: bytes) -> str | None:
@@ -255,9 +244,9 @@ def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
     return max(0.0, seconds)
 
 
-def _server_now(response: httpx.Response) -> datetime:
+def _server_now(headers: httpx.Headers) -> datetime:
     """The server's clock (its `Date` header) if given: an HTTP-date `Retry-After` is on it."""
-    stamp = response.headers.get("date")
+    stamp = headers.get("date")
     if stamp:
         try:
             parsed = parsedate_to_datetime(stamp)
@@ -281,6 +270,7 @@ class TunerClient:
         attempts: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 60.0,
+        max_bytes: int = MAX_RESPONSE_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if attempts < 1:
@@ -300,28 +290,39 @@ class TunerClient:
         self._attempts = attempts
         self._backoff = backoff
         self._max_retry_after = max_retry_after
+        self._max_bytes = max_bytes
         self._sleep = sleep
-        self._reuse: dict[str, TrialReuse] = {}
-
-    def forget(self, project_id: str) -> None:
-        """Drop what is kept of a project no longer polled (its last document's trials)."""
-        self._reuse.pop(project_id, None)
 
     def __repr__(self) -> str:
         return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
 
-    async def get_state(self, project_id: str) -> OptimizeStateResponse:
-        """The project's current tuner state, or a `TunerApiError` / `ConfigError` subclass."""
-        project_id = project_id_from(project_id)
+    def _key(self, project_id: str) -> SecretStr:
         key = self._api_key_for(project_id)
         if key is None or not key.get_secret_value():
             raise MissingApiKey(project_id)
+        return key
+
+    async def get_state(self, project_id: str) -> OptimizeStateResponse:
+        """The project's current tuner state, or a `TunerApiError` / `ConfigError` subclass."""
+        project_id = project_id_from(project_id)
+        body = await self.fetch(project_id)
+        return read_state(project_id, body, whole_state, secret=self._key(project_id))
+
+    def read(self, project_id: str, body: bytes, use: Callable[[Pieces], T]) -> T:
+        """`read_state` with the project's key as the secret to keep out of error text."""
+        return read_state(project_id, body, use, secret=self._key(project_id))
+
+    async def fetch(self, project_id: str) -> bytes:
+        """The body of the project's 200 answer, unread (see `read`), retrying what may pass;
+        a body over `max_bytes` (`EI_MAX_RESPONSE_MB`) is refused before it is all in memory."""
+        project_id = project_id_from(project_id)
+        key = self._key(project_id)
         url = f"{self._base_url}/api/{project_id}/optimize/state"
         headers = {"x-api-key": key.get_secret_value(), "Accept": "application/json"}
         for attempt in range(1, self._attempts + 1):
             delay: float | None = None
             try:
-                response = await self._http.get(url, headers=headers)
+                status, response_headers, body = await self._get(project_id, url, headers)
             except httpx.UnsupportedProtocol:
                 raise ConfigError("EI_API_URL must be an http(s) URL") from None
             except httpx.TransportError as exc:
@@ -330,18 +331,13 @@ class TunerClient:
                 raise TunerBadResponse(project_id, _transport_reason(exc, key)) from None
             else:
                 try:
-                    return parse_state(
-                        project_id,
-                        response.status_code,
-                        response.content,
-                        secret=key,
-                        reuse=self._reuse.setdefault(project_id, TrialReuse()),
-                        base_url=self._base_url,
-                    )
+                    check_answer(project_id, status, body, secret=key, base_url=self._base_url)
+                    return body
                 except TunerUnavailable as exc:
                     failure = exc
                     wait = retry_after_seconds(
-                        response.headers.get("retry-after"), now=_server_now(response)
+                        response_headers.get("retry-after"),
+                        now=_server_now(response_headers),
                     )
                     delay = None if wait is None else min(wait, self._max_retry_after)
             if attempt == self._attempts:
@@ -363,6 +359,33 @@ class TunerClient:
                 project_id, f"{failure.reason}; {self._attempts} attempts", failure.status
             )
         raise failure
+
+    async def _get(
+        self, project_id: str, url: str, headers: dict[str, str]
+    ) -> tuple[int, httpx.Headers, bytes]:
+        """One GET, its body read in chunks up to the cap (decompressed size, so a small
+        compressed bomb is refused too)."""
+        async with self._http.stream("GET", url, headers=headers) as response:
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > self._max_bytes:
+                raise self._too_large(project_id, int(declared))
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > self._max_bytes:
+                    raise self._too_large(project_id, None)
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks)
+
+    def _too_large(self, project_id: str, size: int | None) -> TunerBadResponse:
+        limit = f"{self._max_bytes / 1024 / 1024:.3g} MB"
+        said = f"{size / 1024 / 1024:.1f} MB, over" if size is not None else "over"
+        return TunerBadResponse(
+            project_id,
+            f"the answer is {said} the {limit} limit; raise EI_MAX_RESPONSE_MB "
+            "if the project's tuner state is really that large",
+        )
 
 
 def _transport_reason(exc: httpx.HTTPError, secret: SecretStr, base_url: str = "") -> str:

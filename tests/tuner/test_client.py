@@ -125,13 +125,47 @@ async def test_get_state_uses_the_default_key_for_other_projects() -> None:
     assert ei.requests[0].headers["x-api-key"] == KEY
 
 
-async def test_unchanged_trials_keep_their_model_until_the_project_is_forgotten() -> None:
+async def test_fetch_returns_the_body_unread_and_read_validates_it() -> None:
     client = make_client(Recorder(ok()))
-    first = (await client.get_state("7")).trials[0]
-    assert (await client.get_state("7")).trials[0] is first  # reused: not validated again
-    client.forget("7")
-    again = (await client.get_state("7")).trials[0]
-    assert again is not first and again == first
+    raw = await client.fetch("7")
+    assert raw == body()
+    state = client.read("7", raw, lambda pieces: pieces.state(pieces.trials([0])))
+    assert state == await client.get_state("7")
+
+
+# --- the size cap (issue 9.6): a clear error, never the whole answer in memory -----------------
+
+
+async def test_an_answer_over_the_cap_is_refused_with_a_clear_error() -> None:
+    big = httpx.Response(200, content=body(error="x" * 5000))
+    with pytest.raises(TunerBadResponse) as caught:
+        await make_client(Recorder(big), max_bytes=4096).get_state("7")
+    message = str(caught.value)
+    assert "over the 0.00391 MB limit" in message and "EI_MAX_RESPONSE_MB" in message
+    assert "\n" not in message
+
+
+async def test_an_answer_under_the_cap_is_read() -> None:
+    fits = httpx.Response(200, content=body())
+    assert (await make_client(Recorder(fits), max_bytes=len(body())).get_state("7")).success
+
+
+async def test_the_cap_holds_without_a_content_length_and_stops_reading_early() -> None:
+    """A streamed answer (no Content-Length) is cut off once over the cap: the client never
+    reads, let alone keeps, the rest of an endless body."""
+    sent: list[int] = []
+
+    async def endless() -> Any:
+        for _ in range(10_000):
+            sent.append(1)
+            yield b"[" * 1024
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    with pytest.raises(TunerBadResponse, match=r"the answer is over the 0\.00977 MB limit"):
+        await make_client(handler, max_bytes=10 * 1024).get_state("7")
+    assert len(sent) <= 12
 
 
 async def test_trailing_slash_and_leading_zeros_are_normalised() -> None:
