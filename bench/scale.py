@@ -125,16 +125,18 @@ async def _drop_schema(base: str, schema: str) -> None:
     await admin.close()
 
 
-async def _timed(bot: BotProcess, http: httpx.AsyncClient, slack: FakeSlack, text: str,
-                 channel: str) -> float:  # fmt: skip
+async def _timed(
+    bot: BotProcess, http: httpx.AsyncClient, slack: FakeSlack, text: str, channel: str
+) -> float:
     reply = await bot.command(http, text, response_url=slack.response_url(), channel_id=channel)
     if reply.status != 200:
         return float("inf")
     return reply.seconds
 
 
-async def _watch_all(bot: BotProcess, http: httpx.AsyncClient, slack: FakeSlack,
-                     projects: list[str]) -> float:  # fmt: skip
+async def _watch_all(
+    bot: BotProcess, http: httpx.AsyncClient, slack: FakeSlack, projects: list[str]
+) -> float:
     started = time.perf_counter()
     queue = list(enumerate(projects))
 
@@ -142,9 +144,11 @@ async def _watch_all(bot: BotProcess, http: httpx.AsyncClient, slack: FakeSlack,
         while queue:
             i, project = queue.pop()
             reply = await bot.command(
-                http, f"watch {project}", response_url=slack.response_url(),
+                http,
+                f"watch {project}",
+                response_url=slack.response_url(),
                 channel_id=CHANNELS[i % len(CHANNELS)],
-            )  # fmt: skip
+            )
             assert reply.status == 200 and "Watching" in reply.text, reply.body
 
     await asyncio.gather(*(worker() for _ in range(8)))
@@ -174,9 +178,11 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             database_url = f"sqlite:///{workdir / 'bot.db'}"
         async with FakeSlack(token=TOKEN) as slack, httpx.AsyncClient(timeout=30) as http:
             env = bot_environment(
-                slack_api_url=slack.api_url, ei_api_url=sim_url, database_url=database_url,
+                slack_api_url=slack.api_url,
+                ei_api_url=sim_url,
+                database_url=database_url,
                 poll_interval=args.interval,
-            )  # fmt: skip
+            )
             bot = BotProcess(workdir, env)
             await bot.start()
             try:
@@ -194,8 +200,14 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     return figures
 
 
-async def _measure(args: argparse.Namespace, bot: BotProcess, http: httpx.AsyncClient,
-                   slack: FakeSlack, projects: list[str], sim: Connection) -> dict[str, float]:  # fmt: skip
+async def _measure(
+    args: argparse.Namespace,
+    bot: BotProcess,
+    http: httpx.AsyncClient,
+    slack: FakeSlack,
+    projects: list[str],
+    sim: Connection,
+) -> dict[str, float]:
     assert bot.pid is not None
     figures = {"watch all (s)": await _watch_all(bot, http, slack, projects)}
     await asyncio.sleep(args.interval * 1.5)  # every project polled once more
@@ -226,26 +238,38 @@ async def _measure(args: argparse.Namespace, bot: BotProcess, http: httpx.AsyncC
     await asyncio.wait(pending, timeout=30)
     sim.send(("log", None))
     seen: dict[str, list[float]] = sim.recv()
-    gaps = [b - a for times in seen.values() for a, b in zip(times, times[1:]) if a >= t0 - 15 and b <= t1]  # noqa: E501
+    gaps = [
+        b - a
+        for times in seen.values()
+        for a, b in zip(times, times[1:], strict=False)
+        if a >= t0 - 15 and b <= t1
+    ]
     polled = sum(1 for p in projects if any(t0 <= t <= t1 for t in seen.get(p, [])))
-    figures.update({
-        "window end": t1,
-        "bot CPU (% of a core)": 100 * (cpu1 - cpu0) / (t1 - t0),
-        "RSS (MB, max in window)": max(rss),
-        "poll gap p99 (s)": _p(gaps, 0.99),
-        "projects not polled in window": len(projects) - polled,
-        "/eon status ID ack p50 (ms)": 1000 * _p(status_id, 0.5),
-        "/eon status ID ack p99 (ms)": 1000 * _p(status_id, 0.99),
-        "/eon status ID acks >= 3 s": sum(1 for s in status_id if s >= 3.0),
-        "channel /eon status p99 (ms)": 1000 * _p(status_channel, 0.99),
-    })  # fmt: skip
+    figures.update(
+        {
+            "window end": t1,
+            "bot CPU (% of a core)": 100 * (cpu1 - cpu0) / (t1 - t0),
+            "RSS (MB, max in window)": max(rss),
+            "poll gap p99 (s)": _p(gaps, 0.99),
+            "projects not polled in window": len(projects) - polled,
+            "/eon status ID ack p50 (ms)": 1000 * _p(status_id, 0.5),
+            "/eon status ID ack p99 (ms)": 1000 * _p(status_id, 0.99),
+            "/eon status ID acks >= 3 s": sum(1 for s in status_id if s >= 3.0),
+            "channel /eon status p99 (ms)": 1000 * _p(status_channel, 0.99),
+        }
+    )
     await asyncio.sleep(args.interval + 5)  # what completed near the end gets its post
     return figures
 
 
-def _delivery(args: argparse.Namespace, slack: FakeSlack, running: set[str],
-              starts: dict[str, float], anchors: dict[str, float],
-              figures: dict[str, float]) -> dict[str, float]:  # fmt: skip
+def _delivery(
+    args: argparse.Namespace,
+    slack: FakeSlack,
+    running: set[str],
+    starts: dict[str, float],
+    anchors: dict[str, float],
+    figures: dict[str, float],
+) -> dict[str, float]:
     """Completions owed in the window (by the simulation's schedule) against FakeSlack's posts."""
     t0, t1 = figures["window start"], figures["window end"]
     owed: dict[tuple[str, str], float] = {}
@@ -305,8 +329,10 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="eon-scale-") as folder:
             results.append(asyncio.run(one_run(args, Path(folder))))
         print(f"  run {index + 1} of {args.repeat} done", file=sys.stderr)
-    print(f"\n{args.n} projects ({args.running} running, {TRIALS} trials each), {args.db}, "
-          f"POLL_INTERVAL={args.interval:g}, {args.duration:g} s window, {args.repeat} run(s)")  # fmt: skip
+    print(
+        f"\n{args.n} projects ({args.running} running, {TRIALS} trials each), {args.db}, "
+        f"POLL_INTERVAL={args.interval:g}, {args.duration:g} s window, {args.repeat} run(s)"
+    )
     print(f"  {'figure':34} {'min':>9} {'median':>9}  target")
     for name in results[0]:
         if name.startswith("window"):

@@ -31,6 +31,7 @@ _VARIABLES = {
     "EI_API_URL": "Edge Impulse API base URL",
     "EI_API_KEY": "default Edge Impulse API key",
     "EI_API_KEY_<id>": "one project's key, preferred over EI_API_KEY",
+    "EI_MAX_RESPONSE_MB": "Edge Impulse answers over this are refused with an error",
     "DATABASE_URL": "sqlite:///path.db or postgresql://…",
     "POLL_INTERVAL": "seconds between polls of one project",
     "OUTAGE_NOTICE_AFTER": "seconds of failed polls before one notice",
@@ -40,7 +41,7 @@ _VARIABLES = {
 }
 _RUN_READS = list(_VARIABLES)
 _CHECK_READS = [name for name in _VARIABLES if name not in ("POLL_INTERVAL", "ADMIN_USER_IDS")]
-_STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>"]
+_STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>", "EI_MAX_RESPONSE_MB"]
 
 
 class _Parser(argparse.ArgumentParser):
