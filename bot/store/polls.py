@@ -167,6 +167,12 @@ class Polls(Database):
                 inserted += 1
         return inserted
 
+    async def queue(self, channel_id: str, event: Event) -> bool:
+        """One event owed to one channel, asked for there (`/eon chart`); False if that event
+        is already owed or posted there."""
+        async with self._write() as conn:
+            return await self._enqueue(conn, event, [(channel_id, "all")], self._now()) == 1
+
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None:
         query = select(runs.c.summary, runs.c.version).where(
             runs.c.project_id == project_id, runs.c.run_id == run_id

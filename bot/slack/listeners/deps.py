@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.core.events import Snapshot
+from bot.core.events import Event, Snapshot
 from bot.core.routing import Mode
 from bot.settings import Settings
 
@@ -40,6 +40,7 @@ class ListenerStore(Protocol):
     async def snapshot(self, project_id: str) -> Snapshot | None: ...
     async def resume_channel(self, channel_id: str) -> None: ...
     async def set_mode(self, channel_id: str, project_id: str, mode: Mode) -> bool: ...
+    async def queue(self, channel_id: str, event: Event) -> bool: ...
 
 
 def _nothing() -> None:

@@ -15,13 +15,16 @@ from typing import Any, Final
 
 from bot.core.routing import MODES
 from bot.fmt import one_line
+from bot.slack.listeners import eon_runs
 from bot.slack.listeners.deps import Deps, SubscriptionView
 from bot.slack.listeners.eon_parse import (
     USAGE,
+    Chart,
     Command,
     Help,
     List,
     Status,
+    Top,
     Unwatch,
     UsageError,
     Watch,
@@ -36,7 +39,9 @@ HELP_TEXT: Final = "\n".join(
         "default), only new bests (`best`) or only run start, time limit and end "
         "(`milestones`); watching again changes the mode",
         f"• `{USAGE['unwatch']}` — stop posting this project here",
-        f"• `{USAGE['list']}` — what this channel watches",
+        f"• `{USAGE['list']}` — what this channel watches, and how",
+        f"• `{USAGE['chart']}` — the run in one picture, posted in its thread here",
+        f"• `{USAGE['top']}` — the N best trials so far (5 unless told), as a table",
         f"• `{USAGE['help']}` — this help",
         "The project id is the number in the Studio URL: studio.edgeimpulse.com/studio/12345",
     )
@@ -240,3 +245,8 @@ async def answer(
             return await _unwatch(command, channel_id, user_id, deps)
         case List():
             return await _list(channel_id, deps)
+        case Chart():
+            return Reply(await eon_runs.chart(command, channel_id, deps))
+        case Top():
+            shown = await eon_runs.top(command, channel_id, deps)
+            return Reply(shown) if isinstance(shown, str) else Reply(shown.text, shown.blocks)

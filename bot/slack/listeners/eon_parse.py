@@ -23,8 +23,12 @@ USAGE: Final = {
     "watch": f"/eon watch PROJECT_ID [{'|'.join(MODES)}]",
     "unwatch": "/eon unwatch PROJECT_ID",
     "list": "/eon list",
+    "chart": "/eon chart [PROJECT_ID]",
+    "top": "/eon top [PROJECT_ID] [N]",
     "help": "/eon help",
 }
+TOP_DEFAULT: Final = 5
+TOP_MAX: Final = 25
 
 
 # --- parsed commands --------------------------------------------------------------------------
@@ -58,13 +62,24 @@ class Help:
 
 
 @dataclass(frozen=True, slots=True)
+class Chart:
+    project_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Top:
+    project_id: str | None = None
+    count: int = TOP_DEFAULT
+
+
+@dataclass(frozen=True, slots=True)
 class UsageError:
     """A mistake in the command: `message` is one line, the mistake and the right usage."""
 
     message: str
 
 
-Command = Status | Watch | Unwatch | List | Help
+Command = Status | Watch | Unwatch | List | Help | Chart | Top
 
 
 def _unescape(text: str) -> str:
@@ -113,6 +128,16 @@ def parse_project_id(word: str, subcommand: str) -> str | UsageError:
     )
 
 
+def _top(project_id: str, rest: list[str]) -> Top | UsageError:
+    """`N` after the project id: how many trials, 1 to `TOP_MAX`."""
+    if not rest:
+        return Top(project_id)
+    word = rest[0]
+    if _DIGITS.fullmatch(word) and len(word) <= 3 and 1 <= int(word) <= TOP_MAX:
+        return Top(project_id, int(word))
+    return _usage_error(f"N must be a whole number from 1 to {TOP_MAX}, not {echo(word)}", "top")
+
+
 def parse(text: str) -> Command | UsageError:
     """`/eon` text → a command, or a one-line `UsageError`. Empty text is a request for help;
     subcommands and modes are case-insensitive; every word is just a word (even `payload`)."""
@@ -125,15 +150,17 @@ def parse(text: str) -> Command | UsageError:
     if sub not in USAGE:
         return UsageError(
             f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
-            "`/eon unwatch PROJECT_ID`, `/eon list` or `/eon help`"
+            "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top` or `/eon help`"
         )
-    max_args = {"status": 1, "watch": 2, "unwatch": 1, "list": 0}[sub]
+    max_args = {"status": 1, "watch": 2, "unwatch": 1, "list": 0, "chart": 1, "top": 2}[sub]
     if len(args) > max_args:
         return _usage_error(f"Too many words, starting at {echo(args[max_args])}", sub)
     if sub == "list":
         return List()
     if sub == "status" and not args:
         return Status()
+    if sub in ("chart", "top") and not args:
+        return Chart() if sub == "chart" else Top()
     if not args:
         return _usage_error("The project id is missing", sub)
     project_id = parse_project_id(args[0], sub)
@@ -141,6 +168,10 @@ def parse(text: str) -> Command | UsageError:
         return project_id
     if sub == "status":
         return Status(project_id)
+    if sub == "chart":
+        return Chart(project_id)
+    if sub == "top":
+        return _top(project_id, args[1:])
     if sub == "unwatch":
         return Unwatch(project_id)
     if len(args) == 1:
