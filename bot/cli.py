@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import NoReturn
 
 from bot.errors import EonBotError
@@ -130,11 +131,19 @@ def _parser() -> argparse.ArgumentParser:
         _STATUS_READS,
     )
     status.add_argument("project_id", metavar="PROJECT_ID", help="the number in the Studio URL")
-    command(
+    demo = command(
         "demo",
         "a whole simulated run, messages shown here; no credentials",
         "Runs a simulated EON Tuner run through the real pipeline against a local Slack\n"
-        "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).",
+        "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).\n"
+        "The runs' charts are written into its temporary folder, and their paths printed.",
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="work in DIR and keep it (the charts and the database) instead of a temporary folder",
     )
     simulate = command(
         "simulate",
@@ -182,7 +191,7 @@ def _status(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from bot.sandbox.demo import demo
 
-    return asyncio.run(demo())
+    return asyncio.run(demo(keep=args.keep))
 
 
 def _simulate(args: argparse.Namespace) -> int:

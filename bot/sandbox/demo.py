@@ -4,18 +4,22 @@ The simulator plays Edge Impulse and a local Slack-compatible server plays Slack
 message as it arrives; everything in between is what `eon-bot run` runs: the scheduler, the
 SQLite store (in a temporary folder), delivery through slack_sdk, and a signed `/eon watch`
 sent to the app's own `/slack/events`. No credentials, nothing written elsewhere; it ends by
-itself once the run is over and every message is delivered.
+itself once the run is over and every message is delivered. The charts the runs end with
+(uploaded to the stand-in like any file) are written into the folder and their paths printed;
+`keep` works in that folder instead of a temporary one, and leaves it in place.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import TextIO
 
+from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
@@ -25,10 +29,12 @@ RUN_SECONDS = 30.0  # wall-clock time the simulated run is squeezed into
 DEADLINE_SECONDS = 55.0
 
 
-async def demo(*, out: TextIO = sys.stdout, run_seconds: float = RUN_SECONDS) -> int:
+async def demo(
+    *, out: TextIO = sys.stdout, run_seconds: float = RUN_SECONDS, keep: Path | None = None
+) -> int:
     started = time.monotonic()
     speed = SimulatorServer().controller.simulation(PROJECT_ID).duration / run_seconds
-    with tempfile.TemporaryDirectory(prefix="eon-bot-demo-") as folder:
+    with _folder(keep) as folder:
         printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
         async with running_stack(Path(folder), speed=speed, on_message=printer) as stack:
             printer.say(
@@ -43,8 +49,32 @@ async def demo(*, out: TextIO = sys.stdout, run_seconds: float = RUN_SECONDS) ->
                 printer.say("\n".join(f"  {line}" for line in answer) + "\n")
                 if text == "watch 1":
                     await _wait_until_over(stack, started + DEADLINE_SECONDS - 5)
+            for path in save_charts(stack.slack, Path(folder)):
+                printer.say(f"chart: {path}")
     print(f"\ndemo over in {time.monotonic() - started:.0f} s", file=out)
     return 0
+
+
+def _folder(keep: Path | None) -> contextlib.AbstractContextManager[str]:
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix="eon-bot-demo-")
+    keep.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(keep))
+
+
+def save_charts(slack: FakeSlack, folder: Path) -> list[Path]:
+    """Each file the stand-in received, written into `folder` under its name."""
+    saved: list[Path] = []
+    for channel in slack.channels():
+        for message in slack.messages(channel):
+            for shared in message.files:
+                data = slack.file(str(shared["id"])).data
+                if data is None:
+                    continue
+                path = folder / Path(str(shared["name"])).name
+                path.write_bytes(data)
+                saved.append(path.resolve())
+    return saved
 
 
 async def _wait_until_over(stack: Stack, deadline: float) -> None:

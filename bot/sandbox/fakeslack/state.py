@@ -68,6 +68,10 @@ class SlackState(LocalServer):
 
     # -- recording ---------------------------------------------------------------------------------
 
+    def channels(self) -> list[str]:
+        """The channels that have messages, in the order their first message came."""
+        return list(self._messages)
+
     def messages(self, channel: str) -> list[Message]:
         """Every message in `channel`, top level and replies, in the order they were posted."""
         return list(self._messages.get(channel, {}).values())
