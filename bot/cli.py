@@ -157,6 +157,20 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument(
         "--speed", type=_positive, default=1.0, help="simulated seconds per real second"
     )
+    simulate.add_argument(
+        "--stall-at",
+        type=_positive,
+        default=None,
+        metavar="SECOND",
+        help="hold the runs at this simulated second (with --stall-for), to see a stall notice",
+    )
+    simulate.add_argument(
+        "--stall-for",
+        type=_positive,
+        default=60.0,
+        metavar="SECONDS",
+        help="how many real seconds the hold of --stall-at lasts",
+    )
     manifest = command(
         "manifest",
         "print the Slack app manifest (or the example .env)",
@@ -195,10 +209,18 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from bot.sandbox.simulator.server import serve
+    from bot.sandbox.simulator.server import Stall, serve
 
+    stall = Stall(args.stall_at, args.stall_for) if args.stall_at is not None else None
     return asyncio.run(
-        serve(args.host, args.port, api_key=args.api_key, seed=args.seed, speed=args.speed)
+        serve(
+            args.host,
+            args.port,
+            api_key=args.api_key,
+            seed=args.seed,
+            speed=args.speed,
+            stall=stall,
+        )
     )
 
 

@@ -109,6 +109,22 @@ class _Project:
     requests: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A run that stops moving: every project's simulated clock holds at second `at` for
+    `hold_s` seconds of wall time, then runs on (for trying stall notices by hand)."""
+
+    at: float
+    hold_s: float
+
+    def apply(self, start: float, t: float, speed: float) -> float:
+        """The simulated second `t` becomes once the hold is taken out (clocks that started
+        past `at` never hold)."""
+        if start >= self.at or t <= self.at:
+            return t
+        return self.at + max(0.0, t - self.at - self.hold_s * speed)
+
+
 def project_key(project_id: str | int) -> str | None:
     """The canonical project id ("007" -> "7"), or None unless it is a positive number."""
     text = str(project_id)
@@ -128,9 +144,11 @@ class SimController:
         clock: Callable[[], float] = time.monotonic,
         trials: int = 24,
         live_timestamps: bool = False,
+        stall: Stall | None = None,
     ) -> None:
         self.seed, self.speed, self.clock, self.trials = seed, speed, clock, trials
         self.live_timestamps = live_timestamps
+        self.stall = stall
         self._projects: dict[str, _Project] = {}
 
     def _simulation(self, key: str, **options: Any) -> Simulation:
@@ -178,7 +196,8 @@ class SimController:
             project.anchor = self.clock()
         if project.frozen:
             return project.base
-        return project.base + (self.clock() - project.anchor) * self.speed
+        t = project.base + (self.clock() - project.anchor) * self.speed
+        return self.stall.apply(project.base, t, self.speed) if self.stall else t
 
     def set_time(self, project_id: str | int, t: float, *, frozen: bool = True) -> None:
         """Put the project at simulated second `t`, held there or (frozen=False) running on."""
@@ -270,11 +289,17 @@ def make_app(
     clock: Callable[[], float] = time.monotonic,
     trials: int = 24,
     live_timestamps: bool = False,
+    stall: Stall | None = None,
 ) -> web.Application:
     """The simulator as an aiohttp application (for `aiohttp_client` or `SimulatorServer`)."""
     app = web.Application(middlewares=[_edge])
     app[SIM_KEY] = SimController(
-        seed=seed, speed=speed, clock=clock, trials=trials, live_timestamps=live_timestamps
+        seed=seed,
+        speed=speed,
+        clock=clock,
+        trials=trials,
+        live_timestamps=live_timestamps,
+        stall=stall,
     )
     if api_key is not None:
         app[_API_KEY] = api_key
@@ -296,6 +321,7 @@ class SimulatorServer(LocalServer):
         clock: Callable[[], float] = time.monotonic,
         trials: int = 24,
         live_timestamps: bool = False,
+        stall: Stall | None = None,
     ) -> None:
         super().__init__(host=host, port=port)
         self.app = make_app(
@@ -305,6 +331,7 @@ class SimulatorServer(LocalServer):
             clock=clock,
             trials=trials,
             live_timestamps=live_timestamps,
+            stall=stall,
         )
         self.controller = self.app[SIM_KEY]
 
@@ -317,7 +344,15 @@ class SimulatorServer(LocalServer):
         return f"{super().url}/v1"
 
 
-async def serve(host: str, port: int, *, api_key: str | None, seed: int, speed: float) -> int:
+async def serve(
+    host: str,
+    port: int,
+    *,
+    api_key: str | None,
+    seed: int,
+    speed: float,
+    stall: Stall | None = None,
+) -> int:
     """`eon-bot simulate`: serve until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -326,7 +361,13 @@ async def serve(host: str, port: int, *, api_key: str | None, seed: int, speed: 
         loop.add_signal_handler(signum, stop.set)
     try:
         async with SimulatorServer(
-            host=host, port=port, api_key=api_key, seed=seed, speed=speed, live_timestamps=True
+            host=host,
+            port=port,
+            api_key=api_key,
+            seed=seed,
+            speed=speed,
+            live_timestamps=True,
+            stall=stall,
         ) as server:
             log.info(
                 "EON Tuner simulator at %s (set EI_API_URL to it); speed %gx, seed %d, %s",
