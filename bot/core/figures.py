@@ -34,10 +34,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TypeVar
 
 from bot.tuner.models import (
     DevicePerformance,
+    MemoryUse,
+    OnDevicePerformance,
     OptimizeConfig,
     TunerTrial,
 )
@@ -138,7 +141,7 @@ def _learn_block(trial: TunerTrial) -> Any:
 
 def _test_metrics(trial: TunerTrial, precision: str) -> Iterator[Mapping[str, Any]]:
     """`metrics.test.<p>` of the trial, then of its first learn block, as plain JSON (only the
-    keys read here: dumping the confusion matrix of every trial would cost for nothing)."""
+    keys the score reads: dumping the confusion matrix of every trial would cost for nothing)."""
     if trial.metrics is not None and trial.metrics.test is not None:
         metrics = trial.metrics.test.at(precision)
         if metrics is not None:
@@ -155,7 +158,11 @@ def _test_metrics(trial: TunerTrial, precision: str) -> Iterator[Mapping[str, An
 
 
 def trial_accuracy(trial: TunerTrial, precision: str) -> float | None:
-    return _first(number(m.get("accuracy")) for m in _test_metrics(trial, precision))
+    if trial.metrics is not None and trial.metrics.test is not None:
+        metrics = trial.metrics.test.at(precision)
+        if metrics is not None and metrics.accuracy is not None:
+            return metrics.accuracy
+    return number(dig(_learn_block(trial), "metrics", "test", precision, "accuracy"))
 
 
 def _map(metrics: Mapping[str, Any]) -> float | None:
@@ -202,44 +209,59 @@ def trial_score(trial: TunerTrial, precision: str) -> tuple[str, float] | None:
 # --- latency, RAM, ROM ----------------------------------------------------------------------
 
 
-def _memory(entry: Any, ram_key: str, rom_key: str) -> Iterator[tuple[Any, Any]]:
-    """(RAM, ROM) of the EON compiler, then of TFLite, from one entry."""
-    for compiler in ("eon", "tflite"):
-        yield dig(entry, compiler, ram_key), dig(entry, compiler, rom_key)
+def _from_entry(
+    latency: Any, eon: tuple[Any, Any] | None, tflite: tuple[Any, Any] | None
+) -> Iterator[Performance]:
+    """One place's figures: its EON (RAM, ROM), then its TFLite ones."""
+    for memory in (eon, tflite):
+        ram, rom = memory or (None, None)
+        yield Performance(number(latency), _whole(ram), _whole(rom))
+
+
+def _model_memory(memory: MemoryUse | None) -> tuple[Any, Any] | None:
+    return (memory.ram_required, memory.rom_required) if memory is not None else None
+
+
+def _raw_memory(
+    entry: Any, compiler: str, ram: str = "ramRequired", rom: str = "romRequired"
+) -> tuple[Any, Any]:
+    return dig(entry, compiler, ram), dig(entry, compiler, rom)
 
 
 def _from_device_performance(trial: TunerTrial, precision: str) -> Iterator[Performance]:
     entry = (trial.device_performance or {}).get(precision)
     if isinstance(entry, DevicePerformance):
-        raw = entry.model_dump(by_alias=True, exclude_none=True)
-        for ram, rom in _memory(raw, "ramRequired", "romRequired"):
-            yield Performance(number(raw.get("latency")), _whole(ram), _whole(rom))
+        yield from _from_entry(entry.latency, _model_memory(entry.eon), _model_memory(entry.tflite))
 
 
-def _on_device_entries(trial: TunerTrial, precision: str) -> Iterator[list[Any]]:
+def _device_entry(entries: list[Any], device: str | None) -> Any:
+    """The target device's entry, else the default one (parsed models or raw JSON)."""
+
+    def read(entry: Any, model_key: str, raw_key: str) -> Any:
+        if isinstance(entry, OnDevicePerformance):
+            return getattr(entry, model_key)
+        return entry.get(raw_key) if isinstance(entry, Mapping) else None
+
+    chosen = next((e for e in entries if device and read(e, "mcu", "mcu") == device), None)
+    return chosen or next((e for e in entries if read(e, "is_default", "isDefault") is True), None)
+
+
+def _from_on_device(trial: TunerTrial, precision: str, device: str | None) -> Iterator[Performance]:
     if trial.metrics is not None:
         for split in (trial.metrics.test, trial.metrics.validation):
             metrics = split.at(precision) if split is not None else None
             if metrics is not None and metrics.on_device_performance:
-                yield [e.model_dump(by_alias=True) for e in metrics.on_device_performance]
+                entry = _device_entry(metrics.on_device_performance, device)
+                if entry is not None:
+                    yield from _from_entry(
+                        entry.latency, _model_memory(entry.eon), _model_memory(entry.tflite)
+                    )
     raw = dig(_learn_block(trial), "metrics", "test", precision, "onDevicePerformance")
-    if isinstance(raw, list):
-        yield raw
-
-
-def _device_entry(entries: list[Any], device: str | None) -> Mapping[str, Any] | None:
-    """The target device's entry, else the default one."""
-    usable = [e for e in entries if isinstance(e, Mapping)]
-    chosen = next((e for e in usable if device and e.get("mcu") == device), None)
-    return chosen or next((e for e in usable if e.get("isDefault") is True), None)
-
-
-def _from_on_device(trial: TunerTrial, precision: str, device: str | None) -> Iterator[Performance]:
-    for entries in _on_device_entries(trial, precision):
-        entry = _device_entry(entries, device)
-        if entry is not None:
-            for ram, rom in _memory(entry, "ramRequired", "romRequired"):
-                yield Performance(number(entry.get("latency")), _whole(ram), _whole(rom))
+    entry = _device_entry(raw, device) if isinstance(raw, list) else None
+    if entry is not None:
+        yield from _from_entry(
+            entry.get("latency"), _raw_memory(entry, "eon"), _raw_memory(entry, "tflite")
+        )
 
 
 def _dsp_estimates(trial: TunerTrial) -> tuple[float | None, int | None]:
@@ -271,7 +293,9 @@ def _from_validation_metrics(
     latency = model_latency
     if model_latency is not None and dsp_latency is not None:
         latency = model_latency + dsp_latency
-    for ram, rom in _memory(item.get("memory"), "ram", "rom"):
+    memory = item.get("memory")
+    for compiler in ("eon", "tflite"):
+        ram, rom = _raw_memory(memory, compiler, "ram", "rom")
         model_ram = _whole(ram)
         if model_ram is not None and dsp_ram is not None:
             model_ram = max(model_ram, dsp_ram)
@@ -279,16 +303,21 @@ def _from_validation_metrics(
 
 
 def trial_performance(trial: TunerTrial, config: OptimizeConfig | None) -> Performance:
-    """Latency, RAM and ROM at the run's precision, each from the first place that has it."""
+    """Latency, RAM and ROM at the run's precision, each from the first place that has it
+    (places are read lazily, in order, until every figure is found)."""
     precision = precision_of(config)
     device = config.target_device.name if config and config.target_device else None
-    sources = [
-        *_from_device_performance(trial, precision),
-        *_from_on_device(trial, precision, device),
-        *_from_validation_metrics(trial, precision, device),
-    ]
-    return Performance(
-        latency_ms=_first(s.latency_ms for s in sources),
-        ram_bytes=_first(s.ram_bytes for s in sources),
-        rom_bytes=_first(s.rom_bytes for s in sources),
-    )
+    latency: float | None = None
+    ram: int | None = None
+    rom: int | None = None
+    for found in chain(
+        _from_device_performance(trial, precision),
+        _from_on_device(trial, precision, device),
+        _from_validation_metrics(trial, precision, device),
+    ):
+        latency = latency if latency is not None else found.latency_ms
+        ram = ram if ram is not None else found.ram_bytes
+        rom = rom if rom is not None else found.rom_bytes
+        if latency is not None and ram is not None and rom is not None:
+            break
+    return Performance(latency, ram, rom)

@@ -215,8 +215,15 @@ def best_trial(trials: Iterable[TrialSummary]) -> TrialSummary | None:
 
 
 def _best_of(scored: list[TrialSummary]) -> TrialSummary | None:
-    """`scored` is best first: the first of the best tier wins (`min` keeps the first)."""
-    return min(scored, key=lambda t: t.fit.tier, default=None)
+    """`scored` is best first: the first of the best tier wins (the first that fits ends it)."""
+    best: tuple[int, TrialSummary] | None = None
+    for trial in scored:
+        tier = trial.fit.tier
+        if tier == 0:
+            return trial
+        if best is None or tier < best[0]:
+            best = (tier, trial)
+    return best[1] if best else None
 
 
 def tally(statuses: Iterable[str]) -> Counts:
