@@ -52,6 +52,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(BAD_SETUP, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class _TokenTwice(logging.Filter):
+    """bolt warns at every start that the `token` it read from SLACK_BOT_TOKEN is unused since
+    a `client` was given: that client carries the same token (`app.slack_client`), so the
+    warning is only noise before a real error line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown after each option; descriptions and epilogs keep their line breaks."""
 
@@ -255,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenTwice())
     try:
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit
