@@ -4,18 +4,29 @@
     ├── ConfigError                    settings missing or malformed
     │   └── MissingApiKey(project_id)  neither EI_API_KEY_<id> nor EI_API_KEY is set
     ├── InvalidProjectId (ValueError)  not a positive whole number; raised before any request
-    └── TunerApiError(project_id)      the Edge Impulse tuner state could not be had
-        ├── TunerAuthError             401/403: the API key is wrong, revoked or lacks access
-        ├── TunerNotFound              404: no such project (or not visible to this key)
-        ├── TunerUnavailable           connection refused, timeout, 5xx, 429 after retries
-        └── TunerBadResponse           not JSON, not the expected shape, or an unexpected status
-            ├── TunerReportedError     `success: false`: Edge Impulse's own error, quoted
-            └── NotEdgeImpulse         an HTML page or a bare 404: EI_API_URL is not the API
+    ├── TunerApiError(project_id)      the Edge Impulse tuner state could not be had
+    │   ├── TunerAuthError             401/403: the API key is wrong, revoked or lacks access
+    │   ├── TunerNotFound              404: no such project (or not visible to this key)
+    │   ├── TunerUnavailable           connection refused, timeout, 5xx, 429 after retries
+    │   └── TunerBadResponse           not JSON, not the expected shape, or an unexpected status
+    │       ├── TunerReportedError     `success: false`: Edge Impulse's own error, quoted
+    │       └── NotEdgeImpulse         an HTML page or a bare 404: EI_API_URL is not the API
+    └── SlackError(code)               Slack did not do what was asked; `code` is Slack's error name
+        ├── SlackOutcomeUnknown        5xx, timeout, dropped connection: it may have been done
+        ├── SlackRetryLater            `ratelimited` (honouring Retry-After) or another refusal
+        ├── SlackChannelUnusable       not_in_channel, channel_not_found, is_archived
+        ├── SlackAuthError             the bot token is refused (invalid_auth, token_revoked, …)
+        └── SlackUnrenderable          invalid_blocks, msg_too_long, invalid_metadata_format
 
 `MissingApiKey` is a `ConfigError`, not a `TunerApiError`: no request was made, and the fix is a
 setting, so a poller must not count it as an Edge Impulse outage. `InvalidProjectId` is also a
 `ValueError` so that parsers (argparse types, pydantic validators) turn it into their own
 "invalid value" answer.
+
+`SlackError.from_answer` sorts Slack's answers into that tree, so delivery decides by type: an
+unknown outcome is looked up before posting again (never posted twice), an unusable channel is
+paused alone, a refused token stops all delivery keeping the outbox, an unrenderable message is
+sent again as text only, and anything else waits and tries again.
 
 Messages are built here, with what a user needs to act, on one line, and never contain an API
 key: callers pass only ids, HTTP statuses and reasons they have already shortened and redacted.
@@ -115,3 +126,74 @@ class NotEdgeImpulse(TunerBadResponse):
             status,
         )
         self.reason = what
+
+
+class SlackError(EonBotError):
+    """Slack did not do what was asked. `code` is Slack's error name (or the transport
+    failure's); the subclasses say what delivery does about it."""
+
+    CODES: frozenset[str] = frozenset()
+    """The Slack error names that mean this subclass."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        self.code = code
+        super().__init__(f"Slack answered {code}" + (f": {detail}" if detail else ""))
+
+    @staticmethod
+    def from_answer(
+        code: str, *, status: int | None = None, retry_after: float | None = None
+    ) -> SlackError:
+        """The error an answer amounts to: by HTTP status first (a 5xx may have been done),
+        then by Slack's error name; anything not known is worth asking again later."""
+        if status is not None and status >= 500:
+            return SlackOutcomeUnknown(code)
+        for kind in (SlackChannelUnusable, SlackAuthError, SlackUnrenderable):
+            if code in kind.CODES:
+                return kind(code)
+        return SlackRetryLater(code, retry_after)
+
+
+class SlackOutcomeUnknown(SlackError):
+    """No clear answer (5xx, timeout, dropped connection): the message may be posted, so it is
+    looked up by its metadata before it is posted again."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "the outcome is unknown; it is looked up before trying again")
+
+
+class SlackRetryLater(SlackError):
+    def __init__(self, code: str, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        wait = f"in {retry_after:g} s, as Slack asked" if retry_after is not None else "later"
+        super().__init__(code, f"trying again {wait}")
+
+
+class SlackChannelUnusable(SlackError):
+    CODES = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
+
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            code,
+            "delivery to that channel is paused until the bot is invited, the channel is "
+            "unarchived, or someone types `/eon watch` there",
+        )
+
+
+class SlackAuthError(SlackError):
+    CODES = frozenset(
+        {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
+    )
+
+    def __init__(self, code: str) -> None:
+        super().__init__(
+            code,
+            "Slack rejected the bot token: delivery stopped, the outbox is kept. "
+            "Check SLACK_BOT_TOKEN and restart.",
+        )
+
+
+class SlackUnrenderable(SlackError):
+    CODES = frozenset({"invalid_blocks", "msg_too_long", "invalid_metadata_format"})
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code, "the message as rendered was refused; it is sent as text only")

@@ -18,20 +18,18 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, SlackAuthError
 from bot.fmt import one_line
+from bot.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 # Slack's answers that are about the token, not the moment (api.slack.com/methods/auth.test
-# and apps.connections.open, "Errors"); asking again gets the same answer.
-REFUSALS = frozenset(
+# and apps.connections.open, "Errors"); asking again gets the same answer. A dead token
+# (`SlackAuthError.CODES`, which also stops delivery) is one; the rest say the token is of the
+# wrong kind or lacks a grant.
+REFUSALS = SlackAuthError.CODES | frozenset(
     {
-        "invalid_auth",
-        "not_authed",
-        "account_inactive",
-        "token_revoked",
-        "token_expired",
         "not_allowed_token_type",
         "no_permission",
         "missing_scope",
@@ -52,7 +50,7 @@ REQUIRED_SCOPES: dict[str, str] = {
     "groups:read": "member_joined_channel in private channels",
     "files:write": "uploading the run's chart into the card's thread",
 }
-RETRY_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 15.0)  # then every 15 s
+RETRY = Backoff(initial=1.0, cap=15.0)  # 1, 2, 4, 8 s, then every 15 s
 
 
 def is_refusal(error: str) -> bool:
@@ -108,7 +106,7 @@ async def auth_test(slack: AsyncWebClient) -> Identity:
 async def verify_bot_token(
     slack: AsyncWebClient,
     *,
-    delays: tuple[float, ...] = RETRY_DELAYS_S,
+    backoff: Backoff = RETRY,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Identity:
     """`auth_test` until Slack answers: a refusal is raised at once, a passing failure is
@@ -119,10 +117,10 @@ async def verify_bot_token(
         try:
             return await auth_test(slack)
         except SlackUnavailable as error:
-            delay = delays[min(attempt, len(delays) - 1)]
             attempt += 1
+            delay = backoff.delay(attempt)
             log.warning(
-                "Slack's auth.test failed (%s; SLACK_API_URL=%s); again in %gs",
+                "Slack's auth.test failed (%s; SLACK_API_URL=%s); again in %.1fs",
                 error.reason,
                 slack.base_url,
                 delay,

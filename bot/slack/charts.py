@@ -18,13 +18,14 @@ import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Protocol
 
-import aiohttp
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import fmt
 from bot.core.chart import chart_of
 from bot.core.events import Event
+from bot.errors import SlackAuthError, SlackChannelUnusable, SlackOutcomeUnknown
+from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.plot import render_chart
 from bot.slack.render import chart_comment
 from bot.store import Card, OutboxRow
@@ -79,12 +80,10 @@ class ChartUploads:
         store: ChartStore,
         slack: AsyncWebClient,
         find_posted: Finder,
-        fatal_errors: frozenset[str],
     ) -> None:
         self._store = store
         self._slack = slack
         self._find_posted = find_posted
-        self._fatal = fatal_errors
         self._not_before: dict[int, float] = {}
 
     def deferred(self, row_id: int) -> bool:
@@ -93,7 +92,8 @@ class ChartUploads:
         return until is not None and asyncio.get_running_loop().time() < until
 
     async def deliver(self, row: OutboxRow, card: Card | None) -> None:
-        """Upload the row's chart; raises `SlackApiError` only for `fatal_errors`."""
+        """Upload the row's chart; raises only what stops the whole channel (an unusable
+        channel, a refused token) as its `SlackError`."""
         if row.state == "attempting":
             found = await self._find_posted(row, card)
             if found is not None:
@@ -119,14 +119,13 @@ class ChartUploads:
                 initial_comment=chart_comment(row.event),
             )
         except SlackApiError as error:
-            code = str((error.response or {}).get("error") or "unknown_error")
-            status = error.response.status_code if error.response is not None else 200
-            if code in self._fatal:
-                await self._store.mark_retry(row.id, code)
-                raise
-            await self._failed(row, code, unclear=status >= 500)
+            failure = slack_failure(error)
+            if isinstance(failure, SlackChannelUnusable | SlackAuthError):
+                await self._store.mark_retry(row.id, failure.code)
+                raise failure from None
+            await self._failed(row, failure.code, unclear=isinstance(failure, SlackOutcomeUnknown))
             return
-        except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as error:
+        except TRANSPORT_ERRORS as error:
             await self._failed(row, f"{type(error).__name__}: {error}", unclear=True)
             return
         file = answer.get("file") or {}

@@ -2,14 +2,17 @@
 
 Exactly once, also across crashes: a row is marked `attempting` (committed) before its
 `chat.postMessage`, and `sent` with the message's ts after. A row still `attempting` when it
-is picked up again (a crash, a dropped connection, a 5xx: the outcome is unknown) is first
+is picked up again (a crash, or `SlackOutcomeUnknown`: a dropped connection, a 5xx) is first
 looked for in the channel by the `event_key` in its message metadata, and posted only if
 absent. Only Slack's own "not done" answers (429, an `ok: false` error below HTTP 500) are
 retried blindly.
 
-A broken channel (`not_in_channel`, `channel_not_found`, `is_archived`) is paused, its rows
-kept; `invalid_auth` stops all delivery, keeping the outbox. Each channel drains in its own
-task, so one slow or broken channel never delays the others.
+What each Slack failure leads to is decided by its place in the error tree (`bot.errors`, via
+`failures.slack_failure`): `SlackChannelUnusable` pauses that channel, its rows kept;
+`SlackAuthError` stops all delivery, keeping the outbox; `SlackUnrenderable` is posted again as
+text only; the rest wait (Slack's `Retry-After`, else the shared backoff of `bot.retry`) and
+try again. Each channel drains in its own task, so one slow or broken channel never delays
+the others.
 """
 
 from __future__ import annotations
@@ -17,50 +20,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Any, Protocol
 
-import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.core.events import EventKind
+from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
-from bot.slack.charts import ChartUploads, is_message_of
+from bot.errors import (
+    SlackAuthError,
+    SlackChannelUnusable,
+    SlackError,
+    SlackOutcomeUnknown,
+    SlackRetryLater,
+    SlackUnrenderable,
+)
+from bot.retry import Backoff
+from bot.slack.charts import ChartStore, ChartUploads, is_message_of
+from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import (
+    LIMITS,
     Message,
     render_card,
     render_event,
     render_retried_failure,
     render_run_started_card,
 )
-from bot.store import Card, OutboxRow, Store
+from bot.store import Card, OutboxRow
 
 log = logging.getLogger(__name__)
 
-PAUSING_ERRORS = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-AUTH_ERRORS = frozenset(
-    {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive"}
-)
-UNRENDERABLE_ERRORS = frozenset({"invalid_blocks", "msg_too_long", "invalid_metadata_format"})
 BROADCAST_KINDS = frozenset(
     {EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED, EventKind.RUN_STALLED}
 )
-TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+CARD_GONE = frozenset({"message_not_found", "cant_update_message"})
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
+UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
 
 
-class _Stop(Exception):
-    """Stop draining this channel for now (order is kept: later rows wait)."""
+class DeliveryStore(ChartStore, Protocol):
+    """The part of `bot.store.Store` delivery uses (tests may pass a store that races)."""
 
-    def __init__(self, retry_in: float) -> None:
-        self.retry_in = retry_in
+    async def channels_with_work(self) -> list[str]: ...
+    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]: ...
+    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
+    async def earlier_card(
+        self, channel_id: str, project_id: str, run_id: str | None, job_id: str
+    ) -> Card | None: ...
+    async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
+    async def sent_failures(
+        self, channel_id: str, project_id: str, trial_id: str
+    ) -> list[tuple[str, Event]]: ...
+    async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]: ...
+    async def mark_card_rendered(self, card: Card, version: int) -> None: ...
+    async def pause_channel(self, channel_id: str, reason: str) -> None: ...
 
 
 class Delivery:
     def __init__(
         self,
         *,
-        store: Store,
+        store: DeliveryStore,
         slack: AsyncWebClient,
         idle_s: float = 2.0,
         max_backoff_s: float = 300.0,
@@ -69,6 +90,7 @@ class Delivery:
         self._slack = slack
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
+        self._backoff = Backoff(initial=2.0, cap=max_backoff_s)
         self._wake = asyncio.Event()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._not_before: dict[str, float] = {}
@@ -80,7 +102,6 @@ class Delivery:
             store=store,
             slack=slack,
             find_posted=self._find_posted,
-            fatal_errors=PAUSING_ERRORS | AUTH_ERRORS,
         )
 
     def wake(self) -> None:
@@ -140,10 +161,11 @@ class Delivery:
                 if not rows:
                     break
             self._failures.pop(channel, None)
-        except _Stop as stop:
+        except SlackError as failure:
             failures = self._failures.get(channel, 0) + 1
             self._failures[channel] = failures
-            wait = min(self._max_backoff_s, max(stop.retry_in, 2.0 ** min(failures, 8)))
+            asked = await self._react(channel, failure)
+            wait = min(self._max_backoff_s, max(asked, self._backoff.delay(failures)))
             self._not_before[channel] = loop.time() + wait
         except Exception:
             log.exception("delivery to channel %s failed", channel)
@@ -153,10 +175,7 @@ class Delivery:
         event = row.event
         card = await self._card(row)
         if event.kind is EventKind.RUN_CHART:
-            try:
-                await self._charts.deliver(row, card)
-            except SlackApiError as error:
-                raise await self._handle(row.channel_id, error) from None
+            await self._charts.deliver(row, card)  # raises only what stops the channel
             return
         if row.state == "attempting":
             ts = await self._find_posted(row, card)
@@ -219,49 +238,47 @@ class Delivery:
             args["thread_ts"] = thread_ts
             args["reply_broadcast"] = broadcast
         try:
-            try:
-                response = await self._slack.chat_postMessage(**args)
-            except SlackApiError as error:
-                if _error_code(error) not in UNRENDERABLE_ERRORS:
-                    raise
-                log.error(
-                    "Slack refused %s as rendered (%s); posting text only",
-                    row.event.key,
-                    _error_code(error),
-                )
-                args["blocks"] = None
-                args["text"] = message.text[:3000]
-                response = await self._slack.chat_postMessage(**args)
-        except SlackApiError as error:
-            if error.response is not None and error.response.status_code >= 500:
-                # Slack may have posted it before failing: stays `attempting`, looked up next.
-                log.warning("posting to %s: Slack answered %s", row.channel_id, _error_code(error))
-                raise _Stop(5.0) from None
-            await self._store.mark_retry(row.id, _error_code(error))
-            raise await self._handle(row.channel_id, error) from None
-        except TRANSPORT_ERRORS as error:
-            # The message may or may not be in Slack: stays `attempting`, looked up next time.
-            log.warning("posting to %s: outcome unknown (%s)", row.channel_id, type(error).__name__)
-            raise _Stop(5.0) from None
-        return str(response["ts"])
+            response = await self._post_or_text_only(row, args)
+        except (SlackApiError, *TRANSPORT_ERRORS) as error:
+            failure = slack_failure(error)
+        else:
+            return str(response["ts"])
+        if isinstance(failure, SlackOutcomeUnknown):
+            # Slack may have posted it: it stays `attempting` and is looked up next time.
+            log.warning("posting to %s: outcome unknown (%s)", row.channel_id, failure.code)
+        else:
+            await self._store.mark_retry(row.id, failure.code)
+        raise failure from None
 
-    async def _handle(self, channel: str, error: SlackApiError) -> _Stop:
-        code = _error_code(error)
-        if code in PAUSING_ERRORS:
-            log.warning("pausing channel %s: Slack says %s", channel, code)
-            await self._store.pause_channel(channel, code)
-            return _Stop(0.0)
-        if code in AUTH_ERRORS:
-            self.auth_error = code
+    async def _post_or_text_only(self, row: OutboxRow, args: dict[str, Any]) -> AsyncSlackResponse:
+        try:
+            return await self._slack.chat_postMessage(**args)
+        except SlackApiError as error:
+            failure = slack_failure(error)
+            if not isinstance(failure, SlackUnrenderable):
+                raise
             log.error(
-                "Slack rejected the bot token (%s): delivery stopped, the outbox is kept. "
-                "Check SLACK_BOT_TOKEN and restart.",
-                code,
+                "Slack refused %s as rendered (%s); posting text only", row.event.key, failure.code
             )
-            return _Stop(self._max_backoff_s)
-        retry_after = error.response.headers.get("Retry-After") if error.response else None
-        log.warning("Slack answered %s for channel %s; will retry", code, channel)
-        return _Stop(float(retry_after) if retry_after and retry_after.isdigit() else 5.0)
+        text_only = args | {"blocks": None, "text": args["text"][: LIMITS.fallback_text]}
+        return await self._slack.chat_postMessage(**text_only)
+
+    async def _react(self, channel: str, failure: SlackError) -> float:
+        """Act on a failure that stopped the channel's drain; seconds to wait at least."""
+        if isinstance(failure, SlackChannelUnusable):
+            log.warning("pausing channel %s: Slack says %s", channel, failure.code)
+            await self._store.pause_channel(channel, failure.code)
+            return 0.0
+        if isinstance(failure, SlackAuthError):
+            self.auth_error = failure.code
+            log.error("%s", failure)
+            return self._max_backoff_s
+        if isinstance(failure, SlackOutcomeUnknown):
+            return UNKNOWN_OUTCOME_WAIT_S
+        log.warning("Slack answered %s for channel %s; will retry", failure.code, channel)
+        if isinstance(failure, SlackRetryLater) and failure.retry_after is not None:
+            return failure.retry_after
+        return UNKNOWN_OUTCOME_WAIT_S
 
     async def _find_posted(self, row: OutboxRow, card: Card | None) -> str | None:
         """The ts of the row's message if Slack has it (matched by the metadata's event key)."""
@@ -291,10 +308,8 @@ class Delivery:
                 cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
                 if not page.get("has_more") or not cursor:
                     return None
-        except SlackApiError as error:
-            raise await self._handle(row.channel_id, error) from None
-        except TRANSPORT_ERRORS:
-            raise _Stop(5.0) from None
+        except (SlackApiError, *TRANSPORT_ERRORS) as error:
+            raise slack_failure(error) from None
 
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced)."""
@@ -319,16 +334,12 @@ class Delivery:
             try:
                 response = await self._slack.chat_getPermalink(channel=channel, message_ts=card.ts)
                 link = str(response.get("permalink") or "") or None
-            except TRANSPORT_ERRORS:
-                return None  # asked again at the next edit
-            except SlackApiError as error:
-                status = error.response.status_code if error.response is not None else 0
-                if status == 429 or status >= 500:
+            except (SlackApiError, *TRANSPORT_ERRORS) as error:
+                failure = slack_failure(error)
+                if isinstance(failure, SlackOutcomeUnknown) or failure.code == "ratelimited":
                     return None  # asked again at the next edit
                 # Slack refuses: not asked again for this card.
-                log.warning(
-                    "no permalink for card %s in %s: %s", card.ts, channel, _error_code(error)
-                )
+                log.warning("no permalink for card %s in %s: %s", card.ts, channel, failure.code)
             self._permalinks[(channel, card.ts)] = link
         return self._permalinks[(channel, card.ts)]
 
@@ -343,15 +354,8 @@ class Delivery:
                 blocks=message.blocks,
                 metadata=message.metadata,  # None (a card) keeps what the message had
             )
-        except SlackApiError as error:
-            if _error_code(error) not in {"message_not_found", "cant_update_message"}:
-                raise await self._handle(channel, error) from None
+        except (SlackApiError, *TRANSPORT_ERRORS) as error:
+            failure = slack_failure(error)
+            if failure.code not in CARD_GONE:
+                raise failure from None
             log.warning("%s %s in %s is gone; not editing it", what, ts, channel)
-        except TRANSPORT_ERRORS:
-            raise _Stop(5.0) from None
-
-
-def _error_code(error: SlackApiError) -> str:
-    response = error.response
-    code = response.get("error") if response is not None else None
-    return str(code or "unknown_error")

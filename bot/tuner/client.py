@@ -17,12 +17,9 @@ import asyncio
 import gc
 import json
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypeVar
@@ -30,6 +27,7 @@ from typing import TypeVar
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from bot.clock import utcnow
 from bot.errors import (
     ConfigError,
     InvalidProjectId,
@@ -42,6 +40,7 @@ from bot.errors import (
     TunerUnavailable,
 )
 from bot.fmt import one_line, redact
+from bot.retry import Backoff, retry_after_seconds, server_now
 from bot.tuner import piecewise
 from bot.tuner.models import OptimizeStateResponse
 from bot.tuner.piecewise import Pieces
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 
 _PROJECT_ID = re.compile(r"[0-9]{1,19}")
 _REASON_LIMIT = 200
-_JITTER = 0.1  # up to 10 % on top of each backoff, so many pollers do not retry in step
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
 T = TypeVar("T")
 
@@ -224,38 +222,6 @@ def _not_an_api_answer(body: bytes) -> str | None:
     return None
 
 
-def retry_after_seconds(value: str | None, *, now: datetime) -> float | None:
-    """Seconds a `Retry-After` header asks to wait (delay-seconds or an HTTP date), or None."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - now).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def _server_now(headers: httpx.Headers) -> datetime:
-    """The server's clock (its `Date` header) if given: an HTTP-date `Retry-After` is on it."""
-    stamp = headers.get("date")
-    if stamp:
-        try:
-            parsed = parsedate_to_datetime(stamp)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except (TypeError, ValueError, IndexError):
-            pass
-    return datetime.now(UTC)
-
-
 class TunerClient:
     """Gets tuner states, retrying what may pass by itself (connection errors, timeouts, 429,
     5xx) a bounded number of times; refusals (401/403/404, other 4xx) and bodies it cannot
@@ -288,8 +254,7 @@ class TunerClient:
         self._base_url = base_url.rstrip("/")
         self._api_key_for = api_key_for
         self._attempts = attempts
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
+        self._backoff = Backoff(initial=backoff, cap=max_retry_after)
         self._max_bytes = max_bytes
         self._sleep = sleep
 
@@ -320,7 +285,7 @@ class TunerClient:
         url = f"{self._base_url}/api/{project_id}/optimize/state"
         headers = {"x-api-key": key.get_secret_value(), "Accept": "application/json"}
         for attempt in range(1, self._attempts + 1):
-            delay: float | None = None
+            asked: float | None = None
             try:
                 status, response_headers, body = await self._get(project_id, url, headers)
             except httpx.UnsupportedProtocol:
@@ -335,16 +300,11 @@ class TunerClient:
                     return body
                 except TunerUnavailable as exc:
                     failure = exc
-                    wait = retry_after_seconds(
-                        response_headers.get("retry-after"),
-                        now=_server_now(response_headers),
-                    )
-                    delay = None if wait is None else min(wait, self._max_retry_after)
+                    now = server_now(response_headers.get("date"), fallback=utcnow)
+                    asked = retry_after_seconds(response_headers.get("retry-after"), now=now)
             if attempt == self._attempts:
                 break
-            if delay is None:
-                delay = self._backoff * 2 ** (attempt - 1)
-                delay += random.uniform(0, delay * _JITTER)
+            delay = self._backoff.wait(attempt, asked)
             log.info(
                 "project %s: attempt %d of %d failed (%s); again in %.1fs",
                 project_id,

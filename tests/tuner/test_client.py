@@ -7,7 +7,6 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -32,7 +31,6 @@ from bot.tuner.client import (
     default_http_client,
     parse_state,
     project_id_from,
-    retry_after_seconds,
 )
 from tests.factories import trial
 
@@ -547,29 +545,6 @@ async def test_missing_key_and_client_repr_show_no_key() -> None:
     with pytest.raises(MissingApiKey) as caught:
         await make_client(Recorder(ok()), api_key_for=lambda _: None).get_state("12")
     assert "SECRET" not in repr(caught.value)
-
-
-# --- Retry-After parsing ----------------------------------------------------------------------
-
-NOW = datetime(2015, 10, 21, 7, 28, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("value", "seconds"),
-    [
-        ("120", 120.0),
-        (" 3 ", 3.0),
-        ("-5", 0.0),
-        ("Wed, 21 Oct 2015 07:29:00 GMT", 60.0),
-        ("Wed, 21 Oct 2015 07:27:00 GMT", 0.0),
-        ("soon", None),
-        ("", None),
-        (None, None),
-        ("nan", None),
-    ],
-)
-def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
-    assert retry_after_seconds(value, now=NOW) == seconds
 
 
 # --- an EI_API_URL that is not Edge Impulse's API --------------------------------------------
