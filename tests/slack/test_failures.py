@@ -21,7 +21,7 @@ from bot.errors import (
     SlackRetryLater,
     SlackUnrenderable,
 )
-from bot.slack.delivery import slack_failure
+from bot.slack.failures import slack_failure
 
 
 @pytest.mark.parametrize(
