@@ -150,11 +150,13 @@ def api_notices(fake: FakeSlack) -> list[Message]:
 
 
 class RunOnly:
-    """FakeSlack as `assert_notifications` reads it (`messages`, `top_level`), without the
-    outage notices: they are not part of the run, and are checked on their own."""
+    """FakeSlack as `assert_notifications` reads it (`messages`, `top_level`, and the uploaded
+    files behind charts), without the outage notices: they are not part of the run, and are
+    checked on their own."""
 
     def __init__(self, fake: FakeSlack) -> None:
         self._fake = fake
+        self.file = fake.file
 
     def messages(self, channel: str) -> list[Message]:
         return [m for m in self._fake.messages(channel) if kind_of(m) not in API_KINDS]
