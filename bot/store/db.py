@@ -35,8 +35,14 @@ class Database:
         self._now = now
         self._postgres = not is_sqlite
         # In one process, SQLite transactions take turns here instead of spinning on
-        # busy_timeout (and `:memory:` has a single shared connection); PostgreSQL has MVCC.
+        # busy_timeout; PostgreSQL has MVCC. Reads of a SQLite file do not wait (WAL lets them
+        # run beside a write); `:memory:` has one shared connection, so its reads take turns too.
         self._lock = asyncio.Lock() if is_sqlite else None
+        shared = is_sqlite and engine.url.database in (None, "", ":memory:")
+        self._read_lock = self._lock if shared else None
+        # SQLite: this process is the only writer, so it can keep each project's latest
+        # summary (JSON, "" for none) for `/eon status`; PostgreSQL replicas read the table.
+        self._views: dict[str, str] | None = {} if is_sqlite else None
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -46,8 +52,17 @@ class Database:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._turn(), self._engine.connect() as conn:
+        turn = self._read_lock if self._read_lock is not None else nullcontext()
+        async with turn, self._engine.connect() as conn:
             yield conn
+
+    def _view(self, project_id: str, summary: str | None) -> None:
+        """After a commit: the project's latest summary is now `summary` (None: unknown)."""
+        if self._views is not None:
+            if summary is None:
+                self._views.pop(project_id, None)
+            else:
+                self._views[project_id] = summary
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

@@ -17,6 +17,8 @@ from bot.core.summary import RunSummary
 from bot.store.db import Database
 from bot.store.schema import PENDING, outbox, projects, runs, subscriptions
 
+_ROWS_PER_INSERT = 500  # 9 values a row: well under SQLite's 32,766 bound parameters
+
 
 class Polls(Database):
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
@@ -62,18 +64,25 @@ class Polls(Database):
         if snapshot is not None and snapshot.project_id != project_id:
             raise ValueError(f"snapshot of project {snapshot.project_id}, not {project_id}")
         now = self._now()
+        summary = snapshot.summary if snapshot is not None else None
+        shown = summary.model_dump_json() if summary is not None else ""
         async with self._write() as conn:
             await self._save_project(conn, project_id, snapshot, outage, now)
-            if snapshot is not None and snapshot.summary is not None and snapshot.run_id:
-                await self._save_summary(conn, project_id, snapshot.run_id, snapshot.summary, now)
-            everyone = [
-                (row.channel_id, row.mode)
-                for row in await conn.execute(
-                    select(subscriptions.c.channel_id, subscriptions.c.mode)
-                    .where(subscriptions.c.project_id == project_id)
-                    .order_by(subscriptions.c.channel_id)
-                )
-            ]
+            kept = self._views.get(project_id) if self._views is not None else None
+            if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
+                await self._save_summary(conn, project_id, snapshot.run_id, shown, now)
+            everyone = (
+                [
+                    (row.channel_id, row.mode)
+                    for row in await conn.execute(
+                        select(subscriptions.c.channel_id, subscriptions.c.mode)
+                        .where(subscriptions.c.project_id == project_id)
+                        .order_by(subscriptions.c.channel_id)
+                    )
+                ]
+                if events
+                else []
+            )
             plan = [(item, everyone) for item in events]
             if start_event is not None:
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
@@ -88,10 +97,10 @@ class Polls(Database):
                 ).all()
                 if all(item.key != start_event.key for item in events):
                     plan.insert(0, (start_event, sorted((r.channel_id, r.mode) for r in waiting)))
-            inserted = 0
-            for item, targets in plan:
-                inserted += await self._enqueue(conn, item, targets, now)
-            return inserted
+            inserted = await self._enqueue(conn, plan, now)
+        if snapshot is not None:
+            self._view(project_id, shown)
+        return inserted
 
     async def _save_project(
         self,
@@ -118,60 +127,82 @@ class Polls(Database):
         )
 
     async def _save_summary(
-        self,
-        conn: AsyncConnection,
-        project_id: str,
-        run_id: str,
-        summary: RunSummary,
-        now: datetime,
+        self, conn: AsyncConnection, project_id: str, run_id: str, body: str, now: datetime
     ) -> None:
-        """Keep the run's latest summary; its version moves only when the summary changed,
-        which is what tells delivery a card needs editing."""
-        body = summary.model_dump_json()
-        first = self._insert(runs).values(
+        """Keep the run's latest summary (`body`, its JSON); its version moves only when the
+        summary changed, which is what tells delivery a card needs editing. One statement."""
+        stmt = self._insert(runs).values(
             project_id=project_id, run_id=run_id, summary=body, version=1, updated_at=now
         )
-        if (await conn.execute(first.on_conflict_do_nothing().returning(runs.c.version))).first():
-            return
         await conn.execute(
-            update(runs)
-            .where(runs.c.project_id == project_id, runs.c.run_id == run_id, runs.c.summary != body)
-            .values(summary=body, version=runs.c.version + 1, updated_at=now)
+            stmt.on_conflict_do_update(
+                index_elements=[runs.c.project_id, runs.c.run_id],
+                set_={
+                    "summary": stmt.excluded.summary,
+                    "version": runs.c.version + 1,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+                where=runs.c.summary != stmt.excluded.summary,
+            )
         )
 
     async def _enqueue(
         self,
         conn: AsyncConnection,
-        item: Event,
-        targets: Iterable[tuple[str, str]],
+        plan: Iterable[tuple[Event, Iterable[tuple[str, str]]]],
         now: datetime,
     ) -> int:
-        body = item.model_dump_json()
-        inserted = 0
-        for channel_id, mode in targets:
-            if not receives(mode, item):
-                continue
-            stmt = self._insert(outbox).values(
-                channel_id=channel_id,
-                project_id=item.project_id,
-                run_id=item.run_id,
-                event_key=item.key,
-                kind=item.kind.value,
-                event=body,
-                state=PENDING,
-                attempts=0,
-                created_at=now,
+        """One outbox row per (event, channel whose mode receives it), in the plan's order
+        (which the ids keep, and delivery follows); multi-row INSERTs, not one per row."""
+        rows: list[dict[str, Any]] = []
+        for item, targets in plan:
+            body = item.model_dump_json()
+            rows.extend(
+                {
+                    "channel_id": channel_id,
+                    "project_id": item.project_id,
+                    "run_id": item.run_id,
+                    "event_key": item.key,
+                    "kind": item.kind.value,
+                    "event": body,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "created_at": now,
+                }
+                for channel_id, mode in targets
+                if receives(mode, item)
             )
+        inserted = 0
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            stmt = self._insert(outbox).values(rows[start : start + _ROWS_PER_INSERT])
             stmt = stmt.on_conflict_do_nothing(index_elements=["channel_id", "event_key"])
-            if (await conn.execute(stmt.returning(outbox.c.id))).first() is not None:
-                inserted += 1
+            inserted += len((await conn.execute(stmt.returning(outbox.c.id))).all())
         return inserted
 
     async def queue(self, channel_id: str, event: Event) -> bool:
         """One event owed to one channel, asked for there (`/eon chart`); False if that event
         is already owed or posted there."""
         async with self._write() as conn:
-            return await self._enqueue(conn, event, [(channel_id, "all")], self._now()) == 1
+            return await self._enqueue(conn, [(event, [(channel_id, "all")])], self._now()) == 1
+
+    async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
+        """The latest summary of each project that has one, for `/eon status`: from memory on
+        SQLite (kept by `save_poll`), else in one query."""
+        views = self._views if self._views is not None else {}
+        missing = [pid for pid in project_ids if pid not in views]
+        if missing:
+            query = select(projects.c.project_id, projects.c.snapshot).where(
+                projects.c.project_id.in_(missing)
+            )
+            async with self._read() as conn:
+                rows = (await conn.execute(query)).all()
+            found = {row.project_id: row.snapshot for row in rows}
+            for pid in missing:
+                snapshot = Snapshot.model_validate_json(found[pid]) if found.get(pid) else None
+                summary = snapshot.summary if snapshot is not None else None
+                views[pid] = summary.model_dump_json() if summary is not None else ""
+        shown = ((pid, views.get(pid)) for pid in project_ids)
+        return {pid: RunSummary.model_validate_json(body) for pid, body in shown if body}
 
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None:
         query = select(runs.c.summary, runs.c.version).where(

@@ -60,7 +60,9 @@ class Subscriptions(Database):
                     .where(projects.c.project_id == project_id)
                     .values(snapshot=None)
                 )
-            return True
+        if others == 1:
+            self._view(project_id, "")
+        return True
 
     async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
         """Watching again with another mode: later events follow the new one (rows already

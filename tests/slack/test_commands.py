@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -178,6 +178,10 @@ class MemoryStore:
 
     async def snapshot(self, project_id: str) -> Snapshot | None:
         return self.snapshots.get(project_id)
+
+    async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
+        found = (self.snapshots.get(pid) for pid in project_ids)
+        return {s.project_id: s.summary for s in found if s is not None and s.summary}
 
     async def resume_channel(self, channel_id: str) -> None:
         for key, sub in self.subs.items():

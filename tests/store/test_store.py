@@ -511,3 +511,42 @@ async def test_password_never_in_errors(url: str) -> None:
     shown = "".join(traceback.format_exception(raised.value))
     assert "hunter2" not in shown
     assert "admin:***@" in str(raised.value)
+
+
+# --- what /eon status reads -------------------------------------------------------------------
+
+
+async def test_summaries_follow_each_poll_and_survive_a_reopen(database_url: str) -> None:
+    """On SQLite they come from memory once read, on PostgreSQL from one query: either way
+    what the last poll stored, for a store just opened as for the one that wrote it."""
+    store = await Store.open(database_url)
+    try:
+        await store.subscribe("C1", P, added_by="U")
+        assert await store.summaries([P, "99"]) == {}
+        await save(store)
+        assert await store.summaries([P, "99"]) == {P: summary()}
+        await save(store, snapshot=snapshot(completed_trials=3))
+        assert await store.summaries([P]) == {P: summary(3)}
+        await save(store, snapshot=None)  # a failed poll keeps what was shown
+        assert await store.summaries([P]) == {P: summary(3)}
+    finally:
+        await store.close()
+    reopened = await Store.open(database_url)
+    try:
+        assert await reopened.summaries([P]) == {P: summary(3)}
+        await reopened.unsubscribe("C1", P)
+        await reopened.subscribe("C2", P, added_by="U")  # nobody followed it: a fresh start
+        assert await reopened.summaries([P]) == {}
+    finally:
+        await reopened.close()
+
+
+async def test_many_rows_of_one_poll_keep_their_order(store: Store) -> None:
+    """More rows than one INSERT carries: all stored, each once, in the events' order."""
+    channels = [f"C{i:03d}" for i in range(40)]
+    for channel in channels:
+        await store.subscribe(channel, P, added_by="U")
+    trials = [completed(n) for n in range(30)]
+    assert await save(store, *trials) == 40 * 30
+    assert await save(store, *trials) == 0
+    assert await keys(store, "C017") == [item.key for item in trials]

@@ -3,12 +3,13 @@ small in-memory one) and the actions `build()` wires to the poller and delivery.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from bot.core.events import Event, Snapshot
 from bot.core.routing import Mode
+from bot.core.summary import RunSummary
 from bot.settings import Settings
 
 
@@ -38,6 +39,7 @@ class ListenerStore(Protocol):
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Sequence[SubscriptionView]: ...
     async def snapshot(self, project_id: str) -> Snapshot | None: ...
+    async def summaries(self, project_ids: Sequence[str]) -> Mapping[str, RunSummary]: ...
     async def resume_channel(self, channel_id: str) -> None: ...
     async def set_mode(self, channel_id: str, project_id: str, mode: Mode) -> bool: ...
     async def queue(self, channel_id: str, event: Event) -> bool: ...

@@ -139,13 +139,9 @@ async def _status(command: Status, channel_id: str, deps: Deps) -> Reply:
             pid = command.project_id
             return Reply(f"This channel does not watch project {pid} — `/eon watch {pid}`")
         project_ids = [command.project_id]
-    summaries, not_polled = [], []
-    for project_id in project_ids:
-        snapshot = await deps.store.snapshot(project_id)
-        if snapshot is None or snapshot.summary is None:
-            not_polled.append(project_id)
-        else:
-            summaries.append(snapshot.summary)
+    found = await deps.store.summaries(project_ids)
+    summaries = [found[pid] for pid in project_ids if pid in found]
+    not_polled = [pid for pid in project_ids if pid not in found]
     message = render_status(summaries, not_polled=not_polled)
     return Reply(message.text, message.blocks)
 
