@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import aiohttp
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,9 +36,12 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
-def slack_client(settings: Settings) -> AsyncWebClient:
+def slack_client(
+    settings: Settings, session: aiohttp.ClientSession | None = None
+) -> AsyncWebClient:
     """The real client. Only 429s are retried here: Slack did not act on them. Any other
-    unclear outcome is left to delivery, which looks the message up before posting again."""
+    unclear outcome is left to delivery, which looks the message up before posting again.
+    Without a `session`, slack_sdk opens (and closes) an aiohttp session for every call."""
     token = settings.slack_bot_token
     if token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
@@ -45,6 +49,7 @@ def slack_client(settings: Settings) -> AsyncWebClient:
         token=token.get_secret_value(),
         base_url=settings.slack_api_url,
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
+        session=session,
     )
 
 
@@ -120,8 +125,16 @@ async def build(
     `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
-    slack = slack or slack_client(settings)
     owned = contextlib.AsyncExitStack()
+    if slack is None:
+        # One session (its connection pool) for every Slack call the bot makes.
+        session = aiohttp.ClientSession()
+        try:
+            slack = slack_client(settings, session)
+        except BaseException:
+            await session.close()
+            raise
+        owned.push_async_callback(session.close)
     if http is None:
         http = default_http_client()
         owned.push_async_callback(http.aclose)
