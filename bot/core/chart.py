@@ -29,10 +29,21 @@ class ChartData(BaseModel):
 
     @property
     def completed(self) -> list[TrialSummary]:
-        """Completed trials with an accuracy: the points of the chart."""
+        """Completed trials with an accuracy (or, without one, a score): the chart's points."""
         return [
-            t for t in self.trials if t.status == TrialStatus.COMPLETED and t.accuracy is not None
+            t for t in self.trials if t.status == TrialStatus.COMPLETED and t.quality is not None
         ]
+
+    @property
+    def y_label(self) -> str:
+        """ "accuracy"; the score's name (mAP, mean F1) when no point has an accuracy."""
+        points = self.completed
+        if all(t.accuracy is not None for t in points):
+            return "accuracy"
+        if any(t.accuracy is not None for t in points):
+            return "accuracy or score"
+        names = {t.score_name for t in points if t.score_name}
+        return names.pop() if len(names) == 1 else "score"
 
     @property
     def failed(self) -> list[TrialSummary]:

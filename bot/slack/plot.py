@@ -52,7 +52,7 @@ def _points(
 ) -> list[tuple[float, float, TrialSummary]]:
     found = []
     for trial in trials:
-        x, accuracy = _x(trial, axis, order), _finite(trial.accuracy)
+        x, accuracy = _x(trial, axis, order), _finite(trial.quality)
         if x is not None and accuracy is not None:
             found.append((x, accuracy * 100, trial))
     return found
@@ -88,7 +88,7 @@ def _draw(ax: Axes, data: ChartData) -> None:
         loc="left",
     )
     ax.set_xlabel(X_LABELS[axis])
-    ax.set_ylabel("accuracy (%)")
+    ax.set_ylabel(f"{data.y_label} (%)")
     ax.grid(True, alpha=0.3)
     if not points:
         ax.text(
@@ -218,7 +218,7 @@ def _label_best(ax: Axes, x: float, y: float, trial: TrialSummary) -> None:
     )
     name = fmt.one_line(trial.name, NAME_CHARS)
     ax.annotate(
-        f"best: {name}\n{fmt.percent(trial.accuracy)} · {fmt.latency(trial.latency_ms)}",
+        f"best: {name}\n{fmt.percent(trial.quality)} · {fmt.latency(trial.latency_ms)}",
         (x, y),
         xytext=(12, -28),
         textcoords="offset points",

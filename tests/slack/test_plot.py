@@ -90,3 +90,14 @@ def test_the_chart_shows_what_it_is_given() -> None:
 )
 def test_odd_runs_still_draw(trials: list[TrialSummary]) -> None:
     assert png_size(render_chart(ChartData(project_id="1", trials=trials))) == (1000, 600)
+
+
+def test_a_run_scored_by_map_is_drawn_by_its_score() -> None:
+    trials = [
+        TrialSummary(id=i, name=i, status="completed", score=s, score_name="mAP", latency_ms=10.0)
+        for i, s in (("a", 0.4), ("b", 0.6))
+    ]
+    data = ChartData(project_id="1", trials=trials)
+    assert [t.id for t in data.completed] == ["a", "b"] and data.y_label == "mAP"
+    assert data.best is not None and data.best.id == "b"
+    assert png_size(render_chart(data)) == (1000, 600)
