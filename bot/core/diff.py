@@ -244,21 +244,8 @@ def diff(
     events: list[Event] = []
 
     marks = dict(prev.trials)
-    if (
-        new_run
-        and not prev.finished_reported
-        and prev.summary is not None
-        and not prev.summary.never_ran
-    ):
-        # The old run ended between two polls. An extended search lists its trials again, as
-        # they ended: report what they did under the old run, then its end with those figures
-        # (not the last poll's, taken while it was still running).
-        old = RunRef(project_id, prev.coordinator_job_id, prev.tuner_job_id)
-        carried = [trial for trial in state.trials if trial.id in prev.trials]
-        events.extend(_report_trials(old, carried, marks, state, baseline=False))
-        ended = _ended(prev.summary, carried, state.config)
-        events.append(_finished_event(old, ended))
-        events.extend(_chart(old, chart_data(prev.model_copy(update={"trials": marks}), ended)))
+    if new_run:
+        events.extend(_unseen_end(prev, state, marks))
 
     run = RunRef(
         project_id,
@@ -302,7 +289,10 @@ def diff(
         time_limit_reported=time_limit_reported,
         finished_reported=finished_reported,
         summary=summary,
-        run_trials=_run_trials(prev.run_trials if not fresh else (), state.trials),
+        run_trials=_run_trials(
+            prev.run_trials if not fresh else (),
+            listed if listed is not None else [trial.id for trial in state.trials],
+        ),
         progress=prev.progress if not fresh else None,
         progress_at=prev.progress_at if not fresh else None,
         stalls=prev.stalls if not fresh else 0,
@@ -313,16 +303,33 @@ def diff(
     return Diff(events, snapshot)
 
 
+def _unseen_end(
+    prev: Snapshot, state: OptimizeStateResponse, marks: dict[str, TrialMark]
+) -> list[Event]:
+    """The previous run's end, when it fell between two polls (updating `marks`). An extended
+    search lists its trials again, as they ended: report what they did under the old run, then
+    its end with those figures (not the last poll's, taken while it was still running)."""
+    if prev.finished_reported or prev.summary is None or prev.summary.never_ran:
+        return []
+    old = RunRef.of(prev)
+    carried = [trial for trial in state.trials if trial.id in prev.trials]
+    events = _report_trials(old, carried, marks, state, baseline=False)
+    ended = _ended(prev.summary, carried, state.config)
+    events.append(_finished_event(old, ended))
+    events.extend(_chart(old, chart_data(prev.model_copy(update={"trials": marks}), ended)))
+    return events
+
+
 def _chart(run: RunRef, data: ChartData) -> list[Event]:
     """The run's chart, owed once it ended; none for a run no trial of which ended."""
     return [chart_event(run, data)] if data.trials else []
 
 
-def _run_trials(known: tuple[str, ...], trials: list[TunerTrial]) -> tuple[str, ...]:
+def _run_trials(known: tuple[str, ...], listed: list[str]) -> tuple[str, ...]:
     """The run's trial ids so far: those already known, then new ones in document order (a
     trial missing from one response stays the run's)."""
     seen = set(known)
-    added = tuple(trial.id for trial in trials if trial.id not in seen)
+    added = tuple(trial_id for trial_id in listed if trial_id not in seen)
     return known + added if added else known
 
 
