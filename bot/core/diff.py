@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
@@ -267,18 +267,15 @@ def diff(
     time_limit_reported = prev.time_limit_reported and not fresh
     if state.total_training_time_exceeded and not time_limit_reported:
         if not baseline:
-            events.append(
-                run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
-            )
+            events.append(_time_limit_event(run, state))
         time_limit_reported = True
 
-    finished_reported = prev.finished_reported and not fresh
-    chart_due = False
-    if is_finished(state) and not finished_reported:
-        if not baseline:
-            events.append(_finished_event(run, summary))
-            chart_due = True
-        finished_reported = True
+    was_reported = prev.finished_reported and not fresh
+    ends_now = is_finished(state) and not was_reported
+    chart_due = ends_now and not baseline  # the run in one picture, after its end
+    if chart_due:
+        events.append(_finished_event(run, summary))
+    finished_reported = was_reported or ends_now
 
     snapshot = Snapshot(
         project_id=project_id,
@@ -293,14 +290,25 @@ def diff(
             prev.run_trials if not fresh else (),
             listed if listed is not None else [trial.id for trial in state.trials],
         ),
-        progress=prev.progress if not fresh else None,
-        progress_at=prev.progress_at if not fresh else None,
-        stalls=prev.stalls if not fresh else 0,
-        stalled=prev.stalled and not fresh,
+        **({} if fresh else _stall_clock(prev)),
     )
-    if chart_due:  # the run in one picture, after its end
+    if chart_due:
         events.extend(_chart(run, chart_data(snapshot)))
     return Diff(events, snapshot)
+
+
+def _time_limit_event(run: RunRef, state: OptimizeStateResponse) -> Event:
+    return run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
+
+
+def _stall_clock(prev: Snapshot) -> dict[str, Any]:
+    """What a run's next snapshot keeps of its stall bookkeeping (`bot.core.stall`)."""
+    return {
+        "progress": prev.progress,
+        "progress_at": prev.progress_at,
+        "stalls": prev.stalls,
+        "stalled": prev.stalled,
+    }
 
 
 def _unseen_end(
