@@ -8,7 +8,6 @@ import asyncio
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -61,8 +60,8 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+async def rig(store: Store) -> AsyncIterator[Rig]:
+    """On SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set (conftest's `store`)."""
     await store.subscribe(CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
@@ -74,7 +73,6 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
             await delivery.stop()
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
-    await store.close()
 
 
 def started() -> Event:

@@ -4,7 +4,6 @@ and rendered as Block Kit that slack_sdk's own models accept."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,8 +126,8 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+async def rig(store: Store) -> AsyncIterator[Rig]:
+    """On SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set (conftest's `store`)."""
     await store.subscribe("C1", "7", added_by="U1")
     _, snapshot = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
     _, snapshot = diff(
@@ -140,10 +139,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         project_id="7",
     )
     await store.save_poll("7", snapshot=snapshot, events=[], outage=Outage())
-    try:
-        yield Rig(store)
-    finally:
-        await store.close()
+    yield Rig(store)
 
 
 async def test_top_answers_from_the_snapshot(rig: Rig) -> None:
