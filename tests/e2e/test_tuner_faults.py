@@ -164,6 +164,10 @@ class RunOnly:
     def top_level(self, channel: str) -> list[Message]:
         return [m for m in self.messages(channel) if m.thread_ts is None]
 
+    def file(self, file_id: str) -> Any:
+        """The charts' uploads, which `assert_notifications` reads too."""
+        return self._fake.file(file_id)
+
 
 def posted(fake: FakeSlack, owed: Sequence[Owed]) -> bool:
     """Each of `owed` is in the channel (cards in any state: runs still going)."""
