@@ -17,7 +17,6 @@ import asyncio
 import gc
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -28,6 +27,7 @@ import httpx
 from pydantic import SecretStr, ValidationError
 
 from bot.clock import utcnow
+from bot.core.project_ids import canonical_project_id
 from bot.errors import (
     ConfigError,
     InvalidProjectId,
@@ -47,7 +47,6 @@ from bot.tuner.piecewise import Pieces
 
 log = logging.getLogger(__name__)
 
-_PROJECT_ID = re.compile(r"[0-9]{1,19}")
 _REASON_LIMIT = 200
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
 T = TypeVar("T")
@@ -71,10 +70,11 @@ def default_http_client() -> httpx.AsyncClient:
 
 
 def project_id_from(text: str) -> str:
-    """The canonical project id (`"0042"` → `"42"`), or `InvalidProjectId` for anything that
-    is not a positive decimal integer, so nothing odd is ever put into a URL path."""
-    if _PROJECT_ID.fullmatch(text) and int(text) > 0:
-        return str(int(text))
+    """The canonical project id (`core.project_ids`: `"0042"` → `"42"`), or `InvalidProjectId`,
+    so nothing odd is ever put into a URL path."""
+    canonical = canonical_project_id(text)
+    if canonical is not None:
+        return canonical
     if text.startswith("ei_"):
         # Someone pasted their API key where the id goes: say so without echoing it.
         raise InvalidProjectId("(text that looks like an API key, not shown)")

@@ -11,11 +11,11 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final
 
+from bot.core.project_ids import canonical_project_id
 from bot.core.routing import MODES, Mode, as_mode
 from bot.fmt import one_line
 from bot.slack.render import escape
 
-MAX_PROJECT_ID: Final = 2**63  # exclusive: Edge Impulse ids are signed 64-bit integers
 ECHO_CHARS: Final = 40
 
 USAGE: Final = {
@@ -101,22 +101,19 @@ def _usage_error(mistake: str, subcommand: str) -> UsageError:
     return UsageError(f"{mistake}. Usage: `{USAGE[subcommand]}`")
 
 
-_DIGITS = re.compile(r"[0-9]+")  # ASCII only: `str.isdigit` also accepts "٤٢" and "²"
+_DIGITS = re.compile(r"[0-9]+")
 _SIGNED = re.compile(r"[+-][0-9]+")
 
 
 def parse_project_id(word: str, subcommand: str) -> str | UsageError:
-    """A positive decimal integer below 2**63, in canonical form ("042" is "42"), because the
-    id names the store's rows and the `EI_API_KEY_<id>` variable."""
-    if _DIGITS.fullmatch(word):
-        digits = word.lstrip("0")
-        if not digits:
+    """The canonical id (`core.project_ids`), or a usage error that says what is wrong."""
+    canonical = canonical_project_id(word)
+    if canonical is not None:
+        return canonical
+    if _DIGITS.fullmatch(word):  # digits, yet no id: zero, or past the largest
+        if not word.strip("0"):
             return _usage_error(f"The project id must be positive, not {echo(word)}", subcommand)
-        if len(digits) > 19 or int(digits) >= MAX_PROJECT_ID:
-            return _usage_error(
-                f"{echo(word)} is too large for an Edge Impulse project id", subcommand
-            )
-        return digits
+        return _usage_error(f"{echo(word)} is too large for an Edge Impulse project id", subcommand)
     if _SIGNED.fullmatch(word):
         return _usage_error(
             f"The project id must be a positive whole number, not {echo(word)}", subcommand

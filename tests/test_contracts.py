@@ -1,0 +1,30 @@
+"""The import-linter contracts in pyproject.toml cover the whole product: a module added to
+`bot` is either listed in the "product without sandbox" contract or is the sandbox."""
+
+from __future__ import annotations
+
+import pkgutil
+import tomllib
+from pathlib import Path
+
+import bot
+
+PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
+
+
+def contract(contract_id: str) -> dict[str, object]:
+    config = tomllib.loads(PYPROJECT.read_text())["tool"]["importlinter"]
+    [found] = [c for c in config["contracts"] if c["id"] == contract_id]
+    return dict(found)
+
+
+def test_every_product_module_is_kept_from_the_sandbox() -> None:
+    top_level = {f"bot.{module.name}" for module in pkgutil.iter_modules(bot.__path__)}
+    listed = set(contract("product-without-sandbox")["source_modules"])  # type: ignore[arg-type]
+    assert top_level - {"bot.sandbox"} == listed
+
+
+def test_the_pure_core_forbids_every_io_library_the_bot_depends_on() -> None:
+    forbidden = set(contract("pure-core")["forbidden_modules"])  # type: ignore[arg-type]
+    assert {"httpx", "aiohttp", "sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler"} <= forbidden
+    assert {"asyncpg", "bot.store", "bot.slack"} <= forbidden
