@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from bot.core.events import TrialMark
-from bot.core.summary import TrialSummary, best_trial, summarize_trial
+from bot.core.ranking import best_trial
+from bot.core.summarize import summarize_trial
+from bot.core.summary import TrialSummary
 from bot.tuner.models import OptimizeConfig, TunerTrial
 
 

@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from bot.core.events import Event, EventKind, RunRef, Snapshot
-from bot.core.summary import RunSummary, TrialSummary, best_trial, pareto_front, ranked
+from bot.core.ranking import best_trial, pareto_front, ranked
+from bot.core.summary import RunSummary, TrialSummary
 from bot.tuner.models import TrialStatus
 
 XAxis = Literal["latency", "ram", "order"]

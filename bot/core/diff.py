@@ -30,20 +30,10 @@ from typing import Any, NamedTuple
 from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
-from bot.core.summary import (
-    TOP_TRIALS,
-    Counts,
-    RunSummary,
-    TrialSummary,
-    best_trial,
-    is_finished,
-    never_ran,
-    pareto_front,
-    ranked,
-    summarize_run,
-    summarize_trial,
-    tally,
-)
+from bot.core.ranking import best_trial, pareto_front, ranked
+from bot.core.run_state import is_finished, never_ran, tally
+from bot.core.summarize import TOP_TRIALS, summarize_run, summarize_trial
+from bot.core.summary import Counts, RunSummary, TrialSummary
 from bot.tuner.models import OptimizeConfig, OptimizeStateResponse, TrialStatus, TunerTrial
 
 

@@ -30,16 +30,10 @@ from typing import NamedTuple
 
 from bot.core.diff import diff, is_new_run
 from bot.core.events import Event, Listing, Snapshot
+from bot.core.run_state import count_trials, span_micros, trial_span
 from bot.core.stall import progress_digest, progress_of, trial_progress
-from bot.core.summary import (
-    RunSummary,
-    TrialSummary,
-    assemble_run,
-    count_trials,
-    span_micros,
-    summarize_trial,
-    trial_span,
-)
+from bot.core.summarize import assemble_run, summarize_trial
+from bot.core.summary import RunSummary, TrialSummary
 from bot.tuner.models import TunerTrial
 from bot.tuner.piecewise import Pieces
 

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from bot.core.events import Event, EventKind, RunRef, Snapshot
-from bot.core.summary import Counts, count_trials
+from bot.core.run_state import count_trials
+from bot.core.summary import Counts
 from bot.tuner.models import OptimizeStateResponse, TunerTrial
 
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Final
 
 from bot import fmt
 from bot.core.chart import ChartData
-from bot.core.summary import TrialSummary, pareto_front
+from bot.core.ranking import pareto_front
+from bot.core.summary import TrialSummary
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 
 from bot.core.figures import Performance, fit, trial_accuracy, trial_performance, trial_score
-from bot.core.summary import TrialSummary, best_trial, summarize_run, summarize_trial
+from bot.core.ranking import best_trial
+from bot.core.summarize import summarize_run, summarize_trial
+from bot.core.summary import TrialSummary
 from bot.tuner.models import OptimizeConfig, TunerTrial
 from tests.factories import state
 

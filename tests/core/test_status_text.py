@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from bot.core.status_text import state_words, status_lines
-from bot.core.summary import Counts, RunSummary, TrialSummary, Workers, summarize_run
+from bot.core.summarize import summarize_run
+from bot.core.summary import Counts, RunSummary, TrialSummary, Workers
 from bot.settings import Settings
 from bot.status_cmd import status
 from bot.tuner.models import OptimizeStateResponse

@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 
 from bot.core.figures import trial_accuracy, trial_performance
-from bot.core.summary import (
-    TrialSummary,
-    best_trial,
-    pareto_front,
-    summarize_run,
-    summarize_trial,
-)
+from bot.core.ranking import best_trial, pareto_front
+from bot.core.summarize import summarize_run, summarize_trial
+from bot.core.summary import TrialSummary
 from bot.tuner.models import OptimizeConfig, TunerTrial
 from tests.factories import state, trial
 

@@ -17,7 +17,7 @@ import pytest
 from edgeimpulse.tuner._functions.tuner import get_trial_metrics
 from edgeimpulse_api import TunerTrial as SdkTrial
 
-from bot.core.summary import summarize_trial
+from bot.core.summarize import summarize_trial
 from bot.sandbox.simulator.simulation import Simulation
 from bot.tuner.models import OptimizeConfig, TunerTrial
 

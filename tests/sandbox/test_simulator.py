@@ -22,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.core.diff import diff
 from bot.core.events import EventKind, Snapshot
-from bot.core.summary import summarize_run
+from bot.core.summarize import summarize_run
 from bot.sandbox.simulator.server import SIM_KEY, Fault, SimulatorServer, make_app
 from bot.sandbox.simulator.simulation import Simulation
 from bot.tuner.models import OptimizeStateResponse
