@@ -113,19 +113,17 @@ def tuner_client(settings: Settings, http: httpx.AsyncClient) -> TunerClient:
     )
 
 
-async def build(
+async def _edges(
     settings: Settings,
+    owned: contextlib.AsyncExitStack,
     *,
-    store: Store | None = None,
-    http: httpx.AsyncClient | None = None,
-    slack: AsyncWebClient | None = None,
-    now: Callable[[], datetime] = utcnow,
-) -> Bot:
-    """The whole bot, not started. What is passed in stays the caller's (left open by
-    `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
-    if settings.slack_signing_secret is None and settings.slack_app_token is None:
-        raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
-    owned = contextlib.AsyncExitStack()
+    store: Store | None,
+    http: httpx.AsyncClient | None,
+    slack: AsyncWebClient | None,
+    now: Callable[[], datetime],
+) -> tuple[Store, httpx.AsyncClient, AsyncWebClient]:
+    """The I/O edges not passed in, made here and put on `owned` (closed with the bot); if
+    one cannot be made, those made before it are closed again."""
     if slack is None:
         # One session (its connection pool) for every Slack call the bot makes.
         session = aiohttp.ClientSession()
@@ -145,6 +143,23 @@ async def build(
             await owned.aclose()
             raise
         owned.push_async_callback(store.close)
+    return store, http, slack
+
+
+async def build(
+    settings: Settings,
+    *,
+    store: Store | None = None,
+    http: httpx.AsyncClient | None = None,
+    slack: AsyncWebClient | None = None,
+    now: Callable[[], datetime] = utcnow,
+) -> Bot:
+    """The whole bot, not started. What is passed in stays the caller's (left open by
+    `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
+    owned = contextlib.AsyncExitStack()
+    store, http, slack = await _edges(settings, owned, store=store, http=http, slack=slack, now=now)
     tuner = tuner_client(settings, http)
     scheduler = AsyncIOScheduler(timezone=UTC)
     delivery = Delivery(store=store, slack=slack)

@@ -159,6 +159,21 @@ def _parser() -> argparse.ArgumentParser:
         "serve the tuner simulator over HTTP",
         "Serves simulated EON Tuner states at http://HOST:PORT/v1, for EI_API_URL.",
     )
+    _simulate_options(simulate)
+    manifest = command(
+        "manifest",
+        "print the Slack app manifest (or the example .env)",
+        "Prints a file shipped with eon-bot: the Slack app manifest to create the app from\n"
+        "(api.slack.com/apps → Create New App → From a manifest), or the example .env.",
+    )
+    which = manifest.add_mutually_exclusive_group()
+    which.add_argument("--socket-mode", action="store_true", help="the Socket Mode manifest")
+    which.add_argument("--env-example", action="store_true", help="the example .env file")
+    return parser
+
+
+def _simulate_options(simulate: argparse.ArgumentParser) -> None:
+    """`eon-bot simulate`'s options: where it listens, which runs, how fast, a stall."""
     simulate.add_argument("--host", default="127.0.0.1", help="interface to listen on")
     simulate.add_argument("--port", type=_port, default=8765, help="port (0: any free one)")
     simulate.add_argument("--api-key", default=None, help="the x-api-key to require (any if unset)")
@@ -180,16 +195,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how many real seconds the hold of --stall-at lasts",
     )
-    manifest = command(
-        "manifest",
-        "print the Slack app manifest (or the example .env)",
-        "Prints a file shipped with eon-bot: the Slack app manifest to create the app from\n"
-        "(api.slack.com/apps → Create New App → From a manifest), or the example .env.",
-    )
-    which = manifest.add_mutually_exclusive_group()
-    which.add_argument("--socket-mode", action="store_true", help="the Socket Mode manifest")
-    which.add_argument("--env-example", action="store_true", help="the example .env file")
-    return parser
 
 
 def _run(args: argparse.Namespace) -> int:
