@@ -23,6 +23,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import slack_client, tuner_client
 from bot.errors import (
+    AppTokenRefused,
+    BotTokenRefused,
     ConfigError,
     EonBotError,
     InvalidProjectId,
@@ -36,12 +38,10 @@ from bot.fmt import one_line
 from bot.settings import Settings, load_settings
 from bot.slack.auth import (
     REQUIRED_SCOPES,
-    BotTokenRefused,
     SlackUnavailable,
     auth_test,
     is_refusal,
 )
-from bot.slack.socket_mode import AppTokenRefused
 from bot.store import Store
 from bot.tuner.client import default_http_client, project_id_from
 

@@ -2,7 +2,10 @@
 
     EonBotError
     ├── ConfigError                    settings missing or malformed
-    │   └── MissingApiKey(project_id)  neither EI_API_KEY_<id> nor EI_API_KEY is set
+    │   ├── MissingApiKey(project_id)  neither EI_API_KEY_<id> nor EI_API_KEY is set
+    │   └── SlackTokenRefused(setting) Slack refuses SLACK_BOT_TOKEN or SLACK_APP_TOKEN itself
+    │       ├── BotTokenRefused
+    │       └── AppTokenRefused
     ├── InvalidProjectId (ValueError)  not a positive whole number; raised before any request
     ├── TunerApiError(project_id)      the Edge Impulse tuner state could not be had
     │   ├── TunerAuthError             401/403: the API key is wrong, revoked or lacks access
@@ -49,6 +52,35 @@ class MissingApiKey(ConfigError):
         super().__init__(
             f"no Edge Impulse API key for project {project_id}: set EI_API_KEY_{project_id} "
             "(this project's key) or EI_API_KEY (the default), in the environment or .env"
+        )
+
+
+class SlackTokenRefused(ConfigError):
+    """Slack refuses the token itself: asking again will not help; the fix is the setting."""
+
+    def __init__(self, setting: str, error: str, fix: str) -> None:
+        self.setting = setting
+        self.error = error
+        super().__init__(f"Slack refused {setting} ({error}): {fix}")
+
+
+class BotTokenRefused(SlackTokenRefused):
+    def __init__(self, error: str) -> None:
+        super().__init__(
+            "SLACK_BOT_TOKEN",
+            error,
+            "use the Bot User OAuth Token (xoxb-…) from OAuth & Permissions, after installing "
+            "the app to the workspace",
+        )
+
+
+class AppTokenRefused(SlackTokenRefused):
+    def __init__(self, error: str) -> None:
+        super().__init__(
+            "SLACK_APP_TOKEN",
+            error,
+            "use the app-level token (xapp-…) with the connections:write scope, from Basic "
+            "Information → App-Level Tokens",
         )
 
 

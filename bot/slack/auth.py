@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import ConfigError, SlackAuthError
+from bot.errors import BotTokenRefused, SlackAuthError
 from bot.fmt import one_line
 from bot.retry import Backoff
 
@@ -55,15 +55,6 @@ RETRY = Backoff(initial=1.0, cap=15.0)  # 1, 2, 4, 8 s, then every 15 s
 
 def is_refusal(error: str) -> bool:
     return error in REFUSALS
-
-
-class BotTokenRefused(ConfigError):
-    def __init__(self, error: str) -> None:
-        self.error = error
-        super().__init__(
-            f"Slack refused SLACK_BOT_TOKEN ({error}): use the Bot User OAuth Token (xoxb-…) "
-            "from OAuth & Permissions, after installing the app to the workspace"
-        )
 
 
 class SlackUnavailable(Exception):

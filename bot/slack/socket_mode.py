@@ -27,21 +27,12 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 
-from bot.errors import ConfigError
+from bot.errors import AppTokenRefused
 from bot.slack.auth import is_refusal
 
 log = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 5.0  # slack_sdk's default; also the wait between two connection attempts
-
-
-class AppTokenRefused(ConfigError):
-    def __init__(self, error: str) -> None:
-        self.error = error
-        super().__init__(
-            f"Slack refused SLACK_APP_TOKEN ({error}): use the app-level token (xapp-…) with "
-            "the connections:write scope, from Basic Information → App-Level Tokens"
-        )
 
 
 class _OneLineRetries(logging.Filter):
