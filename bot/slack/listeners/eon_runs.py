@@ -57,14 +57,24 @@ async def _run_of(project_id: str, deps: Deps) -> tuple[Snapshot, ChartData] | R
     return snapshot, data
 
 
-async def chart(command: Chart, channel_id: str, deps: Deps) -> str:
-    project = await _project(command.project_id, channel_id, deps, "/eon chart PROJECT_ID")
+async def _watched_run(
+    asked: str | None, channel_id: str, deps: Deps, usage: str
+) -> tuple[str, Snapshot, ChartData] | Refusal:
+    """The project meant (`_project`) and its run's figures (`_run_of`), or why there are none."""
+    project = await _project(asked, channel_id, deps, usage)
     if isinstance(project, Refusal):
         return project
     found = await _run_of(project, deps)
     if isinstance(found, Refusal):
         return found
-    snapshot, data = found
+    return (project, *found)
+
+
+async def chart(command: Chart, channel_id: str, deps: Deps) -> str:
+    found = await _watched_run(command.project_id, channel_id, deps, "/eon chart PROJECT_ID")
+    if isinstance(found, Refusal):
+        return found
+    project, snapshot, data = found
     asked = chart_event(RunRef.of(snapshot), data, "asked", uuid.uuid4().hex, on_demand=True)
     await deps.store.queue(channel_id, asked)
     deps.wake_delivery()
@@ -75,13 +85,10 @@ async def chart(command: Chart, channel_id: str, deps: Deps) -> str:
 
 
 async def top(command: Top, channel_id: str, deps: Deps) -> Message | str:
-    project = await _project(command.project_id, channel_id, deps, "/eon top PROJECT_ID [N]")
-    if isinstance(project, Refusal):
-        return project
-    found = await _run_of(project, deps)
+    found = await _watched_run(command.project_id, channel_id, deps, "/eon top PROJECT_ID [N]")
     if isinstance(found, Refusal):
         return found
-    snapshot, data = found
+    project, snapshot, data = found
     name = snapshot.summary.name if snapshot.summary else None
     return render_top(project, name, data, command.count)
 
