@@ -213,6 +213,19 @@ def _report_trials(
     return events
 
 
+def _summary(
+    project_id: str,
+    state: OptimizeStateResponse,
+    first_seen: datetime | None,
+    now: datetime | None,
+    summarize: Callable[[datetime | None], RunSummary] | None,
+) -> RunSummary:
+    """The run's summary: the incremental one when given (`bot.core.increment`), else whole."""
+    if summarize is not None:
+        return summarize(first_seen)
+    return summarize_run(project_id, state, started_at=first_seen, now=now)
+
+
 def diff(
     previous: Snapshot | None,
     state: OptimizeStateResponse,
@@ -243,11 +256,7 @@ def diff(
         state.job_id or (None if new_run else prev.tuner_job_id),
     )
     first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
-    summary = (
-        summarize(first_seen)
-        if summarize is not None
-        else summarize_run(project_id, state, started_at=first_seen, now=now)
-    )
+    summary = _summary(project_id, state, first_seen, now, summarize)
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
