@@ -48,18 +48,17 @@ from bot.sandbox.simulator.simulation import Simulation  # noqa: E402
 from tests.e2e.harness import EI_KEY, TOKEN, BotProcess, bot_environment  # noqa: E402
 
 CHANNELS = [f"C0SCALE{i:02d}" for i in range(20)]
-TRIALS = 24
 FIRST_PROJECT = 1001
 
 
 # --- the simulator, in its own process --------------------------------------------------------
 
 
-def _simulator(conn: Connection, speed: float) -> None:
+def _simulator(conn: Connection, speed: float, trials: int) -> None:
     """Serves until told to stop; answers "setup" (which projects run) and "log"."""
 
     async def main() -> None:
-        async with SimulatorServer(api_key=EI_KEY, trials=TRIALS, speed=speed) as server:
+        async with SimulatorServer(api_key=EI_KEY, trials=trials, speed=speed) as server:
             controller = server.controller
             seen: dict[str, list[float]] = defaultdict(list)
             respond = controller.respond
@@ -161,14 +160,14 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     running = set(rng.sample(projects, args.running))
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    simulator = ctx.Process(target=_simulator, args=(child, args.speed), daemon=True)
+    simulator = ctx.Process(target=_simulator, args=(child, args.speed, args.trials), daemon=True)
     simulator.start()
     schema = None
     try:
         sim_url: str = parent.recv()
         starts = {}
         for project in running:
-            duration = Simulation(project, trials=TRIALS).duration
+            duration = Simulation(project, trials=args.trials).duration
             starts[project] = rng.uniform(0, duration * 0.4)
         parent.send(("setup", {"running": starts, "over": sorted(set(projects) - running)}))
         anchors: dict[str, float] = parent.recv()
@@ -274,7 +273,7 @@ def _delivery(
     t0, t1 = figures["window start"], figures["window end"]
     owed: dict[tuple[str, str], float] = {}
     for project in running:
-        simulation = Simulation(project, trials=TRIALS)
+        simulation = Simulation(project, trials=args.trials)
         for run in simulation.runs:
             for trial_id in run.trial_ids:
                 attempts = simulation.attempts(trial_id)
@@ -322,6 +321,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=90.0, help="measuring window, s")
     parser.add_argument("--interval", type=float, default=10.0, help="POLL_INTERVAL, s")
     parser.add_argument("--speed", type=float, default=20.0, help="simulated s per second")
+    parser.add_argument("--trials", type=int, default=24, help="trials per simulated run")
     args = parser.parse_args()
     args.running = args.n // 10 if args.running is None else min(args.running, args.n)
     results: list[dict[str, float]] = []
@@ -330,7 +330,7 @@ def main() -> None:
             results.append(asyncio.run(one_run(args, Path(folder))))
         print(f"  run {index + 1} of {args.repeat} done", file=sys.stderr)
     print(
-        f"\n{args.n} projects ({args.running} running, {TRIALS} trials each), {args.db}, "
+        f"\n{args.n} projects ({args.running} running, {args.trials} trials each), {args.db}, "
         f"POLL_INTERVAL={args.interval:g}, {args.duration:g} s window, {args.repeat} run(s)"
     )
     print(f"  {'figure':34} {'min':>9} {'median':>9}  target")
