@@ -5,7 +5,8 @@ FakeSlack (the local Slack-compatible server, in this process) and the real `eon
 (`tests/e2e/harness.BotProcess`), all on 127.0.0.1. Watches `--n` projects through signed
 `/eon watch` commands spread over 20 channels: `--running` of them mid-run (their simulated
 clocks run at `--speed`), the others with their run over (the same document on every poll).
-Then, for `--duration` seconds, it asks `/eon status ID` (5 a second) and a channel's whole
+Once all are watched the running runs move on, and after one interval more, for `--duration`
+seconds, it asks `/eon status ID` (5 a second) and a channel's whole
 `/eon status` (1 a second) and measures:
 
 - bot CPU (share of one core, from /proc) and RSS;
@@ -72,13 +73,17 @@ def _simulator(conn: Connection, speed: float, trials: int) -> None:
             loop = asyncio.get_running_loop()
             while True:
                 order, arg = await loop.run_in_executor(None, conn.recv)
-                if order == "setup":
-                    anchors = {}
+                if order == "setup":  # running runs held at their start until "go"
                     for project, start in arg["running"].items():
-                        controller.set_time(project, start, frozen=False)
-                        anchors[project] = time.time()
+                        controller.set_time(project, start)
                     for project in arg["over"]:
                         controller.set_time(project, controller.simulation(project).duration)
+                    conn.send(True)
+                elif order == "go":
+                    anchors = {}
+                    for project, start in arg.items():
+                        controller.set_time(project, start, frozen=False)
+                        anchors[project] = time.time()
                     conn.send(anchors)
                 elif order == "log":
                     conn.send(dict(seen))
@@ -170,7 +175,7 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             duration = Simulation(project, trials=args.trials).duration
             starts[project] = rng.uniform(0, duration * 0.4)
         parent.send(("setup", {"running": starts, "over": sorted(set(projects) - running)}))
-        anchors: dict[str, float] = parent.recv()
+        parent.recv()
         if args.db == "postgres":
             database_url, schema = await _pg_schema(args.pg_url)
         else:
@@ -185,7 +190,10 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
             bot = BotProcess(workdir, env)
             await bot.start()
             try:
-                figures = await _measure(args, bot, http, slack, projects, parent)
+                figures = {"watch all (s)": await _watch_all(bot, http, slack, projects)}
+                parent.send(("go", starts))  # the running runs move on from here
+                anchors: dict[str, float] = parent.recv()
+                figures |= await _measure(args, bot, http, slack, projects, parent)
                 figures.update(_delivery(args, slack, running, starts, anchors, figures))
             finally:
                 await bot.terminate()
@@ -208,7 +216,7 @@ async def _measure(
     sim: Connection,
 ) -> dict[str, float]:
     assert bot.pid is not None
-    figures = {"watch all (s)": await _watch_all(bot, http, slack, projects)}
+    figures: dict[str, float] = {}
     await asyncio.sleep(args.interval * 1.5)  # every project polled once more
     status_id: list[float] = []
     status_channel: list[float] = []

@@ -18,7 +18,7 @@ import gc
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypeVar
@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 _REASON_LIMIT = 200
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
+# Below this a read allocates too little for a mid-read collection to matter, and pausing the
+# collector only defers (and bunches) its work: with many small reads it cost more than it saved.
+PAUSE_GC_BYTES = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -169,7 +172,7 @@ def read_state(
     `trials` list; a body (or, inside `use`, a trial) not understood becomes the typed error.
     Pure CPU: the poller runs it in a worker thread (`piecewise` keeps each step short)."""
     try:
-        with _gc_paused():
+        with _gc_paused() if len(body) >= PAUSE_GC_BYTES else nullcontext():
             pieces = piecewise.read(body)
             state = pieces.envelope
             if not state.success:
