@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.clock import utcnow
 from bot.errors import ConfigError
+from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack.auth import verify_bot_token
@@ -29,11 +30,13 @@ from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
 from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
-from bot.store import Store
+from bot.store import Store, url
 from bot.tuner.client import TunerClient, default_http_client
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
+
+SLACK_TIMEOUT_S = 10.0  # per Slack call; an unclear outcome is looked up before a repost
 
 
 def slack_client(
@@ -48,6 +51,7 @@ def slack_client(
     return AsyncWebClient(
         token=token.get_secret_value(),
         base_url=settings.slack_api_url,
+        timeout=int(SLACK_TIMEOUT_S),
         retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
         session=session,
     )
@@ -63,6 +67,7 @@ class Bot:
     scheduler: AsyncIOScheduler
     poller: Poller
     delivery: Delivery
+    fleet: Fleet
     bolt: AsyncApp
     web_app: web.Application
     now: Callable[[], datetime]
@@ -76,7 +81,7 @@ class Bot:
         `BotTokenRefused`; while Slack does not answer, this waits (see `verify_bot_token`)."""
         await verify_bot_token(self.slack)
         self.scheduler.start()
-        projects = await self.poller.restore()
+        await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
@@ -89,12 +94,18 @@ class Bot:
                 "set PORT to a free port"
             ) from None
         self.port = self._runner.addresses[0][1]  # the real one when PORT=0
-        log.info("eon-bot listening on port %s, watching %d project(s)", self.port, len(projects))
+        log.info(
+            "eon-bot listening on port %s as %r, polling %d project(s)",
+            self.port,
+            self.fleet.owner,
+            len(self.fleet.polling),
+        )
 
     async def stop(self, grace_s: float = 8.0) -> None:
         """Stop polling, let deliveries in flight finish (bounded), close everything."""
         await self.poller.stop(grace_s=grace_s / 4)
         await self.delivery.stop(grace_s=grace_s / 2)
+        await self.fleet.stop()  # the next replica takes over at once
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -138,6 +149,11 @@ async def _edges(
         owned.push_async_callback(http.aclose)
     if store is None:
         try:
+            sqlite_path = url.parse(settings.database_url).sqlite_path
+            if sqlite_path is not None:  # one process per SQLite file
+                lock = SqliteLock(sqlite_path)
+                lock.acquire()
+                owned.callback(lock.release)
             store = await Store.open(settings.database_url, now=now)
         except BaseException:
             await owned.aclose()
@@ -162,7 +178,9 @@ async def build(
     store, http, slack = await _edges(settings, owned, store=store, http=http, slack=slack, now=now)
     tuner = tuner_client(settings, http)
     scheduler = AsyncIOScheduler(timezone=UTC)
-    delivery = Delivery(store=store, slack=slack)
+    owner = replica_id()
+    claim_s = lease_seconds(settings.poll_interval)
+    delivery = Delivery(store=store, slack=slack, owner=owner, claim_s=claim_s)
     poller = Poller(
         store=store,
         tuner=tuner,
@@ -172,6 +190,14 @@ async def build(
         stall_after=settings.stall_after,
         now=now,
         on_events=delivery.wake,
+        owner=owner,
+    )
+    fleet = Fleet(
+        store=store,
+        poller=poller,
+        owner=owner,
+        interval=settings.poll_interval,
+        retention_days=settings.retention_days,
     )
     signing = settings.slack_signing_secret
     bolt = AsyncApp(
@@ -184,15 +210,25 @@ async def build(
         Deps(
             store=store,
             settings=settings,
-            start_watching=poller.start_watching,
-            stop_watching=poller.stop_watching,
+            start_watching=fleet.watch,
+            stop_watching=fleet.unwatch,
             check_project=poller.check,
             wake_delivery=delivery.wake,
         ),
     )
 
-    async def healthy() -> bool:
-        return bool(scheduler.running) and await store.healthy()
+    async def unhealthy() -> str | None:
+        """Why this replica cannot do its job (for /healthz), or None."""
+        if not scheduler.running:
+            return "the scheduler is not running"
+        if delivery.auth_error is not None:
+            return (
+                f"delivery stopped: Slack refused the bot token ({delivery.auth_error}); "
+                "fix SLACK_BOT_TOKEN and restart"
+            )
+        if not await store.healthy():
+            return "the database does not answer"
+        return None
 
     return Bot(
         settings=settings,
@@ -203,8 +239,9 @@ async def build(
         scheduler=scheduler,
         poller=poller,
         delivery=delivery,
+        fleet=fleet,
         bolt=bolt,
-        web_app=make_web_app(bolt, healthy),
+        web_app=make_web_app(bolt, unhealthy),
         now=now,
         _owned=owned,
     )

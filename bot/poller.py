@@ -34,6 +34,7 @@ from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerUnavailable
 from bot.store import Store
+from bot.store.leases import LeaseLost
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
 
@@ -61,6 +62,7 @@ class Poller:
         stall_after: float = 1800.0,
         now: Callable[[], datetime],
         on_events: Callable[[], None],
+        owner: str | None = None,
     ) -> None:
         self._store = store
         self._tuner = tuner
@@ -70,6 +72,7 @@ class Poller:
         self._stall_after = stall_after
         self._now = now
         self._on_events = on_events
+        self._owner = owner  # the replica whose poll lease each poll's save needs (`bot.fleet`)
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stored: dict[str, _Stored] = {}
         # One reader: parsing two large documents at once would not be faster (one GIL), only
@@ -79,14 +82,6 @@ class Poller:
     @staticmethod
     def _job_id(project_id: str) -> str:
         return f"poll:{project_id}"
-
-    async def restore(self) -> list[str]:
-        """Rebuild the jobs from the store at start; returns the watched projects."""
-        projects = await self._store.watched_projects()
-        for index, project_id in enumerate(projects):
-            # Spread the first polls over one interval, so a restart does not burst.
-            self.watch(project_id, delay=self._interval * index / max(1, len(projects)))
-        return projects
 
     def watch(self, project_id: str, *, delay: float = 0.0) -> None:
         """Poll `project_id` every interval, the first time after `delay` seconds; that first
@@ -104,15 +99,6 @@ class Poller:
             misfire_grace_time=None,
             next_run_time=self._now() + timedelta(seconds=delay),
         )
-
-    async def start_watching(self, project_id: str) -> None:
-        """A channel began watching: poll now, then every interval."""
-        self.watch(project_id)
-
-    async def stop_watching(self, project_id: str) -> None:
-        """A channel stopped watching: drop the job unless another channel still watches."""
-        if not await self._store.subscriptions(project_id=project_id):
-            self.unwatch(project_id)
 
     async def check(self, project_id: str) -> str | None:
         """A reason to give up watching a new project (Edge Impulse's one-line answer), or
@@ -140,6 +126,9 @@ class Poller:
             self._in_flight.add(task)
         try:
             await self._poll(project_id)
+        except LeaseLost as lost:  # this replica stalled past its lease; another polls now
+            log.info("not polling project %s any more: %s", project_id, lost)
+            self.unwatch(project_id)
         except Exception:
             log.exception("poll of project %s failed", project_id)
         finally:
@@ -195,6 +184,7 @@ class Poller:
             events=[*recovered.events, *read.events, *stalls],
             outage=recovered.outage,
             start_event=started_event(fresh),
+            owner=self._owner,
         )
         self._stored[project_id] = _Stored(digest, stall_due(fresh, self._stall_after))
         if added or snapshot is None or fresh.summary != snapshot.summary:
@@ -231,7 +221,7 @@ class Poller:
         if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
             log.warning("%s", error)
         await self._store.save_poll(
-            project_id, snapshot=None, events=step.events, outage=step.outage
+            project_id, snapshot=None, events=step.events, outage=step.outage, owner=self._owner
         )
         if step.events:
             self._on_events()

@@ -11,8 +11,15 @@ What each Slack failure leads to is decided by its place in the error tree (`bot
 `failures.slack_failure`): `SlackChannelUnusable` pauses that channel, its rows kept;
 `SlackAuthError` stops all delivery, keeping the outbox; `SlackUnrenderable` is posted again as
 text only; the rest wait (Slack's `Retry-After`, else the shared backoff of `bot.retry`) and
-try again. Each channel drains in its own task, so one slow or broken channel never delays
-the others.
+try again; an error with no rule of its own (`restricted_action`, `missing_scope` on the
+look-up, …) at most `MAX_ATTEMPTS` times, counted in the row's `attempts` (the look-ups'
+included; for a card edit, in consecutive failed drains), then the channel pauses with that
+error as its reason, shown by `/eon list` and resumed like any pause. Each channel drains in
+its own task, so one slow or broken channel never delays the others.
+
+Replicas (`bot.fleet`): a channel is drained only by the replica holding its delivery lease,
+and each row it posts is claimed by that replica (owner and expiry) in `mark_attempting`.
+A dead replica's claims lapse; its rows, still `attempting`, go through the look-up above.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -36,6 +44,7 @@ from bot.errors import (
     SlackRetryLater,
     SlackUnrenderable,
 )
+from bot.fmt import one_line
 from bot.retry import Backoff
 from bot.slack.charts import ChartStore, ChartUploads, is_message_of
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
@@ -48,6 +57,8 @@ from bot.slack.render import (
     render_run_started_card,
 )
 from bot.store import Card, OutboxRow
+from bot.store.leases import LeaseLost
+from bot.store.schema import DELIVER
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,7 @@ BROADCAST_KINDS = frozenset(
 CARD_GONE = frozenset({"message_not_found", "cant_update_message"})
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
+MAX_ATTEMPTS = 5  # of one row failing with an error delivery has no rule for
 
 
 class DeliveryStore(ChartStore, Protocol):
@@ -75,6 +87,14 @@ class DeliveryStore(ChartStore, Protocol):
     async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]: ...
     async def mark_card_rendered(self, card: Card, version: int) -> None: ...
     async def pause_channel(self, channel_id: str, reason: str) -> None: ...
+    async def mark_attempting(
+        self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
+    ) -> bool: ...
+    async def count_failure(self, row_id: int, error: str) -> int: ...
+    async def take(
+        self, kind: str, names: Iterable[str], owner: str, ttl_s: float
+    ) -> list[str]: ...
+    async def release(self, owner: str, kind: str, names: Iterable[str] | None = None) -> None: ...
 
 
 class Delivery:
@@ -85,8 +105,15 @@ class Delivery:
         slack: AsyncWebClient,
         idle_s: float = 2.0,
         max_backoff_s: float = 300.0,
+        owner: str | None = None,
+        claim_s: float = 60.0,
     ) -> None:
         self._store = store
+        # Replicas (`bot.fleet`): a channel is drained only under its delivery lease, and each
+        # row is claimed by `owner` for `claim_s` seconds (renewed while it lives).
+        self._owner = owner
+        self._claim_s = claim_s
+        self._attempts: dict[str, int] = {}  # channel -> its failing row's attempts so far
         self._slack = slack
         self._idle_s = idle_s
         self._max_backoff_s = max_backoff_s
@@ -121,11 +148,24 @@ class Delivery:
             except Exception:
                 log.exception("delivery could not read the outbox")
                 continue
-            for channel in channels:
-                busy = channel in self._workers and not self._workers[channel].done()
-                if busy or self._not_before.get(channel, 0.0) > loop.time():
-                    continue
+            ready = [
+                channel
+                for channel in channels
+                if not (channel in self._workers and not self._workers[channel].done())
+                and self._not_before.get(channel, 0.0) <= loop.time()
+            ]
+            for channel in await self._take(ready):
                 self._workers[channel] = asyncio.create_task(self._drain(channel))
+
+    async def _take(self, channels: list[str]) -> list[str]:
+        """The channels this replica may drain now: those whose delivery lease it holds."""
+        if self._owner is None or not channels:
+            return channels
+        try:
+            return await self._store.take(DELIVER, channels, self._owner, self._claim_s)
+        except Exception as error:  # the database is away or busy: the next round tries again
+            log.warning("delivery could not take its channels: %s", one_line(str(error), 200))
+            return []
 
     async def stop(self, grace_s: float = 5.0) -> None:
         """Let in-flight deliveries finish (bounded); an interrupted one is looked up at restart."""
@@ -161,6 +201,10 @@ class Delivery:
                 if not rows:
                     break
             self._failures.pop(channel, None)
+            if self._owner is not None and not self._stopping:
+                await self._store.release(self._owner, DELIVER, [channel])
+        except LeaseLost as lost:  # another replica drains the channel now
+            log.info("not delivering to %s: %s", channel, lost)
         except SlackError as failure:
             failures = self._failures.get(channel, 0) + 1
             self._failures[channel] = failures
@@ -194,7 +238,7 @@ class Delivery:
             # Before the completion is posted, so a crash in between cannot lose the edit.
             await self._mark_failures_retried(row.channel_id, row.project_id, event.trial_id)
         message, card_version = await self._compose(row)
-        if not await self._store.mark_attempting(row.id):
+        if not await self._store.mark_attempting(row.id, owner=self._owner, claim_s=self._claim_s):
             return  # unsubscribed since the row was read: not to be posted
         response = await self._post(
             row,
@@ -247,7 +291,7 @@ class Delivery:
             # Slack may have posted it: it stays `attempting` and is looked up next time.
             log.warning("posting to %s: outcome unknown (%s)", row.channel_id, failure.code)
         else:
-            await self._store.mark_retry(row.id, failure.code)
+            self._attempts[row.channel_id] = await self._store.mark_retry(row.id, failure.code)
         raise failure from None
 
     async def _post_or_text_only(self, row: OutboxRow, args: dict[str, Any]) -> AsyncSlackResponse:
@@ -275,6 +319,13 @@ class Delivery:
             return self._max_backoff_s
         if isinstance(failure, SlackOutcomeUnknown):
             return UNKNOWN_OUTCOME_WAIT_S
+        attempts = max(self._attempts.pop(channel, 0), self._failures.get(channel, 0))
+        if failure.code != "ratelimited" and attempts >= MAX_ATTEMPTS:
+            log.warning(
+                "pausing channel %s: Slack says %s, %d times", channel, failure.code, attempts
+            )
+            await self._store.pause_channel(channel, failure.code)
+            return 0.0
         log.warning("Slack answered %s for channel %s; will retry", failure.code, channel)
         if isinstance(failure, SlackRetryLater) and failure.retry_after is not None:
             return failure.retry_after
@@ -309,7 +360,12 @@ class Delivery:
                 if not page.get("has_more") or not cursor:
                     return None
         except (SlackApiError, *TRANSPORT_ERRORS) as error:
-            raise slack_failure(error) from None
+            failure = slack_failure(error)
+            if not isinstance(failure, SlackOutcomeUnknown):  # a refusal, not an outage
+                self._attempts[row.channel_id] = await self._store.count_failure(
+                    row.id, failure.code
+                )
+            raise failure from None
 
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced)."""

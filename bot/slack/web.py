@@ -33,7 +33,9 @@ def slack_request(raw_body: str, query: str, headers: Any) -> AsyncBoltRequest:
     return request
 
 
-def make_web_app(bolt: AsyncApp, healthy: Callable[[], Awaitable[bool]]) -> web.Application:
+def make_web_app(bolt: AsyncApp, unhealthy: Callable[[], Awaitable[str | None]]) -> web.Application:
+    """`unhealthy()` says why the bot cannot do its job (503 with the reason), or None (200)."""
+
     async def slack_events(request: web.Request) -> web.Response:
         raw = await request.read()
         bolt_request = slack_request(
@@ -42,8 +44,10 @@ def make_web_app(bolt: AsyncApp, healthy: Callable[[], Awaitable[bool]]) -> web.
         return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
 
     async def healthz(_: web.Request) -> web.Response:
-        ok = await healthy()
-        return web.json_response({"ok": ok}, status=200 if ok else 503)
+        reason = await unhealthy()
+        if reason is None:
+            return web.json_response({"ok": True})
+        return web.json_response({"ok": False, "reason": reason}, status=503)
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events)

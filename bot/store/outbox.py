@@ -7,19 +7,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, true, update
 
 from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
-from bot.store.db import Database
+from bot.store.leases import LeaseLost, Leases
 from bot.store.schema import (
     ABANDONED,
     ATTEMPTING,
+    DELIVER,
     OPEN_STATES,
     PENDING,
     SENT,
     cards,
+    digest,
     outbox,
     runs,
     subscriptions,
@@ -28,6 +30,7 @@ from bot.store.schema import (
 log = logging.getLogger(__name__)
 
 ERROR_CHARS = 300  # of a row's last error: enough to act on, small enough to list
+_UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claim_expires": None}
 
 
 def _ts_order(ts: str) -> float:
@@ -61,7 +64,7 @@ class Card:
     rendered_version: int
 
 
-class Outbox(Database):
+class Outbox(Leases):
     def _active(self) -> Any:
         """Outbox and card rows whose (channel, project) is subscribed and not paused."""
         return and_(
@@ -81,7 +84,7 @@ class Outbox(Database):
             cards.c.channel_id == subscriptions.c.channel_id,
             cards.c.project_id == subscriptions.c.project_id,
             runs.c.project_id == cards.c.project_id,
-            runs.c.run_id == cards.c.run_id,
+            runs.c.run_hash == cards.c.run_hash,
             runs.c.version > cards.c.rendered_version,
         )
         query = (
@@ -118,17 +121,56 @@ class Outbox(Database):
             for row in rows
         ]
 
-    async def mark_attempting(self, row_id: int) -> bool:
+    async def mark_attempting(
+        self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
+    ) -> bool:
         """Committed before the Slack call, so a crash mid-call leaves a trace to check.
-        False if the row is no longer to be posted (the channel unsubscribed): skip it."""
+        False if the row is no longer to be posted (the channel unsubscribed): skip it.
+
+        With `owner`, the row is claimed by that replica for `claim_s` seconds (renewed while
+        it lives, `Leases.renew`), and only while it holds the channel's delivery lease and no
+        live replica claims the row: else LeaseLost, and the channel is another's to drain. A
+        dead replica's claim lapses, and the row, still `attempting`, is looked up before it
+        is posted again.
+        """
+        claim: dict[str, Any] = {}
+        mine: Any = outbox.c.id == row_id
+        if owner is not None:
+            claim = {"claimed_by": owner, "claim_expires": self._until(claim_s)}
+            mine = and_(mine, self._claimable(owner))
         async with self._write() as conn:
             result = await conn.execute(
                 update(outbox)
-                .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
-                .values(state=ATTEMPTING, attempts=outbox.c.attempts + 1)
-                .returning(outbox.c.id)
+                .where(mine, outbox.c.state.in_(OPEN_STATES))
+                .values(state=ATTEMPTING, attempts=outbox.c.attempts + 1, **claim)
+                .returning(outbox.c.channel_id)
             )
-            return result.first() is not None
+            channel = result.scalar()
+            if owner is None:
+                return channel is not None
+            if channel is None:
+                holder = await conn.scalar(
+                    select(outbox.c.claimed_by).where(
+                        outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES)
+                    )
+                )
+                if holder is not None:  # open, and claimed by a live replica
+                    raise LeaseLost(f"outbox row {row_id} is claimed by {holder}")
+                return False
+            await self._hold(conn, DELIVER, channel, owner)
+            return True
+
+    def _claimable(self, owner: str) -> Any:
+        """Unclaimed, claimed by `owner`, or by a replica whose claim lapsed or that is gone
+        (on SQLite, a single process, any other claim is a dead process's)."""
+        if not self._postgres:
+            return true()
+        return or_(
+            outbox.c.claimed_by.is_(None),
+            outbox.c.claimed_by == owner,
+            outbox.c.claim_expires < self._clock(),
+            ~self._present(outbox.c.claimed_by),
+        )
 
     async def mark_sent(self, row_id: int, *, ts: str, card_version: int | None = None) -> None:
         """Record the post; with `card_version`, the message also becomes its run's card in
@@ -138,7 +180,7 @@ class Outbox(Database):
                 await conn.execute(
                     update(outbox)
                     .where(outbox.c.id == row_id)
-                    .values(state=SENT, ts=ts, sent_at=self._now())
+                    .values(state=SENT, ts=ts, sent_at=self._now(), **_UNCLAIMED)
                     .returning(outbox.c.channel_id, outbox.c.project_id, outbox.c.run_id)
                 )
             ).first()
@@ -152,12 +194,13 @@ class Outbox(Database):
                 channel_id=row.channel_id,
                 project_id=row.project_id,
                 run_id=row.run_id,
+                run_hash=digest(row.run_id),
                 ts=ts,
                 rendered_version=card_version,
             )
             await conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[cards.c.channel_id, cards.c.project_id, cards.c.run_id],
+                    index_elements=[cards.c.channel_id, cards.c.project_id, cards.c.run_hash],
                     set_={"ts": stmt.excluded.ts, "rendered_version": card_version},
                 )
             )
@@ -168,7 +211,9 @@ class Outbox(Database):
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
-                .values(state=PENDING, last_error=one_line(redact(error), ERROR_CHARS))
+                .values(
+                    state=PENDING, last_error=one_line(redact(error), ERROR_CHARS), **_UNCLAIMED
+                )
             )
 
     async def mark_given_up(self, row_id: int, error: str) -> None:
@@ -184,11 +229,13 @@ class Outbox(Database):
         query = select(cards).where(
             cards.c.channel_id == channel_id,
             cards.c.project_id == project_id,
-            cards.c.run_id == run_id,
+            cards.c.run_hash == digest(run_id),
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
-        return Card(**row._asdict()) if row is not None else None
+        if row is None:
+            return None
+        return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
 
     async def earlier_card(
         self, channel_id: str, project_id: str, run_id: str | None, continues: str
@@ -210,7 +257,8 @@ class Outbox(Database):
         query = (
             select(cards, runs.c.summary, runs.c.version)
             .join(
-                runs, and_(runs.c.project_id == cards.c.project_id, runs.c.run_id == cards.c.run_id)
+                runs,
+                and_(runs.c.project_id == cards.c.project_id, runs.c.run_hash == cards.c.run_hash),
             )
             .join(
                 subscriptions,
@@ -245,7 +293,7 @@ class Outbox(Database):
                 .where(
                     cards.c.channel_id == card.channel_id,
                     cards.c.project_id == card.project_id,
-                    cards.c.run_id == card.run_id,
+                    cards.c.run_hash == digest(card.run_id),
                     cards.c.rendered_version < version,
                 )
                 .values(rendered_version=version)

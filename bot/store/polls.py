@@ -14,13 +14,13 @@ from bot.core.events import Event, Snapshot
 from bot.core.outage import Outage
 from bot.core.routing import receives
 from bot.core.summary import RunSummary
-from bot.store.db import Database
-from bot.store.schema import PENDING, outbox, projects, runs, subscriptions
+from bot.store.leases import Leases
+from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
 
 _ROWS_PER_INSERT = 500  # 9 values a row: well under SQLite's 32,766 bound parameters
 
 
-class Polls(Database):
+class Polls(Leases):
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
         async with self._read() as conn:
             row = (
@@ -51,12 +51,17 @@ class Polls(Database):
         events: Sequence[Event],
         outage: Outage,
         start_event: Event | None = None,
+        owner: str | None = None,
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
         `snapshot=None` (a failed poll) keeps the previous snapshot. `start_event` goes to the
         subscriptions still waiting for one (new ones), ahead of `events` unless `events`
         already carry its key; then no subscription of the project waits any more.
+
+        With `owner`, only while that replica holds the project's poll lease (else LeaseLost,
+        nothing stored): a replica that stalled past its lease cannot overwrite the snapshot
+        of the one that took the project over.
         """
         for item in (*events, *([start_event] if start_event else [])):
             if item.project_id != project_id:
@@ -67,10 +72,14 @@ class Polls(Database):
         summary = snapshot.summary if snapshot is not None else None
         shown = summary.model_dump_json() if summary is not None else ""
         async with self._write() as conn:
+            if owner is not None:
+                await self._hold(conn, POLL, project_id, owner)
             await self._save_project(conn, project_id, snapshot, outage, now)
             kept = self._views.get(project_id) if self._views is not None else None
             if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
-                await self._save_summary(conn, project_id, snapshot.run_id, shown, now)
+                await self._save_summary(
+                    conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
+                )
             everyone = (
                 [
                     (row.channel_id, row.mode)
@@ -127,20 +136,34 @@ class Polls(Database):
         )
 
     async def _save_summary(
-        self, conn: AsyncConnection, project_id: str, run_id: str, body: str, now: datetime
+        self,
+        conn: AsyncConnection,
+        project_id: str,
+        run_id: str,
+        body: str,
+        now: datetime,
+        *,
+        finished: bool,
     ) -> None:
         """Keep the run's latest summary (`body`, its JSON); its version moves only when the
         summary changed, which is what tells delivery a card needs editing. One statement."""
         stmt = self._insert(runs).values(
-            project_id=project_id, run_id=run_id, summary=body, version=1, updated_at=now
+            project_id=project_id,
+            run_id=run_id,
+            run_hash=digest(run_id),
+            summary=body,
+            version=1,
+            updated_at=now,
+            finished=finished,
         )
         await conn.execute(
             stmt.on_conflict_do_update(
-                index_elements=[runs.c.project_id, runs.c.run_id],
+                index_elements=[runs.c.project_id, runs.c.run_hash],
                 set_={
                     "summary": stmt.excluded.summary,
                     "version": runs.c.version + 1,
                     "updated_at": stmt.excluded.updated_at,
+                    "finished": stmt.excluded.finished,
                 },
                 where=runs.c.summary != stmt.excluded.summary,
             )
@@ -163,6 +186,7 @@ class Polls(Database):
                     "project_id": item.project_id,
                     "run_id": item.run_id,
                     "event_key": item.key,
+                    "event_hash": digest(item.key),
                     "kind": item.kind.value,
                     "event": body,
                     "state": PENDING,
@@ -175,7 +199,8 @@ class Polls(Database):
         inserted = 0
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             stmt = self._insert(outbox).values(rows[start : start + _ROWS_PER_INSERT])
-            stmt = stmt.on_conflict_do_nothing(index_elements=["channel_id", "event_key"])
+            # No conflict target: on SQLite v1's UNIQUE(channel, event_key) is there too.
+            stmt = stmt.on_conflict_do_nothing()
             inserted += len((await conn.execute(stmt.returning(outbox.c.id))).all())
         return inserted
 
@@ -206,7 +231,7 @@ class Polls(Database):
 
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None:
         query = select(runs.c.summary, runs.c.version).where(
-            runs.c.project_id == project_id, runs.c.run_id == run_id
+            runs.c.project_id == project_id, runs.c.run_hash == digest(run_id)
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).first()

@@ -3,50 +3,64 @@
     schema_version  one row: the schema the data is in
     subscriptions   (channel_id, project_id): who watches what, and how
     projects        per project: the last snapshot and the outage bookkeeping
-    runs            (project_id, run_id): the run's latest summary and its `version`
-    outbox          one row per (channel, event key): what is owed to, or was posted in, a channel
-    cards           (channel_id, project_id, run_id): the run's top-level message in a channel
+    runs            (project_id, run_hash): the run's latest summary and its `version`
+    outbox          one row per (channel, event hash): what is owed to, or was posted in, a channel
+    cards           (channel_id, project_id, run_hash): the run's top-level message in a channel
+    leases          (kind, name): which replica polls a project or delivers to a channel
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
-(kept, like `sent`, because the message may have been posted). UNIQUE(channel_id, event_key)
+(kept, like `sent`, because the message may have been posted). UNIQUE(channel_id, event_hash)
 is what makes every event reach a channel at most once, across restarts and racing pollers.
+`claimed_by`/`claim_expires`: the replica attempting the row, until when (`bot.fleet`).
+
+Ids and names from Edge Impulse can be of any length, and a PostgreSQL btree entry cannot
+exceed about 2.7 KB: so keys made of them are indexed by their SHA-256 (`digest`), never by
+the raw text, which is kept alongside for reading. Project ids are bounded (`/eon watch`
+takes at most 19 digits) and Slack's channel ids are short, so those are indexed as they are.
+
+How each table came to be is in `migrations`: an empty database goes through every step, so
+these definitions describe the columns queries use, and PostgreSQL's keys; SQLite keeps v1's
+keys on the raw text besides (it cannot drop them in place, and has no key-size limit).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
 from datetime import UTC, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
-    Connection,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
     UniqueConstraint,
-    insert,
-    select,
-    text,
-    update,
 )
 from sqlalchemy.types import TypeDecorator
-
-from bot.errors import ConfigError
 
 PENDING = "pending"
 ATTEMPTING = "attempting"
 SENT = "sent"
 ABANDONED = "abandoned"
 OPEN_STATES = (PENDING, ATTEMPTING)
+
+POLL = "poll"  # lease kinds: polling a project,
+DELIVER = "deliver"  # delivering to a channel,
+REPLICA = "replica"  # and a replica's own heartbeat (how many are alive)
+
+
+def digest(text: str) -> str:
+    """The indexed stand-in for an id of any length: 64 hex characters."""
+    return hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -107,16 +121,13 @@ projects = Table(
 runs = Table(
     "runs",
     metadata,
-    Column(
-        "project_id",
-        String,
-        ForeignKey("projects.project_id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("run_id", String, primary_key=True),
+    Column("project_id", String, ForeignKey("projects.project_id", ondelete="CASCADE")),
+    Column("run_id", Text, nullable=False),
+    Column("run_hash", String(64), nullable=False),  # digest(run_id)
     Column("summary", Text, nullable=False),  # RunSummary.model_dump_json()
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    PrimaryKeyConstraint("project_id", "run_hash"),
 )
 
 outbox = Table(
@@ -125,8 +136,9 @@ outbox = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("channel_id", String, nullable=False),
     Column("project_id", String, nullable=False),
-    Column("run_id", String),
+    Column("run_id", Text),
     Column("event_key", Text, nullable=False),
+    Column("event_hash", String(64), nullable=False),  # digest(event_key)
     Column("kind", String, nullable=False),
     Column("event", Text, nullable=False),  # Event.model_dump_json()
     Column("state", String, nullable=False),
@@ -135,57 +147,30 @@ outbox = Table(
     Column("ts", String),
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
-    UniqueConstraint("channel_id", "event_key", name="outbox_once_per_channel"),
+    Column("claimed_by", String),
+    Column("claim_expires", UtcDateTime),
+    UniqueConstraint("channel_id", "event_hash", name="outbox_once_per_channel_hash"),
     Index("outbox_work", "channel_id", "project_id", "state"),
-    # AUTOINCREMENT: a deleted row's id is never reused, so a stale id held by a delivery
-    # worker can never point at another row.
     sqlite_autoincrement=True,
 )
 
 cards = Table(
     "cards",
     metadata,
-    Column("channel_id", String, primary_key=True),
-    Column("project_id", String, primary_key=True),
-    Column("run_id", String, primary_key=True),
+    Column("channel_id", String),
+    Column("project_id", String),
+    Column("run_id", Text, nullable=False),
+    Column("run_hash", String(64), nullable=False),  # digest(run_id)
     Column("ts", String, nullable=False),
     Column("rendered_version", Integer, nullable=False),
+    PrimaryKeyConstraint("channel_id", "project_id", "run_hash"),
 )
 
-
-def _create_v1(conn: Connection) -> None:
-    # While v1 is the latest schema the current tables are v1; once a table changes, freeze
-    # its v1 definition here so an empty database still goes through every step.
-    metadata.create_all(conn, tables=[subscriptions, projects, runs, outbox, cards])
-
-
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1]
-"""`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
-
-SCHEMA_VERSION = len(MIGRATIONS)
-
-_LOCK_KEY = 0x656F6E626F74  # "eonbot": serialises migrations of processes starting together
-
-
-def migrate(conn: Connection) -> None:
-    """Bring the database to SCHEMA_VERSION inside the caller's transaction; refuse a newer one.
-
-    A newer schema means a newer eon-bot wrote it: running old code on it could lose data.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    schema_version.create(conn, checkfirst=True)
-    found = conn.execute(select(schema_version.c.version)).scalar_one_or_none()
-    current = found or 0
-    if current > SCHEMA_VERSION:
-        raise ConfigError(
-            f"The database's schema is version {current}, newer than this eon-bot knows "
-            f"({SCHEMA_VERSION}): a newer eon-bot wrote it. Upgrade eon-bot, or point "
-            "DATABASE_URL at another database."
-        )
-    for step in MIGRATIONS[current:]:
-        step(conn)
-    if found is None:
-        conn.execute(insert(schema_version).values(id=1, version=SCHEMA_VERSION))
-    elif current < SCHEMA_VERSION:
-        conn.execute(update(schema_version).values(version=SCHEMA_VERSION))
+leases = Table(
+    "leases",
+    metadata,
+    Column("kind", String, primary_key=True),  # POLL | DELIVER | REPLICA
+    Column("name", String, primary_key=True),  # project id | channel id | replica id
+    Column("owner", String, nullable=False),  # the replica holding it
+    Column("expires_at", UtcDateTime, nullable=False),
+)

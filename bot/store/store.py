@@ -16,13 +16,14 @@ from datetime import datetime
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.store import url
+from bot.store.leases import Leases
+from bot.store.migrations import migrate
 from bot.store.outbox import Outbox
 from bot.store.polls import Polls
-from bot.store.schema import migrate
 from bot.store.subscriptions import Subscriptions
 
 
-class Store(Subscriptions, Polls, Outbox):
+class Store(Subscriptions, Polls, Outbox, Leases):
     """All database access. Create with `await Store.open(url)`; `close()` when done."""
 
     @classmethod

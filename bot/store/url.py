@@ -4,6 +4,9 @@
 `postgresql://user:password@host:5432/db` (also `postgres://`; libpq-style query options such
 as `sslmode=require` work, and any other option is sent as a server setting, e.g.
 `search_path=eon`). A new SQLite file is readable by its owner only (0600), in WAL mode.
+PostgreSQL connections give up after `CONNECT_TIMEOUT_S`, and each statement after
+`STATEMENT_TIMEOUT_MS` (unless the URL sets `statement_timeout` itself), so a database that
+stops answering fails a poll or a delivery, which are retried, instead of hanging them.
 A password never appears in an error: see `redact_url`.
 """
 
@@ -27,6 +30,8 @@ from bot.errors import ConfigError
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10.0
+STATEMENT_TIMEOUT_MS = 30_000
 _EXPECTED = "sqlite:///path/to/eon-bot.db or postgresql://user:password@host:5432/dbname"
 
 
@@ -92,8 +97,16 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
     """The engine for `target`; a SQLite file is created private first. No connection yet."""
     if target.dsn is not None:
         dsn = target.dsn
+        settings = (
+            {} if "statement_timeout" in dsn else {"statement_timeout": f"{STATEMENT_TIMEOUT_MS}"}
+        )
         return create_async_engine(
-            target.url, async_creator=lambda: asyncpg.connect(dsn), pool_pre_ping=True
+            target.url,
+            async_creator=lambda: asyncpg.connect(
+                dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings
+            ),
+            pool_pre_ping=True,
+            pool_timeout=CONNECT_TIMEOUT_S,
         )
     if target.sqlite_path is not None:
         try:

@@ -1,0 +1,198 @@
+"""How the store's tables came to be: `MIGRATIONS[n]` takes a database from version n to n + 1.
+
+An empty database goes through every step, so a fresh database and an upgraded one are built
+the same way and the tests of one are tests of the other. Steps are frozen once released:
+append a step, never edit one. `schema` holds the tables as queries see them now.
+
+    v1  subscriptions, projects, runs, outbox, cards, keyed by raw ids
+    v2  keys made of Edge Impulse ids become SHA-256 digests (a PostgreSQL btree entry cannot
+        exceed ~2.7 KB, and one over it broke the project's every poll); outbox rows get a
+        claim (owner, expiry); the `leases` table lets replicas share the work
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    text,
+    update,
+)
+
+from bot.errors import ConfigError
+from bot.store.schema import UtcDateTime, digest, leases, schema_version
+
+_v1 = MetaData()
+_V1_TABLES = [
+    Table(
+        "subscriptions",
+        _v1,
+        Column("channel_id", String, primary_key=True),
+        Column("project_id", String, primary_key=True),
+        Column("added_by", String, nullable=False),
+        Column("mode", String, nullable=False),
+        Column("paused_reason", Text),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("needs_start", Boolean, nullable=False),
+        Index("subscriptions_project", "project_id"),
+    ),
+    Table(
+        "projects",
+        _v1,
+        Column("project_id", String, primary_key=True),
+        Column("snapshot", Text),
+        Column("failing_since", UtcDateTime),
+        Column("unreachable_notified", Boolean, nullable=False),
+        Column("auth_notified", Boolean, nullable=False),
+        Column("last_error", Text),
+        Column("updated_at", UtcDateTime, nullable=False),
+    ),
+    Table(
+        "runs",
+        _v1,
+        Column(
+            "project_id",
+            String,
+            ForeignKey("projects.project_id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("run_id", String, primary_key=True),
+        Column("summary", Text, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("updated_at", UtcDateTime, nullable=False),
+    ),
+    Table(
+        "outbox",
+        _v1,
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("channel_id", String, nullable=False),
+        Column("project_id", String, nullable=False),
+        Column("run_id", String),
+        Column("event_key", Text, nullable=False),
+        Column("kind", String, nullable=False),
+        Column("event", Text, nullable=False),
+        Column("state", String, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("last_error", Text),
+        Column("ts", String),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("sent_at", UtcDateTime),
+        UniqueConstraint("channel_id", "event_key", name="outbox_once_per_channel"),
+        Index("outbox_work", "channel_id", "project_id", "state"),
+        # AUTOINCREMENT: a deleted row's id is never reused, so a stale id held by a delivery
+        # worker can never point at another row.
+        sqlite_autoincrement=True,
+    ),
+    Table(
+        "cards",
+        _v1,
+        Column("channel_id", String, primary_key=True),
+        Column("project_id", String, primary_key=True),
+        Column("run_id", String, primary_key=True),
+        Column("ts", String, nullable=False),
+        Column("rendered_version", Integer, nullable=False),
+    ),
+]
+
+
+def _create_v1(conn: Connection) -> None:
+    _v1.create_all(conn, tables=_V1_TABLES)
+
+
+def _add_column(conn: Connection, table: str, column: str, kind: object) -> None:
+    compiled = kind.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
+    conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {column} {compiled}"))
+
+
+def _fill_digest(conn: Connection, table: str, source: str, target: str, keys: list[str]) -> None:
+    """`target` = digest(`source`) for every row, found by `keys` (v1's primary key)."""
+    rows = conn.execute(text(f"SELECT {', '.join(keys)}, {source} FROM {table}")).all()
+    if not rows:
+        return
+    where = " AND ".join(f"{key} = :{key}" for key in keys)
+    conn.execute(
+        text(f"UPDATE {table} SET {target} = :hash WHERE {where}"),
+        [{**dict(zip(keys, row[:-1], strict=True)), "hash": digest(row[-1])} for row in rows],
+    )
+
+
+def _hashed_keys_and_leases(conn: Connection) -> None:
+    """v1 → v2. On SQLite v1's raw-text keys stay (it cannot drop them in place; they hold
+    nothing the digests do not); on PostgreSQL the digests replace them."""
+    postgres = conn.dialect.name == "postgresql"
+    _add_column(conn, "outbox", "event_hash", String(64))
+    _add_column(conn, "outbox", "claimed_by", String())
+    _add_column(conn, "outbox", "claim_expires", UtcDateTime())
+    _add_column(conn, "runs", "run_hash", String(64))
+    _add_column(conn, "cards", "run_hash", String(64))
+    _fill_digest(conn, "outbox", "event_key", "event_hash", ["id"])
+    _fill_digest(conn, "runs", "run_id", "run_hash", ["project_id", "run_id"])
+    _fill_digest(conn, "cards", "run_id", "run_hash", ["channel_id", "project_id", "run_id"])
+    if postgres:
+        for table, column in (
+            ("outbox", "event_hash"),
+            ("runs", "run_hash"),
+            ("cards", "run_hash"),
+        ):
+            conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL"))
+        conn.execute(text("ALTER TABLE outbox DROP CONSTRAINT outbox_once_per_channel"))
+        conn.execute(text("ALTER TABLE runs DROP CONSTRAINT runs_pkey"))
+        conn.execute(text("ALTER TABLE cards DROP CONSTRAINT cards_pkey"))
+    conn.execute(
+        text("CREATE UNIQUE INDEX outbox_once_per_channel_hash ON outbox (channel_id, event_hash)")
+    )
+    conn.execute(text("CREATE UNIQUE INDEX runs_key ON runs (project_id, run_hash)"))
+    conn.execute(text("CREATE UNIQUE INDEX cards_key ON cards (channel_id, project_id, run_hash)"))
+    if postgres:
+        conn.execute(
+            text("ALTER TABLE runs ADD CONSTRAINT runs_pkey PRIMARY KEY USING INDEX runs_key")
+        )
+        conn.execute(
+            text("ALTER TABLE cards ADD CONSTRAINT cards_pkey PRIMARY KEY USING INDEX cards_key")
+        )
+    leases.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _hashed_keys_and_leases]
+"""`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_LOCK_KEY = 0x656F6E626F74  # "eonbot": serialises migrations of processes starting together
+
+
+def migrate(conn: Connection, *, upto: int = SCHEMA_VERSION) -> None:
+    """Bring the database to `upto` (SCHEMA_VERSION; less only in tests of a step) inside the
+    caller's transaction; refuse a newer one: a newer eon-bot wrote it, and running old code on
+    it could lose data."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+        conn.execute(text("SET LOCAL statement_timeout = 0"))  # a big upgrade may take long
+    schema_version.create(conn, checkfirst=True)
+    found = conn.execute(select(schema_version.c.version)).scalar_one_or_none()
+    current = found or 0
+    if current > SCHEMA_VERSION:
+        raise ConfigError(
+            f"The database's schema is version {current}, newer than this eon-bot knows "
+            f"({SCHEMA_VERSION}): a newer eon-bot wrote it. Upgrade eon-bot, or point "
+            "DATABASE_URL at another database."
+        )
+    for step in MIGRATIONS[current:upto]:
+        step(conn)
+    if found is None:
+        conn.execute(insert(schema_version).values(id=1, version=max(current, upto)))
+    elif current < upto:
+        conn.execute(update(schema_version).values(version=upto))
