@@ -30,7 +30,6 @@ from sqlalchemy import (
     and_,
     column,
     delete,
-    exists,
     func,
     literal,
     or_,
@@ -82,6 +81,10 @@ class Leases(Database):
             with contextlib.suppress(Exception):
                 await presence.invalidate()  # never back to the pool under this replica's name
 
+    async def close(self) -> None:
+        await self.leave()
+        await super().close()
+
     def _free(self, owner: str) -> Any:
         """A lease `owner` may take: its own, expired, or its holder's session is gone."""
         if not self._postgres:
@@ -91,7 +94,9 @@ class Leases(Database):
 
     def _present(self, owner: Any) -> Any:
         """PostgreSQL: the replica `owner` still has its session open (see `join`)."""
-        return exists().where(_sessions.c.application_name == owner)
+        # IN, not a correlated EXISTS: SQLAlchemy does not correlate inside ON CONFLICT … WHERE.
+        names = _sessions.c.application_name
+        return owner.in_(select(names).where(names.is_not(None)))
 
     def _clock(self) -> Any:
         """Now, as the expression every lease comparison uses (see the module docstring)."""
