@@ -14,6 +14,9 @@ OOM, SIGKILL) frees its leases at once (its database session ends); one that han
 the network frees them when they expire. Either way the next tick of another replica takes
 them and polls at once: within max(3i, 10 s) of the failure.
 
+Each replica also prunes what is older than `RETENTION_DAYS` (`bot.store.retention`) when it
+starts and every `PRUNE_EVERY_S` after (pruning twice is harmless).
+
 SQLite serves one process: `SqliteLock` makes a second `eon-bot run` on the same file refuse
 to start, and the fleet logic degenerates to "this process holds everything".
 """
@@ -27,9 +30,12 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
+from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.poller import Poller
 from bot.store import Store
@@ -37,6 +43,8 @@ from bot.store.db import project_order
 from bot.store.schema import DELIVER, POLL, REPLICA
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_S = 3600.0
 
 
 def lease_seconds(interval: float) -> float:
@@ -55,8 +63,18 @@ def replica_id() -> str:
 
 
 class Fleet:
-    def __init__(self, *, store: Store, poller: Poller, owner: str, interval: float) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        poller: Poller,
+        owner: str,
+        interval: float,
+        retention_days: float = 30.0,
+    ) -> None:
         self._store = store
+        self._retention = timedelta(days=retention_days)
+        self._next_prune = 0.0  # monotonic seconds
         self._poller = poller
         self.owner = owner
         self._interval = interval
@@ -69,6 +87,7 @@ class Fleet:
         """Join the fleet and take a share of the work; the first polls are spread over one
         interval, so a start does not burst."""
         await self.tick(spread=True)
+        await self.prune()
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
@@ -78,6 +97,19 @@ class Fleet:
                 await self.tick()
             except Exception:  # the database is away: leases lapse, and are taken again
                 log.warning("could not renew this replica's leases", exc_info=True)
+            try:
+                await self.prune()
+            except Exception:
+                log.warning("could not prune old rows", exc_info=True)
+
+    async def prune(self) -> None:
+        """Forget what is older than the retention period, when due."""
+        if time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
+        gone = await self._store.prune(utcnow() - self._retention)
+        if any(gone.values()):
+            log.info("pruned rows older than %s: %s", self._retention, gone)
 
     async def tick(self, *, spread: bool = False) -> None:
         store, owner = self._store, self.owner

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     outage_notice_after: float = Field(default=300.0, ge=0)
     stall_after: float = Field(default=1800.0, gt=0)
     port: int = Field(default=3000, ge=0, le=65535)
+    retention_days: float = Field(default=30.0, gt=0)
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
 
     @field_validator("admin_user_ids", mode="before")

@@ -14,7 +14,8 @@ The rules, as users expect them:
   what its trials did since the last poll (as the new document lists them), with figures
   brought up to date from them. Marks of
   trials carry over by id, so an extended search that lists the earlier trials again does not
-  announce them twice.
+  announce them twice; marks of trials the new run does not list are dropped, so a snapshot
+  does not grow from run to run.
 - A failure says whether a retry may follow (`retry_may_follow`); a completion says after how
   many retries it came (`retries`), so delivery can tie the two messages together.
 - The time limit and the job's end are reported once per run; `jobError` makes the outcome
@@ -249,6 +250,10 @@ def diff(
     marks = dict(prev.trials)
     if new_run:
         events.extend(_unseen_end(prev, state, marks))
+        # Keep only what the next diff needs: the marks of the earlier run's trials that the
+        # new document lists again (an extended search); the others are that run's history.
+        ids = set(listed) if listed is not None else {trial.id for trial in state.trials}
+        marks = {trial_id: mark for trial_id, mark in marks.items() if trial_id in ids}
 
     run = RunRef(
         project_id,

@@ -7,7 +7,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v1  subscriptions, projects, runs, outbox, cards, keyed by raw ids
     v2  keys made of Edge Impulse ids become SHA-256 digests (a PostgreSQL btree entry cannot
         exceed ~2.7 KB, and one over it broke the project's every poll); outbox rows get a
-        claim (owner, expiry); the `leases` table lets replicas share the work
+        claim (owner, expiry); runs say whether they ended (for retention); the `leases`
+        table lets replicas share the work
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def _hashed_keys_and_leases(conn: Connection) -> None:
     _add_column(conn, "outbox", "claim_expires", UtcDateTime())
     _add_column(conn, "runs", "run_hash", String(64))
     _add_column(conn, "cards", "run_hash", String(64))
+    _add_column(conn, "runs", "finished", Boolean())
     _fill_digest(conn, "outbox", "event_key", "event_hash", ["id"])
     _fill_digest(conn, "runs", "run_id", "run_hash", ["project_id", "run_id"])
     _fill_digest(conn, "cards", "run_id", "run_hash", ["channel_id", "project_id", "run_id"])

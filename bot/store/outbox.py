@@ -205,16 +205,33 @@ class Outbox(Leases):
                 )
             )
 
-    async def mark_retry(self, row_id: int, error: str) -> None:
-        """Back to pending (unless sent or abandoned meanwhile), keeping a short, masked error."""
+    async def mark_retry(self, row_id: int, error: str) -> int:
+        """Back to pending (unless sent or abandoned meanwhile), keeping a short, masked error;
+        returns the row's attempts so far (0: it was not open)."""
         async with self._write() as conn:
-            await conn.execute(
+            attempts = await conn.scalar(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
                 .values(
                     state=PENDING, last_error=one_line(redact(error), ERROR_CHARS), **_UNCLAIMED
                 )
+                .returning(outbox.c.attempts)
             )
+            return int(attempts or 0)
+
+    async def count_failure(self, row_id: int, error: str) -> int:
+        """A failed step that is not a post (the look-up before a repost): counted among the
+        row's attempts, its state kept; returns the attempts so far (0: it was not open)."""
+        async with self._write() as conn:
+            attempts = await conn.scalar(
+                update(outbox)
+                .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
+                .values(
+                    attempts=outbox.c.attempts + 1, last_error=one_line(redact(error), ERROR_CHARS)
+                )
+                .returning(outbox.c.attempts)
+            )
+            return int(attempts or 0)
 
     async def mark_given_up(self, row_id: int, error: str) -> None:
         """No more attempts (unless sent meanwhile): `abandoned`, with its error kept."""

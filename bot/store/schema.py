@@ -127,6 +127,7 @@ runs = Table(
     Column("summary", Text, nullable=False),  # RunSummary.model_dump_json()
     Column("version", Integer, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished", Boolean),  # the summary's: an ended run is pruned (`retention`)
     PrimaryKeyConstraint("project_id", "run_hash"),
 )
 

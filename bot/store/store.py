@@ -20,10 +20,11 @@ from bot.store.leases import Leases
 from bot.store.migrations import migrate
 from bot.store.outbox import Outbox
 from bot.store.polls import Polls
+from bot.store.retention import Retention
 from bot.store.subscriptions import Subscriptions
 
 
-class Store(Subscriptions, Polls, Outbox, Leases):
+class Store(Subscriptions, Polls, Outbox, Leases, Retention):
     """All database access. Create with `await Store.open(url)`; `close()` when done."""
 
     @classmethod

@@ -9,7 +9,15 @@ from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.routing import MODES
 from bot.store.db import Database, project_order
-from bot.store.schema import ABANDONED, ATTEMPTING, PENDING, outbox, projects, subscriptions
+from bot.store.schema import (
+    ABANDONED,
+    ATTEMPTING,
+    OPEN_STATES,
+    PENDING,
+    outbox,
+    projects,
+    subscriptions,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,9 +136,15 @@ class Subscriptions(Database):
             )
 
     async def resume_channel(self, channel_id: str) -> None:
+        """Deliver to the channel again; its waiting rows get a fresh count of attempts."""
         async with self._write() as conn:
             await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.channel_id == channel_id)
                 .values(paused_reason=None)
+            )
+            await conn.execute(
+                update(outbox)
+                .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
+                .values(attempts=0)
             )

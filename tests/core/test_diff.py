@@ -374,3 +374,19 @@ def test_a_completion_after_a_retry_says_how_many() -> None:
     )
     assert brief(events) == [(STARTED, None), (FAILED, "a"), (COMPLETED, "a")]
     assert events[-1].payload["retries"] == 1
+
+
+def test_a_new_runs_snapshot_keeps_only_the_trials_it_lists() -> None:
+    """Marks do not pile up from run to run: the next run keeps those it lists again (an
+    extended search), not the earlier run's history."""
+    first = state(*(trial(str(n), "completed", accuracy=0.5) for n in range(50)))
+    _, snapshot = diff(None, first, project_id="7")
+    assert len(snapshot.trials) == 50
+    extended = state(
+        trial("49", "completed", accuracy=0.5), trial("x", "running"), job=20, coordinator=21
+    )
+    events, snapshot = diff(snapshot, extended, project_id="7")
+    assert set(snapshot.trials) == {"49", "x"}
+    assert (COMPLETED, "49") not in brief(events), "the listed earlier trial is not news"
+    again, _ = diff(snapshot, extended, project_id="7")
+    assert again == []

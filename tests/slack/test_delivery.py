@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+from bot.slack.commands import subscription_line
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
-from bot.slack.delivery import Delivery
+from bot.slack.delivery import MAX_ATTEMPTS, Delivery
 from bot.store import Outage, OutboxRow, Store
 
 CHANNEL = "C0RACE"
@@ -48,3 +51,99 @@ async def test_a_row_unsubscribed_after_it_was_read_is_not_posted(tmp_path: Path
     await store.close()
     assert store.raced, "the race was never set up: the test would prove nothing"
     assert fake.calls_to("chat.postMessage") == []
+
+
+@contextlib.asynccontextmanager
+async def delivering(
+    tmp_path: Path, fake: FakeSlack, **options: float
+) -> AsyncIterator[tuple[Store, Delivery]]:
+    """A store with C0RACE watching project 7, and delivery running against `fake` through a
+    client without slack_sdk's retry handlers, so delivery's own handling is what answers."""
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
+    delivery = Delivery(store=store, slack=slack, idle_s=0.05, **options)
+    await store.subscribe(CHANNEL, "7", added_by="U1")
+    runner = asyncio.create_task(delivery.run())
+    try:
+        yield store, delivery
+    finally:
+        await delivery.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await store.close()
+
+
+async def owe(store: Store, key: str = "7:outage:x") -> None:
+    event = Event(kind=EventKind.API_RECOVERED, key=key, project_id="7")
+    assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 1
+
+
+async def paused(store: Store, within: float = 10.0) -> str | None:
+    for _ in range(int(within / 0.02)):
+        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        if sub.paused_reason is not None:
+            return sub.paused_reason
+        await asyncio.sleep(0.02)
+    return None
+
+
+async def test_an_unknown_persistent_error_pauses_the_channel_after_bounded_attempts(
+    tmp_path: Path,
+) -> None:
+    async with (
+        FakeSlack() as fake,
+        delivering(tmp_path, fake, max_backoff_s=0.02) as (
+            store,
+            delivery,
+        ),
+    ):
+        fake.fail_next("chat.postMessage", error="restricted_action", times=1000)
+        await owe(store)
+        delivery.wake()
+        assert await paused(store) == "restricted_action"
+        await asyncio.sleep(0.2)  # no attempt after the pause
+        assert len(fake.calls_to("chat.postMessage")) == MAX_ATTEMPTS
+        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        line = subscription_line(sub)
+        assert "paused: restricted_action" in line and "/eon watch 7" in line
+        # Resumed like any pause: what waited is posted, once.
+        fake.clear_faults()
+        await store.resume_channel(CHANNEL)
+        delivery.wake()
+        await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=5.0)
+        assert len(fake.messages(CHANNEL)) == 1
+
+
+async def test_a_look_up_that_keeps_failing_pauses_the_channel_too(tmp_path: Path) -> None:
+    """`missing_scope` on conversations.history: the row, left `attempting` by a lost answer,
+    can never be checked, so it must not be posted; it must not block the channel silently."""
+    async with (
+        FakeSlack() as fake,
+        delivering(tmp_path, fake, max_backoff_s=0.02) as (
+            store,
+            delivery,
+        ),
+    ):
+        await owe(store)
+        [row] = await store.outbox(CHANNEL)
+        assert await store.mark_attempting(row.id)  # a crash after this: outcome unknown
+        fake.fail_next("conversations.history", error="missing_scope", times=1000)
+        delivery.wake()
+        assert await paused(store) == "missing_scope"
+        assert fake.calls_to("chat.postMessage") == []
+        assert len(fake.calls_to("conversations.history")) == MAX_ATTEMPTS - 1  # + the crash's
+
+
+async def test_delivery_itself_waits_out_retry_after(tmp_path: Path) -> None:
+    """slack_sdk's retry handler normally hides a 429; without it, delivery's own handling
+    must keep the channel quiet for Retry-After seconds (longer than its own backoff)."""
+    async with FakeSlack() as fake, delivering(tmp_path, fake) as (store, delivery):
+        fake.fail_next("chat.postMessage", status=429, retry_after=3)
+        await owe(store)
+        delivery.wake()
+        await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=10.0)
+        refused, posted = fake.calls_to("chat.postMessage")
+        assert refused.status == 429 and posted.status == 200
+        assert 3.0 <= posted.time - refused.time < 5.0
+        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        assert sub.paused_reason is None, "a rate limit is no reason to pause"

@@ -1,0 +1,41 @@
+"""Retention: what the store forgets after `RETENTION_DAYS`, so it does not grow for ever.
+
+Pruned, once older than the cut-off: outbox rows already `sent` or `abandoned` (their messages
+are in Slack; rows still owed are never pruned), runs that ended (with their cards), projects
+no channel watches any more, and leases of replicas long gone. Never pruned: subscriptions, and
+what the next poll of a watched project needs (its snapshot, its current run). Forgetting a
+sent row cannot get its message posted again: the project's snapshot remembers what was
+reported of its current run, and an ended run's events are not raised again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import and_, delete, exists, func
+
+from bot.store.db import Database
+from bot.store.schema import ABANDONED, SENT, cards, leases, outbox, projects, runs, subscriptions
+
+
+class Retention(Database):
+    async def prune(self, before: datetime) -> dict[str, int]:
+        """Forget what is older than `before`, in one transaction; returns rows deleted by table."""
+        done_at = func.coalesce(outbox.c.sent_at, outbox.c.created_at)
+        watched = exists().where(subscriptions.c.project_id == projects.c.project_id)
+        has_run = exists().where(
+            and_(runs.c.project_id == cards.c.project_id, runs.c.run_hash == cards.c.run_hash)
+        )
+        statements = {
+            "outbox": delete(outbox).where(outbox.c.state.in_((SENT, ABANDONED)), done_at < before),
+            "runs": delete(runs).where(runs.c.finished.is_(True), runs.c.updated_at < before),
+            "projects": delete(projects).where(~watched, projects.c.updated_at < before),
+            "cards": delete(cards).where(~has_run),
+            "leases": delete(leases).where(leases.c.expires_at < before),
+        }
+        counts: dict[str, int] = {}
+        async with self._write() as conn:
+            for table, statement in statements.items():  # a project's runs go with it (FK)
+                result = await conn.execute(statement)
+                counts[table] = int(result.rowcount or 0)
+        return counts
