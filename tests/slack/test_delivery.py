@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.delivery import MAX_ATTEMPTS, Delivery
+from bot.slack.listeners.eon_answers import subscription_line
 from bot.store import Outage, OutboxRow, Store
 
 CHANNEL = "C0RACE"
