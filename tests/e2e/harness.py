@@ -874,11 +874,13 @@ async def e2e_stack(
     outage_notice_after: float = 300.0,
     extra_env: Mapping[str, str] | None = None,
     on_slack_message: Callable[[Message, str], None] | None = None,
+    database_url: str | None = None,
 ) -> AsyncIterator[Stack]:
     """The simulator (key required, clock frozen at 0 for `PROJECT_ID`) and FakeSlack in this
     loop, and a bot process configured for both with its database under `tmp_path`. The bot
     is killed on the way out if the test left it running. `on_slack_message` is FakeSlack's
-    `on_message`: called as each post or edit is stored, before its answer goes out."""
+    `on_message`: called as each post or edit is stored, before its answer goes out.
+    `database_url`: another database than a SQLite file under `tmp_path` (PostgreSQL)."""
     async with (
         SimulatorServer(api_key=EI_KEY, trials=trials) as simulator,
         FakeSlack(token=TOKEN, on_message=on_slack_message) as slack,
@@ -888,7 +890,7 @@ async def e2e_stack(
         env = bot_environment(
             slack_api_url=slack.api_url,
             ei_api_url=simulator.url,
-            database_url=f"sqlite:///{tmp_path / 'bot.db'}",
+            database_url=database_url or f"sqlite:///{tmp_path / 'bot.db'}",
             poll_interval=poll_interval,
             outage_notice_after=outage_notice_after,
             extra=extra_env,

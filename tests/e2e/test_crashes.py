@@ -1,6 +1,6 @@
 """SIGKILL at any moment (issue #4, point 1): the real `eon-bot run` process is killed again and
-again during a run of dozens of trials, restarted each time on the same SQLite database, and
-the channel still gets every notification exactly once.
+again during a run of dozens of trials, restarted each time on the same database (SQLite, and
+PostgreSQL), and the channel still gets every notification exactly once.
 
 Where the kills land, and why each place matters:
 
@@ -41,9 +41,10 @@ from enum import StrEnum
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 
 from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.store import url
 from bot.store.schema import ATTEMPTING, outbox
 
 from .harness import (
@@ -182,17 +183,18 @@ def event_keys(fake: FakeSlack) -> set[str]:
     return {str(p["event_key"]) for p in payloads if p.get("event_key")}
 
 
-def outbox_rows(bot: BotProcess) -> tuple[int, set[str]]:
+async def outbox_rows(bot: BotProcess) -> tuple[int, set[str]]:
     """The outbox's size and the event keys of its `attempting` rows, read from the database
     (after a kill: what the dead process had committed; while a bot runs, WAL lets us read)."""
-    engine = create_engine(bot.env["DATABASE_URL"])
+    database_url = bot.env["DATABASE_URL"]
+    engine = url.create_engine(database_url, url.parse(database_url))
     try:
-        with engine.connect() as conn:
-            total = conn.scalar(select(func.count()).select_from(outbox)) or 0
+        async with engine.connect() as conn:
+            total = await conn.scalar(select(func.count()).select_from(outbox)) or 0
             query = select(outbox.c.event_key).where(outbox.c.state == ATTEMPTING)
-            return int(total), {str(key) for key in conn.scalars(query)}
+            return int(total), {str(key) for key in await conn.scalars(query)}
     finally:
-        engine.dispose()
+        await engine.dispose()
 
 
 @contextlib.contextmanager
@@ -271,17 +273,23 @@ async def restart(stack: Stack, kill: Kill, t: float, figures: Figures) -> None:
 
 
 async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
-    tmp_path: Path, record_property: Callable[[str, object], None]
+    tmp_path: Path, database_url: str, record_property: Callable[[str, object], None]
 ) -> None:
     """Dozens of trials, a SIGKILL every dozen or so steps at a random point of the work,
-    a restart on the same database each time: every notification exactly once, in order,
-    in its thread, and each run's card edited to its final counts."""
+    a restart on the same database each time (SQLite, and PostgreSQL, where the restarted
+    process is another replica taking over the dead one's leases and claims): every
+    notification exactly once, in order, in its thread, and each run's card edited to its
+    final counts."""
     seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(2**32))
     figures = Figures(seed)
     switch = KillSwitch()
     started = time.monotonic()
     async with e2e_stack(
-        tmp_path, trials=TRIALS, poll_interval=POLL_S, on_slack_message=switch
+        tmp_path,
+        trials=TRIALS,
+        poll_interval=POLL_S,
+        on_slack_message=switch,
+        database_url=database_url,
     ) as stack:
         simulation = stack.simulation
         owed = owed_notifications(simulation)
@@ -298,11 +306,11 @@ async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
                     continue
                 figures.held_then_posted += await kill_at(stack, switch, kill, t)
                 figures.kills[kill.kind] += 1
-                rows, attempting = outbox_rows(stack.bot)
+                rows, attempting = await outbox_rows(stack.bot)
                 figures.attempting += len(attempting)
                 figures.posted_unrecorded += len(attempting & event_keys(stack.slack))
                 await restart(stack, kill, t, figures)
-                figures.poll_redone += outbox_rows(stack.bot)[0] > rows
+                figures.poll_redone += (await outbox_rows(stack.bot))[0] > rows
             with contextlib.suppress(TimeoutError):  # assert_notifications lists what is missing
                 await stack.slack.wait_for(
                     lambda fake: delivered_all(fake, CHANNEL, owed), timeout=DELIVERY_TIMEOUT_S
