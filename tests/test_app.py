@@ -3,6 +3,7 @@ against the simulator and the Slack stand-in: forged requests, hostile input, se
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -139,3 +140,23 @@ async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
     assert response.status_code == 200
     [subscription] = await store.subscriptions(channel_id=CHANNEL)
     assert subscription.paused_reason is None
+
+
+async def test_healthz_is_503_with_the_reason_while_delivery_is_stopped(tmp_path: Path) -> None:
+    """A platform restarts or alerts on /healthz: a bot whose token Slack refuses delivers
+    nothing, so it must not say it is fine."""
+    async with running_stack(tmp_path, speed=600, trials=6, poll_interval=0.2) as stack:
+        health = f"http://127.0.0.1:{stack.bot.port}/healthz"
+        assert (await stack.http.get(health)).status_code == 200
+        assert (await stack.command("watch 3")).status_code == 200
+        await stack.slack.wait_for(lambda fake: fake.top_level(CHANNEL), timeout=10.0)
+        stack.slack.set_token("xoxb-rotated")  # revoked mid-run: the next post is refused
+        for _ in range(200):
+            response = await stack.http.get(health)
+            if response.status_code == 503:
+                break
+            await asyncio.sleep(0.05)
+        assert response.status_code == 503
+        body = response.json()
+        assert body["ok"] is False and "invalid_auth" in body["reason"]
+        assert "SLACK_BOT_TOKEN" in body["reason"] and "xoxb" not in body["reason"]
