@@ -7,7 +7,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from bot.slack.commands import subscription_line
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Event, EventKind
