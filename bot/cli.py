@@ -39,9 +39,12 @@ _VARIABLES = {
     "STALL_AFTER": "seconds a running job may show no progress before one stall notice",
     "PORT": "HTTP port for /slack/events and /healthz",
     "ADMIN_USER_IDS": "comma-separated Slack user ids allowed to watch/unwatch",
+    "RETENTION_DAYS": "sent notifications and ended runs older than this are pruned",
 }
 _RUN_READS = list(_VARIABLES)
-_CHECK_READS = [name for name in _VARIABLES if name not in ("POLL_INTERVAL", "ADMIN_USER_IDS")]
+_CHECK_READS = [
+    name for name in _VARIABLES if name not in ("POLL_INTERVAL", "ADMIN_USER_IDS", "RETENTION_DAYS")
+]
 _STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>", "EI_MAX_RESPONSE_MB"]
 
 
