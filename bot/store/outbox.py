@@ -64,6 +64,11 @@ class Card:
     rendered_version: int
 
 
+def _card(row: Any) -> Card:
+    """A `cards` row as a Card (its run's digest is the store's business)."""
+    return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
+
+
 class Outbox(Leases):
     def _active(self) -> Any:
         """Outbox and card rows whose (channel, project) is subscribed and not paused."""
@@ -250,9 +255,7 @@ class Outbox(Leases):
         )
         async with self._read() as conn:
             row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
+        return _card(row) if row is not None else None
 
     async def earlier_card(
         self, channel_id: str, project_id: str, run_id: str | None, continues: str
@@ -262,10 +265,10 @@ class Outbox(Leases):
         query = select(cards).where(
             cards.c.channel_id == channel_id,
             cards.c.project_id == project_id,
-            cards.c.run_id != (run_id or ""),
+            cards.c.run_hash != digest(run_id or ""),
         )
         async with self._read() as conn:
-            found = [Card(**row._asdict()) for row in (await conn.execute(query)).all()]
+            found = [_card(row) for row in (await conn.execute(query)).all()]
         exact = next((card for card in found if card.run_id == continues), None)
         return exact or max(found, key=lambda card: _ts_order(card.ts), default=None)
 
@@ -295,7 +298,7 @@ class Outbox(Leases):
             rows = (await conn.execute(query)).all()
         return [
             (
-                Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version),
+                _card(row),
                 RunSummary.model_validate_json(row.summary),
                 row.version,
             )
