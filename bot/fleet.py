@@ -37,6 +37,7 @@ from pathlib import Path
 
 from bot.clock import utcnow
 from bot.errors import ConfigError
+from bot.fmt import one_line
 from bot.poller import Poller
 from bot.store import Store
 from bot.store.db import project_order
@@ -95,12 +96,12 @@ class Fleet:
             await asyncio.sleep(self.tick_s)
             try:
                 await self.tick()
-            except Exception:  # the database is away: leases lapse, and are taken again
-                log.warning("could not renew this replica's leases", exc_info=True)
+            except Exception as error:  # the database is away: leases lapse, are taken again
+                log.warning("could not renew this replica's leases: %s", one_line(str(error)))
             try:
                 await self.prune()
-            except Exception:
-                log.warning("could not prune old rows", exc_info=True)
+            except Exception as error:
+                log.warning("could not prune old rows: %s", one_line(str(error)))
 
     async def prune(self) -> None:
         """Forget what is older than the retention period, when due."""
@@ -174,8 +175,8 @@ class Fleet:
         for kind in (POLL, DELIVER, REPLICA):
             try:
                 await self._store.release(self.owner, kind)
-            except Exception:  # the leases lapse by themselves
-                log.warning("could not hand over this replica's %s leases", kind, exc_info=True)
+            except Exception as error:  # the leases lapse by themselves
+                log.warning("could not hand over the %s leases: %s", kind, one_line(str(error)))
         await self._store.leave()
 
 

@@ -132,16 +132,20 @@ class Leases(Database):
         """Extend every lease this replica holds, and its claims on outbox rows it is posting;
         returns its leases by kind. A lease another replica took after it expired is not
         renewed, and is not in the answer: the caller lets go of that work."""
+        mine = leases.c.owner == owner
         async with self._write() as conn:
+            await self._lock_in_order(conn, mine)
             rows = await conn.execute(
                 update(leases)
-                .where(leases.c.owner == owner)
+                .where(mine)
                 .values(expires_at=self._until(ttl_s))
                 .returning(leases.c.kind, leases.c.name)
             )
             held: dict[str, list[str]] = {POLL: [], DELIVER: [], REPLICA: []}
             for kind, name in rows:
                 held.setdefault(kind, []).append(name)
+        # Apart: a row being claimed is locked before its channel's lease (`mark_attempting`).
+        async with self._write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.claimed_by == owner)
@@ -149,14 +153,23 @@ class Leases(Database):
             )
         return {kind: sorted(names) for kind, names in held.items()}
 
+    async def _lock_in_order(self, conn: AsyncConnection, which: Any) -> None:
+        """Lock the lease rows `which` selects in (kind, name) order, the order a multi-row
+        `take` locks them in, so two transactions never wait on each other (PostgreSQL
+        answers a deadlock by failing one of them)."""
+        if self._postgres:
+            order = (leases.c.kind, leases.c.name)
+            await conn.execute(select(*order).where(which).order_by(*order).with_for_update())
+
     async def release(self, owner: str, kind: str, names: Iterable[str] | None = None) -> None:
         """Let go of leases (all of `kind` if `names` is None), for another replica to take
         at once instead of after they expire."""
-        query = delete(leases).where(leases.c.owner == owner, leases.c.kind == kind)
+        which = and_(leases.c.owner == owner, leases.c.kind == kind)
         if names is not None:
-            query = query.where(leases.c.name.in_(sorted(set(names))))
+            which = and_(which, leases.c.name.in_(sorted(set(names))))
         async with self._write() as conn:
-            await conn.execute(query)
+            await self._lock_in_order(conn, which)
+            await conn.execute(delete(leases).where(which))
 
     async def live_replicas(self) -> int:
         """Replicas whose heartbeat has not expired (at least 1: the caller)."""
