@@ -23,7 +23,8 @@ from bot.clock import utcnow
 from bot.sandbox.stack import CHANNEL, running_stack
 
 TABLES = {
-    "projects": "length(project_id) + length(coalesce(snapshot, '')) + length(coalesce(last_error, ''))",
+    "projects": "length(project_id) + length(coalesce(snapshot, ''))"
+    " + length(coalesce(last_error, ''))",
     "runs": "length(run_id) + length(run_hash) + length(summary)",
     "outbox": "length(event_key) + length(event_hash) + length(event) + length(coalesce(ts, ''))",
     "cards": "length(run_id) + length(run_hash) + length(ts)",
