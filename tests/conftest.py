@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -19,11 +20,9 @@ import pytest
 from bot.store import Store
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'eon-bot.db'}"
-        return
+@asynccontextmanager
+async def _postgres_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose tables land in a schema of their own, dropped afterwards."""
     base = os.environ.get("TEST_POSTGRES_URL")
     if not base:
         if os.environ.get("CI") == "true":
@@ -38,6 +37,22 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     finally:
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'eon-bot.db'}"
+        return
+    async with _postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """For what only PostgreSQL serves (replicas sharing one database): no SQLite variant."""
+    async with _postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture

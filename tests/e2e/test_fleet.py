@@ -140,10 +140,9 @@ def posts(fake: FakeSlack) -> int:
 
 
 async def test_three_replicas_one_killed_one_redeployed_deliver_everything_once(
-    tmp_path: Path, database_url: str, record_property: Callable[[str, object], None]
+    tmp_path: Path, postgres_url: str, record_property: Callable[[str, object], None]
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("replicas share the work through PostgreSQL; SQLite serves one process")
+    database_url = postgres_url
     started = time.monotonic()
     figures = Figures()
     async with (

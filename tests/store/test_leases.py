@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -41,14 +42,9 @@ async def eventually(ask: Callable[[], Awaitable[list[str]]]) -> list[str]:
     return []
 
 
-def is_postgres(store: Store) -> bool:
-    return store._postgres
-
-
 @pytest.mark.postgres
-async def test_a_lease_is_held_by_one_live_replica(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite serves one process: every lease is its own (test below)")
+async def test_a_lease_is_held_by_one_live_replica(postgres_url: str) -> None:
+    database_url = postgres_url
     a, b = await Store.open(database_url), await Store.open(database_url)
     try:
         await a.join(A)
@@ -69,9 +65,8 @@ async def test_a_lease_is_held_by_one_live_replica(database_url: str) -> None:
 
 
 @pytest.mark.postgres
-async def test_a_replica_that_hangs_loses_its_leases_when_they_expire(database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("expiry matters between processes, which SQLite does not serve")
+async def test_a_replica_that_hangs_loses_its_leases_when_they_expire(postgres_url: str) -> None:
+    database_url = postgres_url
     a, b = await Store.open(database_url), await Store.open(database_url)
     try:
         await a.join(A)
@@ -89,14 +84,16 @@ async def test_a_replica_that_hangs_loses_its_leases_when_they_expire(database_u
         await b.close()
 
 
-async def test_on_sqlite_every_lease_is_the_callers(store: Store) -> None:
-    if is_postgres(store):
-        pytest.skip("PostgreSQL: leases are shared (tests above)")
-    await store.join(A)
-    assert await store.take(POLL, ["1"], A, 30) == ["1"]
-    # Only a dead process can have left B's lease behind: `SqliteLock` lets one process run.
-    assert await store.take(POLL, ["1"], B, 30) == ["1"]
-    assert await store.live_replicas() == 1
+async def test_on_sqlite_every_lease_is_the_callers(tmp_path: Path) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'eon-bot.db'}")
+    try:
+        await store.join(A)
+        assert await store.take(POLL, ["1"], A, 30) == ["1"]
+        # Only a dead process can have left B's lease behind: `SqliteLock` lets one process run.
+        assert await store.take(POLL, ["1"], B, 30) == ["1"]
+        assert await store.live_replicas() == 1
+    finally:
+        await store.close()
 
 
 async def test_a_poll_is_stored_only_under_its_lease(store: Store) -> None:
@@ -128,10 +125,9 @@ async def test_a_row_is_claimed_by_the_channels_delivery_lease_holder(store: Sto
 
 @pytest.mark.postgres
 async def test_a_live_claim_keeps_others_off_the_row_and_a_dead_ones_lapses(
-    database_url: str,
+    postgres_url: str,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("claims matter between processes, which SQLite does not serve")
+    database_url = postgres_url
     a, b = await Store.open(database_url), await Store.open(database_url)
     try:
         await a.join(A)
