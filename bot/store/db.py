@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +44,10 @@ class Database:
         # SQLite: this process is the only writer, so it can keep each project's latest
         # summary (JSON, "" for none) for `/eon status`; PostgreSQL replicas read the table.
         self._views: dict[str, str] | None = {} if is_sqlite else None
+        # Likewise the subscriptions, by (channel, project), loaded on first use (`None` until
+        # then, and always on PostgreSQL): `/eon status` and `list` then need no query.
+        self._subs: dict[tuple[str, str], Any] | None = None
+        self._keeps_subs = is_sqlite
 
     async def close(self) -> None:
         await self._engine.dispose()
@@ -63,6 +68,14 @@ class Database:
                 self._views.pop(project_id, None)
             else:
                 self._views[project_id] = summary
+
+    def _started(self, project_id: str, channel_ids: Iterable[str]) -> None:
+        """After a commit: these channels' subscriptions to the project got their start event."""
+        if self._subs is not None:
+            for channel_id in channel_ids:
+                sub = self._subs.get((channel_id, project_id))
+                if sub is not None:
+                    self._subs[channel_id, project_id] = replace(sub, needs_start=False)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.events import Event, Snapshot
@@ -22,14 +23,18 @@ _ROWS_PER_INSERT = 500  # 9 values a row: well under SQLite's 32,766 bound param
 
 class Polls(Leases):
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
+        text, outage = await self.stored_project(project_id)
+        return (Snapshot.model_validate_json(text) if text else None), outage
+
+    async def stored_project(self, project_id: str) -> tuple[str | None, Outage]:
+        """The project's snapshot as stored (its JSON, unparsed) and its outage bookkeeping."""
         async with self._read() as conn:
             row = (
                 await conn.execute(select(projects).where(projects.c.project_id == project_id))
             ).first()
         if row is None:
             return None, Outage()
-        snapshot = Snapshot.model_validate_json(row.snapshot) if row.snapshot else None
-        return snapshot, Outage(
+        return row.snapshot or None, Outage(
             failing_since=row.failing_since,
             unreachable_notified=row.unreachable_notified,
             auth_notified=row.auth_notified,
@@ -52,10 +57,12 @@ class Polls(Leases):
         outage: Outage,
         start_event: Event | None = None,
         owner: str | None = None,
+        snapshot_json: str | None = None,
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
-        `snapshot=None` (a failed poll) keeps the previous snapshot. `start_event` goes to the
+        `snapshot=None` (a failed poll) keeps the previous snapshot; `snapshot_json` is its
+        JSON when the caller has it already. `start_event` goes to the
         subscriptions still waiting for one (new ones), ahead of `events` unless `events`
         already carry its key; then no subscription of the project waits any more.
 
@@ -71,27 +78,19 @@ class Polls(Leases):
         now = self._now()
         summary = snapshot.summary if snapshot is not None else None
         shown = summary.model_dump_json() if summary is not None else ""
+        text = snapshot_json
+        if snapshot is not None and text is None:
+            text = snapshot.model_dump_json()
         async with self._write() as conn:
             if owner is not None:
                 await self._hold(conn, POLL, project_id, owner)
-            await self._save_project(conn, project_id, snapshot, outage, now)
+            await self._save_project(conn, project_id, text, outage, now)
             kept = self._views.get(project_id) if self._views is not None else None
             if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
                 await self._save_summary(
                     conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
                 )
-            everyone = (
-                [
-                    (row.channel_id, row.mode)
-                    for row in await conn.execute(
-                        select(subscriptions.c.channel_id, subscriptions.c.mode)
-                        .where(subscriptions.c.project_id == project_id)
-                        .order_by(subscriptions.c.channel_id)
-                    )
-                ]
-                if events
-                else []
-            )
+            everyone = await self._audience(conn, project_id) if events else []
             plan = [(item, everyone) for item in events]
             if start_event is not None:
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
@@ -109,13 +108,28 @@ class Polls(Leases):
             inserted = await self._enqueue(conn, plan, now)
         if snapshot is not None:
             self._view(project_id, shown)
+        if start_event is not None:
+            self._started(project_id, (row.channel_id for row in waiting))
         return inserted
+
+    async def _audience(self, conn: AsyncConnection, project_id: str) -> list[tuple[str, str]]:
+        """(channel, mode) of each subscription to the project, by channel: from memory where
+        the store keeps the subscriptions (SQLite, once loaded), else read in `conn`."""
+        if self._subs is not None:
+            found = [(c, sub.mode) for (c, p), sub in self._subs.items() if p == project_id]
+            return sorted(found)
+        query = (
+            select(subscriptions.c.channel_id, subscriptions.c.mode)
+            .where(subscriptions.c.project_id == project_id)
+            .order_by(subscriptions.c.channel_id)
+        )
+        return [(row.channel_id, row.mode) for row in await conn.execute(query)]
 
     async def _save_project(
         self,
         conn: AsyncConnection,
         project_id: str,
-        snapshot: Snapshot | None,
+        snapshot: str | None,
         outage: Outage,
         now: datetime,
     ) -> None:
@@ -128,7 +142,7 @@ class Polls(Leases):
             "updated_at": now,
         }
         if snapshot is not None:
-            values["snapshot"] = snapshot.model_dump_json()
+            values["snapshot"] = snapshot
         stmt = self._insert(projects).values(values)
         changes = {name: stmt.excluded[name] for name in values if name != "project_id"}
         await conn.execute(
@@ -212,22 +226,44 @@ class Polls(Leases):
 
     async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The latest summary of each project that has one, for `/eon status`: from memory on
-        SQLite (kept by `save_poll`), else in one query."""
+        SQLite (kept by `save_poll`), else from the run last updated (one query), or for a
+        project with no run yet, its snapshot."""
         views = self._views if self._views is not None else {}
         missing = [pid for pid in project_ids if pid not in views]
         if missing:
-            query = select(projects.c.project_id, projects.c.snapshot).where(
-                projects.c.project_id.in_(missing)
-            )
-            async with self._read() as conn:
-                rows = (await conn.execute(query)).all()
-            found = {row.project_id: row.snapshot for row in rows}
-            for pid in missing:
-                snapshot = Snapshot.model_validate_json(found[pid]) if found.get(pid) else None
-                summary = snapshot.summary if snapshot is not None else None
-                views[pid] = summary.model_dump_json() if summary is not None else ""
+            views.update(await self._latest_summaries(missing))
         shown = ((pid, views.get(pid)) for pid in project_ids)
         return {pid: RunSummary.model_validate_json(body) for pid, body in shown if body}
+
+    async def _latest_summaries(self, project_ids: list[str]) -> dict[str, str]:
+        """Each project's latest summary (JSON, "" for none), reading no snapshot but those of
+        projects without a run (a snapshot is many times its summary)."""
+        latest = (
+            select(runs.c.project_id, runs.c.summary)
+            .join(projects, projects.c.project_id == runs.c.project_id)
+            # No snapshot: a fresh baseline (`subscribe`), so no summary to show yet.
+            .where(runs.c.project_id.in_(project_ids), projects.c.snapshot.is_not(None))
+        )
+        if self._postgres:  # only each project's latest run
+            by_project = runs.c.project_id, runs.c.updated_at.desc()
+            latest = latest.order_by(*by_project).ext(distinct_on(runs.c.project_id))
+        else:  # once per project after a start (then `_views`): all its runs, the latest last
+            latest = latest.order_by(runs.c.project_id, runs.c.updated_at)
+        snapshots: dict[str, str | None] = {}
+        async with self._read() as conn:
+            found = {row.project_id: row.summary for row in await conn.execute(latest)}
+            runless = [pid for pid in project_ids if pid not in found]
+            if runless:
+                query = select(projects.c.project_id, projects.c.snapshot).where(
+                    projects.c.project_id.in_(runless)
+                )
+                snapshots = {row.project_id: row.snapshot for row in await conn.execute(query)}
+        for pid in runless:
+            text = snapshots.get(pid)
+            snapshot = Snapshot.model_validate_json(text) if text else None
+            summary = snapshot.summary if snapshot is not None else None
+            found[pid] = summary.model_dump_json() if summary is not None else ""
+        return found
 
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None:
         query = select(runs.c.summary, runs.c.version).where(

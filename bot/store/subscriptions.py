@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import and_, delete, func, select, update
@@ -18,6 +18,10 @@ from bot.store.schema import (
     projects,
     subscriptions,
 )
+
+
+def _order(sub: Subscription) -> tuple[tuple[int, int, str], str]:
+    return project_order(sub.project_id), sub.channel_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,16 +47,16 @@ class Subscriptions(Database):
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        row = {
-            "channel_id": channel_id,
-            "project_id": project_id,
-            "added_by": added_by,
-            "mode": mode,
-            "paused_reason": None,
-            "created_at": self._now(),
-            "needs_start": True,
-        }
-        stmt = self._insert(subscriptions).values(row).on_conflict_do_nothing()
+        sub = Subscription(
+            channel_id=channel_id,
+            project_id=project_id,
+            added_by=added_by,
+            mode=mode,
+            paused_reason=None,
+            created_at=self._now(),
+            needs_start=True,
+        )
+        stmt = self._insert(subscriptions).values(asdict(sub)).on_conflict_do_nothing()
         async with self._write() as conn:
             result = await conn.execute(stmt.returning(subscriptions.c.channel_id))
             if result.first() is None:
@@ -70,6 +74,8 @@ class Subscriptions(Database):
                 )
         if others == 1:
             self._view(project_id, "")
+        if self._subs is not None:
+            self._subs[channel_id, project_id] = sub
         return True
 
     async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
@@ -85,7 +91,11 @@ class Subscriptions(Database):
                 .values(mode=mode)
                 .returning(subscriptions.c.channel_id)
             )
-            return result.first() is not None
+            changed = result.first() is not None
+        sub = self._subs.get((channel_id, project_id)) if self._subs is not None else None
+        if changed and sub is not None and self._subs is not None:
+            self._subs[channel_id, project_id] = replace(sub, mode=mode)
+        return changed
 
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
         """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and
@@ -104,21 +114,35 @@ class Subscriptions(Database):
             await conn.execute(
                 update(outbox).where(pair, outbox.c.state == ATTEMPTING).values(state=ABANDONED)
             )
-            return True
+        if self._subs is not None:
+            self._subs.pop((channel_id, project_id), None)
+        return True
 
     async def subscriptions(
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Subscription]:
-        """Ordered by project id (numerically where numeric), then channel."""
-        query = select(subscriptions)
-        if channel_id is not None:
-            query = query.where(subscriptions.c.channel_id == channel_id)
-        if project_id is not None:
-            query = query.where(subscriptions.c.project_id == project_id)
-        async with self._read() as conn:
-            rows = (await conn.execute(query)).all()
-        found = [Subscription(**row._asdict()) for row in rows]
-        return sorted(found, key=lambda s: (project_order(s.project_id), s.channel_id))
+        """Ordered by project id (numerically where numeric), then channel. On SQLite from
+        memory, after the first call (this process is the only writer)."""
+        if self._subs is None:
+            query = select(subscriptions)  # on SQLite all of them, kept from here on
+            if channel_id is not None and not self._keeps_subs:
+                query = query.where(subscriptions.c.channel_id == channel_id)
+            if project_id is not None and not self._keeps_subs:
+                query = query.where(subscriptions.c.project_id == project_id)
+            async with self._read() as conn:
+                rows = (await conn.execute(query)).all()
+            found = [Subscription(**row._asdict()) for row in rows]
+            if not self._keeps_subs:
+                return sorted(found, key=_order)
+            self._subs = {(sub.channel_id, sub.project_id): sub for sub in found}
+        return sorted(
+            (
+                sub
+                for sub in self._subs.values()
+                if channel_id in (None, sub.channel_id) and project_id in (None, sub.project_id)
+            ),
+            key=_order,
+        )
 
     async def watched_projects(self) -> list[str]:
         """Projects with at least one subscription, paused or not (paused ones still queue)."""
@@ -134,6 +158,7 @@ class Subscriptions(Database):
                 .where(subscriptions.c.channel_id == channel_id)
                 .values(paused_reason=reason)
             )
+        self._channel_paused(channel_id, reason)
 
     async def resume_channel(self, channel_id: str) -> None:
         """Deliver to the channel again; its waiting rows get a fresh count of attempts."""
@@ -148,3 +173,10 @@ class Subscriptions(Database):
                 .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
                 .values(attempts=0)
             )
+        self._channel_paused(channel_id, None)
+
+    def _channel_paused(self, channel_id: str, reason: str | None) -> None:
+        if self._subs is not None:
+            for key, sub in list(self._subs.items()):
+                if key[0] == channel_id:
+                    self._subs[key] = replace(sub, paused_reason=reason)

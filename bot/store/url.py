@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_MS = 30_000
+POOL_SIZE, POOL_OVERFLOW = 10, 20  # PostgreSQL connections kept open, and more at busy times
 _EXPECTED = "sqlite:///path/to/eon-bot.db or postgresql://user:password@host:5432/dbname"
 
 
@@ -107,6 +108,9 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
             ),
             pool_pre_ping=True,
             pool_timeout=CONNECT_TIMEOUT_S,
+            # Polls (`bot.poller.MAX_POLLS_AT_ONCE`), delivery's channels and commands share it.
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_OVERFLOW,
         )
     if target.sqlite_path is not None:
         try:

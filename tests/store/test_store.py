@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -550,3 +551,65 @@ async def test_many_rows_of_one_poll_keep_their_order(store: Store) -> None:
     assert await save(store, *trials) == 40 * 30
     assert await save(store, *trials) == 0
     assert await keys(store, "C017") == [item.key for item in trials]
+
+
+class Statements:
+    """Counts the SQL the store's engine runs while in use (`with`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.seen: list[str] = []
+        self._engine = store._engine.sync_engine
+
+    def _record(self, conn: object, cursor: object, statement: str, *args: object) -> None:
+        self.seen.append(" ".join(statement.split()))
+
+    def __enter__(self) -> list[str]:
+        sqlalchemy_event.listen(self._engine, "before_cursor_execute", self._record)
+        return self.seen
+
+    def __exit__(self, *exc: object) -> None:
+        sqlalchemy_event.remove(self._engine, "before_cursor_execute", self._record)
+
+
+async def test_status_reads_come_from_memory_on_sqlite_and_read_no_snapshot_on_postgres(
+    store: Store, database_url: str
+) -> None:
+    """What `/eon status` reads: a channel's subscriptions and its projects' summaries. On
+    SQLite (one process writes) both come from memory once loaded, and stay right across every
+    kind of write; on PostgreSQL (other replicas write) they are read, but not the snapshots."""
+    for channel, project in [("C1", P), ("C1", "7"), ("C2", P), ("C1", "8")]:
+        await store.subscribe(channel, project, added_by="U")
+    await store.summaries([P, "7", "8"])
+    await store.subscriptions()
+    await save(store, snapshot=snapshot(3), start_event=started())
+    await save(store, project="7", snapshot=snapshot(1, project="7"), start_event=started("7"))
+    with Statements(store) as seen:
+        await store.set_mode("C1", "7", "milestones")
+        await store.pause_channel("C2", "channel_not_found")
+        await store.unsubscribe("C1", "8")
+        await store.subscribe("C3", "7", added_by="U2")
+        await save(store, snapshot=snapshot(4))
+        writes = len(seen)
+        subs = await store.subscriptions(channel_id="C1")
+        found = await store.summaries([P, "7"])
+        everyone = await store.subscriptions()
+        reads = seen[writes:]
+    assert [(s.project_id, s.mode) for s in subs] == [("7", "milestones"), (P, "all")]
+    assert found == {P: summary(4), "7": summary(1, project="7")}
+    assert [(s.channel_id, s.project_id, s.paused_reason, s.needs_start) for s in everyone] == [
+        ("C1", "7", None, False),
+        ("C3", "7", None, True),
+        ("C1", P, None, False),
+        ("C2", P, "channel_not_found", False),
+    ]
+    if store._postgres:
+        read_snapshots = [sql for sql in reads if "snapshot" in sql.split(" FROM ")[0]]
+        assert read_snapshots == [], reads
+    else:
+        assert reads == []
+    reopened = await Store.open(database_url)
+    try:  # what memory says is what the database says
+        assert await reopened.subscriptions() == everyone
+        assert await reopened.summaries([P, "7"]) == found
+    finally:
+        await reopened.close()
