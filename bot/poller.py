@@ -8,10 +8,16 @@ whole way, which tells the stall. A changed document is read in a worker thread,
 trial and only the trials that changed (`bot.core.increment`), so even a 2,000-trial
 document never holds the event loop.
 
-What was stored last is kept per project in memory (`_stored`: the digest and the stall
-time), seeded from the snapshot on the first poll after a start or a `watch` (that first poll
-always writes, so a channel that just started watching gets its run card). A failed poll
-forgets it, so the poll after an outage goes the whole way and can say the project recovered.
+What was stored last is kept per project in memory (`_stored`: the digest, the stall time,
+the snapshot as the JSON text the store holds, and the outage bookkeeping), seeded from the
+store on the first poll after a start or a `watch` (that first poll always writes, so a channel
+that just started watching gets its run card). A changed document is then diffed against that
+text, parsed in the reader thread, and the store is only written, never read: its snapshot is
+this process's own last write, because only the holder of a project's poll lease writes it
+(`bot.fleet` calls `watch` for every lease it takes, which forgets what was kept). The JSON
+text, not the parsed model, is what stays: about the snapshot's size per project, where the
+model would be several times that. A failed poll forgets it all, so the poll after an outage
+goes the whole way and can say the project recovered.
 """
 
 from __future__ import annotations
@@ -40,10 +46,19 @@ from bot.tuner.piecewise import Pieces, body_digest
 
 log = logging.getLogger(__name__)
 
+# Polls under way at once. Past this, a poll waits its turn (first come, first served), so a
+# process with more work than CPU falls behind evenly across its projects, while the event loop
+# keeps few enough steps queued to answer `/eon` commands at once and delivery keeps its share.
+# Enough for 1,000 projects every 10 s with Edge Impulse answering in 300 ms (100 polls a
+# second); the tuner client's connection pool has as many connections (`tuner.client`).
+MAX_POLLS_AT_ONCE = 32
+
 
 class _Stored(NamedTuple):
     digest: str  # of the document last stored
     stall_due: datetime | None  # when an unchanged document is due a stall check
+    snapshot: str  # the snapshot as stored (its JSON)
+    outage: Outage  # as stored
 
 
 def _due(stored: _Stored, now: datetime) -> bool:
@@ -63,6 +78,7 @@ class Poller:
         now: Callable[[], datetime],
         on_events: Callable[[], None],
         owner: str | None = None,
+        max_at_once: int = MAX_POLLS_AT_ONCE,
     ) -> None:
         self._store = store
         self._tuner = tuner
@@ -74,6 +90,7 @@ class Poller:
         self._on_events = on_events
         self._owner = owner  # the replica whose poll lease each poll's save needs (`bot.fleet`)
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._turns = asyncio.Semaphore(max_at_once)
         self._stored: dict[str, _Stored] = {}
         # One reader: parsing two large documents at once would not be faster (one GIL), only
         # hold both in memory.
@@ -125,7 +142,8 @@ class Poller:
         if task is not None:
             self._in_flight.add(task)
         try:
-            await self._poll(project_id)
+            async with self._turns:
+                await self._poll(project_id)
         except LeaseLost as lost:  # this replica stalled past its lease; another polls now
             log.info("not polling project %s any more: %s", project_id, lost)
             self.unwatch(project_id)
@@ -156,19 +174,17 @@ class Poller:
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
             return
-        snapshot, outage = await self._store.load_project(project_id)
-        listing = snapshot.listing if snapshot is not None else None
-        if snapshot is not None and listing is not None and listing.digest == digest:
-            # Stored before (by an earlier start, or a stall check): nothing to read again.
-            read = Read([], snapshot, snapshot.progress or "")
+        if stored is not None:
+            kept, outage = stored.snapshot or None, stored.outage
         else:
-            try:
-                read = await asyncio.get_running_loop().run_in_executor(
-                    self._reader, self._read, project_id, body, digest, snapshot, self._now()
-                )
-            except EonBotError as error:  # an answer that is not a state
-                await self._failed(project_id, error, asked_at, outage)
-                return
+            kept, outage = await self._store.stored_project(project_id)
+        try:
+            snapshot, read = await asyncio.get_running_loop().run_in_executor(
+                self._reader, self._read, project_id, body, digest, kept, self._now()
+            )
+        except EonBotError as error:  # an answer that is not a state
+            await self._failed(project_id, error, asked_at, outage)
+            return
         await self._save(project_id, read, snapshot, outage, digest)
 
     async def _save(
@@ -178,15 +194,18 @@ class Poller:
         stalls, fresh = watch_progress(
             read.snapshot, read.progress, now=self._now(), stall_after=self._stall_after
         )
+        text = fresh.model_dump_json()
         added = await self._store.save_poll(
             project_id,
             snapshot=fresh,
+            snapshot_json=text,
             events=[*recovered.events, *read.events, *stalls],
             outage=recovered.outage,
             start_event=started_event(fresh),
             owner=self._owner,
         )
-        self._stored[project_id] = _Stored(digest, stall_due(fresh, self._stall_after))
+        due = stall_due(fresh, self._stall_after)
+        self._stored[project_id] = _Stored(digest, due, text, recovered.outage)
         if added or snapshot is None or fresh.summary != snapshot.summary:
             self._on_events()  # new rows, or a card to edit
 
@@ -195,15 +214,20 @@ class Poller:
         project_id: str,
         body: bytes,
         digest: str,
-        snapshot: Snapshot | None,
+        kept: str | None,
         now: datetime,
-    ) -> Read:
-        """In the reader thread: the document's news since `snapshot`."""
+    ) -> tuple[Snapshot | None, Read]:
+        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since."""
+        snapshot = Snapshot.model_validate_json(kept) if kept else None
+        listing = snapshot.listing if snapshot is not None else None
+        if snapshot is not None and listing is not None and listing.digest == digest:
+            # Stored before (by an earlier start, or a stall check): nothing to read again.
+            return snapshot, Read([], snapshot, snapshot.progress or "")
 
         def changes(pieces: Pieces) -> Read:
             return read_changes(snapshot, pieces, digest=digest, project_id=project_id, now=now)
 
-        return self._tuner.read(project_id, body, changes)
+        return snapshot, self._tuner.read(project_id, body, changes)
 
     async def _failed(
         self,
@@ -214,7 +238,7 @@ class Poller:
     ) -> None:
         self._stored.pop(project_id, None)  # the next success goes the whole way
         if outage is None:
-            _, outage = await self._store.load_project(project_id)
+            _, outage = await self._store.stored_project(project_id)
         step = after_failure(
             project_id, outage, error, now=asked_at, notice_after=self._notice_after
         )

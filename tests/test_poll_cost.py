@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
+from sqlalchemy import event
 
 from bot.core.events import EventKind
 from bot.poller import Poller
@@ -197,4 +199,106 @@ async def test_a_large_document_is_read_off_the_event_loop(tmp_path: Path) -> No
         assert took > 0.3, f"the poll took {took:.2f}s: too short to tell"
         assert max(gaps) < took / 3, f"the loop stalled {max(gaps):.3f}s of {took:.2f}s"
     finally:
+        await store.close()
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    """The SQL the store's engine runs inside the block."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(" ".join(statement.split()))
+
+    engine = store._engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_a_changed_document_is_diffed_against_the_kept_snapshot_not_a_read_one(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """After the first poll, what was stored is known: a changed document costs writes only,
+    and what is stored equals what pollers reading the store each time store."""
+    simulation = Simulation(PROJECT, trials=24)
+    other = await Store.open(f"sqlite:///{tmp_path / 'other.db'}")
+    try:
+        await other.subscribe("C1", PROJECT, added_by="U1")
+        await rig.poller.poll(PROJECT)
+        await (await make_rig(other, rig.served, rig.clock)).poller.poll(PROJECT)
+        for moment in (0.6, 0.7, 0.8, 0.9, 1.0):
+            rig.served.body = simulation.document_bytes(simulation.duration * moment)
+            rig.clock.at += timedelta(seconds=30)
+            with statements(rig.store) as seen:
+                await rig.poller.poll(PROJECT)
+            reads = [sql for sql in seen if sql.startswith("SELECT") and "FROM projects" in sql]
+            assert reads == [], reads
+            assert any(sql.startswith("INSERT INTO projects") for sql in seen), seen
+            await (await make_rig(other, rig.served, rig.clock)).poller.poll(PROJECT)
+        assert await rig.store.snapshot(PROJECT) == await other.snapshot(PROJECT)
+        kept = await rig.store.outbox("C1", limit=1000)
+        read = await other.outbox("C1", limit=1000)
+        assert [row.event for row in kept] == [row.event for row in read]
+        assert EventKind.JOB_FINISHED in {row.event.kind for row in kept}
+    finally:
+        await other.close()
+
+
+async def test_what_the_poller_keeps_is_forgotten_by_a_new_watch(rig: Rig) -> None:
+    await rig.poller.poll(PROJECT)
+    rig.poller.watch(PROJECT)
+    assert PROJECT not in rig.poller._stored
+    simulation = Simulation(PROJECT, trials=24)
+    rig.served.body = simulation.document_bytes(simulation.duration)
+    with statements(rig.store) as seen:
+        await rig.poller.poll(PROJECT)
+    assert any(sql.startswith("SELECT") and "FROM projects" in sql for sql in seen), seen
+
+
+async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -> None:
+    """With more polls due than `max_at_once`, the rest wait (first come, first served)."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    started: list[str] = []
+    release = asyncio.Event()
+    at_once = 0
+    most = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal at_once, most
+        at_once += 1
+        most = max(most, at_once)
+        started.append(request.url.path.split("/")[3])
+        await release.wait()
+        at_once -= 1
+        return httpx.Response(503)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    tuner = TunerClient(
+        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+    )
+    poller = Poller(
+        store=store,
+        tuner=tuner,
+        scheduler=AsyncIOScheduler(timezone=UTC),
+        interval=10,
+        outage_notice_after=300,
+        now=Clock(),
+        on_events=lambda: None,
+        max_at_once=2,
+    )
+    try:
+        projects = [str(n) for n in range(1, 7)]
+        polls = [asyncio.create_task(poller.poll(p)) for p in projects]
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert started == ["1", "2"]
+        release.set()
+        await asyncio.gather(*polls)
+        assert started == projects
+        assert most == 2
+    finally:
+        await http.aclose()
         await store.close()
