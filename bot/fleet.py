@@ -32,6 +32,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Set as AbstractSet
 from datetime import timedelta
 from pathlib import Path
 
@@ -114,31 +115,42 @@ class Fleet:
 
     async def tick(self, *, spread: bool = False) -> None:
         store, owner = self._store, self.owner
+        polling_before = set(self.polling)  # `watch` may add to it while this tick awaits
         await store.join(owner)
         await store.take(REPLICA, [owner], owner, self.lease_s)
         held = await store.renew(owner, self.lease_s)
         watched = await store.watched_projects()
-        keep = [p for p in watched if p in set(held[POLL])]
+        renewed = set(held[POLL])
+        keep = [p for p in watched if p in renewed]
         share = math.ceil(len(watched) / await store.live_replicas())
-        drop = set(held[POLL]) - set(keep[:share])
+        drop = renewed - set(keep[:share])
         if drop:
             await store.release(owner, POLL, drop)
         keep = keep[:share]
         room = share - len(keep)
+        taken: list[str] = []
         if room > 0:
-            free = [p for p in watched if p not in set(keep) | drop]
+            unavailable = set(keep) | drop
+            free = [p for p in watched if p not in unavailable]
             taken = await store.take(POLL, free, owner, self.lease_s)
-            extra = sorted(taken, key=project_order)[room:]  # held by no one, but not ours
+            extra = set(sorted(taken, key=project_order)[room:])  # free, but not ours to take
             if extra:
                 await store.release(owner, POLL, extra)
-            keep += [p for p in taken if p not in set(extra)]
-        self._follow(set(keep), spread=spread)
+            taken = [p for p in taken if p not in extra]
+            keep += taken
+        # Taken again after it lapsed: another replica may have polled it meanwhile, so
+        # what the poller kept of it is forgotten (see `_follow`).
+        lapsed = set(taken) & polling_before
+        self._follow(set(keep) | (self.polling - polling_before), spread=spread, again=lapsed)
 
-    def _follow(self, holding: set[str], *, spread: bool) -> None:
-        """Poll exactly the projects whose leases this replica holds."""
+    def _follow(
+        self, holding: set[str], *, spread: bool, again: AbstractSet[str] = frozenset()
+    ) -> None:
+        """Poll exactly the projects whose leases this replica holds; `again` are held anew
+        after lapsing, so they start over as a new watch does."""
         for project_id in sorted(self.polling - holding, key=project_order):
             self._poller.unwatch(project_id)
-        new = sorted(holding - self.polling, key=project_order)
+        new = sorted((holding - self.polling) | (again & holding), key=project_order)
         for index, project_id in enumerate(new):
             delay = self._interval * index / len(new) if spread else 0.0
             self._poller.watch(project_id, delay=delay)

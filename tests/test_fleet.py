@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import update
 
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.fleet import Fleet, SqliteLock, lease_seconds, tick_seconds
 from bot.poller import Poller
 from bot.store import Store
+from bot.store.schema import leases
 
 PROJECTS = [str(n) for n in range(1, 7)]
 
@@ -46,16 +48,28 @@ def jobs(fleet: Fleet) -> set[str]:
     return {job.id.removeprefix("poll:") for job in fleet._poller._scheduler.get_jobs()}
 
 
-@pytest.fixture
-async def stores(database_url: str) -> AsyncIterator[Callable[[], AsyncIterator[Store]]]:
+async def _opener(url: str) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
     async with AsyncExitStack() as stack:
 
         async def one() -> Store:
-            store = await Store.open(database_url)
+            store = await Store.open(url)
             stack.push_async_callback(store.close)
             return store
 
-        yield one  # type: ignore[misc]
+        yield one
+
+
+@pytest.fixture
+async def stores(database_url: str) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
+    async for one in _opener(database_url):
+        yield one
+
+
+@pytest.fixture
+async def pg_stores(postgres_url: str) -> AsyncIterator[Callable[[], Awaitable[Store]]]:
+    """Replicas share one database: PostgreSQL only (SQLite serves one process)."""
+    async for one in _opener(postgres_url):
+        yield one
 
 
 def test_takeover_is_within_the_issues_bound() -> None:
@@ -66,11 +80,9 @@ def test_takeover_is_within_the_issues_bound() -> None:
 
 @pytest.mark.postgres
 async def test_replicas_share_fairly_and_take_over_a_dead_one(
-    database_url: str, stores: Callable[[], object]
+    pg_stores: Callable[[], Awaitable[Store]],
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite serves one process")
-    a, b, c = [replica(await stores(), name) for name in "abc"]  # type: ignore[misc]
+    a, b, c = [replica(await pg_stores(), name) for name in "abc"]
     for project in PROJECTS:
         await a._store.subscribe("C1", project, added_by="U")
     await a.tick()
@@ -94,9 +106,9 @@ async def test_replicas_share_fairly_and_take_over_a_dead_one(
 
 
 async def test_a_watch_on_any_replica_is_polled_and_an_unwatch_stops_it(
-    database_url: str, stores: Callable[[], object]
+    stores: Callable[[], Awaitable[Store]],
 ) -> None:
-    a = replica(await stores(), "a")  # type: ignore[misc]
+    a = replica(await stores(), "a")
     await a.tick()
     await a._store.subscribe("C1", "9", added_by="U")  # made through another replica
     await a.tick()
@@ -104,6 +116,42 @@ async def test_a_watch_on_any_replica_is_polled_and_an_unwatch_stops_it(
     await a._store.unsubscribe("C1", "9")
     await a.unwatch("9")
     assert a.polling == set() == jobs(a)
+
+
+async def test_a_project_taken_again_after_its_lease_lapsed_starts_over(
+    stores: Callable[[], Awaitable[Store]],
+) -> None:
+    """Another replica may have polled it meanwhile: what the poller kept of it is stale."""
+    a = replica(await stores(), "a")
+    await a._store.subscribe("C1", "9", added_by="U")
+    await a.tick()
+    a._poller._stored["9"] = "kept from an earlier poll"  # type: ignore[assignment]
+    await a.tick()
+    assert "9" in a._poller._stored, "renewed, not lapsed: kept"
+    async with a._store._write() as conn:  # the lease lapsed and went to a replica now gone
+        await conn.execute(update(leases).where(leases.c.name == "9").values(owner="gone"))
+    await a.tick()
+    assert a.polling == {"9"} == jobs(a)
+    assert "9" not in a._poller._stored
+
+
+async def test_a_watch_that_lands_while_a_tick_runs_is_not_dropped_by_it(
+    stores: Callable[[], Awaitable[Store]],
+) -> None:
+    a = replica(await stores(), "a")
+    await a.tick()
+    store = a._store
+    watched = store.watched_projects
+
+    async def watch_lands_meanwhile() -> list[str]:
+        found = await watched()  # read before the subscription below commits
+        await store.subscribe("C1", "9", added_by="U")
+        await a.watch("9")
+        return found
+
+    store.watched_projects = watch_lands_meanwhile  # type: ignore[method-assign]
+    await a.tick()
+    assert a.polling == {"9"} == jobs(a)
 
 
 def test_a_second_process_on_one_sqlite_file_refuses_in_one_line(tmp_path: Path) -> None:
