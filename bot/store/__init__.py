@@ -4,9 +4,9 @@ Callers import from here: `from bot.store import Store, Subscription, OutboxRow,
 """
 
 from bot.core.outage import Outage
+from bot.store.mirror import Subscription
 from bot.store.outbox import Card, OutboxRow
 from bot.store.store import Store
-from bot.store.subscriptions import Subscription
 from bot.store.url import redact_url
 
 __all__ = ["Card", "Outage", "OutboxRow", "Store", "Subscription", "redact_url"]

@@ -7,13 +7,14 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.store.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +45,9 @@ class Database:
         # SQLite: this process is the only writer, so it can keep each project's latest
         # summary (JSON, "" for none) for `/eon status`; PostgreSQL replicas read the table.
         self._views: dict[str, str] | None = {} if is_sqlite else None
-        # Likewise the subscriptions, by (channel, project), loaded on first use (`None` until
-        # then, and always on PostgreSQL): `/eon status` and `list` then need no query.
-        self._subs: dict[tuple[str, str], Any] | None = None
+        # Likewise the subscriptions (`bot.store.mirror`), loaded when the store opens (`None`
+        # until then, and always on PostgreSQL).
+        self._subs: Mirror | None = None
         self._keeps_subs = is_sqlite
 
     async def close(self) -> None:
@@ -69,13 +70,17 @@ class Database:
             else:
                 self._views[project_id] = summary
 
+    def _may_await_start(self, project_id: str) -> bool:
+        """False only when memory knows no subscription to the project awaits its start event."""
+        if self._subs is None:
+            return True
+        return any(sub.needs_start for sub in self._subs.of_project(project_id))
+
     def _started(self, project_id: str, channel_ids: Iterable[str]) -> None:
         """After a commit: these channels' subscriptions to the project got their start event."""
         if self._subs is not None:
             for channel_id in channel_ids:
-                sub = self._subs.get((channel_id, project_id))
-                if sub is not None:
-                    self._subs[channel_id, project_id] = replace(sub, needs_start=False)
+                self._subs.change(channel_id, project_id, needs_start=False)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

@@ -92,7 +92,8 @@ class Polls(Leases):
                 )
             everyone = await self._audience(conn, project_id) if events else []
             plan = [(item, everyone) for item in events]
-            if start_event is not None:
+            waiting: Sequence[Any] = []
+            if start_event is not None and self._may_await_start(project_id):
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
                 waiting = (
                     await conn.execute(
@@ -108,16 +109,14 @@ class Polls(Leases):
             inserted = await self._enqueue(conn, plan, now)
         if snapshot is not None:
             self._view(project_id, shown)
-        if start_event is not None:
-            self._started(project_id, (row.channel_id for row in waiting))
+        self._started(project_id, (row.channel_id for row in waiting))
         return inserted
 
     async def _audience(self, conn: AsyncConnection, project_id: str) -> list[tuple[str, str]]:
         """(channel, mode) of each subscription to the project, by channel: from memory where
         the store keeps the subscriptions (SQLite, once loaded), else read in `conn`."""
         if self._subs is not None:
-            found = [(c, sub.mode) for (c, p), sub in self._subs.items() if p == project_id]
-            return sorted(found)
+            return sorted((sub.channel_id, sub.mode) for sub in self._subs.of_project(project_id))
         query = (
             select(subscriptions.c.channel_id, subscriptions.c.mode)
             .where(subscriptions.c.project_id == project_id)

@@ -42,4 +42,6 @@ class Store(Subscriptions, Polls, Outbox, Leases, Retention):
         except Exception as exc:
             await engine.dispose()
             raise url.cannot_open(database_url, target, exc) from exc
+        if target.is_sqlite:
+            await store.subscriptions()  # kept in memory from here on (see `Subscriptions`)
         return store

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC
 
 from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.routing import MODES
 from bot.store.db import Database, project_order
+from bot.store.mirror import Mirror, Subscription
 from bot.store.schema import (
     ABANDONED,
     ATTEMPTING,
@@ -22,17 +23,6 @@ from bot.store.schema import (
 
 def _order(sub: Subscription) -> tuple[tuple[int, int, str], str]:
     return project_order(sub.project_id), sub.channel_id
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    channel_id: str
-    project_id: str
-    added_by: str
-    mode: str  # one of `routing.MODES`
-    paused_reason: str | None
-    created_at: datetime
-    needs_start: bool
 
 
 class Subscriptions(Database):
@@ -53,7 +43,7 @@ class Subscriptions(Database):
             added_by=added_by,
             mode=mode,
             paused_reason=None,
-            created_at=self._now(),
+            created_at=self._now().astimezone(UTC),  # as the table gives it back
             needs_start=True,
         )
         stmt = self._insert(subscriptions).values(asdict(sub)).on_conflict_do_nothing()
@@ -75,7 +65,7 @@ class Subscriptions(Database):
         if others == 1:
             self._view(project_id, "")
         if self._subs is not None:
-            self._subs[channel_id, project_id] = sub
+            self._subs.put(sub)
         return True
 
     async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
@@ -92,9 +82,8 @@ class Subscriptions(Database):
                 .returning(subscriptions.c.channel_id)
             )
             changed = result.first() is not None
-        sub = self._subs.get((channel_id, project_id)) if self._subs is not None else None
-        if changed and sub is not None and self._subs is not None:
-            self._subs[channel_id, project_id] = replace(sub, mode=mode)
+        if changed and self._subs is not None:
+            self._subs.change(channel_id, project_id, mode=mode)
         return changed
 
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
@@ -115,7 +104,7 @@ class Subscriptions(Database):
                 update(outbox).where(pair, outbox.c.state == ATTEMPTING).values(state=ABANDONED)
             )
         if self._subs is not None:
-            self._subs.pop((channel_id, project_id), None)
+            self._subs.drop(channel_id, project_id)
         return True
 
     async def subscriptions(
@@ -134,15 +123,8 @@ class Subscriptions(Database):
             found = [Subscription(**row._asdict()) for row in rows]
             if not self._keeps_subs:
                 return sorted(found, key=_order)
-            self._subs = {(sub.channel_id, sub.project_id): sub for sub in found}
-        return sorted(
-            (
-                sub
-                for sub in self._subs.values()
-                if channel_id in (None, sub.channel_id) and project_id in (None, sub.project_id)
-            ),
-            key=_order,
-        )
+            self._subs = Mirror(found)
+        return sorted(self._subs.select(channel_id=channel_id, project_id=project_id), key=_order)
 
     async def watched_projects(self) -> list[str]:
         """Projects with at least one subscription, paused or not (paused ones still queue)."""
@@ -177,6 +159,5 @@ class Subscriptions(Database):
 
     def _channel_paused(self, channel_id: str, reason: str | None) -> None:
         if self._subs is not None:
-            for key, sub in list(self._subs.items()):
-                if key[0] == channel_id:
-                    self._subs[key] = replace(sub, paused_reason=reason)
+            for sub in self._subs.of_channel(channel_id):
+                self._subs.change(channel_id, sub.project_id, paused_reason=reason)

@@ -108,7 +108,7 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
             ),
             pool_pre_ping=True,
             pool_timeout=CONNECT_TIMEOUT_S,
-            # Polls (`bot.poller.MAX_POLLS_AT_ONCE`), delivery's channels and commands share it.
+            # Polls (`bot.poller.MAX_WRITES_AT_ONCE`), delivery's channels and commands share it.
             pool_size=POOL_SIZE,
             max_overflow=POOL_OVERFLOW,
         )
