@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -46,12 +47,18 @@ from bot.tuner.piecewise import Pieces, body_digest
 
 log = logging.getLogger(__name__)
 
-# Polls under way at once. Past this, a poll waits its turn (first come, first served), so a
-# process with more work than CPU falls behind evenly across its projects, while the event loop
-# keeps few enough steps queued to answer `/eon` commands at once and delivery keeps its share.
-# Enough for 1,000 projects every 10 s with Edge Impulse answering in 300 ms (100 polls a
-# second); the tuner client's connection pool has as many connections (`tuner.client`).
-MAX_POLLS_AT_ONCE = 32
+# How much a process with more to poll than CPU gives to polling. Past these, a poll waits its
+# turn (first come, first served), so its projects fall behind evenly, while the event loop
+# keeps few enough steps queued to answer `/eon` commands at once, the database keeps
+# connections for delivery, and delivery keeps its share of the CPU:
+# - requests to Edge Impulse under way at once: enough for 1,000 projects every 10 s with
+#   answers taking 300 ms (100 polls a second); the tuner client's pool has as many
+#   connections (`tuner.client.default_http_client`);
+# - changed documents being read or stored at once (each may hold a database connection);
+# - the reader thread rests after each document as long as reading it took: reading uses at
+#   most half of the process's time, whatever the backlog.
+MAX_FETCHES_AT_ONCE = 32
+MAX_WRITES_AT_ONCE = 8
 
 
 class _Stored(NamedTuple):
@@ -78,7 +85,8 @@ class Poller:
         now: Callable[[], datetime],
         on_events: Callable[[], None],
         owner: str | None = None,
-        max_at_once: int = MAX_POLLS_AT_ONCE,
+        max_fetches: int = MAX_FETCHES_AT_ONCE,
+        max_writes: int = MAX_WRITES_AT_ONCE,
     ) -> None:
         self._store = store
         self._tuner = tuner
@@ -90,7 +98,8 @@ class Poller:
         self._on_events = on_events
         self._owner = owner  # the replica whose poll lease each poll's save needs (`bot.fleet`)
         self._in_flight: set[asyncio.Task[Any]] = set()
-        self._turns = asyncio.Semaphore(max_at_once)
+        self._fetching = asyncio.Semaphore(max_fetches)
+        self._writing = asyncio.Semaphore(max_writes)
         self._stored: dict[str, _Stored] = {}
         # One reader: parsing two large documents at once would not be faster (one GIL), only
         # hold both in memory.
@@ -142,8 +151,7 @@ class Poller:
         if task is not None:
             self._in_flight.add(task)
         try:
-            async with self._turns:
-                await self._poll(project_id)
+            await self._poll(project_id)
         except LeaseLost as lost:  # this replica stalled past its lease; another polls now
             log.info("not polling project %s any more: %s", project_id, lost)
             self.unwatch(project_id)
@@ -166,14 +174,27 @@ class Poller:
     async def _poll(self, project_id: str) -> None:
         asked_at = self._now()  # an outage starts when the poll began, before its retries
         try:
-            body = await self._tuner.fetch(project_id)
+            async with self._fetching:
+                body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
-            await self._failed(project_id, error, asked_at)
+            async with self._writing:
+                await self._failed(project_id, error, asked_at)
             return
         digest = body_digest(body)
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
             return
+        async with self._writing:
+            await self._changed(project_id, body, digest, stored, asked_at)
+
+    async def _changed(
+        self,
+        project_id: str,
+        body: bytes,
+        digest: str,
+        stored: _Stored | None,
+        asked_at: datetime,
+    ) -> None:
         if stored is not None:
             kept, outage = stored.snapshot or None, stored.outage
         else:
@@ -217,7 +238,17 @@ class Poller:
         kept: str | None,
         now: datetime,
     ) -> tuple[Snapshot | None, Read]:
-        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since."""
+        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since;
+        then as long a rest (see `MAX_WRITES_AT_ONCE`)."""
+        started = time.thread_time()
+        try:
+            return self._read_now(project_id, body, digest, kept, now)
+        finally:
+            time.sleep(time.thread_time() - started)  # sleeping lets go of the GIL
+
+    def _read_now(
+        self, project_id: str, body: bytes, digest: str, kept: str | None, now: datetime
+    ) -> tuple[Snapshot | None, Read]:
         snapshot = Snapshot.model_validate_json(kept) if kept else None
         listing = snapshot.listing if snapshot is not None else None
         if snapshot is not None and listing is not None and listing.digest == digest:

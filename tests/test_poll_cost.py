@@ -59,7 +59,9 @@ class Rig:
 STALL_AFTER = 600.0
 
 
-async def make_rig(store: Store, served: Served, clock: Clock | None = None) -> Rig:
+async def make_rig(
+    store: Store, served: Served, clock: Clock | None = None, *, max_writes: int = 8
+) -> Rig:
     http = httpx.AsyncClient(transport=httpx.MockTransport(served))
     tuner = TunerClient(http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"))
     wakes: list[int] = []
@@ -73,6 +75,7 @@ async def make_rig(store: Store, served: Served, clock: Clock | None = None) -> 
         stall_after=STALL_AFTER,
         now=clock,
         on_events=lambda: wakes.append(1),
+        max_writes=max_writes,
     )
     return Rig(store, served, poller, clock, wakes)
 
@@ -259,7 +262,7 @@ async def test_what_the_poller_keeps_is_forgotten_by_a_new_watch(rig: Rig) -> No
 
 
 async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -> None:
-    """With more polls due than `max_at_once`, the rest wait (first come, first served)."""
+    """With more polls due than `max_fetches`, the rest wait (first come, first served)."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     started: list[str] = []
     release = asyncio.Event()
@@ -287,7 +290,7 @@ async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -
         outage_notice_after=300,
         now=Clock(),
         on_events=lambda: None,
-        max_at_once=2,
+        max_fetches=2,
     )
     try:
         projects = [str(n) for n in range(1, 7)]
@@ -302,3 +305,29 @@ async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -
     finally:
         await http.aclose()
         await store.close()
+
+
+async def test_changed_documents_are_read_and_stored_a_few_at_a_time(rig: Rig) -> None:
+    """`max_writes` bounds the polls reading or storing at once (each may hold a database
+    connection); the others wait, and all are stored."""
+    simulation = Simulation("8", trials=24)
+    await rig.store.subscribe("C1", "8", added_by="U1")
+    rig.served.body = simulation.document_bytes(simulation.duration / 2)
+    at_once = most = 0
+    save_poll = rig.store.save_poll
+
+    async def slow_save(*args: object, **kwargs: object) -> int:
+        nonlocal at_once, most
+        at_once += 1
+        most = max(most, at_once)
+        await asyncio.sleep(0.02)
+        try:
+            return await save_poll(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            at_once -= 1
+
+    rig.store.save_poll = slow_save  # type: ignore[method-assign]
+    poller = (await make_rig(rig.store, rig.served, rig.clock, max_writes=1)).poller
+    await asyncio.gather(poller.poll(PROJECT), poller.poll("8"))
+    assert most == 1
+    assert {PROJECT, "8"} <= set(poller._stored)

@@ -65,7 +65,7 @@ def _user_agent() -> str:
 def default_http_client() -> httpx.AsyncClient:
     """The production client: short connect timeout (a dead host should fail fast), a read
     timeout long enough for a large tuner state, and a connection for each poll that may be
-    under way (`bot.poller.MAX_POLLS_AT_ONCE`), kept alive between polls."""
+    under way (`bot.poller.MAX_FETCHES_AT_ONCE`), kept alive between polls."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(20.0, connect=5.0),
         limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
