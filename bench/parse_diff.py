@@ -179,14 +179,15 @@ async def bench(trials: int, reps: int) -> None:
 
 
 def _kept(rig: Rig) -> int:
-    """Bytes the bot holds for the project between polls: the poller's digest and stall time,
-    the store's summary for `/eon status` (the snapshot itself stays in the database)."""
+    """Bytes the bot holds for the project between polls: the poller's digest, stall time,
+    snapshot (its JSON text) and outage, the store's summary for `/eon status`."""
     stored = rig.poller._stored.get(PROJECT)
     views = rig.store._views or {}
     total = 0
     if stored is not None:
         total += sys.getsizeof(stored) + sys.getsizeof(stored.digest)
         total += sys.getsizeof(stored.stall_due) if stored.stall_due else 0
+        total += sys.getsizeof(stored.snapshot) + sys.getsizeof(stored.outage)
     view = views.get(PROJECT)
     return total + (sys.getsizeof(view) if view is not None else 0)
 

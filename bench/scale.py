@@ -40,12 +40,16 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.e2e.harness`
 
+from bot.core.events import EventKind  # noqa: E402
 from bot.sandbox.fakeslack import FakeSlack  # noqa: E402
 from bot.sandbox.simulator.server import SimulatorServer  # noqa: E402
 from bot.sandbox.simulator.simulation import Simulation  # noqa: E402
+from bot.store import Store  # noqa: E402
+from bot.store.schema import SENT, outbox  # noqa: E402
 from tests.e2e.harness import EI_KEY, TOKEN, BotProcess, bot_environment  # noqa: E402
 
 CHANNELS = [f"C0SCALE{i:02d}" for i in range(20)]
@@ -197,6 +201,7 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 figures.update(_delivery(args, slack, running, starts, anchors, figures))
             finally:
                 await bot.terminate()
+            figures["posts out of outbox order"] = await _out_of_order(database_url)
     finally:
         parent.send(("stop", None))
         simulator.join(10)
@@ -257,7 +262,11 @@ async def _measure(
             "window end": t1,
             "bot CPU (% of a core)": 100 * (cpu1 - cpu0) / (t1 - t0),
             "RSS (MB, max in window)": max(rss),
+            "poll gap p50 (s)": _p(gaps, 0.5),
             "poll gap p99 (s)": _p(gaps, 0.99),
+            "polls per project in window, fewest": min(
+                sum(1 for t in seen.get(p, []) if t0 <= t <= t1) for p in projects
+            ),
             "projects not polled in window": len(projects) - polled,
             "/eon status ID ack p50 (ms)": 1000 * _p(status_id, 0.5),
             "/eon status ID ack p99 (ms)": 1000 * _p(status_id, 0.99),
@@ -267,6 +276,29 @@ async def _measure(
     )
     await asyncio.sleep(args.interval + 5)  # what completed near the end gets its post
     return figures
+
+
+async def _out_of_order(database_url: str) -> float:
+    """Posts whose Slack ts is earlier than that of a row queued before them in the same
+    channel: delivery drains each channel's outbox in order, also when it falls behind."""
+    store = await Store.open(database_url)
+    try:
+        query = (
+            select(outbox.c.channel_id, outbox.c.ts)
+            .where(outbox.c.state == SENT, outbox.c.kind != EventKind.RUN_CHART.value)
+            .order_by(outbox.c.channel_id, outbox.c.id)
+        )
+        async with store._read() as conn:
+            rows = (await conn.execute(query)).all()
+    finally:
+        await store.close()
+    late = 0
+    latest: dict[str, float] = {}
+    for channel, ts in rows:
+        if float(ts) < latest.get(channel, 0.0):
+            late += 1
+        latest[channel] = max(latest.get(channel, 0.0), float(ts))
+    return late
 
 
 def _delivery(
@@ -299,10 +331,12 @@ def _delivery(
                 key = (str(payload.get("project_id")), str(payload.get("trial_id")))
                 posted.setdefault(key, float(message.ts))
     latencies = [posted[key] - wall for key, wall in owed.items() if key in posted]
+    in_window = sum(1 for ts in posted.values() if t0 <= ts <= t1)
     return {
         "completions owed in window": len(owed),
         "completions not posted": sum(1 for key in owed if key not in posted),
         "completion -> post p99 (s)": _p(latencies, 0.99),
+        "completions posted per s": in_window / (t1 - t0),
     }
 
 
@@ -316,6 +350,7 @@ TARGETS = {
     "channel /eon status p99 (ms)": "<= 300",
     "completions not posted": "0",
     "completion -> post p99 (s)": "<= interval + 2.5",
+    "posts out of outbox order": "0",
 }
 
 
