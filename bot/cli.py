@@ -263,6 +263,15 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+class SkippedRuns(logging.Filter):
+    """Drops APScheduler's line for each poll skipped because the previous one is still under
+    way: when the process falls behind, that is every project at every interval. The poller
+    says it once a minute instead (`Poller._waited`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbose = args.command in ("run", "simulate")  # the others' output is the point
@@ -273,6 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenTwice())
+    logging.getLogger("apscheduler.scheduler").addFilter(SkippedRuns())
     try:
         code = _COMMANDS[args.command](args)
         sys.stdout.flush()  # here, so a closed pipe is caught below and not at exit

@@ -59,6 +59,7 @@ log = logging.getLogger(__name__)
 #   most half of the process's time, whatever the backlog.
 MAX_FETCHES_AT_ONCE = 32
 MAX_WRITES_AT_ONCE = 8
+BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
 
 
 class _Stored(NamedTuple):
@@ -100,6 +101,7 @@ class Poller:
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._fetching = asyncio.Semaphore(max_fetches)
         self._writing = asyncio.Semaphore(max_writes)
+        self._behind_said_at: float | None = None
         self._stored: dict[str, _Stored] = {}
         # One reader: parsing two large documents at once would not be faster (one GIL), only
         # hold both in memory.
@@ -173,8 +175,11 @@ class Poller:
 
     async def _poll(self, project_id: str) -> None:
         asked_at = self._now()  # an outage starts when the poll began, before its retries
+        loop = asyncio.get_running_loop()
         try:
+            queued = loop.time()
             async with self._fetching:
+                self._waited(loop.time() - queued)
                 body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             async with self._writing:
@@ -184,8 +189,25 @@ class Poller:
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
             return
+        queued = loop.time()
         async with self._writing:
+            self._waited(loop.time() - queued)
             await self._changed(project_id, body, digest, stored, asked_at)
+
+    def _waited(self, seconds: float) -> None:
+        """A poll waited `seconds` for its turn: past half an interval, the process has more
+        to poll than it keeps up with (said once a minute at most)."""
+        now = asyncio.get_running_loop().time()
+        said = self._behind_said_at
+        if seconds > self._interval / 2 and (said is None or now - said >= BEHIND_LOG_EVERY_S):
+            self._behind_said_at = now
+            log.warning(
+                "polls are falling behind: one waited %.1f s for its turn (POLL_INTERVAL is "
+                "%g s); this process has more projects than it keeps up with: add a replica "
+                "or raise POLL_INTERVAL",
+                seconds,
+                self._interval,
+            )
 
     async def _changed(
         self,

@@ -96,3 +96,21 @@ def _page(argv: list[str]) -> str:
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         main([*argv, "--help"])
     return out.getvalue()
+
+
+def test_apschedulers_line_per_skipped_poll_is_dropped_and_nothing_else() -> None:
+    """Falling behind, APScheduler would log every project at every interval; the poller says
+    it once a minute instead (tests/test_poll_cost.py)."""
+    import logging
+
+    from bot.cli import SkippedRuns
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("apscheduler.scheduler", logging.WARNING, "", 0, message, (), None)
+
+    skipped = (
+        'Execution of job "Poller.poll (trigger: interval[0:00:10], next run at: 2026-11-29 '
+        '17:05:02 UTC)" skipped: maximum number of running instances reached (1)'
+    )
+    assert SkippedRuns().filter(record(skipped)) is False
+    assert SkippedRuns().filter(record("Scheduler started")) is True

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,13 @@ import httpx
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
-from sqlalchemy import event
 
 from bot.core.events import EventKind
 from bot.poller import Poller
 from bot.sandbox.simulator.simulation import Simulation
 from bot.store.store import Store
 from bot.tuner.client import TunerClient
+from tests.sql import statements
 
 PROJECT = "7"
 
@@ -205,22 +204,6 @@ async def test_a_large_document_is_read_off_the_event_loop(tmp_path: Path) -> No
         await store.close()
 
 
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    """The SQL the store's engine runs inside the block."""
-    seen: list[str] = []
-
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        seen.append(" ".join(statement.split()))
-
-    engine = store._engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 async def test_a_changed_document_is_diffed_against_the_kept_snapshot_not_a_read_one(
     rig: Rig, tmp_path: Path
 ) -> None:
@@ -331,3 +314,37 @@ async def test_changed_documents_are_read_and_stored_a_few_at_a_time(rig: Rig) -
     await asyncio.gather(poller.poll(PROJECT), poller.poll("8"))
     assert most == 1
     assert {PROJECT, "8"} <= set(poller._stored)
+
+
+async def test_falling_behind_is_said_once_a_minute_not_per_poll(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.05)
+        return httpx.Response(503)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    tuner = TunerClient(
+        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+    )
+    poller = Poller(
+        store=store,
+        tuner=tuner,
+        scheduler=AsyncIOScheduler(timezone=UTC),
+        interval=0.04,  # each poll waits longer than half of it for its turn
+        outage_notice_after=300,
+        now=Clock(),
+        on_events=lambda: None,
+        max_fetches=1,
+    )
+    try:
+        with caplog.at_level("WARNING", logger="bot.poller"):
+            await asyncio.gather(*(poller.poll(str(n)) for n in range(1, 6)))
+        behind = [r for r in caplog.records if "falling behind" in r.getMessage()]
+        assert len(behind) == 1, [r.getMessage() for r in caplog.records]
+        assert "add a replica or raise POLL_INTERVAL" in behind[0].getMessage()
+    finally:
+        await http.aclose()
+        await store.close()

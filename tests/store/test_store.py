@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -20,6 +19,7 @@ from bot.core.routing import MILESTONE_KINDS
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.errors import ConfigError
 from bot.store import Card, Outage, Store
+from tests.sql import statements
 
 P = "42"
 RUN = "R1"
@@ -553,24 +553,6 @@ async def test_many_rows_of_one_poll_keep_their_order(store: Store) -> None:
     assert await keys(store, "C017") == [item.key for item in trials]
 
 
-class Statements:
-    """Counts the SQL the store's engine runs while in use (`with`)."""
-
-    def __init__(self, store: Store) -> None:
-        self.seen: list[str] = []
-        self._engine = store._engine.sync_engine
-
-    def _record(self, conn: object, cursor: object, statement: str, *args: object) -> None:
-        self.seen.append(" ".join(statement.split()))
-
-    def __enter__(self) -> list[str]:
-        sqlalchemy_event.listen(self._engine, "before_cursor_execute", self._record)
-        return self.seen
-
-    def __exit__(self, *exc: object) -> None:
-        sqlalchemy_event.remove(self._engine, "before_cursor_execute", self._record)
-
-
 async def test_status_reads_come_from_memory_on_sqlite_and_read_no_snapshot_on_postgres(
     store: Store, database_url: str
 ) -> None:
@@ -583,7 +565,7 @@ async def test_status_reads_come_from_memory_on_sqlite_and_read_no_snapshot_on_p
     await store.subscriptions()
     await save(store, snapshot=snapshot(3), start_event=started())
     await save(store, project="7", snapshot=snapshot(1, project="7"), start_event=started("7"))
-    with Statements(store) as seen:
+    with statements(store) as seen:
         await store.set_mode("C1", "7", "milestones")
         await store.pause_channel("C2", "channel_not_found")
         await store.unsubscribe("C1", "8")
