@@ -48,7 +48,6 @@ class Database:
         # Likewise the subscriptions (`bot.store.mirror`), loaded when the store opens (`None`
         # until then, and always on PostgreSQL).
         self._subs: Mirror | None = None
-        self._keeps_subs = is_sqlite
 
     async def close(self) -> None:
         await self._engine.dispose()

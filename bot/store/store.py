@@ -43,5 +43,5 @@ class Store(Subscriptions, Polls, Outbox, Leases, Retention):
             await engine.dispose()
             raise url.cannot_open(database_url, target, exc) from exc
         if target.is_sqlite:
-            await store.subscriptions()  # kept in memory from here on (see `Subscriptions`)
+            await store.load_mirror()
         return store

@@ -110,21 +110,25 @@ class Subscriptions(Database):
     async def subscriptions(
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Subscription]:
-        """Ordered by project id (numerically where numeric), then channel. On SQLite from
-        memory, after the first call (this process is the only writer)."""
-        if self._subs is None:
-            query = select(subscriptions)  # on SQLite all of them, kept from here on
-            if channel_id is not None and not self._keeps_subs:
-                query = query.where(subscriptions.c.channel_id == channel_id)
-            if project_id is not None and not self._keeps_subs:
-                query = query.where(subscriptions.c.project_id == project_id)
-            async with self._read() as conn:
-                rows = (await conn.execute(query)).all()
-            found = [Subscription(**row._asdict()) for row in rows]
-            if not self._keeps_subs:
-                return sorted(found, key=_order)
-            self._subs = Mirror(found)
-        return sorted(self._subs.select(channel_id=channel_id, project_id=project_id), key=_order)
+        """Ordered by project id (numerically where numeric), then channel: from memory on
+        SQLite (`load_mirror`), else read."""
+        if self._subs is not None:
+            found = self._subs.select(channel_id=channel_id, project_id=project_id)
+            return sorted(found, key=_order)
+        query = select(subscriptions)
+        if channel_id is not None:
+            query = query.where(subscriptions.c.channel_id == channel_id)
+        if project_id is not None:
+            query = query.where(subscriptions.c.project_id == project_id)
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return sorted((Subscription(**row._asdict()) for row in rows), key=_order)
+
+    async def load_mirror(self) -> None:
+        """Keep every subscription in memory from here on (SQLite only: `bot.store.mirror`)."""
+        if self._postgres:
+            raise RuntimeError("PostgreSQL replicas share the table: no mirror")
+        self._subs = Mirror(await self.subscriptions())
 
     async def watched_projects(self) -> list[str]:
         """Projects with at least one subscription, paused or not (paused ones still queue)."""
