@@ -266,7 +266,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 class SkippedRuns(logging.Filter):
     """Drops APScheduler's line for each poll skipped because the previous one is still under
     way: when the process falls behind, that is every project at every interval. The poller
-    says it once a minute instead (`Poller._waited`)."""
+    says it once a minute instead (`Poller._turn`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "maximum number of running instances reached" not in record.getMessage()

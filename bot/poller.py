@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -175,11 +175,8 @@ class Poller:
 
     async def _poll(self, project_id: str) -> None:
         asked_at = self._now()  # an outage starts when the poll began, before its retries
-        loop = asyncio.get_running_loop()
         try:
-            queued = loop.time()
-            async with self._fetching:
-                self._waited(loop.time() - queued)
+            async with self._turn(self._fetching):
                 body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             async with self._writing:
@@ -189,25 +186,29 @@ class Poller:
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
             return
-        queued = loop.time()
-        async with self._writing:
-            self._waited(loop.time() - queued)
+        async with self._turn(self._writing):
             await self._changed(project_id, body, digest, stored, asked_at)
 
-    def _waited(self, seconds: float) -> None:
-        """A poll waited `seconds` for its turn: past half an interval, the process has more
-        to poll than it keeps up with (said once a minute at most)."""
-        now = asyncio.get_running_loop().time()
-        said = self._behind_said_at
-        if seconds > self._interval / 2 and (said is None or now - said >= BEHIND_LOG_EVERY_S):
-            self._behind_said_at = now
-            log.warning(
-                "polls are falling behind: one waited %.1f s for its turn (POLL_INTERVAL is "
-                "%g s); this process has more projects than it keeps up with: add a replica "
-                "or raise POLL_INTERVAL",
-                seconds,
-                self._interval,
-            )
+    @contextlib.asynccontextmanager
+    async def _turn(self, slots: asyncio.Semaphore) -> AsyncIterator[None]:
+        """One of `slots`, once free. A poll that waited over half an interval for it means
+        the process has more to poll than it keeps up with: said once a minute at most."""
+        loop = asyncio.get_running_loop()
+        queued = loop.time()
+        async with slots:
+            now = loop.time()
+            said = self._behind_said_at
+            late = now - queued > self._interval / 2
+            if late and (said is None or now - said >= BEHIND_LOG_EVERY_S):
+                self._behind_said_at = now
+                log.warning(
+                    "polls are falling behind: one waited %.1f s for its turn (POLL_INTERVAL "
+                    "is %g s); this process has more projects than it keeps up with: add a "
+                    "replica or raise POLL_INTERVAL",
+                    now - queued,
+                    self._interval,
+                )
+            yield
 
     async def _changed(
         self,
@@ -217,8 +218,9 @@ class Poller:
         stored: _Stored | None,
         asked_at: datetime,
     ) -> None:
+        kept: str | None
         if stored is not None:
-            kept, outage = stored.snapshot or None, stored.outage
+            kept, outage = stored.snapshot, stored.outage
         else:
             kept, outage = await self._store.stored_project(project_id)
         try:
