@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -244,9 +245,39 @@ async def test_what_the_poller_keeps_is_forgotten_by_a_new_watch(rig: Rig) -> No
     assert any(sql.startswith("SELECT") and "FROM projects" in sql for sql in seen), seen
 
 
+@asynccontextmanager
+async def poller_over(
+    tmp_path: Path,
+    handler: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    *,
+    interval: float = 10,
+    **limits: int,
+) -> AsyncIterator[Poller]:
+    """A poller over a fresh store, Edge Impulse answering through `handler` (one attempt a
+    poll); `limits` are the poller's `max_fetches` / `max_writes`."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    tuner = TunerClient(
+        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+    )
+    try:
+        yield Poller(
+            store=store,
+            tuner=tuner,
+            scheduler=AsyncIOScheduler(timezone=UTC),
+            interval=interval,
+            outage_notice_after=300,
+            now=Clock(),
+            on_events=lambda: None,
+            **limits,
+        )
+    finally:
+        await http.aclose()
+        await store.close()
+
+
 async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -> None:
     """With more polls due than `max_fetches`, the rest wait (first come, first served)."""
-    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     started: list[str] = []
     release = asyncio.Event()
     at_once = 0
@@ -261,21 +292,7 @@ async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -
         at_once -= 1
         return httpx.Response(503)
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    tuner = TunerClient(
-        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
-    )
-    poller = Poller(
-        store=store,
-        tuner=tuner,
-        scheduler=AsyncIOScheduler(timezone=UTC),
-        interval=10,
-        outage_notice_after=300,
-        now=Clock(),
-        on_events=lambda: None,
-        max_fetches=2,
-    )
-    try:
+    async with poller_over(tmp_path, handler, max_fetches=2) as poller:
         projects = [str(n) for n in range(1, 7)]
         polls = [asyncio.create_task(poller.poll(p)) for p in projects]
         for _ in range(20):
@@ -285,9 +302,6 @@ async def test_polls_beyond_the_limit_wait_their_turn_in_order(tmp_path: Path) -
         await asyncio.gather(*polls)
         assert started == projects
         assert most == 2
-    finally:
-        await http.aclose()
-        await store.close()
 
 
 async def test_changed_documents_are_read_and_stored_a_few_at_a_time(rig: Rig) -> None:
@@ -319,32 +333,14 @@ async def test_changed_documents_are_read_and_stored_a_few_at_a_time(rig: Rig) -
 async def test_falling_behind_is_said_once_a_minute_not_per_poll(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-
     async def slow(request: httpx.Request) -> httpx.Response:
         await asyncio.sleep(0.05)
         return httpx.Response(503)
 
-    http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
-    tuner = TunerClient(
-        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
-    )
-    poller = Poller(
-        store=store,
-        tuner=tuner,
-        scheduler=AsyncIOScheduler(timezone=UTC),
-        interval=0.04,  # each poll waits longer than half of it for its turn
-        outage_notice_after=300,
-        now=Clock(),
-        on_events=lambda: None,
-        max_fetches=1,
-    )
-    try:
+    # Each poll waits longer than half the interval for its turn.
+    async with poller_over(tmp_path, slow, interval=0.04, max_fetches=1) as poller:
         with caplog.at_level("WARNING", logger="bot.poller"):
             await asyncio.gather(*(poller.poll(str(n)) for n in range(1, 6)))
-        behind = [r for r in caplog.records if "falling behind" in r.getMessage()]
-        assert len(behind) == 1, [r.getMessage() for r in caplog.records]
-        assert "add a replica or raise POLL_INTERVAL" in behind[0].getMessage()
-    finally:
-        await http.aclose()
-        await store.close()
+    behind = [r for r in caplog.records if "falling behind" in r.getMessage()]
+    assert len(behind) == 1, [r.getMessage() for r in caplog.records]
+    assert "add a replica or raise POLL_INTERVAL" in behind[0].getMessage()
