@@ -142,7 +142,6 @@ def posts(fake: FakeSlack) -> int:
 async def test_three_replicas_one_killed_one_redeployed_deliver_everything_once(
     tmp_path: Path, postgres_url: str, record_property: Callable[[str, object], None]
 ) -> None:
-    database_url = postgres_url
     started = time.monotonic()
     figures = Figures()
     async with (
@@ -156,7 +155,7 @@ async def test_three_replicas_one_killed_one_redeployed_deliver_everything_once(
         env = bot_environment(
             slack_api_url=slack.api_url,
             ei_api_url=simulator.url,
-            database_url=database_url,
+            database_url=postgres_url,
             poll_interval=POLL_S,
         )
         a, b, c, c2 = (
@@ -191,7 +190,7 @@ async def test_three_replicas_one_killed_one_redeployed_deliver_everything_once(
                         for project, t in at.items():
                             controller.set_time(project, t)
                         await slack.wait_for(lambda fake, n=before: posts(fake) > n, timeout=10.0)
-                        held = await held_by(database_url, b.pid)
+                        held = await held_by(postgres_url, b.pid)
                         stopped = await b.kill()
                         killed_at = time.monotonic()
                         assert stopped.returncode == -9

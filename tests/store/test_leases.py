@@ -44,8 +44,7 @@ async def eventually(ask: Callable[[], Awaitable[list[str]]]) -> list[str]:
 
 @pytest.mark.postgres
 async def test_a_lease_is_held_by_one_live_replica(postgres_url: str) -> None:
-    database_url = postgres_url
-    a, b = await Store.open(database_url), await Store.open(database_url)
+    a, b = await Store.open(postgres_url), await Store.open(postgres_url)
     try:
         await a.join(A)
         await b.join(B)
@@ -66,8 +65,7 @@ async def test_a_lease_is_held_by_one_live_replica(postgres_url: str) -> None:
 
 @pytest.mark.postgres
 async def test_a_replica_that_hangs_loses_its_leases_when_they_expire(postgres_url: str) -> None:
-    database_url = postgres_url
-    a, b = await Store.open(database_url), await Store.open(database_url)
+    a, b = await Store.open(postgres_url), await Store.open(postgres_url)
     try:
         await a.join(A)
         await b.join(B)
@@ -127,8 +125,7 @@ async def test_a_row_is_claimed_by_the_channels_delivery_lease_holder(store: Sto
 async def test_a_live_claim_keeps_others_off_the_row_and_a_dead_ones_lapses(
     postgres_url: str,
 ) -> None:
-    database_url = postgres_url
-    a, b = await Store.open(database_url), await Store.open(database_url)
+    a, b = await Store.open(postgres_url), await Store.open(postgres_url)
     try:
         await a.join(A)
         await b.join(B)
