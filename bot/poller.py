@@ -99,6 +99,7 @@ class Poller:
         self._on_events = on_events
         self._owner = owner  # the replica whose poll lease each poll's save needs (`bot.fleet`)
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._fetching = asyncio.Semaphore(max_fetches)
         self._writing = asyncio.Semaphore(max_writes)
         self._behind_said_at: float | None = None
@@ -154,6 +155,11 @@ class Poller:
             self._in_flight.add(task)
         try:
             await self._poll(project_id)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # cut short by stop() after its grace: nothing was committed, the next start polls
+            log.info("poll of project %s cut short by the stop", project_id)
         except LeaseLost as lost:  # this replica stalled past its lease; another polls now
             log.info("not polling project %s any more: %s", project_id, lost)
             self.unwatch(project_id)
@@ -167,8 +173,14 @@ class Poller:
         its transaction never committed, and the next start polls again."""
         if self._scheduler.running:
             self._scheduler.pause()
+        self._stopping = True
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=grace_s)
+        late = set(self._in_flight)  # a fetch in its retry backoff, say
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._reader.shutdown(wait=False, cancel_futures=True)

@@ -5,6 +5,7 @@ restart or a new watch still writes once; a large document is read off the event
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -344,3 +345,39 @@ async def test_falling_behind_is_said_once_a_minute_not_per_poll(
     behind = [r for r in caplog.records if "falling behind" in r.getMessage()]
     assert len(behind) == 1, [r.getMessage() for r in caplog.records]
     assert "add a replica or raise POLL_INTERVAL" in behind[0].getMessage()
+
+
+async def test_a_poll_still_running_after_the_stop_grace_ends_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fetch that outlasts stop()'s grace (stuck, or in its retry backoff) is cancelled by the
+    poller itself, not later by the event loop's teardown under APScheduler, which would log
+    the CancelledError as a job that raised."""
+    caplog.set_level(logging.INFO)
+    entered = asyncio.Event()
+    cancelled = False
+
+    async def stuck(request: httpx.Request) -> httpx.Response:
+        nonlocal cancelled
+        entered.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
+        raise AssertionError("unreachable")
+
+    async with poller_over(tmp_path, stuck) as poller:
+        poller._now.at = datetime.now(UTC)  # type: ignore[attr-defined]  # APScheduler's clock
+        poller._scheduler.start()
+        poller.watch(PROJECT)
+        async with asyncio.timeout(5):
+            await entered.wait()
+        async with asyncio.timeout(5):
+            await poller.stop(grace_s=0.05)
+        await asyncio.sleep(0)  # APScheduler's job wrapper sees the poll's end
+
+    assert cancelled
+    assert not poller._in_flight
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
+    assert f"poll of project {PROJECT} cut short by the stop" in caplog.text
