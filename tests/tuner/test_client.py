@@ -3,8 +3,11 @@ retries it deserves (and those it does not), and that the API key never leaks in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -593,3 +596,40 @@ async def test_a_closed_port_names_the_url_tried() -> None:
             await client.get_state("1")
         assert "connection failed" in str(caught.value)
         assert "http://127.0.0.1:9/v1" in str(caught.value)
+
+
+class _Lookups:
+    """A `sys.meta_path` finder that only counts the imports that reach the finders."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.names.append(name)
+
+
+async def test_a_get_over_a_kept_connection_imports_nothing() -> None:
+    """httpcore asks for sniffio at every lock and event of a request; without it installed
+    (anyio 4.11+ no longer brings it) each ask searches sys.path again, a quarter of a poll's
+    GET (encode/httpcore#1103). With the dependency in place a GET makes no lookup at all."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    lookups = _Lookups()
+    try:
+        async with default_http_client() as http:
+            await http.get(url)  # connects; imports whatever a first request needs
+            sys.meta_path.insert(0, lookups)  # type: ignore[arg-type]
+            try:
+                assert (await http.get(url)).status_code == 200
+            finally:
+                sys.meta_path.remove(lookups)  # type: ignore[arg-type]
+    finally:
+        server.close()
+    assert lookups.names == []
