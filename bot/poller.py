@@ -97,7 +97,8 @@ class Poller:
         self._stall_after = stall_after
         self._now = now
         self._on_events = on_events
-        self._owner = owner  # the replica whose poll lease each poll's save needs (`bot.fleet`)
+        # The replica whose poll lease each save needs (`bot.fleet`); None: the only process.
+        self._owner = owner
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._fetching = asyncio.Semaphore(max_fetches)

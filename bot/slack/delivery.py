@@ -20,6 +20,7 @@ its own task, so one slow or broken channel never delays the others.
 Replicas (`bot.fleet`): a channel is drained only by the replica holding its delivery lease,
 and each row it posts is claimed by that replica (owner and expiry) in `mark_attempting`.
 A dead replica's claims lapse; its rows, still `attempting`, go through the look-up above.
+On SQLite the process is the only one (`bot.fleet.SqliteLock`): no lease, no claim.
 """
 
 from __future__ import annotations

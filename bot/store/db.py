@@ -49,6 +49,12 @@ class Database:
         # until then, and always on PostgreSQL).
         self._subs: Mirror | None = None
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes may write here too: PostgreSQL replicas (`bot.fleet`).
+        A SQLite file serves one process (`bot.fleet.SqliteLock`)."""
+        return self._postgres
+
     async def close(self) -> None:
         await self._engine.dispose()
 
