@@ -107,9 +107,9 @@ def retry_may_follow(state: OptimizeStateResponse) -> bool:
 
 
 def _completed_event(
-    run: RunRef, trial: TunerTrial, numbers: TrialSummary, *, is_best: bool
+    run: RunRef, trial: TunerTrial, numbers: TrialSummary, *, is_best: bool, after_failure: bool
 ) -> Event:
-    return run.event(
+    event = run.event(
         EventKind.TRIAL_COMPLETED,
         trial.id,
         trial_id=trial.id,
@@ -122,6 +122,7 @@ def _completed_event(
         retries=trial.retries or None,
         is_best=is_best or None,
     )
+    return event.model_copy(update={"after_failure": after_failure})
 
 
 def _trial_events(
@@ -149,7 +150,11 @@ def _trial_events(
         failures = int(failed)
     else:
         if completed and figures is not None and not completed_reported:
-            events.append(_completed_event(run, trial, figures, is_best=beats(figures, best)))
+            events.append(
+                _completed_event(
+                    run, trial, figures, is_best=beats(figures, best), after_failure=failures > 0
+                )
+            )
             completed_reported = True
         if failed_again:
             events.append(

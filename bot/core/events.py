@@ -44,6 +44,9 @@ class Event(BaseModel):
     coordinator_job_id: str | None = None  # names the run's Studio page
     trial_id: str | None = None
     payload: dict[str, Any] = {}
+    after_failure: bool | None = None
+    """Of a completion: whether a failure of the trial was reported before, so delivery looks
+    for its messages to edit. None: not known (a row queued before this was recorded)."""
 
     def metadata(self) -> dict[str, Any]:
         """Slack message metadata: `event_payload` always names the project and the job."""

@@ -235,9 +235,9 @@ class Delivery:
             # The run already has its card here (a channel that watched it before).
             await self._store.mark_sent(row.id, ts=card.ts)
             return
-        if event.kind is EventKind.TRIAL_COMPLETED and event.trial_id is not None:
+        if event.kind is EventKind.TRIAL_COMPLETED:
             # Before the completion is posted, so a crash in between cannot lose the edit.
-            await self._mark_failures_retried(row.channel_id, row.project_id, event.trial_id)
+            await self._mark_failures_retried(row)
         message, card_version = await self._compose(row)
         if not await self._store.mark_attempting(row.id, owner=self._owner, claim_s=self._claim_s):
             return  # unsubscribed since the row was read: not to be posted
@@ -249,9 +249,13 @@ class Delivery:
         )
         await self._store.mark_sent(row.id, ts=response, card_version=card_version)
 
-    async def _mark_failures_retried(self, channel: str, project_id: str, trial_id: str) -> None:
+    async def _mark_failures_retried(self, row: OutboxRow) -> None:
         """Edit the trial's earlier "❌ failed" messages to "failed → retried → ✅ completed",
-        so the channel never keeps a failure the run later contradicted (idempotent)."""
+        so the channel never keeps a failure the run later contradicted (idempotent). Not
+        looked for when the poll knew of no failure reported (most completions)."""
+        if row.event.after_failure is False or row.event.trial_id is None:
+            return
+        channel, project_id, trial_id = row.channel_id, row.project_id, row.event.trial_id
         for ts, failure in await self._store.sent_failures(channel, project_id, trial_id):
             await self._edit(channel, ts, render_retried_failure(failure), what="failure message")
 

@@ -374,6 +374,21 @@ def test_a_completion_after_a_retry_says_how_many() -> None:
     )
     assert brief(events) == [(STARTED, None), (FAILED, "a"), (COMPLETED, "a")]
     assert events[-1].payload["retries"] == 1
+    assert events[-1].after_failure is True  # delivery edits the failure message
+
+
+def test_a_completion_says_whether_a_failure_of_its_trial_was_reported() -> None:
+    """Even without `retries` in the document: only the reported failure counts."""
+    events = run(
+        [
+            state(trial("a", "running"), trial("b", "running")),
+            state(trial("a", "failed"), trial("b", "completed", accuracy=0.8)),
+            state(trial("a", "completed", accuracy=0.9), trial("b", "completed", accuracy=0.8)),
+        ]
+    )
+    completed = {e.trial_id: e.after_failure for e in events if e.kind is COMPLETED}
+    assert completed == {"b": False, "a": True}
+    assert all("after_failure" not in e.metadata()["event_payload"] for e in events)
 
 
 def test_a_new_runs_snapshot_keeps_only_the_trials_it_lists() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -147,3 +148,43 @@ async def test_delivery_itself_waits_out_retry_after(tmp_path: Path) -> None:
         assert 3.0 <= posted.time - refused.time < 5.0
         [sub] = await store.subscriptions(channel_id=CHANNEL)
         assert sub.paused_reason is None, "a rate limit is no reason to pause"
+
+
+class CountsLookups(Store):
+    looked_for: list[str]
+
+    async def sent_failures(self, channel_id: str, project_id: str, trial_id: str) -> Any:
+        self.looked_for.append(trial_id)
+        return await super().sent_failures(channel_id, project_id, trial_id)
+
+
+async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_edit(
+    tmp_path: Path,
+) -> None:
+    """Most completions follow no failure: their post is not preceded by a search of the
+    channel's failure messages. A row queued before the poll said so (None) still looks."""
+    store = await CountsLookups.open(f"sqlite:///{tmp_path}/bot.db")
+    store.looked_for = []
+    await store.subscribe(CHANNEL, "7", added_by="U1")
+    completions = [
+        Event(
+            kind=EventKind.TRIAL_COMPLETED,
+            key=f"7:r:{trial_id}",
+            project_id="7",
+            trial_id=trial_id,
+            after_failure=after_failure,
+        )
+        for trial_id, after_failure in (("clean", False), ("retried", True), ("older", None))
+    ]
+    await store.save_poll("7", snapshot=None, events=completions, outage=Outage())
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        delivery = Delivery(store=store, slack=slack, idle_s=0.05)
+        runner = asyncio.create_task(delivery.run())
+        delivery.wake()
+        await fake.wait_for(lambda f: len(f.messages(CHANNEL)) == 3, timeout=5.0)
+        await delivery.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    await store.close()
+    assert store.looked_for == ["retried", "older"]
