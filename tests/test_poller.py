@@ -11,6 +11,7 @@ import pytest
 
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.stack import CHANNEL, Stack, running_stack
+from tests.sql import statements
 
 OTHER = "C0OTHER"
 PROJECT = "3"
@@ -87,3 +88,19 @@ async def test_a_second_channel_does_not_reset_the_first(running: Stack) -> None
     assert (await running.command(f"watch {PROJECT}", channel_id=OTHER)).status_code == 200
     await polls(running, 3)
     assert trial_messages(running, CHANNEL).count("eon_trial_completed") >= 2
+
+
+async def test_on_sqlite_polls_and_posts_prove_no_lease(running: Stack) -> None:
+    """SQLite serves one process (`SqliteLock`): a save or a post has no other replica to
+    prove itself against, so neither reads a lease, and a drain lets go of none."""
+    controller = running.simulator.controller
+    sim = controller.simulation(PROJECT)
+    controller.set_time(PROJECT, moment(sim, 1))
+    assert (await running.command(f"watch {PROJECT}")).status_code == 200
+    await polls(running, 2)
+    with statements(running.bot.store) as seen:
+        controller.set_time(PROJECT, moment(sim, 4))
+        await polls(running, 2)
+    assert any(s.startswith("INSERT INTO projects") for s in seen)  # polls were saved
+    assert any(s.startswith("UPDATE outbox SET state") for s in seen)  # and posted
+    assert not [s for s in seen if s.startswith(("SELECT leases.owner", "DELETE FROM leases"))]
