@@ -11,6 +11,7 @@ import pytest
 
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.stack import CHANNEL, Stack, running_stack
+from bot.slack.delivery import card_edit_gap
 from tests.sql import statements
 
 OTHER = "C0OTHER"
@@ -104,3 +105,42 @@ async def test_on_sqlite_polls_and_posts_prove_no_lease(running: Stack) -> None:
     assert any(s.startswith("INSERT INTO projects") for s in seen)  # polls were saved
     assert any(s.startswith("UPDATE outbox SET state") for s in seen)  # and posted
     assert not [s for s in seen if s.startswith(("SELECT leases.owner", "DELETE FROM leases"))]
+
+
+async def test_a_running_runs_card_is_edited_at_most_every_gap_and_its_end_at_once(
+    tmp_path: Path,
+) -> None:
+    """Slack allows `chat.update` about 50 times a minute per workspace: a running run's card
+    gathers several polls' news into one edit (`card_edit_gap`), and shows the end at once."""
+    interval = 0.5
+    gap = card_edit_gap(interval)
+    async with running_stack(tmp_path, trials=12, poll_interval=interval) as running:
+        controller = running.simulator.controller
+        sim = controller.simulation(PROJECT)
+        first = sim.document(0)["tunerCoordinatorJobId"]  # the simulation extends its run later
+        end = max(t for t in sim.milestones() if sim.document(t)["tunerCoordinatorJobId"] == first)
+        assert sim.document(end)["status"]["status"] == "completed"
+        controller.set_time(PROJECT, moment(sim, 1))
+        assert (await running.command(f"watch {PROJECT}")).status_code == 200
+        await running.slack.wait_for(lambda slack: slack.top_level(CHANNEL), timeout=10)
+        [card] = running.slack.top_level(CHANNEL)
+        for completed in range(2, 8):  # the summary changes at every poll
+            controller.set_time(PROJECT, moment(sim, completed))
+            await polls(running, 1)
+        edited = len(running.slack.calls_to("chat.update"))
+        controller.set_time(PROJECT, moment(sim, 8))
+        await running.slack.wait_for(
+            lambda slack: len(slack.calls_to("chat.update")) > edited, timeout=10
+        )
+        controller.set_time(PROJECT, end)  # just after an edit: the end is not held back
+        await polls(running, 2)
+
+        edits = [call.time for call in running.slack.calls_to("chat.update")]
+        gaps = [b - a for a, b in zip(edits, edits[1:], strict=False)]
+        assert len(gaps) >= 2
+        assert min(gaps[:-1]) >= gap - 0.05  # 0.05: FakeSlack's clock, not delivery's
+        assert gaps[-1] < gap
+        [shown] = [m for m in running.slack.top_level(CHANNEL) if m.ts == card.ts]
+        fields = [f["text"] for block in shown.blocks for f in block.get("fields") or []]
+        completed = sim.document(end)["status"]["numCompletedTrials"]
+        assert f"*Completed*\n{completed}" in fields

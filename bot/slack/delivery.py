@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -70,12 +71,22 @@ CARD_GONE = frozenset({"message_not_found", "cant_update_message"})
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
 MAX_ATTEMPTS = 5  # of one row failing with an error delivery has no rule for
+CARD_EDIT_GAP_MAX_S = 60.0
+
+
+def card_edit_gap(interval: float) -> float:
+    """The least time between two edits of a running run's card. Slack allows `chat.update`
+    about 50 times a minute per workspace (Tier 3); a card edited at every poll would ask,
+    for 100 running runs polled every 10 s, 600 times. So a card shows three polls' news in
+    one edit, at most a minute apart; the run's end is shown at once."""
+    return min(CARD_EDIT_GAP_MAX_S, 3 * interval)
 
 
 class DeliveryStore(ChartStore, Protocol):
     """The part of `bot.store.Store` delivery uses (tests may pass a store that races)."""
 
     async def channels_with_work(self) -> list[str]: ...
+    async def work(self) -> dict[str, bool]: ...
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]: ...
     async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
     async def earlier_card(
@@ -108,6 +119,7 @@ class Delivery:
         max_backoff_s: float = 300.0,
         owner: str | None = None,
         claim_s: float = 60.0,
+        card_gap_s: float = 0.0,
     ) -> None:
         self._store = store
         # Replicas (`bot.fleet`): a channel is drained only under its delivery lease, and each
@@ -124,6 +136,10 @@ class Delivery:
         self._not_before: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._permalinks: dict[tuple[str, str], str | None] = {}  # (channel, ts) -> link
+        # A running run's card is edited at most every `card_gap_s` (`card_edit_gap`).
+        self._card_gap_s = card_gap_s
+        self._card_shown: dict[tuple[str, str], float] = {}  # (channel, ts) -> loop time
+        self._cards_due: dict[str, float] = {}  # channel -> when its next held edit is due
         self._stopping = False
         self.auth_error: str | None = None
         self._charts = ChartUploads(
@@ -139,21 +155,25 @@ class Delivery:
         """Until `stop()`: start a drain task for each channel with work."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            held = [due for due in self._cards_due.values() if due > 0.0]
+            wait = min(self._idle_s, max(0.0, min(held, default=math.inf) - loop.time()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
             if self._stopping or self.auth_error is not None:
                 continue
             try:
-                channels = await self._store.channels_with_work()
+                work = await self._store.work()
             except Exception:
                 log.exception("delivery could not read the outbox")
                 continue
+            now = loop.time()
             ready = [
                 channel
-                for channel in channels
+                for channel, rows_owed in sorted(work.items())
                 if not (channel in self._workers and not self._workers[channel].done())
-                and self._not_before.get(channel, 0.0) <= loop.time()
+                and self._not_before.get(channel, 0.0) <= now
+                and (rows_owed or self._cards_due.get(channel, 0.0) <= now)
             ]
             for channel in await self._take(ready):
                 self._workers[channel] = asyncio.create_task(self._drain(channel))
@@ -248,6 +268,8 @@ class Delivery:
             broadcast=card is not None and event.kind in BROADCAST_KINDS,
         )
         await self._store.mark_sent(row.id, ts=response, card_version=card_version)
+        if card_version is not None:
+            self._card_shown[(row.channel_id, response)] = asyncio.get_running_loop().time()
 
     async def _mark_failures_retried(self, row: OutboxRow) -> None:
         """Edit the trial's earlier "❌ failed" messages to "failed → retried → ✅ completed",
@@ -373,11 +395,26 @@ class Delivery:
             raise failure from None
 
     async def _update_cards(self, channel: str) -> None:
-        """Edit each card whose run moved on, once, with its latest summary (coalesced)."""
+        """Edit each card whose run moved on, once, with its latest summary (coalesced); a
+        running run's card not within `card_gap_s` of its last showing (held ones are due
+        again in `_cards_due`, which `run` waits for unless rows are owed here)."""
+        loop = asyncio.get_running_loop()
+        held: list[float] = []
         for card, summary, version in await self._store.dirty_cards(channel):
+            shown = self._card_shown.get((channel, card.ts))
+            if shown is not None and not summary.finished:
+                due = shown + self._card_gap_s
+                if due > loop.time():
+                    held.append(due)
+                    continue
             earlier = await self._earlier_card(channel, summary)
             await self._edit(channel, card.ts, render_card(summary, earlier), what="card")
+            if summary.finished:
+                self._card_shown.pop((channel, card.ts), None)
+            else:
+                self._card_shown[(channel, card.ts)] = loop.time()
             await self._store.mark_card_rendered(card, version)
+        self._cards_due[channel] = min(held, default=0.0)
 
     async def _earlier_card(self, channel: str, summary: RunSummary) -> str | None:
         """The permalink of the card of the run `summary`'s run continues, in this channel

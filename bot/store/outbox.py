@@ -80,6 +80,11 @@ class Outbox(Leases):
 
     async def channels_with_work(self) -> list[str]:
         """Unpaused channels with rows to post or a card behind its run's summary."""
+        return sorted(await self.work())
+
+    async def work(self) -> dict[str, bool]:
+        """Each unpaused channel with work, and whether rows are owed there (False: only a
+        card is behind its run's summary, which delivery may leave for later)."""
         owed = exists().where(
             outbox.c.channel_id == subscriptions.c.channel_id,
             outbox.c.project_id == subscriptions.c.project_id,
@@ -93,13 +98,15 @@ class Outbox(Leases):
             runs.c.version > cards.c.rendered_version,
         )
         query = (
-            select(subscriptions.c.channel_id)
+            select(subscriptions.c.channel_id, owed.label("owed"))
             .where(subscriptions.c.paused_reason.is_(None), or_(owed, stale))
             .distinct()
-            .order_by(subscriptions.c.channel_id)
         )
+        found: dict[str, bool] = {}
         async with self._read() as conn:
-            return list((await conn.execute(query)).scalars())
+            for channel_id, rows_owed in await conn.execute(query):
+                found[channel_id] = found.get(channel_id, False) or bool(rows_owed)
+        return found
 
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
         """Rows to post in the channel, oldest first; none of paused subscriptions."""

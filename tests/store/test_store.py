@@ -379,6 +379,11 @@ async def test_dirty_cards_after_a_summary_change_only(store: Store) -> None:
     card = Card("C1", P, RUN, "111.222", 1)
     assert await store.dirty_cards("C1") == [(card, summary(2), 2)]
     assert await store.channels_with_work() == ["C1"]
+    assert await store.work() == {"C1": False}  # only a card: delivery may hold the edit
+    await save(store, completed(2), snapshot=snapshot(completed_trials=2))
+    assert await store.work() == {"C1": True}  # a row owed as well
+    row = (await store.outbox("C1"))[0]
+    await store.mark_sent(row.id, ts="111.333")
     await store.pause_channel("C1", "not_in_channel")
     assert await store.dirty_cards("C1") == [] and await store.channels_with_work() == []
     await store.resume_channel("C1")
