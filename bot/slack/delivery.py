@@ -155,8 +155,11 @@ class Delivery:
         """Until `stop()`: start a drain task for each channel with work."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            held = [due for due in self._cards_due.values() if due > 0.0]
-            wait = min(self._idle_s, max(0.0, min(held, default=math.inf) - loop.time()))
+            # A held card edit falling due wakes the loop; one already due waits its channel's
+            # next drain like any work (its channel may be in backoff, paused or another's).
+            now = loop.time()
+            due = min((t for t in self._cards_due.values() if t > now), default=math.inf)
+            wait = min(self._idle_s, due - now)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()

@@ -188,3 +188,32 @@ async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_
         await asyncio.gather(runner, return_exceptions=True)
     await store.close()
     assert store.looked_for == ["retried", "older"]
+
+
+class CountsWorkReads(Store):
+    reads = 0
+
+    async def work(self) -> dict[str, bool]:
+        self.reads += 1
+        return await super().work()
+
+
+async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) -> None:
+    """A held edit wakes delivery when it falls due; if its channel cannot be drained then
+    (in backoff, paused, another replica's), delivery waits as for any work, not in a loop."""
+    store = await CountsWorkReads.open(f"sqlite:///{tmp_path}/bot.db")
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        delivery = Delivery(store=store, slack=slack, idle_s=0.5, card_gap_s=0.1)
+        runner = asyncio.create_task(delivery.run())
+        await asyncio.sleep(0.05)
+        delivery._cards_due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due
+        await asyncio.sleep(0.3)
+        before = store.reads
+        await asyncio.sleep(1.0)
+        reads = store.reads - before
+        await delivery.stop()
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    await store.close()
+    assert reads <= 3  # every idle_s (0.5 s), not thousands
