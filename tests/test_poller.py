@@ -112,7 +112,7 @@ async def test_a_running_runs_card_is_edited_at_most_every_gap_and_its_end_at_on
 ) -> None:
     """Slack allows `chat.update` about 50 times a minute per workspace: a running run's card
     gathers several polls' news into one edit (`card_edit_gap`), and shows the end at once."""
-    interval = 0.5
+    interval = 1.0  # a gap of 3 s: room for the end's poll and chart before it
     gap = card_edit_gap(interval)
     async with running_stack(tmp_path, trials=12, poll_interval=interval) as running:
         controller = running.simulator.controller

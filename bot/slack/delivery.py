@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -155,13 +154,8 @@ class Delivery:
         """Until `stop()`: start a drain task for each channel with work."""
         loop = asyncio.get_running_loop()
         while not self._stopping:
-            # A held card edit falling due wakes the loop; one already due waits its channel's
-            # next drain like any work (its channel may be in backoff, paused or another's).
-            now = loop.time()
-            due = min((t for t in self._cards_due.values() if t > now), default=math.inf)
-            wait = min(self._idle_s, due - now)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                await asyncio.wait_for(self._wake.wait(), timeout=self._idle_s)
             self._wake.clear()
             if self._stopping or self.auth_error is not None:
                 continue
@@ -399,8 +393,9 @@ class Delivery:
 
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced); a
-        running run's card not within `card_gap_s` of its last showing (held ones are due
-        again in `_cards_due`, which `run` waits for unless rows are owed here)."""
+        running run's card not within `card_gap_s` of its last showing. A held edit is made
+        at the first wake after it falls due (`_cards_due`; `idle_s` at the latest): no
+        wake of its own, each would read every channel's work."""
         loop = asyncio.get_running_loop()
         held: list[float] = []
         for card, summary, version in await self._store.dirty_cards(channel):
