@@ -26,7 +26,7 @@ from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack.auth import verify_bot_token
-from bot.slack.delivery import Delivery, card_edit_gap
+from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
 from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
@@ -188,7 +188,7 @@ async def build(
         slack=slack,
         owner=claims,
         claim_s=claim_s,
-        card_gap_s=card_edit_gap(settings.poll_interval),
+        poll_interval=settings.poll_interval,
     )
     poller = Poller(
         store=store,

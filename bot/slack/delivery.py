@@ -71,14 +71,17 @@ LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked
 UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
 MAX_ATTEMPTS = 5  # of one row failing with an error delivery has no rule for
 CARD_EDIT_GAP_MAX_S = 60.0
+CARD_EDITS_PER_MINUTE = 40  # all running runs' cards together; Slack's Tier 3 allows ~50
+CARD_SHOWN_FOR_S = 600.0  # a card not edited for this long counts no more (its run is quiet)
 
 
-def card_edit_gap(interval: float) -> float:
-    """The least time between two edits of a running run's card. Slack allows `chat.update`
-    about 50 times a minute per workspace (Tier 3); a card edited at every poll would ask,
-    for 100 running runs polled every 10 s, 600 times. So a card shows three polls' news in
-    one edit, at most a minute apart; the run's end is shown at once."""
-    return min(CARD_EDIT_GAP_MAX_S, 3 * interval)
+def card_edit_gap(interval: float, *, cards: int = 1) -> float:
+    """The least time between two edits of a running run's card, when the process keeps
+    `cards` of them current. Slack allows `chat.update` about 50 times a minute per workspace
+    (Tier 3); a card edited at every poll would ask, for 100 running runs polled every 10 s,
+    600 times. So a card shows three polls' news in one edit, at most a minute apart, and
+    further apart when many runs go at once; the run's end is shown at once."""
+    return max(min(CARD_EDIT_GAP_MAX_S, 3 * interval), 60.0 * cards / CARD_EDITS_PER_MINUTE)
 
 
 class DeliveryStore(ChartStore, Protocol):
@@ -118,7 +121,7 @@ class Delivery:
         max_backoff_s: float = 300.0,
         owner: str | None = None,
         claim_s: float = 60.0,
-        card_gap_s: float = 0.0,
+        poll_interval: float | None = None,
     ) -> None:
         self._store = store
         # Replicas (`bot.fleet`): a channel is drained only under its delivery lease, and each
@@ -135,8 +138,8 @@ class Delivery:
         self._not_before: dict[str, float] = {}
         self._failures: dict[str, int] = {}
         self._permalinks: dict[tuple[str, str], str | None] = {}  # (channel, ts) -> link
-        # A running run's card is edited at most every `card_gap_s` (`card_edit_gap`).
-        self._card_gap_s = card_gap_s
+        # A running run's card is edited at most every `card_edit_gap` (None: at every change).
+        self._poll_interval = poll_interval
         self._card_shown: dict[tuple[str, str], float] = {}  # (channel, ts) -> loop time
         self._cards_due: dict[str, float] = {}  # channel -> when its next held edit is due
         self._stopping = False
@@ -393,15 +396,16 @@ class Delivery:
 
     async def _update_cards(self, channel: str) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced); a
-        running run's card not within `card_gap_s` of its last showing. A held edit is made
+        running run's card not within `card_edit_gap` of its last showing. A held edit is made
         at the first wake after it falls due (`_cards_due`; `idle_s` at the latest): no
         wake of its own, each would read every channel's work."""
         loop = asyncio.get_running_loop()
+        gap = self._card_gap(loop.time())
         held: list[float] = []
         for card, summary, version in await self._store.dirty_cards(channel):
             shown = self._card_shown.get((channel, card.ts))
             if shown is not None and not summary.finished:
-                due = shown + self._card_gap_s
+                due = shown + gap
                 if due > loop.time():
                     held.append(due)
                     continue
@@ -413,6 +417,15 @@ class Delivery:
                 self._card_shown[(channel, card.ts)] = loop.time()
             await self._store.mark_card_rendered(card, version)
         self._cards_due[channel] = min(held, default=0.0)
+
+    def _card_gap(self, now: float) -> float:
+        """`card_edit_gap` for the running runs' cards shown lately (older ones forgotten)."""
+        if self._poll_interval is None:
+            return 0.0
+        quiet = [key for key, at in self._card_shown.items() if now - at > CARD_SHOWN_FOR_S]
+        for key in quiet:
+            del self._card_shown[key]
+        return card_edit_gap(self._poll_interval, cards=len(self._card_shown))
 
     async def _earlier_card(self, channel: str, summary: RunSummary) -> str | None:
         """The permalink of the card of the run `summary`'s run continues, in this channel

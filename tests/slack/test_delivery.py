@@ -8,11 +8,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
-from bot.slack.delivery import MAX_ATTEMPTS, Delivery
+from bot.slack.delivery import (
+    CARD_EDIT_GAP_MAX_S,
+    CARD_EDITS_PER_MINUTE,
+    MAX_ATTEMPTS,
+    Delivery,
+    card_edit_gap,
+)
 from bot.slack.listeners.eon_answers import subscription_line
 from bot.store import Outage, OutboxRow, Store
 
@@ -204,7 +211,7 @@ async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) 
     store = await CountsWorkReads.open(f"sqlite:///{tmp_path}/bot.db")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=0.5, card_gap_s=0.1)
+        delivery = Delivery(store=store, slack=slack, idle_s=0.5, poll_interval=0.05)
         runner = asyncio.create_task(delivery.run())
         await asyncio.sleep(0.05)
         delivery._cards_due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due
@@ -217,3 +224,16 @@ async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) 
         await asyncio.gather(runner, return_exceptions=True)
     await store.close()
     assert reads <= 3  # every idle_s (0.5 s), not thousands
+
+
+@pytest.mark.parametrize("interval", [0.2, 10.0, 30.0, 300.0])
+@pytest.mark.parametrize("cards", [1, 10, 100, 1000])
+def test_cards_together_stay_within_slacks_update_rate(interval: float, cards: int) -> None:
+    """`chat.update` is Tier 3 (about 50 a minute per workspace): however many runs go at
+    once, their cards' edits together stay under that, and one card gathers at least three
+    polls (a minute at most, unless many cards share the budget)."""
+    gap = card_edit_gap(interval, cards=cards)
+    assert cards * 60.0 / gap <= CARD_EDITS_PER_MINUTE < 50
+    assert gap >= min(3 * interval, CARD_EDIT_GAP_MAX_S)
+    if cards * 60.0 / CARD_EDITS_PER_MINUTE <= CARD_EDIT_GAP_MAX_S:
+        assert gap <= CARD_EDIT_GAP_MAX_S
