@@ -72,7 +72,10 @@ UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
 MAX_ATTEMPTS = 5  # of one row failing with an error delivery has no rule for
 CARD_EDIT_GAP_MAX_S = 60.0
 CARD_EDITS_PER_MINUTE = 40  # all running runs' cards together; Slack's Tier 3 allows ~50
-CARD_SHOWN_FOR_S = 600.0  # a card not edited for this long counts no more (its run is quiet)
+# A card not edited for this long counts no more (its run went quiet, or moved elsewhere) and
+# is forgotten, so its next edit is made at once. Longer than any gap up to 2,400 cards, so a
+# card still waiting for its turn is never forgotten into an early edit.
+CARD_SHOWN_FOR_S = 3600.0
 
 
 def card_edit_gap(interval: float, *, cards: int = 1) -> float:

@@ -16,6 +16,7 @@ from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.delivery import (
     CARD_EDIT_GAP_MAX_S,
     CARD_EDITS_PER_MINUTE,
+    CARD_SHOWN_FOR_S,
     MAX_ATTEMPTS,
     Delivery,
     card_edit_gap,
@@ -237,3 +238,11 @@ def test_cards_together_stay_within_slacks_update_rate(interval: float, cards: i
     assert gap >= min(3 * interval, CARD_EDIT_GAP_MAX_S)
     if cards * 60.0 / CARD_EDITS_PER_MINUTE <= CARD_EDIT_GAP_MAX_S:
         assert gap <= CARD_EDIT_GAP_MAX_S
+
+
+def test_a_card_waiting_its_turn_is_never_forgotten_into_an_early_edit() -> None:
+    """Cards shown within `CARD_SHOWN_FOR_S` count towards the gap and hold their edits; were
+    the gap ever longer, a waiting card would be forgotten and edited at once."""
+    cards = int(CARD_SHOWN_FOR_S * CARD_EDITS_PER_MINUTE / 60)
+    assert card_edit_gap(300.0, cards=cards) <= CARD_SHOWN_FOR_S
+    assert cards >= 2000  # far beyond a process's share of running runs
