@@ -159,7 +159,8 @@ class Poller:
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
-            # cut short by stop() after its grace: nothing was committed, the next start polls
+            # cut short by stop() after its grace: its save is one transaction, committed
+            # whole or not at all, and the next start polls again
             log.info("poll of project %s cut short by the stop", project_id)
         except LeaseLost as lost:  # this replica stalled past its lease; another polls now
             log.info("not polling project %s any more: %s", project_id, lost)

@@ -90,7 +90,6 @@ def card_edit_gap(interval: float, *, cards: int = 1) -> float:
 class DeliveryStore(ChartStore, Protocol):
     """The part of `bot.store.Store` delivery uses (tests may pass a store that races)."""
 
-    async def channels_with_work(self) -> list[str]: ...
     async def work(self) -> dict[str, bool]: ...
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]: ...
     async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
@@ -204,9 +203,7 @@ class Delivery:
 
     async def idle(self) -> bool:
         """True when nothing is left to deliver (for the demo and tests)."""
-        return not await self._store.channels_with_work() and all(
-            task.done() for task in self._workers.values()
-        )
+        return not await self._store.work() and all(task.done() for task in self._workers.values())
 
     async def _drain(self, channel: str) -> None:
         loop = asyncio.get_running_loop()

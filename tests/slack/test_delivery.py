@@ -207,8 +207,9 @@ class CountsWorkReads(Store):
 
 
 async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) -> None:
-    """A held edit wakes delivery when it falls due; if its channel cannot be drained then
-    (in backoff, paused, another replica's), delivery waits as for any work, not in a loop."""
+    """A held edit past due waits for its channel's next drain like any work; if the channel
+    cannot be drained then (in backoff, paused, another replica's), delivery keeps waiting its
+    `idle_s` between looks, not in a loop."""
     store = await CountsWorkReads.open(f"sqlite:///{tmp_path}/bot.db")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
