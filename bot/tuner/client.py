@@ -171,7 +171,7 @@ def read_state(
 ) -> T:
     """`use(pieces)` of a 200 answer's body, once it is known to be a successful state with a
     `trials` list; a body (or, inside `use`, a trial) not understood becomes the typed error.
-    Pure CPU: the poller runs it in a worker thread (`piecewise` keeps each step short)."""
+    Pure CPU: the poller runs it in a worker thread."""
     try:
         with _gc_paused() if len(body) >= PAUSE_GC_BYTES else nullcontext():
             pieces = piecewise.read(body)
