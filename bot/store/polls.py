@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Executable, select, update
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -17,8 +18,6 @@ from bot.core.routing import receives
 from bot.core.summary import RunSummary
 from bot.store.leases import Leases
 from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
-
-_ROWS_PER_INSERT = 500  # 9 values a row: well under SQLite's 32,766 bound parameters
 
 
 class Polls(Leases):
@@ -124,6 +123,36 @@ class Polls(Leases):
         )
         return [(row.channel_id, row.mode) for row in await conn.execute(query)]
 
+    @cached_property
+    def _upserts(self) -> dict[str, Executable]:
+        """The statements every changed poll runs, built once (building one, `excluded` and
+        all, took longer than SQLite took to run it); each execution passes its values."""
+        project = self._insert(projects)
+        outage = ("failing_since", "unreachable_notified", "auth_notified", "last_error")
+        kept = {name: project.excluded[name] for name in (*outage, "updated_at")}
+        run = self._insert(runs)
+        return {
+            "project": project.on_conflict_do_update(
+                index_elements=[projects.c.project_id], set_=kept
+            ),
+            "project+snapshot": project.on_conflict_do_update(
+                index_elements=[projects.c.project_id],
+                set_={**kept, "snapshot": project.excluded.snapshot},
+            ),
+            "run": run.on_conflict_do_update(
+                index_elements=[runs.c.project_id, runs.c.run_hash],
+                set_={
+                    "summary": run.excluded.summary,
+                    "version": runs.c.version + 1,
+                    "updated_at": run.excluded.updated_at,
+                    "finished": run.excluded.finished,
+                },
+                where=runs.c.summary != run.excluded.summary,
+            ),
+            # No conflict target: on SQLite v1's UNIQUE(channel, event_key) is there too.
+            "outbox": self._insert(outbox).on_conflict_do_nothing().returning(outbox.c.id),
+        }
+
     async def _save_project(
         self,
         conn: AsyncConnection,
@@ -140,13 +169,10 @@ class Polls(Leases):
             "last_error": outage.last_error,
             "updated_at": now,
         }
-        if snapshot is not None:
-            values["snapshot"] = snapshot
-        stmt = self._insert(projects).values(values)
-        changes = {name: stmt.excluded[name] for name in values if name != "project_id"}
-        await conn.execute(
-            stmt.on_conflict_do_update(index_elements=[projects.c.project_id], set_=changes)
-        )
+        if snapshot is None:
+            await conn.execute(self._upserts["project"], values)
+        else:
+            await conn.execute(self._upserts["project+snapshot"], {**values, "snapshot": snapshot})
 
     async def _save_summary(
         self,
@@ -160,27 +186,16 @@ class Polls(Leases):
     ) -> None:
         """Keep the run's latest summary (`body`, its JSON); its version moves only when the
         summary changed, which is what tells delivery a card needs editing. One statement."""
-        stmt = self._insert(runs).values(
-            project_id=project_id,
-            run_id=run_id,
-            run_hash=digest(run_id),
-            summary=body,
-            version=1,
-            updated_at=now,
-            finished=finished,
-        )
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[runs.c.project_id, runs.c.run_hash],
-                set_={
-                    "summary": stmt.excluded.summary,
-                    "version": runs.c.version + 1,
-                    "updated_at": stmt.excluded.updated_at,
-                    "finished": stmt.excluded.finished,
-                },
-                where=runs.c.summary != stmt.excluded.summary,
-            )
-        )
+        values = {
+            "project_id": project_id,
+            "run_id": run_id,
+            "run_hash": digest(run_id),
+            "summary": body,
+            "version": 1,
+            "updated_at": now,
+            "finished": finished,
+        }
+        await conn.execute(self._upserts["run"], values)
 
     async def _enqueue(
         self,
@@ -189,7 +204,8 @@ class Polls(Leases):
         now: datetime,
     ) -> int:
         """One outbox row per (event, channel whose mode receives it), in the plan's order
-        (which the ids keep, and delivery follows); multi-row INSERTs, not one per row."""
+        (which the ids keep, and delivery follows); SQLAlchemy sends them as multi-row
+        INSERTs ("insertmanyvalues"), not one per row."""
         rows: list[dict[str, Any]] = []
         for item, targets in plan:
             body = item.model_dump_json()
@@ -209,13 +225,9 @@ class Polls(Leases):
                 for channel_id, mode in targets
                 if receives(mode, item)
             )
-        inserted = 0
-        for start in range(0, len(rows), _ROWS_PER_INSERT):
-            stmt = self._insert(outbox).values(rows[start : start + _ROWS_PER_INSERT])
-            # No conflict target: on SQLite v1's UNIQUE(channel, event_key) is there too.
-            stmt = stmt.on_conflict_do_nothing()
-            inserted += len((await conn.execute(stmt.returning(outbox.c.id))).all())
-        return inserted
+        if not rows:
+            return 0
+        return len((await conn.execute(self._upserts["outbox"], rows)).all())
 
     async def queue(self, channel_id: str, event: Event) -> bool:
         """One event owed to one channel, asked for there (`/eon chart`); False if that event
