@@ -1,0 +1,122 @@
+"""httpx's client over aiohttp's connections: what `default_http_client` polls Edge Impulse with.
+
+A poll is one GET, made a hundred times a second by a process watching 1,000 projects, and
+httpx's own transport (httpcore, anyio and the pure-Python h11 parser) spent about 0.8 ms of
+CPU on each, where aiohttp, whose HTTP parser is C, spends about 0.1 ms: measured side by side
+against one local server (`bench/README.md`). So the tuner client keeps httpx's API (tests
+give it an `httpx.MockTransport`), and this transport hands each request to one
+`aiohttp.ClientSession`.
+
+httpx-aiohttp (0.2) does the same, but maps a refused or dropped connection to
+`httpx.ConnectTimeout` (the outage notice would say "timed out") and lets aiohttp's
+response errors through as exceptions httpx callers do not expect. Here every aiohttp error
+becomes the httpx error that says what happened (`_httpx_error`); its text is aiohttp's,
+which names the host but never a header, so no API key.
+
+Only what the tuner client uses is supported: HTTP/1.1 requests with a body in memory, no
+proxy. The body is handed to httpx still encoded (httpx decodes gzip itself, after the
+size cap counts it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import httpx
+
+CHUNK_BYTES = 64 * 1024
+
+
+@contextlib.contextmanager
+def _httpx_errors() -> Iterator[None]:
+    try:
+        yield
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise _httpx_error(exc) from exc
+
+
+def _httpx_error(exc: BaseException) -> httpx.TransportError:
+    said = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(said)
+    if isinstance(exc, TimeoutError):  # aiohttp's SocketTimeoutError and ServerTimeoutError too
+        return httpx.ReadTimeout(said)
+    if isinstance(exc, aiohttp.InvalidUrlClientError):
+        return httpx.UnsupportedProtocol(said)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no route, DNS, TLS
+        return httpx.ConnectError(said)
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(said)  # closed early, cut short, bad chunking
+    if isinstance(exc, aiohttp.ClientResponseError):  # not an HTTP answer
+        return httpx.RemoteProtocolError(said)
+    if isinstance(exc, aiohttp.ClientOSError):
+        return httpx.ReadError(said)
+    return httpx.TransportError(said)
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        with _httpx_errors():
+            async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
+                yield chunk
+
+    async def aclose(self) -> None:
+        self._response.release()  # back to the pool if read to the end, else closed
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """At most `max_connections` connections, kept alive `keepalive_s` between requests. The
+    session is made at the first request, inside the running event loop."""
+
+    def __init__(self, *, max_connections: int, keepalive_s: float = 5.0) -> None:
+        self._max_connections = max_connections
+        self._keepalive_s = keepalive_s
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections,
+                keepalive_timeout=self._keepalive_s,
+                ssl=httpx.create_ssl_context(),  # the CA bundle httpx would trust (certifi)
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=False, cookie_jar=aiohttp.DummyCookieJar()
+            )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout: dict[str, Any] = request.extensions.get("timeout", {})
+        with _httpx_errors():
+            response = await self._open().request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=await request.aread() or None,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(
+                    sock_connect=timeout.get("connect"), sock_read=timeout.get("read")
+                ),
+            )
+        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode("ascii", "replace")
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            stream=_Body(response),
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+            await asyncio.sleep(0)  # the closed connections' callbacks run (aiohttp's docs)

@@ -1,0 +1,136 @@
+"""The production client (`default_http_client`, httpx over aiohttp) against real sockets.
+
+Each server here is a few lines of asyncio on loopback that answers the way a real one does
+or fails the way real ones fail: kept-alive answers, gzip, a connection refused, an answer that
+never comes, a body cut short, a connection closed unanswered, bytes that are not HTTP. The
+tuner client must see each as the httpx error that says what happened, worded by
+`TunerClient` ("timed out" / "connection failed") and never quoting the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from bot.errors import TunerUnavailable
+from bot.tuner.client import TunerClient, default_http_client
+
+KEY = "ei_SECRET-transport-0c9d"
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def serving(serve: Serve) -> AsyncIterator[tuple[str, list[int]]]:
+    """A loopback server; yields its URL and a list that grows by one per connection."""
+    connections: list[int] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            await serve(reader, writer)
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", connections
+    finally:
+        server.close()
+
+
+def answer(body: bytes, *headers: str) -> bytes:
+    head = ["HTTP/1.1 200 OK", f"Content-Length: {len(body)}", *headers]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def tuner(http: httpx.AsyncClient, url: str) -> TunerClient:
+    return TunerClient(http, base_url=url, api_key_for=lambda _: SecretStr(KEY), attempts=1)
+
+
+async def test_answers_are_read_whole_over_one_kept_connection_with_the_request_as_sent() -> None:
+    state = json.dumps({"success": True, "trials": []}).encode()
+    asked: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            asked.append(await reader.readuntil(b"\r\n\r\n"))
+            writer.write(answer(gzip.compress(state), "Content-Encoding: gzip", "X-Seen: yes"))
+            await writer.drain()
+
+    async with serving(serve) as (url, connections), default_http_client() as http:
+        for _ in range(3):
+            assert await tuner(http, url).fetch("7") == state  # decoded by httpx
+        response = await http.get(f"{url}/x")
+        assert response.headers["x-seen"] == "yes"
+        assert response.http_version == "HTTP/1.1" and response.reason_phrase == "OK"
+    assert connections == [1]  # kept alive
+    first = asked[0].decode().lower()
+    assert first.startswith("get /api/7/optimize/state http/1.1\r\n")
+    assert f"x-api-key: {KEY.lower()}" in first
+    assert "user-agent: eon-bot/" in first and "accept: application/json" in first
+
+
+async def _failure(serve: Serve | None, *, read_timeout: float = 5.0) -> TunerUnavailable:
+    async def refuse() -> str:
+        probe = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = probe.sockets[0].getsockname()[1]
+        probe.close()
+        await probe.wait_closed()
+        return f"http://127.0.0.1:{port}"
+
+    async with contextlib.AsyncExitStack() as stack:
+        if serve is None:
+            url = await refuse()
+        else:
+            url, _ = await stack.enter_async_context(serving(serve))
+        http = await stack.enter_async_context(default_http_client())
+        http.timeout = httpx.Timeout(read_timeout, connect=5.0)
+        with pytest.raises(TunerUnavailable) as caught:
+            await tuner(http, url).fetch("7")
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value)
+    return caught.value
+
+
+async def _silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    await asyncio.sleep(3)
+
+
+async def _cut_short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(answer(b'{"success": true, "trials": []}')[:-10])
+    await writer.drain()
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+
+
+async def _not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    await writer.drain()
+
+
+@pytest.mark.parametrize(
+    ("serve", "kind", "error"),
+    [
+        (None, "connection failed", "ConnectError"),  # nothing listens on the port
+        (_silent, "timed out", "ReadTimeout"),
+        (_cut_short, "connection failed", "RemoteProtocolError"),
+        (_hang_up, "connection failed", "RemoteProtocolError"),
+        (_not_http, "connection failed", "RemoteProtocolError"),
+    ],
+)
+async def test_each_failure_is_the_httpx_error_that_says_what_happened(
+    serve: Serve | None, kind: str, error: str
+) -> None:
+    failure = await _failure(serve, read_timeout=0.3)
+    assert f"{kind}: {error}" in failure.reason
+    assert "http://127.0.0.1:" in failure.reason  # the URL tried, for the operator
