@@ -1,8 +1,9 @@
 """What one whole poll costs the bot, next to the least any client could pay for the same document.
 
 For simulated runs of 50, 500 and 2,000 trials it times `Poller.poll` (the real poller: the
-store, a SQLite file, the tuner client over HTTP, the reader thread, the diff and the write)
-against the floor: `httpx.AsyncClient.get` of the same document plus `json.loads` of the body.
+store, a SQLite file, the production tuner client over HTTP (`default_http_client`), the
+reader thread, the diff and the write) against the floor: `httpx.AsyncClient.get` (httpx's
+own transport) of the same document plus `json.loads` of the body.
 The cases (the issue's targets in brackets):
 
 - unchanged: the document the last poll stored, asked for again (<= 1.0x the floor);
@@ -52,7 +53,7 @@ from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.simulator.simulation import Simulation
 from bot.store import Store
 from bot.store.schema import projects
-from bot.tuner.client import TunerClient
+from bot.tuner.client import TunerClient, default_http_client
 from bot.tuner.models import TrialStatus
 
 PROJECT = "7"
@@ -98,9 +99,16 @@ def _ms(samples: list[float]) -> tuple[float, float]:
 class Rig:
     """A store, a tuner client and pollers, against the simulator at `url`."""
 
-    def __init__(self, url: str, store: Store, http: httpx.AsyncClient, sim: Connection) -> None:
+    def __init__(
+        self,
+        url: str,
+        store: Store,
+        http: httpx.AsyncClient,
+        polling: httpx.AsyncClient,
+        sim: Connection,
+    ) -> None:
         self.url, self.store, self.http, self.sim = url, store, http, sim
-        self.tuner = TunerClient(http, base_url=url, api_key_for=lambda _: SecretStr(KEY))
+        self.tuner = TunerClient(polling, base_url=url, api_key_for=lambda _: SecretStr(KEY))
         self.poller = self.new_poller()
 
     def new_poller(self) -> Poller:
@@ -150,9 +158,12 @@ async def bench(trials: int, reps: int) -> None:
         url: str = parent.recv()
         with tempfile.TemporaryDirectory() as folder:
             store = await Store.open(f"sqlite:///{Path(folder) / 'bot.db'}")
-            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http:
+            async with (
+                httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http,  # the floor's
+                default_http_client() as polling,
+            ):
                 await store.subscribe("C1", PROJECT, added_by="U1")
-                rig = Rig(url, store, http, parent)
+                rig = Rig(url, store, http, polling, parent)
                 samples = await _measure(rig, final_t, behind_t, reps)
                 snapshot, _ = await store.load_project(PROJECT)
                 kept = _kept(rig)
