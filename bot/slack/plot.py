@@ -60,11 +60,20 @@ def _points(
     return found
 
 
-def render_chart(data: ChartData) -> bytes:
-    """The chart as PNG bytes, WIDTH_IN × HEIGHT_IN inches at DPI (1000 × 600 px)."""
-    import matplotlib  # heavy: only when a chart is drawn
+def load_matplotlib() -> None:
+    """Import what drawing needs (about a second, and 50,000 objects): `eon-bot run` does it
+    at start (`bot.app.settle`), anything else when it first draws."""
+    import matplotlib
 
     matplotlib.use("Agg", force=False)
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure  # noqa: F401
+
+
+def render_chart(data: ChartData) -> bytes:
+    """The chart as PNG bytes, WIDTH_IN × HEIGHT_IN inches at DPI (1000 × 600 px)."""
+    load_matplotlib()  # heavy: only when a chart is drawn, unless loaded already
+    import matplotlib
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
