@@ -104,16 +104,13 @@ def read(body: bytes) -> Pieces:
         fields = _DOCUMENT.decode(body)
         listed = fields.pop("trials", None)
         envelope = {key: _ANY.decode(value) for key, value in fields.items()}
-        if listed is not None and memoryview(listed)[:1].tobytes() != b"[":
-            envelope["trials"] = _ANY.decode(listed)  # there but not a list
-            listed = None
         raw: Sequence[msgspec.Raw | bytes] = _LIST.decode(listed) if listed is not None else []
         ids = [_id(trial.id) for trial in _IDS.decode(listed)] if listed is not None else []
-    except (msgspec.DecodeError, RecursionError):  # not a JSON object, a trial not an object
+    except (msgspec.DecodeError, RecursionError):
+        # Not a JSON object, or `trials` not a list of objects: the whole-document error
+        # (`_whole` raises it) says exactly what is wrong.
         return _whole(body)
-    if listed is None:
-        if "trials" in envelope:  # there but not a list: the whole-document error says so
-            OptimizeStateResponse.model_validate_json(body)
+    if listed is None:  # no `trials` at all: `read_state` says so
         return Pieces(OptimizeStateResponse.model_validate(envelope), [], [], "", [], body)
     state = OptimizeStateResponse.model_validate({**envelope, "trials": []})
     prints = [_fingerprint(item) for item in raw]
