@@ -28,6 +28,9 @@ from typing import Any
 import aiohttp
 import httpx
 
+# The connection closed early, the body cut short or badly chunked, or no HTTP answer at all.
+_BROKEN = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+
 
 @contextlib.contextmanager
 def _httpx_errors() -> Iterator[None]:
@@ -47,9 +50,7 @@ def _httpx_error(exc: BaseException) -> httpx.TransportError:
         return httpx.UnsupportedProtocol(said)
     if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no route, DNS, TLS
         return httpx.ConnectError(said)
-    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
-        return httpx.RemoteProtocolError(said)  # closed early, cut short, bad chunking
-    if isinstance(exc, aiohttp.ClientResponseError):  # not an HTTP answer
+    if isinstance(exc, _BROKEN):
         return httpx.RemoteProtocolError(said)
     if isinstance(exc, aiohttp.ClientOSError):
         return httpx.ReadError(said)
