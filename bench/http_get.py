@@ -50,9 +50,8 @@ def _serve(size: int, conn: Connection) -> None:
         app.router.add_get("/state", answer)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        conn.send(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        conn.send(runner.addresses[0][1])
         await asyncio.get_running_loop().run_in_executor(None, conn.recv)
         await runner.cleanup()
 
