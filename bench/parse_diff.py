@@ -119,7 +119,7 @@ class Rig:
             interval=10,
             outage_notice_after=300,
             now=lambda: datetime.now(UTC),
-            on_events=lambda: None,
+            on_events=lambda _project: None,
         )
 
     async def at(self, t: float) -> None:

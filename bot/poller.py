@@ -84,7 +84,7 @@ class Poller:
         outage_notice_after: float,
         stall_after: float = 1800.0,
         now: Callable[[], datetime],
-        on_events: Callable[[], None],
+        on_events: Callable[[str], None],
         owner: str | None = None,
         max_fetches: int = MAX_FETCHES_AT_ONCE,
         max_writes: int = MAX_WRITES_AT_ONCE,
@@ -266,7 +266,7 @@ class Poller:
         due = stall_due(fresh, self._stall_after)
         self._stored[project_id] = _Stored(digest, due, text, recovered.outage)
         if added or snapshot is None or fresh.summary != snapshot.summary:
-            self._on_events()  # new rows, or a card to edit
+            self._on_events(project_id)  # new rows, or a card to edit
 
     def _read(
         self,
@@ -317,4 +317,4 @@ class Poller:
             project_id, snapshot=None, events=step.events, outage=step.outage, owner=self._owner
         )
         if step.events:
-            self._on_events()
+            self._on_events(project_id)

@@ -38,7 +38,7 @@ def replica(store: Store, name: str, interval: float = 30.0) -> Fleet:
         interval=interval,
         outage_notice_after=300,
         now=utcnow,
-        on_events=lambda: None,
+        on_events=lambda _project: None,
         owner=name,
     )
     return Fleet(store=store, poller=poller, owner=name, interval=interval)

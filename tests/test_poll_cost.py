@@ -54,7 +54,7 @@ class Rig:
     served: Served
     poller: Poller
     clock: Clock
-    wakes: list[int] = field(default_factory=list)
+    wakes: list[str] = field(default_factory=list)  # the projects delivery was woken for
 
 
 STALL_AFTER = 600.0
@@ -65,7 +65,7 @@ async def make_rig(
 ) -> Rig:
     http = httpx.AsyncClient(transport=httpx.MockTransport(served))
     tuner = TunerClient(http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"))
-    wakes: list[int] = []
+    wakes: list[str] = []
     clock = clock or Clock()
     poller = Poller(
         store=store,
@@ -75,7 +75,7 @@ async def make_rig(
         outage_notice_after=300,
         stall_after=STALL_AFTER,
         now=clock,
-        on_events=lambda: wakes.append(1),
+        on_events=wakes.append,
         max_writes=max_writes,
     )
     return Rig(store, served, poller, clock, wakes)
@@ -104,13 +104,13 @@ async def updated_at(store: Store) -> object:
 
 async def test_an_unchanged_document_is_not_written_nor_wakes_delivery(rig: Rig) -> None:
     await rig.poller.poll(PROJECT)
-    assert rig.wakes == [1]  # the card is owed
+    assert rig.wakes == [PROJECT]  # the card is owed
     written = await updated_at(rig.store)
     before = await rig.store.snapshot(PROJECT)
     await rig.poller.poll(PROJECT)
     await rig.poller.poll(PROJECT)
     assert rig.served.gets == 3
-    assert rig.wakes == [1]
+    assert rig.wakes == [PROJECT]
     assert await updated_at(rig.store) == written
     assert await rig.store.snapshot(PROJECT) == before
 
@@ -120,7 +120,7 @@ async def test_an_unchanged_document_still_tells_a_stall_once(rig: Rig) -> None:
     await rig.poller.poll(PROJECT)
     rig.clock.at += timedelta(seconds=STALL_AFTER - 1)
     await rig.poller.poll(PROJECT)
-    assert rig.wakes == [1]  # not due yet: skipped
+    assert rig.wakes == [PROJECT]  # not due yet: skipped
     rig.clock.at += timedelta(seconds=2)
     await rig.poller.poll(PROJECT)
     rig.clock.at += timedelta(seconds=STALL_AFTER * 3)
@@ -136,7 +136,7 @@ async def test_a_changed_document_is_read_written_and_wakes(rig: Rig) -> None:
     await rig.poller.poll(PROJECT)
     snapshot = await rig.store.snapshot(PROJECT)
     assert snapshot is not None and snapshot.summary is not None and snapshot.summary.finished
-    assert rig.wakes == [1, 1]
+    assert rig.wakes == [PROJECT, PROJECT]
 
 
 async def test_after_a_restart_the_same_document_is_not_read_again_but_written_once(
@@ -269,7 +269,7 @@ async def poller_over(
             interval=interval,
             outage_notice_after=300,
             now=Clock(),
-            on_events=lambda: None,
+            on_events=lambda _project: None,
             **limits,
         )
     finally:

@@ -198,12 +198,81 @@ async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_
     assert store.looked_for == ["retried", "older"]
 
 
+class NewsWhileDraining(Store):
+    """A poll writes news for the channel just as its drain has found its outbox empty."""
+
+    delivery: Delivery
+    news = 0
+
+    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        rows = await super().outbox(channel_id, limit=limit)
+        if not rows and not self.news:
+            self.news += 1
+            await owe(self, key="7:outage:late")
+            self.delivery.wake("7")  # as the poller does after its save
+            await asyncio.sleep(0.05)  # the look it woke runs while the drain is still on
+        return rows
+
+
+async def test_news_written_as_its_channel_finishes_draining_is_posted_at_once(
+    tmp_path: Path,
+) -> None:
+    """The look a poll wakes sees the channel still draining and starts no second drain; the
+    channel is looked at again as its drain ends, not left for the every-`idle_s` look."""
+    store = await NewsWhileDraining.open(f"sqlite:///{tmp_path}/bot.db")
+    await store.subscribe(CHANNEL, "7", added_by="U1")
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        store.delivery = delivery = Delivery(store=store, slack=slack, idle_s=60.0)
+        runner = asyncio.create_task(delivery.run())
+        await owe(store)
+        delivery.wake("7")
+        try:
+            await fake.wait_for(lambda f: len(f.messages(CHANNEL)) == 2, timeout=5.0)
+        finally:
+            await delivery.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await store.close()
+    assert store.news == 1, "the race was never set up: the test would prove nothing"
+
+
+async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_polls(
+    tmp_path: Path,
+) -> None:
+    """A row another replica wrote wakes nothing here: the look at every subscription comes
+    every `idle_s` even while polls of other projects wake delivery many times a second."""
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    await store.subscribe(CHANNEL, "7", added_by="U1")
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        delivery = Delivery(store=store, slack=slack, idle_s=0.3)
+        runner = asyncio.create_task(delivery.run())
+
+        async def busy_polls() -> None:
+            while True:
+                delivery.wake("another project")
+                await asyncio.sleep(0.01)
+
+        polls = asyncio.create_task(busy_polls())
+        try:
+            await asyncio.sleep(0.1)
+            await owe(store)  # no wake
+            await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=2.0)
+        finally:
+            polls.cancel()
+            await delivery.stop()
+            runner.cancel()
+            await asyncio.gather(runner, polls, return_exceptions=True)
+            await store.close()
+
+
 class CountsWorkReads(Store):
     reads = 0
 
-    async def work(self) -> dict[str, bool]:
+    async def work(self, **where: Any) -> dict[str, bool]:
         self.reads += 1
-        return await super().work()
+        return await super().work(**where)
 
 
 async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) -> None:

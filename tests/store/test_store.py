@@ -157,6 +157,26 @@ async def test_save_poll_stores_snapshot_summary_outage_and_rows(store: Store) -
     assert await store.channels_with_work() == ["C1", "C2"]
 
 
+async def test_work_after_a_poll_looks_only_where_it_is_asked_to(store: Store) -> None:
+    """Delivery's look after a project's poll: the subscriptions to the projects named and
+    those of the channels named, each with work, nothing else; a look at nothing finds none."""
+    await store.subscribe("C1", P, added_by="U")
+    await store.subscribe("C2", P, added_by="U")
+    await store.subscribe("C3", "other", added_by="U")
+    await store.subscribe("C4", "quiet", added_by="U")
+    await save(store, started())
+    await save(store, started("other"), project="other", snapshot=snapshot(project="other"))
+    assert await store.work() == {"C1": True, "C2": True, "C3": True}
+    assert await store.work(projects={P}) == {"C1": True, "C2": True}
+    assert await store.work(projects={"other", "quiet"}) == {"C3": True}
+    assert await store.work(channels={"C2", "C4"}) == {"C2": True}
+    assert await store.work(projects={"other"}, channels={"C1"}) == {"C1": True, "C3": True}
+    assert await store.work(projects=set()) == {}
+    assert await store.work(projects={"quiet"}) == {}
+    await store.pause_channel("C3", "not_in_channel")
+    assert await store.work(projects={"other"}, channels={"C3"}) == {}
+
+
 async def test_failed_poll_keeps_the_snapshot(store: Store) -> None:
     await save(store)
     outage = Outage(failing_since=T0, last_error="timeout")
