@@ -26,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.errors import ConfigError
+from bot.store import sqlite_driver
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,8 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
             _create_private(target.sqlite_path)
         except OSError as exc:
             raise _unusable(database_url, f"cannot create the file ({exc})") from exc
-    engine = create_async_engine(target.url)
+    database = target.url.database or ":memory:"
+    engine = create_async_engine(target.url, async_creator=lambda: sqlite_driver.connect(database))
     event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     event.listen(engine.sync_engine, "begin", _sqlite_begin)
     return engine

@@ -1,0 +1,108 @@
+"""aiosqlite with one trip to its thread per statement, not four.
+
+aiosqlite runs each call on the connection's own thread and hands the result back to the
+event loop: a queue put, a thread wake-up, a wake-up of the loop through its self-pipe. For
+each statement SQLAlchemy's adapter makes four such calls (open a cursor, execute, fetch the
+rows, close the cursor), so at a thousand watched projects the store made some 850 of them a
+second, most of the process's 1,000 context switches a second. Here a statement's cursor is
+opened, executed, read to the end and closed in one call on that thread; SQLAlchemy then
+reads the rows, `description`, `rowcount` and `lastrowid` kept from it.
+
+What this relies on beyond aiosqlite's documented API is what SQLAlchemy's own aiosqlite
+dialect relies on too: `Connection._execute` (a function run on the thread) and `_conn` (the
+sqlite3 connection). Server-side cursors (`stream()`) are not supported; the store uses none.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+Row = tuple[Any, ...]
+T = TypeVar("T")
+
+
+class Cursor:
+    """What SQLAlchemy's asyncio adapter asks of an aiosqlite cursor, each statement one
+    call on the connection's thread; its rows are all read there."""
+
+    arraysize = 1
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.description: Any = None
+        self.rowcount = -1
+        self.lastrowid: int | None = None
+        self._rows: list[Row] = []
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        self._rows = await self._connection.on_thread(partial(self._run, sql, parameters, False))
+        return self
+
+    async def executemany(self, sql: str, parameters: Sequence[Sequence[Any]]) -> Cursor:
+        self._rows = await self._connection.on_thread(partial(self._run, sql, parameters, True))
+        return self
+
+    def _run(self, sql: str, parameters: Any, many: bool) -> list[Row]:
+        """On the connection's thread: the whole statement, and all its rows."""
+        cursor = self._connection._conn.cursor()
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+            rows = cursor.fetchall() if cursor.description else []
+            # Read after the rows: an UPDATE … RETURNING counts what it returned.
+            self.description, self.rowcount = cursor.description, cursor.rowcount
+            self.lastrowid = cursor.lastrowid
+            return rows
+        finally:
+            cursor.close()
+
+    async def fetchall(self) -> list[Row]:
+        rows, self._rows = self._rows, []
+        return rows
+
+    async def fetchone(self) -> Row | None:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchmany(self, size: int | None = None) -> list[Row]:
+        count = self.arraysize if size is None else size
+        rows, self._rows = self._rows[:count], self._rows[count:]
+        return rows
+
+    async def close(self) -> None:
+        self._rows = []
+
+
+class Connection(aiosqlite.Connection):
+    async def on_thread(self, function: Callable[[], T]) -> T:
+        """`function()` on the connection's thread, its result (or exception) back here."""
+        result: T = await self._execute(function)  # type: ignore[no-untyped-call]
+        return result
+
+    def cursor(self) -> Cursor:  # type: ignore[override]
+        """Opened on the loop: the sqlite3 cursor is made on the thread, with its statement."""
+        return Cursor(self)
+
+
+def connect(database: str | Path) -> Connection:
+    """Like `aiosqlite.connect`; awaited, it opens the database on its own thread (a daemon,
+    as SQLAlchemy makes aiosqlite's, so a connection never closed cannot hold up exit)."""
+    location = str(database)
+    # As SQLAlchemy opens a SQLite file: the connection's own thread is the one that uses
+    # it, but attributes such as `isolation_level` are read from the loop's.
+    connection = Connection(lambda: sqlite3.connect(location, check_same_thread=False), 64)
+    connection._thread.daemon = True
+    return connection

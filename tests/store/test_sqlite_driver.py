@@ -1,0 +1,111 @@
+"""The SQLite driver that makes one trip to aiosqlite's thread per statement: the same answers
+as SQLAlchemy's own aiosqlite driver gives for the same statements (the oracle), errors
+included, at one trip each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from bot.store import sqlite_driver
+from bot.store.url import create_engine, parse
+
+META = MetaData()
+ITEMS = Table(
+    "items",
+    META,
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("size", Integer),
+)
+
+STEPS: list[Any] = [
+    insert(ITEMS).values(name="a", size=1).returning(ITEMS.c.id),
+    insert(ITEMS).values([{"name": "b", "size": 2}, {"name": "c", "size": 3}]),
+    update(ITEMS).where(ITEMS.c.size >= 2).values(size=ITEMS.c.size * 10),
+    update(ITEMS).where(ITEMS.c.size > 5).values(size=0).returning(ITEMS.c.name),
+    select(ITEMS).order_by(ITEMS.c.id),
+    select(ITEMS).where(ITEMS.c.name == "none"),
+    text("SELECT count(*), sum(size) FROM items"),
+]
+
+
+def answer(result: Any) -> tuple[Any, ...]:
+    rows = [tuple(row) for row in result.all()] if result.returns_rows else None
+    return rows, result.rowcount, list(result.keys()) if result.returns_rows else None
+
+
+async def run(engine: AsyncEngine) -> list[tuple[Any, ...]]:
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(META.create_all)
+            found = [answer(await conn.execute(step)) for step in STEPS]
+            await conn.execute(insert(ITEMS), [{"name": "d"}, {"name": "e", "size": 5}])
+            names = select(ITEMS.c.name, ITEMS.c.size).order_by("id")
+            found.append(answer(await conn.execute(names)))
+            added = await conn.execute(insert(ITEMS).values(name="f"))  # its id: `lastrowid`
+            found.append(tuple(added.inserted_primary_key or ()))
+    finally:
+        await engine.dispose()
+    return found
+
+
+async def test_statements_answer_as_sqlalchemys_own_aiosqlite_driver_does(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    found = await run(create_engine(url, parse(url)))
+    assert found == await run(create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'oracle.db'}"))
+    assert found[3] == ([("b",), ("c",)], 2, ["name"])  # what the UPDATE … RETURNING touched
+
+
+async def test_a_refused_statement_raises_what_the_synchronous_driver_raises(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    engine = create_engine(url, parse(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(META.create_all)
+            await conn.execute(insert(ITEMS).values(name="a"))
+        with pytest.raises(IntegrityError, match="UNIQUE constraint failed: items.name"):
+            async with engine.begin() as conn:
+                await conn.execute(insert(ITEMS).values(name="b"))
+                await conn.execute(insert(ITEMS).values(name="a"))
+        async with engine.connect() as conn:  # the failed transaction left nothing behind
+            assert (await conn.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_statement_is_one_trip_to_the_connections_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trips: list[object] = []
+    on_thread = sqlite_driver.Connection.on_thread
+
+    async def counted(self: sqlite_driver.Connection, function: Any) -> Any:
+        trips.append(function)
+        return await on_thread(self, function)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "on_thread", counted)
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    engine = create_engine(url, parse(url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(META.create_all)
+            await conn.execute(insert(ITEMS).values(name="a", size=1))
+            trips.clear()
+            rows = (await conn.execute(select(ITEMS.c.name, ITEMS.c.size))).all()
+            assert len(trips) == 1
+            trips.clear()
+            await conn.execute(update(ITEMS).values(size=2).returning(ITEMS.c.id))
+            assert len(trips) == 1
+    finally:
+        await engine.dispose()
+    assert [tuple(row) for row in rows] == [("a", 1)]
