@@ -70,6 +70,7 @@ CARD_GONE = frozenset({"message_not_found", "cant_update_message"})
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 UNKNOWN_OUTCOME_WAIT_S = 5.0  # before looking up a post whose answer was lost
 MAX_ATTEMPTS = 5  # of one row failing with an error delivery has no rule for
+OUTBOX_BATCH = 100  # rows a drain reads at once
 CARD_EDIT_GAP_MAX_S = 60.0
 CARD_EDITS_PER_MINUTE = 40  # all running runs' cards together; Slack's Tier 3 allows ~50
 # A card not edited for this long counts no more (its run went quiet, or moved elsewhere) and
@@ -243,17 +244,17 @@ class Delivery:
         loop = asyncio.get_running_loop()
         try:
             while not self._stopping:
-                rows = [
-                    row
-                    for row in await self._store.outbox(channel)
-                    if not self._charts.deferred(row.id)  # a failed chart never holds others
-                ]
+                found = await self._store.outbox(channel, limit=OUTBOX_BATCH)
+                # a failed chart never holds others
+                rows = [row for row in found if not self._charts.deferred(row.id)]
                 for row in rows:
                     if self._stopping:
                         return
                     await self._deliver(row)
                 await self._update_cards(channel)
-                if not rows:
+                if not rows or len(found) < OUTBOX_BATCH:
+                    # All it owed when it looked: what a poll writes since wakes delivery,
+                    # which looks here again once this drain is over (`_look_after`).
                     break
             self._failures.pop(channel, None)
             if self._owner is not None and not self._stopping:

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
+from bot.slack import delivery as delivery_module
 from bot.slack.delivery import (
     CARD_EDIT_GAP_MAX_S,
     CARD_EDITS_PER_MINUTE,
@@ -199,14 +200,14 @@ async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_
 
 
 class NewsWhileDraining(Store):
-    """A poll writes news for the channel just as its drain has found its outbox empty."""
+    """A poll writes news for the channel just after its drain has read its outbox."""
 
     delivery: Delivery
     news = 0
 
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
         rows = await super().outbox(channel_id, limit=limit)
-        if not rows and not self.news:
+        if not self.news:
             self.news += 1
             await owe(self, key="7:outage:late")
             self.delivery.wake("7")  # as the poller does after its save
@@ -235,6 +236,42 @@ async def test_news_written_as_its_channel_finishes_draining_is_posted_at_once(
             await asyncio.gather(runner, return_exceptions=True)
             await store.close()
     assert store.news == 1, "the race was never set up: the test would prove nothing"
+
+
+class CountsOutboxReads(Store):
+    reads = 0
+
+    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        self.reads += 1
+        return await super().outbox(channel_id, limit=limit)
+
+
+async def test_a_drain_reads_on_while_batches_come_full_and_stops_at_a_short_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Five rows owed, read two at a time: three reads post all five, in order, with no other
+    look needed; the short third batch ends the drain without a fourth, empty, read."""
+    monkeypatch.setattr(delivery_module, "OUTBOX_BATCH", 2)
+    store = await CountsOutboxReads.open(f"sqlite:///{tmp_path}/bot.db")
+    await store.subscribe(CHANNEL, "7", added_by="U1")
+    for n in range(5):
+        await owe(store, key=f"7:outage:{n}")
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        delivery = Delivery(store=store, slack=slack, idle_s=60.0)
+        runner = asyncio.create_task(delivery.run())
+        delivery.wake("7")
+        try:
+            await fake.wait_for(lambda f: len(f.messages(CHANNEL)) == 5, timeout=5.0)
+            await asyncio.sleep(0.2)  # time for a needless read
+        finally:
+            await delivery.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await store.close()
+    keys = [(m.metadata or {})["event_payload"]["event_key"] for m in fake.messages(CHANNEL)]
+    assert keys == [f"7:outage:{n}" for n in range(5)]
+    assert store.reads == 3
 
 
 async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_polls(
