@@ -34,6 +34,7 @@ class Database:
     ) -> None:
         self._engine = engine
         self._writer = engine.execution_options(eon_write=True)
+        self._reader = engine.execution_options(eon_read=True)
         self._now = now
         self._postgres = not is_sqlite
         # In one process, SQLite transactions take turns here instead of spinning on
@@ -63,8 +64,12 @@ class Database:
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection to read with. On SQLite its statements run outside any transaction,
+        each seeing what was committed when it began (one trip to the database each, with no
+        BEGIN before or ROLLBACK after): a read that needs one view across two statements
+        uses `_write` instead."""
         turn = self._read_lock if self._read_lock is not None else nullcontext()
-        async with turn, self._engine.connect() as conn:
+        async with turn, self._reader.connect() as conn:
             yield conn
 
     def _view(self, project_id: str, summary: str | None) -> None:

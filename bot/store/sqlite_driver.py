@@ -6,7 +6,9 @@ each statement SQLAlchemy's adapter makes four such calls (open a cursor, execut
 rows, close the cursor), so at a thousand watched projects the store made some 850 of them a
 second, most of the process's 1,000 context switches a second. Here a statement's cursor is
 opened, executed, read to the end and closed in one call on that thread; SQLAlchemy then
-reads the rows, `description`, `rowcount` and `lastrowid` kept from it.
+reads the rows, `description`, `rowcount` and `lastrowid` kept from it. And a ROLLBACK with
+no transaction open (SQLAlchemy's pool sends one as each connection comes back, after a
+commit too) makes no trip at all.
 
 What this relies on beyond aiosqlite's documented API is what SQLAlchemy's own aiosqlite
 dialect relies on too: `Connection._execute` (a function run on the thread) and `_conn` (the
@@ -91,6 +93,13 @@ class Connection(aiosqlite.Connection):
         """`function()` on the connection's thread, its result (or exception) back here."""
         result: T = await self._execute(function)  # type: ignore[no-untyped-call]
         return result
+
+    async def rollback(self) -> None:
+        """No trip when there is nothing to roll back: SQLAlchemy rolls back each connection
+        it returns to its pool, also after a commit or a read outside any transaction."""
+        if self._connection is not None and not self._connection.in_transaction:
+            return
+        await super().rollback()
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         """Opened on the loop: the sqlite3 cursor is made on the thread, with its statement."""

@@ -169,5 +169,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE for writes: a deferred transaction that reads, then writes after another
     # process committed, fails at once with SQLITE_BUSY; IMMEDIATE waits out busy_timeout.
-    write = conn.get_execution_options().get("eon_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+    # None for the store's reads (`Database._read`): each statement is its own transaction.
+    options = conn.get_execution_options()
+    if not options.get("eon_read", False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("eon_write", False) else "BEGIN")

@@ -12,7 +12,8 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from bot.store import sqlite_driver
+from bot.core.events import Event, EventKind
+from bot.store import Outage, Store, sqlite_driver
 from bot.store.url import create_engine, parse
 
 META = MetaData()
@@ -83,17 +84,25 @@ async def test_a_refused_statement_raises_what_the_synchronous_driver_raises(
         await engine.dispose()
 
 
+@pytest.fixture
+def trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every call made on a connection's thread (statements, commits, rollbacks)."""
+    made: list[object] = []
+    execute = sqlite_driver.Connection._execute
+
+    async def counted(
+        self: sqlite_driver.Connection, function: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        made.append(function)
+        return await execute(self, function, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(sqlite_driver.Connection, "_execute", counted)
+    return made
+
+
 async def test_a_statement_is_one_trip_to_the_connections_thread(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, trips: list[object]
 ) -> None:
-    trips: list[object] = []
-    on_thread = sqlite_driver.Connection.on_thread
-
-    async def counted(self: sqlite_driver.Connection, function: Any) -> Any:
-        trips.append(function)
-        return await on_thread(self, function)
-
-    monkeypatch.setattr(sqlite_driver.Connection, "on_thread", counted)
     url = f"sqlite:///{tmp_path / 'bot.db'}"
     engine = create_engine(url, parse(url))
     try:
@@ -106,6 +115,27 @@ async def test_a_statement_is_one_trip_to_the_connections_thread(
             trips.clear()
             await conn.execute(update(ITEMS).values(size=2).returning(ITEMS.c.id))
             assert len(trips) == 1
+            trips.clear()
+        assert len(trips) == 1  # the COMMIT; the pool's ROLLBACK after it has nothing to do
     finally:
         await engine.dispose()
     assert [tuple(row) for row in rows] == [("a", 1)]
+
+
+async def test_a_read_of_the_store_is_one_trip_and_sees_each_commit(
+    tmp_path: Path, trips: list[object]
+) -> None:
+    """No BEGIN before a read's statement nor ROLLBACK after it; each read sees what was
+    committed before it, also on a connection the pool hands out again."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        await store.subscribe("C1", "7", added_by="U1")
+        trips.clear()
+        assert await store.outbox("C1") == []
+        assert len(trips) == 1
+        for n in (1, 2):
+            event = Event(kind=EventKind.API_RECOVERED, key=f"7:outage:{n}", project_id="7")
+            await store.save_poll("7", snapshot=None, events=[event], outage=Outage())
+            assert len(await store.outbox("C1")) == n
+    finally:
+        await store.close()
