@@ -4,6 +4,7 @@ included, at one trip each."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -65,23 +66,30 @@ async def test_statements_answer_as_sqlalchemys_own_aiosqlite_driver_does(
     assert found[3] == ([("b",), ("c",)], 2, ["name"])  # what the UPDATE … RETURNING touched
 
 
-async def test_a_refused_statement_raises_what_the_synchronous_driver_raises(
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The store's SQLite engine on a fresh file holding the `items` table."""
     url = f"sqlite:///{tmp_path / 'bot.db'}"
-    engine = create_engine(url, parse(url))
+    made = create_engine(url, parse(url))
+    async with made.begin() as conn:
+        await conn.run_sync(META.create_all)
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(META.create_all)
-            await conn.execute(insert(ITEMS).values(name="a"))
-        with pytest.raises(IntegrityError, match="UNIQUE constraint failed: items.name"):
-            async with engine.begin() as conn:
-                await conn.execute(insert(ITEMS).values(name="b"))
-                await conn.execute(insert(ITEMS).values(name="a"))
-        async with engine.connect() as conn:  # the failed transaction left nothing behind
-            assert (await conn.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
+        yield made
     finally:
-        await engine.dispose()
+        await made.dispose()
+
+
+async def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_nothing_behind(
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(insert(ITEMS).values(name="a"))
+    with pytest.raises(IntegrityError, match="UNIQUE constraint failed: items.name"):
+        async with engine.begin() as conn:
+            await conn.execute(insert(ITEMS).values(name="b"))
+            await conn.execute(insert(ITEMS).values(name="a"))
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
 
 
 @pytest.fixture
@@ -101,24 +109,18 @@ def trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 async def test_a_statement_is_one_trip_to_the_connections_thread(
-    tmp_path: Path, trips: list[object]
+    engine: AsyncEngine, trips: list[object]
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.db'}"
-    engine = create_engine(url, parse(url))
-    try:
-        async with engine.begin() as conn:
-            await conn.run_sync(META.create_all)
-            await conn.execute(insert(ITEMS).values(name="a", size=1))
-            trips.clear()
-            rows = (await conn.execute(select(ITEMS.c.name, ITEMS.c.size))).all()
-            assert len(trips) == 1
-            trips.clear()
-            await conn.execute(update(ITEMS).values(size=2).returning(ITEMS.c.id))
-            assert len(trips) == 1
-            trips.clear()
-        assert len(trips) == 1  # the COMMIT; the pool's ROLLBACK after it has nothing to do
-    finally:
-        await engine.dispose()
+    async with engine.begin() as conn:
+        await conn.execute(insert(ITEMS).values(name="a", size=1))
+        trips.clear()
+        rows = (await conn.execute(select(ITEMS.c.name, ITEMS.c.size))).all()
+        assert len(trips) == 1
+        trips.clear()
+        await conn.execute(update(ITEMS).values(size=2).returning(ITEMS.c.id))
+        assert len(trips) == 1
+        trips.clear()
+    assert len(trips) == 1  # the COMMIT; the pool's ROLLBACK after it has nothing to do
     assert [tuple(row) for row in rows] == [("a", 1)]
 
 
