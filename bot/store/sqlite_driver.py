@@ -12,12 +12,14 @@ commit too) makes no trip at all.
 
 What this relies on beyond aiosqlite's documented API is what SQLAlchemy's own aiosqlite
 dialect relies on too: `Connection._execute` (a function run on the thread) and `_conn` (the
-sqlite3 connection). Server-side cursors (`stream()`) are not supported; the store uses none.
+sqlite3 connection). A server-side cursor (`stream()`) works, but its rows are all read on the
+thread first, like any statement's; the store streams nothing.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
@@ -40,7 +42,7 @@ class Cursor:
         self.description: Any = None
         self.rowcount = -1
         self.lastrowid: int | None = None
-        self._rows: list[Row] = []
+        self._rows: deque[Row] = deque()
 
     async def __aenter__(self) -> Cursor:
         return self
@@ -49,11 +51,15 @@ class Cursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
-        self._rows = await self._connection.on_thread(partial(self._run, sql, parameters, False))
+        self._rows = deque(
+            await self._connection.on_thread(partial(self._run, sql, parameters, False))
+        )
         return self
 
     async def executemany(self, sql: str, parameters: Sequence[Sequence[Any]]) -> Cursor:
-        self._rows = await self._connection.on_thread(partial(self._run, sql, parameters, True))
+        self._rows = deque(
+            await self._connection.on_thread(partial(self._run, sql, parameters, True))
+        )
         return self
 
     def _run(self, sql: str, parameters: Any, many: bool) -> list[Row]:
@@ -73,19 +79,19 @@ class Cursor:
             cursor.close()
 
     async def fetchall(self) -> list[Row]:
-        rows, self._rows = self._rows, []
+        rows = list(self._rows)
+        self._rows.clear()
         return rows
 
     async def fetchone(self) -> Row | None:
-        return self._rows.pop(0) if self._rows else None
+        return self._rows.popleft() if self._rows else None
 
     async def fetchmany(self, size: int | None = None) -> list[Row]:
-        count = self.arraysize if size is None else size
-        rows, self._rows = self._rows[:count], self._rows[count:]
-        return rows
+        count = min(len(self._rows), self.arraysize if size is None else size)
+        return [self._rows.popleft() for _ in range(count)]
 
     async def close(self) -> None:
-        self._rows = []
+        self._rows.clear()
 
 
 class Connection(aiosqlite.Connection):

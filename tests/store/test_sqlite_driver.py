@@ -92,6 +92,19 @@ async def test_a_refused_statement_raises_sqlalchemys_error_and_leaves_nothing_b
         assert (await conn.execute(select(ITEMS.c.name))).scalars().all() == ["a"]
 
 
+async def test_a_streamed_result_gives_every_row_in_order(engine: AsyncEngine) -> None:
+    """`stream()` (a server-side cursor) reads the rows on the thread first, like any
+    statement, then hands them out one by one and in batches."""
+    async with engine.begin() as conn:
+        await conn.execute(insert(ITEMS), [{"name": f"n{i}", "size": i} for i in range(7)])
+    async with engine.connect() as conn:
+        result = await conn.stream(select(ITEMS.c.name).order_by(ITEMS.c.id))
+        first = await result.fetchone()
+        batch = await result.fetchmany(3)
+        rest = await result.fetchall()
+    assert [first, *batch, *rest] == [(f"n{i}",) for i in range(7)]
+
+
 @pytest.fixture
 def trips(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     """Every call made on a connection's thread (statements, commits, rollbacks)."""
