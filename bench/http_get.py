@@ -1,12 +1,13 @@
-"""What one poll's GET costs the bot: httpx's own transport, the production client, aiohttp.
+"""What one poll's GET costs the bot: httpx's own transport, the tuner client, aiohttp.
 
 A loopback aiohttp server in a child process answers every GET with the same body (a 24-trial
 state is about 120 KB). In this process, three clients ask it side by side, 8 requests at a
 time over kept-alive connections, as the poller does:
 
 - `httpx default`: `httpx.AsyncClient` with its own transport (httpcore, anyio, h11);
-- `production`: `default_http_client()`, httpx's API over aiohttp's connections
-  (`bot.tuner.transport`);
+- `httpx over aiohttp`: `httpx.AsyncClient` over the production transport
+  (`bot.tuner.transport`): what the tuner client paid before it skipped httpx's client;
+- `tuner client`: `TunerClient.fetch` over `default_transport()`, as a poll makes it;
 - `aiohttp`: a bare `aiohttp.ClientSession`, the least this machine could pay.
 
 It prints the CPU time of this process per GET (body read whole), min and median over
@@ -30,12 +31,14 @@ from pathlib import Path
 import aiohttp
 import httpx
 from aiohttp import web
+from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.tuner.client import MAX_CONNECTIONS, default_http_client  # noqa: E402
+from bot.tuner.client import MAX_CONNECTIONS, TunerClient, default_transport  # noqa: E402
 
 AT_ONCE = 8
+STATE = "/api/1/optimize/state"
 HEADERS = {"x-api-key": "ei_bench", "Accept": "application/json"}
 
 
@@ -47,7 +50,7 @@ def _serve(size: int, conn: Connection) -> None:
 
     async def main() -> None:
         app = web.Application()
-        app.router.add_get("/state", answer)
+        app.router.add_get(STATE, answer)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -82,7 +85,7 @@ async def bench(size: int, requests: int, repeat: int) -> None:
     server = ctx.Process(target=_serve, args=(size, child), daemon=True)
     server.start()
     try:
-        url = f"http://127.0.0.1:{parent.recv()}/state"
+        url = f"http://127.0.0.1:{parent.recv()}{STATE}"
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
 
         async def streamed(http: httpx.AsyncClient) -> bytes:
@@ -92,8 +95,15 @@ async def bench(size: int, requests: int, repeat: int) -> None:
         results: dict[str, list[float]] = {}
         async with httpx.AsyncClient(limits=limits) as http:
             results["httpx default"] = await _cpu_per_get(lambda: streamed(http), requests, repeat)
-        async with default_http_client() as http:
-            results["production"] = await _cpu_per_get(lambda: streamed(http), requests, repeat)
+        async with httpx.AsyncClient(transport=default_transport(), limits=limits) as http:
+            results["httpx over aiohttp"] = await _cpu_per_get(
+                lambda: streamed(http), requests, repeat
+            )
+        async with default_transport() as transport:
+            tuner = TunerClient(
+                transport, base_url=url.removesuffix(STATE), api_key_for=lambda _: SecretStr("k")
+            )
+            results["tuner client"] = await _cpu_per_get(lambda: tuner.fetch("1"), requests, repeat)
         connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
         async with aiohttp.ClientSession(connector=connector) as session:
 
@@ -106,11 +116,11 @@ async def bench(size: int, requests: int, repeat: int) -> None:
         parent.send(None)
         server.join(10)
     print(f"\nbody {size:,} bytes, {requests} GETs x {repeat}, {AT_ONCE} at a time")
-    print(f"  {'CPU per GET':16} {'min ms':>8} {'median ms':>10} {'/ httpx':>8}")
+    print(f"  {'CPU per GET':20} {'min ms':>8} {'median ms':>10} {'/ httpx':>8}")
     base = statistics.median(results["httpx default"])
     for name, rounds in results.items():
         median = statistics.median(rounds)
-        print(f"  {name:16} {min(rounds):8.3f} {median:10.3f} {median / base:8.2f}")
+        print(f"  {name:20} {min(rounds):8.3f} {median:10.3f} {median / base:8.2f}")
 
 
 def main() -> None:

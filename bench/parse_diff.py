@@ -1,7 +1,7 @@
 """What one whole poll costs the bot, next to the least any client could pay for the same document.
 
 For simulated runs of 50, 500 and 2,000 trials it times `Poller.poll` (the real poller: the
-store, a SQLite file, the production tuner client over HTTP (`default_http_client`), the
+store, a SQLite file, the production tuner client over HTTP (`default_transport`), the
 reader thread, the diff and the write) against the floor: `httpx.AsyncClient.get` (httpx's
 own transport) of the same document plus `json.loads` of the body.
 The cases (the issue's targets in brackets):
@@ -53,7 +53,7 @@ from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.simulator.simulation import Simulation
 from bot.store import Store
 from bot.store.schema import projects
-from bot.tuner.client import TunerClient, default_http_client
+from bot.tuner.client import TunerClient, default_transport
 from bot.tuner.models import TrialStatus
 
 PROJECT = "7"
@@ -104,7 +104,7 @@ class Rig:
         url: str,
         store: Store,
         http: httpx.AsyncClient,
-        polling: httpx.AsyncClient,
+        polling: httpx.AsyncBaseTransport,
         sim: Connection,
     ) -> None:
         self.url, self.store, self.http, self.sim = url, store, http, sim
@@ -160,7 +160,7 @@ async def bench(trials: int, reps: int) -> None:
             store = await Store.open(f"sqlite:///{Path(folder) / 'bot.db'}")
             async with (
                 httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http,  # the floor's
-                default_http_client() as polling,
+                default_transport() as polling,
             ):
                 await store.subscribe("C1", PROJECT, added_by="U1")
                 rig = Rig(url, store, http, polling, parent)

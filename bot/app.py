@@ -33,7 +33,7 @@ from bot.slack.plot import load_matplotlib
 from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
 from bot.store import Store, url
-from bot.tuner.client import TunerClient, default_http_client
+from bot.tuner.client import TunerClient, default_transport
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -63,7 +63,7 @@ def slack_client(
 class Bot:
     settings: Settings
     store: Store
-    http: httpx.AsyncClient
+    ei_transport: httpx.AsyncBaseTransport  # the Edge Impulse client's
     slack: AsyncWebClient
     tuner: TunerClient
     scheduler: AsyncIOScheduler
@@ -113,13 +113,13 @@ class Bot:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
-        await self._owned.aclose()  # the HTTP client and the store, unless passed in
+        await self._owned.aclose()  # the transports and the store, unless passed in
 
 
-def tuner_client(settings: Settings, http: httpx.AsyncClient) -> TunerClient:
+def tuner_client(settings: Settings, transport: httpx.AsyncBaseTransport) -> TunerClient:
     """The Edge Impulse client as every command uses it (`run`, `status`)."""
     return TunerClient(
-        http,
+        transport,
         base_url=settings.ei_api_url,
         api_key_for=settings.api_key_for,
         max_bytes=int(settings.ei_max_response_mb * 1024 * 1024),
@@ -131,10 +131,10 @@ async def _edges(
     owned: contextlib.AsyncExitStack,
     *,
     store: Store | None,
-    http: httpx.AsyncClient | None,
+    ei_transport: httpx.AsyncBaseTransport | None,
     slack: AsyncWebClient | None,
     now: Callable[[], datetime],
-) -> tuple[Store, httpx.AsyncClient, AsyncWebClient]:
+) -> tuple[Store, httpx.AsyncBaseTransport, AsyncWebClient]:
     """The I/O edges not passed in, made here and put on `owned` (closed with the bot); if
     one cannot be made, those made before it are closed again."""
     if slack is None:
@@ -146,9 +146,9 @@ async def _edges(
             await session.close()
             raise
         owned.push_async_callback(session.close)
-    if http is None:
-        http = default_http_client()
-        owned.push_async_callback(http.aclose)
+    if ei_transport is None:
+        ei_transport = default_transport()
+        owned.push_async_callback(ei_transport.aclose)
     if store is None:
         try:
             sqlite_path = url.parse(settings.database_url).sqlite_path
@@ -161,14 +161,14 @@ async def _edges(
             await owned.aclose()
             raise
         owned.push_async_callback(store.close)
-    return store, http, slack
+    return store, ei_transport, slack
 
 
 async def build(
     settings: Settings,
     *,
     store: Store | None = None,
-    http: httpx.AsyncClient | None = None,
+    ei_transport: httpx.AsyncBaseTransport | None = None,
     slack: AsyncWebClient | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> Bot:
@@ -177,8 +177,10 @@ async def build(
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
     owned = contextlib.AsyncExitStack()
-    store, http, slack = await _edges(settings, owned, store=store, http=http, slack=slack, now=now)
-    tuner = tuner_client(settings, http)
+    store, ei_transport, slack = await _edges(
+        settings, owned, store=store, ei_transport=ei_transport, slack=slack, now=now
+    )
+    tuner = tuner_client(settings, ei_transport)
     scheduler = AsyncIOScheduler(timezone=UTC)
     owner = replica_id()
     claim_s = lease_seconds(settings.poll_interval)
@@ -244,7 +246,7 @@ async def build(
     return Bot(
         settings=settings,
         store=store,
-        http=http,
+        ei_transport=ei_transport,
         slack=slack,
         tuner=tuner,
         scheduler=scheduler,

@@ -43,7 +43,7 @@ from bot.slack.auth import (
     is_refusal,
 )
 from bot.store import Store
-from bot.tuner.client import default_http_client, project_id_from
+from bot.tuner.client import default_transport, project_id_from
 
 OK, FAILED = 0, 1
 PASS, FAIL = "✓", "✗"
@@ -178,8 +178,8 @@ async def _projects(settings: Settings, project_ids: Sequence[str]) -> list[Chec
         return [Check("Edge Impulse", True, "no project watched or named (eon-bot check 12345)")]
     checks: list[Check] = []
     async with AsyncExitStack() as stack:
-        http = await stack.enter_async_context(default_http_client())
-        tuner = tuner_client(settings, http)
+        transport = await stack.enter_async_context(default_transport())
+        tuner = tuner_client(settings, transport)
         for raw in dict.fromkeys(project_ids):  # once each, in order
             name = f"project {one_line(raw, 20)}"
             try:

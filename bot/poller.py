@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 # connections for delivery, and delivery keeps its share of the CPU:
 # - requests to Edge Impulse under way at once: enough for 1,000 projects every 10 s with
 #   answers taking 300 ms (100 polls a second); the tuner client's pool has as many
-#   connections (`tuner.client.default_http_client`);
+#   connections (`tuner.client.default_transport`);
 # - changed documents being read or stored at once (each may hold a database connection);
 # - the reader thread rests after each document as long as reading it took: reading uses at
 #   most half of the process's time, whatever the backlog.

@@ -23,7 +23,7 @@ from bot.core.summarize import summarize_run
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
 from bot.settings import Settings, load_settings
-from bot.tuner.client import default_http_client, project_id_from
+from bot.tuner.client import default_transport, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
 _LINE_LIMIT = 600
@@ -46,15 +46,15 @@ async def status(
     project_id: str,
     *,
     settings: Settings | None = None,
-    http: httpx.AsyncClient | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> int:
     """Print the status of `project_id`'s tuner run and return the exit status.
 
-    `settings` default to `Settings()` (environment and `.env`); `http` to
-    `default_http_client()`, closed afterwards (a client passed in is left open). `out`/`err`
+    `settings` default to `Settings()` (environment and `.env`); `transport` to
+    `default_transport()`, closed afterwards (a transport passed in is left open). `out`/`err`
     default to `sys.stdout`/`sys.stderr` as they are at call time.
     """
     out = out if out is not None else sys.stdout
@@ -68,9 +68,9 @@ async def status(
         return BAD_INPUT
     try:
         async with AsyncExitStack() as stack:
-            if http is None:
-                http = await stack.enter_async_context(default_http_client())
-            state = await tuner_client(settings, http).get_state(project_id)
+            if transport is None:
+                transport = await stack.enter_async_context(default_transport())
+            state = await tuner_client(settings, transport).get_state(project_id)
         lines = status_lines(summarize_run(project_id, state, now=now()))
     except ConfigError as exc:
         _say(err, str(exc), settings)

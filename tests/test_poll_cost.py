@@ -63,8 +63,11 @@ STALL_AFTER = 600.0
 async def make_rig(
     store: Store, served: Served, clock: Clock | None = None, *, max_writes: int = 8
 ) -> Rig:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(served))
-    tuner = TunerClient(http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"))
+    tuner = TunerClient(
+        httpx.MockTransport(served),
+        base_url="https://ei.test/v1",
+        api_key_for=lambda _: SecretStr("k"),
+    )
     wakes: list[str] = []
     clock = clock or Clock()
     poller = Poller(
@@ -257,9 +260,11 @@ async def poller_over(
     """A poller over a fresh store, Edge Impulse answering through `handler` (one attempt a
     poll); `limits` are the poller's `max_fetches` / `max_writes`."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     tuner = TunerClient(
-        http, base_url="https://ei.test/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+        httpx.MockTransport(handler),
+        base_url="https://ei.test/v1",
+        api_key_for=lambda _: SecretStr("k"),
+        attempts=1,
     )
     try:
         yield Poller(
@@ -273,7 +278,6 @@ async def poller_over(
             **limits,
         )
     finally:
-        await http.aclose()
         await store.close()
 
 

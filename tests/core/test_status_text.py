@@ -301,10 +301,14 @@ async def run(
         return response
 
     out, err = io.StringIO(), io.StringIO()
-    async with httpx.AsyncClient(transport=httpx.MockTransport(recording)) as http:
-        code = await status(
-            project_id, settings=settings, http=http, out=out, err=err, now=lambda: NOW
-        )
+    code = await status(
+        project_id,
+        settings=settings,
+        transport=httpx.MockTransport(recording),
+        out=out,
+        err=err,
+        now=lambda: NOW,
+    )
     return code, out.getvalue(), err.getvalue(), requests
 
 

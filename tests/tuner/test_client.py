@@ -31,7 +31,7 @@ from bot.errors import (
 )
 from bot.tuner.client import (
     TunerClient,
-    default_http_client,
+    default_transport,
     parse_state,
     project_id_from,
 )
@@ -100,9 +100,12 @@ def make_client(
     api_key_for: Callable[[str], SecretStr | None] = keys,
     **options: Any,
 ) -> TunerClient:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     return TunerClient(
-        http, base_url=BASE, api_key_for=api_key_for, sleep=sleeps or Sleeps(), **options
+        httpx.MockTransport(handler),
+        base_url=BASE,
+        api_key_for=api_key_for,
+        sleep=sleeps or Sleeps(),
+        **options,
     )
 
 
@@ -171,18 +174,20 @@ async def test_the_cap_holds_without_a_content_length_and_stops_reading_early() 
 
 async def test_trailing_slash_and_leading_zeros_are_normalised() -> None:
     ei = Recorder(ok())
-    http = httpx.AsyncClient(transport=httpx.MockTransport(ei))
-    client = TunerClient(http, base_url=BASE + "/", api_key_for=keys)
+    client = TunerClient(httpx.MockTransport(ei), base_url=BASE + "/", api_key_for=keys)
     await client.get_state("0012")
     assert str(ei.requests[0].url) == "https://ei.test/v1/api/12/optimize/state"
     assert ei.requests[0].headers["x-api-key"] == PROJECT_KEY
 
 
-async def test_default_http_client_has_timeouts_and_a_user_agent() -> None:
-    async with default_http_client() as http:
-        assert http.timeout.connect == 5.0
-        assert http.timeout.read == 20.0
-        assert http.headers["user-agent"].startswith("eon-bot/")
+async def test_a_request_carries_timeouts_a_user_agent_and_takes_gzip() -> None:
+    ei = Recorder(ok())
+    await make_client(ei).fetch("7")
+    sent = ei.requests[0]
+    timeouts = sent.extensions["timeout"]
+    assert timeouts["connect"] == 5.0 and timeouts["read"] == 20.0
+    assert sent.headers["user-agent"].startswith("eon-bot/")
+    assert "gzip" in sent.headers["accept-encoding"]
 
 
 # --- refusals: no retry ----------------------------------------------------------------------
@@ -478,7 +483,7 @@ def test_project_id_from(text: str, canonical: str) -> None:
 @pytest.mark.parametrize("url", ["", "studio.edgeimpulse.com/v1", "ftp://ei.test/v1", "http://"])
 def test_a_base_url_that_is_not_http_is_a_config_error(url: str) -> None:
     with pytest.raises(ConfigError, match="EI_API_URL"):
-        TunerClient(httpx.AsyncClient(), base_url=url, api_key_for=keys)
+        TunerClient(httpx.MockTransport(Recorder(ok())), base_url=url, api_key_for=keys)
 
 
 # --- the key never leaks ----------------------------------------------------------------------
@@ -579,18 +584,21 @@ async def test_the_simulator_without_v1_is_said_to_be_no_edge_impulse_api() -> N
     """Real HTTP: the simulator serves under /v1; its root answers like any web server."""
     from bot.sandbox.simulator.server import SimulatorServer
 
-    async with SimulatorServer(api_key="k") as simulator, httpx.AsyncClient() as http:
+    async with SimulatorServer(api_key="k") as simulator, default_transport() as transport:
         root = simulator.url.removesuffix("/v1")
-        client = TunerClient(http, base_url=root, api_key_for=lambda _: SecretStr("k"))
+        client = TunerClient(transport, base_url=root, api_key_for=lambda _: SecretStr("k"))
         with pytest.raises(NotEdgeImpulse) as caught:
             await client.get_state("1")
         assert root in str(caught.value)
 
 
 async def test_a_closed_port_names_the_url_tried() -> None:
-    async with httpx.AsyncClient() as http:
+    async with default_transport() as transport:
         client = TunerClient(
-            http, base_url="http://127.0.0.1:9/v1", api_key_for=lambda _: SecretStr("k"), attempts=1
+            transport,
+            base_url="http://127.0.0.1:9/v1",
+            api_key_for=lambda _: SecretStr("k"),
+            attempts=1,
         )
         with pytest.raises(TunerUnavailable) as caught:
             await client.get_state("1")
@@ -624,11 +632,12 @@ async def test_a_get_over_a_kept_connection_imports_nothing() -> None:
     url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
     lookups = _Lookups()
     try:
-        async with default_http_client() as http:
-            await http.get(url)  # connects; imports whatever a first request needs
+        async with default_transport() as transport:
+            client = TunerClient(transport, base_url=url, api_key_for=lambda _: SecretStr("k"))
+            await client.fetch("1")  # connects; imports whatever a first request needs
             sys.meta_path.insert(0, lookups)  # type: ignore[arg-type]
             try:
-                assert (await http.get(url)).status_code == 200
+                assert await client.fetch("1") == b"{}"
             finally:
                 sys.meta_path.remove(lookups)  # type: ignore[arg-type]
     finally:

@@ -1,4 +1,4 @@
-"""The production client (`default_http_client`, httpx over aiohttp) against real sockets.
+"""The production transport (`default_transport`, httpx over aiohttp) against real sockets.
 
 Each server here is a few lines of asyncio on loopback that answers the way a real one does
 or fails the way real ones fail: kept-alive answers, gzip, a connection refused, an answer that
@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.errors import TunerUnavailable
-from bot.tuner.client import TunerClient, default_http_client
+from bot.tuner.client import TunerClient, default_transport
 
 KEY = "ei_SECRET-transport-0c9d"
 Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -49,8 +49,16 @@ def answer(body: bytes, *headers: str) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
-def tuner(http: httpx.AsyncClient, url: str) -> TunerClient:
-    return TunerClient(http, base_url=url, api_key_for=lambda _: SecretStr(KEY), attempts=1)
+def tuner(
+    transport: httpx.AsyncBaseTransport, url: str, timeout: httpx.Timeout | None = None
+) -> TunerClient:
+    return TunerClient(
+        transport,
+        base_url=url,
+        api_key_for=lambda _: SecretStr(KEY),
+        attempts=1,
+        timeout=timeout or httpx.Timeout(5.0),
+    )
 
 
 async def test_answers_are_read_whole_over_one_kept_connection_with_the_request_as_sent() -> None:
@@ -63,10 +71,11 @@ async def test_answers_are_read_whole_over_one_kept_connection_with_the_request_
             writer.write(answer(gzip.compress(state), "Content-Encoding: gzip", "X-Seen: yes"))
             await writer.drain()
 
-    async with serving(serve) as (url, connections), default_http_client() as http:
+    async with serving(serve) as (url, connections), default_transport() as transport:
         for _ in range(3):
-            assert await tuner(http, url).fetch("7") == state  # decoded by httpx
-        response = await http.get(f"{url}/x")
+            assert await tuner(transport, url).fetch("7") == state  # decoded by httpx
+        response = await transport.handle_async_request(httpx.Request("GET", f"{url}/x"))
+        await response.aread()
         assert response.headers["x-seen"] == "yes"
         assert response.http_version == "HTTP/1.1" and response.reason_phrase == "OK"
     assert connections == [1]  # kept alive
@@ -89,10 +98,9 @@ async def _failure(serve: Serve | None, *, read_timeout: float = 5.0) -> TunerUn
             url = await refuse()
         else:
             url, _ = await stack.enter_async_context(serving(serve))
-        http = await stack.enter_async_context(default_http_client())
-        http.timeout = httpx.Timeout(read_timeout, connect=5.0)
+        transport = await stack.enter_async_context(default_transport())
         with pytest.raises(TunerUnavailable) as caught:
-            await tuner(http, url).fetch("7")
+            await tuner(transport, url, httpx.Timeout(read_timeout, connect=5.0)).fetch("7")
     assert KEY not in str(caught.value) and KEY not in repr(caught.value)
     return caught.value
 
@@ -134,3 +142,76 @@ async def test_each_failure_is_the_httpx_error_that_says_what_happened(
     failure = await _failure(serve, read_timeout=0.3)
     assert f"{kind}: {error}" in failure.reason
     assert "http://127.0.0.1:" in failure.reason  # the URL tried, for the operator
+
+
+@pytest.fixture
+def no_proxy_set(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    return monkeypatch
+
+
+async def test_a_proxy_the_environment_names_carries_the_polls(
+    no_proxy_set: pytest.MonkeyPatch,
+) -> None:
+    """As httpx's client read them: HTTP_PROXY (HTTPS_PROXY for https) gets the request in
+    absolute form, with the credentials of its URL as Proxy-Authorization."""
+    state = b'{"success": true, "trials": []}'
+    asked: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(answer(state))
+        await writer.drain()
+
+    async with serving(proxy) as (proxy_url, _), default_transport() as transport:
+        no_proxy_set.setenv("HTTP_PROXY", proxy_url.replace("://", "://squid:p%40ss@"))
+        assert await tuner(transport, "http://ei.invalid/v1").fetch("7") == state
+    head = asked[0].decode().lower()
+    assert head.startswith("get http://ei.invalid/v1/api/7/optimize/state http/1.1\r\n")
+    assert "proxy-authorization: basic " in head
+    assert "Basic c3F1aWQ6cEBzcw==" in asked[0].decode()  # squid:p@ss
+
+
+async def test_no_proxy_sends_a_host_it_names_around_the_proxy(
+    no_proxy_set: pytest.MonkeyPatch,
+) -> None:
+    state = b'{"success": true, "trials": []}'
+    proxied: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        proxied.append(await reader.readuntil(b"\r\n\r\n"))
+
+    async def direct(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer(state))
+        await writer.drain()
+
+    async with (
+        serving(proxy) as (proxy_url, _),
+        serving(direct) as (url, _),
+        default_transport() as transport,
+    ):
+        no_proxy_set.setenv("HTTP_PROXY", proxy_url)
+        no_proxy_set.setenv("NO_PROXY", "localhost,127.0.0.1")
+        assert await tuner(transport, url).fetch("7") == state
+    assert proxied == []
+
+
+async def test_an_https_poll_tunnels_through_the_proxy_with_its_credentials(
+    no_proxy_set: pytest.MonkeyPatch,
+) -> None:
+    asked: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked.append(await reader.readuntil(b"\r\n\r\n"))  # then hangs up: no tunnel
+
+    async with serving(proxy) as (proxy_url, _), default_transport() as transport:
+        no_proxy_set.setenv("HTTPS_PROXY", proxy_url.replace("://", "://squid:p%40ss@"))
+        with pytest.raises(TunerUnavailable):
+            await tuner(transport, "https://ei.invalid/v1").fetch("7")
+    head = asked[0].decode()
+    assert head.startswith("CONNECT ei.invalid:443 HTTP/1.1\r\n")
+    assert "Proxy-Authorization: Basic c3F1aWQ6cEBzcw==" in head  # squid:p@ss
+    assert KEY not in head  # the key travels inside the tunnel only
