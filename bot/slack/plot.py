@@ -86,7 +86,8 @@ def render_chart(data: ChartData) -> bytes:
         # `tight_layout` measures every text first, a third of the drawing's cost.
         figure.subplots_adjust(**MARGINS)
         buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=DPI)
+        # zlib level 3, not 6: 6 % of the drawing's time saved for a file 9 % larger.
+        figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
     return buffer.getvalue()
 
 
@@ -99,6 +100,9 @@ def _draw(ax: Axes, data: ChartData) -> None:
         f"EON Tuner · {run} · project {fmt.one_line(data.project_id, 20)}\n"
         f"{len(data.completed)} completed · {len(data.failed)} failed",
         loc="left",
+        # At a fixed height: matplotlib would otherwise measure the axis's tick labels to see
+        # whether the title must rise above them (none are at the top): 6 % of the drawing.
+        y=1.0,
     )
     ax.set_xlabel(X_LABELS[axis])
     ax.set_ylabel(f"{data.y_label} (%)")
