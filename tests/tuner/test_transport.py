@@ -19,7 +19,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from bot.errors import TunerUnavailable
+from bot.errors import TunerBadResponse, TunerUnavailable
 from bot.tuner.client import TunerClient, default_transport
 
 KEY = "ei_SECRET-transport-0c9d"
@@ -142,6 +142,34 @@ async def test_each_failure_is_the_httpx_error_that_says_what_happened(
     failure = await _failure(serve, read_timeout=0.3)
     assert f"{kind}: {error}" in failure.reason
     assert "http://127.0.0.1:" in failure.reason  # the URL tried, for the operator
+
+
+async def test_an_answer_refused_before_its_end_closes_its_connection() -> None:
+    """A body over the cap is left unread, so its connection cannot serve the next request:
+    it is closed, not put back in the pool (a body read to its end keeps it: see above)."""
+    state = b'{"success": true, "trials": []}'
+    closed = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        if not closed.is_set():  # the first connection: an answer too large, still coming
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5000000\r\n\r\n" + b"x" * 10_000)
+            await writer.drain()
+            if await reader.read() == b"":  # the client hung up
+                closed.set()
+            return
+        writer.write(answer(state))
+        await writer.drain()
+
+    async with serving(serve) as (url, connections), default_transport() as transport:
+        client = TunerClient(
+            transport, base_url=url, api_key_for=lambda _: SecretStr(KEY), max_bytes=1000
+        )
+        with pytest.raises(TunerBadResponse, match="over the"):
+            await client.fetch("7")
+        await asyncio.wait_for(closed.wait(), 2.0)
+        assert await client.fetch("7") == state
+    assert connections == [1, 1]
 
 
 @pytest.fixture
