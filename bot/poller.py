@@ -296,7 +296,9 @@ class Poller:
         def changes(pieces: Pieces) -> Read:
             return read_changes(snapshot, pieces, digest=digest, project_id=project_id, now=now)
 
-        return snapshot, self._tuner.read(project_id, body, changes)
+        # The ids of the trials whose bytes the last poll saw: only new bytes have theirs read.
+        known = {print_: id_ for id_, print_ in listing.fingerprints.items()} if listing else None
+        return snapshot, self._tuner.read(project_id, body, changes, known)
 
     async def _failed(
         self,

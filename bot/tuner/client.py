@@ -19,7 +19,7 @@ import asyncio
 import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
@@ -172,14 +172,20 @@ def check_answer(
 
 
 def read_state(
-    project_id: str, body: bytes, use: Callable[[Pieces], T], *, secret: SecretStr | None = None
+    project_id: str,
+    body: bytes,
+    use: Callable[[Pieces], T],
+    *,
+    secret: SecretStr | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> T:
     """`use(pieces)` of a 200 answer's body, once it is known to be a successful state with a
     `trials` list; a body (or, inside `use`, a trial) not understood becomes the typed error.
-    Pure CPU: the poller runs it in a worker thread."""
+    `known`: the ids of trials seen before, by fingerprint (`piecewise.read`). Pure CPU: the
+    poller runs it in a worker thread."""
     try:
         with _gc_paused() if len(body) >= PAUSE_GC_BYTES else nullcontext():
-            pieces = piecewise.read(body)
+            pieces = piecewise.read(body, known)
             state = pieces.envelope
             if not state.success:
                 told = state.error or "success: false, without an error message"
@@ -284,9 +290,15 @@ class TunerClient:
         body = await self.fetch(project_id)
         return read_state(project_id, body, whole_state, secret=self._key(project_id))
 
-    def read(self, project_id: str, body: bytes, use: Callable[[Pieces], T]) -> T:
+    def read(
+        self,
+        project_id: str,
+        body: bytes,
+        use: Callable[[Pieces], T],
+        known: Mapping[str, str] | None = None,
+    ) -> T:
         """`read_state` with the project's key as the secret to keep out of error text."""
-        return read_state(project_id, body, use, secret=self._key(project_id))
+        return read_state(project_id, body, use, secret=self._key(project_id), known=known)
 
     async def fetch(self, project_id: str) -> bytes:
         """The body of the project's 200 answer, unread (see `read`), retrying what may pass;

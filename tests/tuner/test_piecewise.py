@@ -82,6 +82,28 @@ def test_a_trial_changes_its_fingerprint_and_only_its_own() -> None:
     assert same == [True, False, True]
 
 
+@settings(max_examples=60, deadline=None)
+@given(before=documents(), after=documents(), layout=st.sampled_from(LAYOUTS))
+def test_ids_known_by_fingerprint_are_the_ids_a_whole_read_finds(
+    before: dict[str, Any], after: dict[str, Any], layout: dict[str, Any]
+) -> None:
+    """The next poll reads the ids of new bytes only: whatever changed, reordered, came or
+    went between two documents, the ids are those of reading every trial's (the oracle)."""
+    after = {**after, "trials": [*before["trials"][::-1], *after["trials"]]}  # some seen before
+    first = piecewise.read(json.dumps(before, **layout).encode())
+    known = dict(zip(first.fingerprints, first.ids, strict=True))
+    body = json.dumps(after, **layout).encode()
+    assert piecewise.read(body, known).ids == piecewise.read(body).ids
+
+
+def test_a_trial_whose_bytes_were_seen_keeps_its_id_unread() -> None:
+    trials = [trial("a", "running"), trial("b", "running")]
+    whole = piecewise.read(json.dumps({"success": True, "trials": trials}).encode())
+    known = {whole.fingerprints[0]: "as stored"}  # the same bytes: their id is not read again
+    again = piecewise.read(json.dumps({"success": True, "trials": trials}).encode(), known)
+    assert again.ids == ["as stored", "b"]
+
+
 def test_a_repeated_key_counts_once_the_last_time_as_json_loads_reads_it() -> None:
     body = b'{"success": true, "trials": [{"id": "x"}], "trials": []}'
     assert json.loads(body)["trials"] == []
