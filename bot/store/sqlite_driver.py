@@ -6,9 +6,11 @@ each statement SQLAlchemy's adapter makes four such calls (open a cursor, execut
 rows, close the cursor), so at a thousand watched projects the store made some 850 of them a
 second, most of the process's 1,000 context switches a second. Here a statement's cursor is
 opened, executed, read to the end and closed in one call on that thread; SQLAlchemy then
-reads the rows, `description`, `rowcount` and `lastrowid` kept from it. And a ROLLBACK with
-no transaction open (SQLAlchemy's pool sends one as each connection comes back, after a
-commit too) makes no trip at all.
+reads the rows, `description`, `rowcount` and `lastrowid` kept from it. A transaction's
+BEGIN (`begin_with_next`) goes with its first statement, in the same trip, not in one of its
+own; a transaction with no statement makes no trip at all. And a ROLLBACK with no transaction
+open (SQLAlchemy's pool sends one as each connection comes back, after a commit too) makes no
+trip either.
 
 What this relies on beyond aiosqlite's documented API is what SQLAlchemy's own aiosqlite
 dialect relies on too: `Connection._execute` (a function run on the thread) and `_conn` (the
@@ -51,20 +53,26 @@ class Cursor:
         await self.close()
 
     async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Cursor:
+        begin = self._connection.take_begin()
         self._rows = deque(
-            await self._connection.on_thread(partial(self._run, sql, parameters, False))
+            await self._connection.on_thread(partial(self._run, begin, sql, parameters, False))
         )
         return self
 
     async def executemany(self, sql: str, parameters: Sequence[Sequence[Any]]) -> Cursor:
+        begin = self._connection.take_begin()
         self._rows = deque(
-            await self._connection.on_thread(partial(self._run, sql, parameters, True))
+            await self._connection.on_thread(partial(self._run, begin, sql, parameters, True))
         )
         return self
 
-    def _run(self, sql: str, parameters: Any, many: bool) -> list[Row]:
-        """On the connection's thread: the whole statement, and all its rows."""
-        cursor = self._connection._conn.cursor()
+    def _run(self, begin: str | None, sql: str, parameters: Any, many: bool) -> list[Row]:
+        """On the connection's thread: the transaction's BEGIN if it is still to be sent,
+        then the whole statement, and all its rows."""
+        connection = self._connection._conn
+        if begin is not None:
+            connection.execute(begin)  # raises as BEGIN would have: the statement is not run
+        cursor = connection.cursor()
         try:
             if many:
                 cursor.executemany(sql, parameters)
@@ -95,6 +103,18 @@ class Cursor:
 
 
 class Connection(aiosqlite.Connection):
+    _begin: str | None = None  # a BEGIN to send with the next statement
+
+    def begin_with_next(self, sql: str) -> None:
+        """Open a transaction with `sql` ("BEGIN", "BEGIN IMMEDIATE"), sent with the next
+        statement, in its trip; an error it meets (SQLITE_BUSY past the busy timeout) is
+        raised by that statement."""
+        self._begin = sql
+
+    def take_begin(self) -> str | None:
+        begin, self._begin = self._begin, None
+        return begin
+
     async def on_thread(self, function: Callable[[], T]) -> T:
         """`function()` on the connection's thread, its result (or exception) back here."""
         result: T = await self._execute(function)  # type: ignore[no-untyped-call]
@@ -103,9 +123,16 @@ class Connection(aiosqlite.Connection):
     async def rollback(self) -> None:
         """No trip when there is nothing to roll back: SQLAlchemy rolls back each connection
         it returns to its pool, also after a commit or a read outside any transaction."""
+        self._begin = None
         if self._connection is not None and not self._connection.in_transaction:
             return
         await super().rollback()
+
+    async def commit(self) -> None:
+        """No trip for a transaction that never sent its BEGIN: it has nothing to commit."""
+        if self.take_begin() is not None and not self.in_transaction:
+            return
+        await super().commit()
 
     def cursor(self) -> Cursor:  # type: ignore[override]
         """Opened on the loop: the sqlite3 cursor is made on the thread, with its statement."""

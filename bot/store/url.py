@@ -170,6 +170,8 @@ def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE for writes: a deferred transaction that reads, then writes after another
     # process committed, fails at once with SQLITE_BUSY; IMMEDIATE waits out busy_timeout.
     # None for the store's reads (`Database._read`): each statement is its own transaction.
+    # The driver sends it with the transaction's first statement (`sqlite_driver`).
     options = conn.get_execution_options()
     if not options.get("eon_read", False):
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("eon_write", False) else "BEGIN")
+        driver: sqlite_driver.Connection = conn.connection.driver_connection
+        driver.begin_with_next("BEGIN IMMEDIATE" if options.get("eon_write", False) else "BEGIN")

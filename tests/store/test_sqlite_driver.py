@@ -4,6 +4,7 @@ included, at one trip each."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,42 @@ async def test_a_statement_is_one_trip_to_the_connections_thread(
         trips.clear()
     assert len(trips) == 1  # the COMMIT; the pool's ROLLBACK after it has nothing to do
     assert [tuple(row) for row in rows] == [("a", 1)]
+
+
+async def test_a_transactions_begin_goes_with_its_first_statement(
+    engine: AsyncEngine, trips: list[object]
+) -> None:
+    """BEGIN makes no trip of its own: a one-statement transaction is two trips (the
+    statement, the COMMIT), one with no statement none; what they wrote is there."""
+    trips.clear()
+    async with engine.begin():
+        pass
+    assert trips == []
+    async with engine.begin() as conn:
+        await conn.execute(insert(ITEMS).values(name="a", size=1))
+        assert await conn.get_raw_connection() is not None
+    assert len(trips) == 2
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(ITEMS.c.name))).all() == [("a",)]
+
+
+async def test_a_write_transaction_holds_the_write_lock_from_its_first_statement(
+    tmp_path: Path,
+) -> None:
+    """The deferred BEGIN is still BEGIN IMMEDIATE for the store's writes: once its first
+    statement (a read) ran, no other connection can write until it ends."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    other = sqlite3.connect(tmp_path / "bot.db", timeout=0, isolation_level=None)
+    try:
+        async with store._write() as conn:
+            await conn.execute(select(1))
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("INSERT INTO leases VALUES ('x', 'y', 'z', 0)")
+        other.execute("BEGIN IMMEDIATE")  # free again once it ended
+        other.rollback()
+    finally:
+        other.close()
+        await store.close()
 
 
 async def test_a_read_of_the_store_is_one_trip_and_sees_each_commit(
