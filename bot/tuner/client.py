@@ -6,7 +6,7 @@ take that as "every trial disappeared". `TunerClient` adds the request, the API 
 retries of transient failures. It sends its requests straight to an httpx transport, passed in
 (tests give it an `httpx.MockTransport`; `default_transport()` is the production one): a poll
 is one GET with fixed headers and no redirects, cookies or auth flows, and httpx's client layers
-around the transport cost half as much CPU again as the transport itself (`bench/http_get.py`).
+around the transport cost some 40 % more CPU than the transport itself (`bench/http_get.py`).
 
 API keys travel only in the `x-api-key` header. Error text is built from ids, statuses and
 shortened, redacted reasons, and exceptions are raised `from None`, so no key (not even one that
@@ -74,7 +74,7 @@ USER_AGENT: Final = _user_agent()
 def default_transport() -> AiohttpTransport:
     """The production transport: a connection for each poll that may be under way
     (`bot.poller.MAX_FETCHES_AT_ONCE`), kept alive between polls, over aiohttp's connections
-    (`bot.tuner.transport`: a GET costs a sixth of httpx's own transport)."""
+    (`bot.tuner.transport`: a GET costs a fifth of httpx's own transport)."""
     return AiohttpTransport(max_connections=MAX_CONNECTIONS)
 
 
