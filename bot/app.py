@@ -17,6 +17,7 @@ import aiohttp
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -24,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
+from bot.keys import KeyRing
 from bot.poller import Poller
 from bot.settings import Settings
 from bot.slack.auth import verify_bot_token
@@ -73,6 +75,7 @@ class Bot:
     bolt: AsyncApp
     web_app: web.Application
     now: Callable[[], datetime]
+    keys: KeyRing
     port: int | None = None
     _owned: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: web.AppRunner | None = None
@@ -85,6 +88,8 @@ class Bot:
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
+        # Keys stored through another replica are read within one poll interval.
+        self._tasks.append(asyncio.create_task(self.keys.run(self.settings.poll_interval / 2)))
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
@@ -116,12 +121,17 @@ class Bot:
         await self._owned.aclose()  # the transports and the store, unless passed in
 
 
-def tuner_client(settings: Settings, transport: httpx.AsyncBaseTransport) -> TunerClient:
-    """The Edge Impulse client as every command uses it (`run`, `status`)."""
+def tuner_client(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport,
+    api_key_for: Callable[[str], SecretStr | None] | None = None,
+) -> TunerClient:
+    """The Edge Impulse client as every command uses it (`run`, `status`, `check`); keys from
+    `api_key_for` (a `KeyRing`'s, with the stored keys), else from the settings alone."""
     return TunerClient(
         transport,
         base_url=settings.ei_api_url,
-        api_key_for=settings.api_key_for,
+        api_key_for=api_key_for or settings.api_key_for,
         max_bytes=int(settings.ei_max_response_mb * 1024 * 1024),
     )
 
@@ -180,7 +190,13 @@ async def build(
     store, ei_transport, slack = await _edges(
         settings, owned, store=store, ei_transport=ei_transport, slack=slack, now=now
     )
-    tuner = tuner_client(settings, ei_transport)
+    keys = KeyRing(settings, store)
+    try:
+        await keys.refresh()  # a wrong SECRET_KEY is logged now, on one line
+    except BaseException:
+        await owned.aclose()
+        raise
+    tuner = tuner_client(settings, ei_transport, keys.api_key_for)
     scheduler = AsyncIOScheduler(timezone=UTC)
     owner = replica_id()
     claim_s = lease_seconds(settings.poll_interval)
@@ -227,6 +243,7 @@ async def build(
             stop_watching=fleet.unwatch,
             check_project=poller.check,
             wake_delivery=delivery.wake,
+            keys=keys,
         ),
     )
 
@@ -256,6 +273,7 @@ async def build(
         bolt=bolt,
         web_app=make_web_app(bolt, unhealthy),
         now=now,
+        keys=keys,
         _owned=owned,
     )
 

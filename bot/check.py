@@ -5,7 +5,9 @@ It reads the settings as `run` does (environment and `.env`) and uses `run`'s ow
 (`slack_client`, `tuner_client`, `Store.open`, `auth_test`), so a pass means `run` gets as far:
 Slack accepts the bot token and granted the scopes the features need (`x-oauth-scopes`), Slack
 accepts the app token (Socket Mode), the database opens, and each watched or named project's
-tuner state can be fetched with its key. Nothing is posted and nothing is written but the
+tuner state can be fetched with its key (whose source each line names: stored with `/eon key`,
+the environment's `EI_API_KEY_<id>`, or the default `EI_API_KEY`; never the key), and the keys
+stored with `/eon key` open under `SECRET_KEY`. Nothing is posted and nothing is written but the
 database's schema, which `run` would create too.
 """
 
@@ -30,11 +32,14 @@ from bot.errors import (
     InvalidProjectId,
     MissingApiKey,
     NotEdgeImpulse,
+    StoredKeyUnreadable,
     TunerAuthError,
     TunerNotFound,
     TunerUnavailable,
 )
 from bot.fmt import one_line
+from bot.keys import SECRET_KEY_HOWTO, KeyRing
+from bot.keys.ring import unreadable_line
 from bot.settings import Settings, load_settings
 from bot.slack.auth import (
     REQUIRED_SCOPES,
@@ -43,7 +48,7 @@ from bot.slack.auth import (
     is_refusal,
 )
 from bot.store import Store
-from bot.tuner.client import default_transport, project_id_from
+from bot.tuner.client import TunerClient, default_transport, project_id_from
 
 OK, FAILED = 0, 1
 PASS, FAIL = "✓", "✗"
@@ -84,9 +89,11 @@ async def check(
         return FAILED
     checks = [Check("settings", True, "read"), _mode(settings)]
     checks += await _slack(settings)
-    store_check, watched = await _database(settings)
+    store_check, watched, keys = await _database(settings)
     checks.append(store_check)
-    checks += await _projects(settings, [*project_ids, *watched])
+    if keys is not None:
+        checks.append(_secret_key(settings, keys))
+    checks += await _projects(settings, [*project_ids, *watched], keys)
     print("\n".join(lines(checks)), file=out)
     return OK if all(c.ok for c in checks) else FAILED
 
@@ -159,44 +166,92 @@ async def _app_token(slack: AsyncWebClient, app_token: str) -> Check:
     return Check("SLACK_APP_TOKEN", True, "Slack opens Socket Mode connections for it")
 
 
-async def _database(settings: Settings) -> tuple[Check, list[str]]:
+async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | None]:
+    """The database's check, the watched projects, and the stored keys read as `run` reads them."""
     try:
         store = await Store.open(settings.database_url)
     except ConfigError as error:
         fix = "set DATABASE_URL to sqlite:///path.db or a reachable postgresql://… database"
-        return Check("database", False, str(error), fix), []
+        return Check("database", False, str(error), fix), [], None
     try:
         watched = await store.watched_projects()
+        keys = KeyRing(settings, store)
+        await keys.refresh()
     finally:
         await store.close()
     detail = f"opened; {len(watched)} project(s) watched"
-    return Check("database", True, detail), watched
+    return Check("database", True, detail), watched, keys
 
 
-async def _projects(settings: Settings, project_ids: Sequence[str]) -> list[Check]:
+def _secret_key(settings: Settings, keys: KeyRing) -> Check:
+    stored = len(keys.stored_projects)
+    if keys.unreadable:
+        fix = (
+            "set SECRET_KEY to the one the keys were stored with, or add them again with "
+            "/eon key PROJECT_ID"
+            if settings.secret_key is not None
+            else SECRET_KEY_HOWTO.replace(
+                "a long random string", "the one the keys were stored with", 1
+            )
+        )
+        secret_set = settings.secret_key is not None
+        line = unreadable_line(sorted(keys.unreadable), secret_key_set=secret_set)
+        return Check("SECRET_KEY", False, line.partition("; their projects")[0], fix)
+    if settings.secret_key is None:
+        return Check(
+            "SECRET_KEY", True, "not set: keys come from the environment only (/eon key is off)"
+        )
+    return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open with it")
+
+
+async def _projects(
+    settings: Settings, project_ids: Sequence[str], keys: KeyRing | None = None
+) -> list[Check]:
     if not project_ids:
         return [Check("Edge Impulse", True, "no project watched or named (eon-bot check 12345)")]
     checks: list[Check] = []
     async with AsyncExitStack() as stack:
         transport = await stack.enter_async_context(default_transport())
-        tuner = tuner_client(settings, transport)
+        tuner = tuner_client(settings, transport, keys.api_key_for if keys else None)
         for raw in dict.fromkeys(project_ids):  # once each, in order
-            name = f"project {one_line(raw, 20)}"
-            try:
-                state = await tuner.get_state(project_id_from(raw))
-            except EonBotError as error:
-                checks.append(Check(name, False, str(error), _fix(error)))
-                continue
-            trials = len(state.trials)
-            checks.append(Check(name, True, f"tuner state read ({trials} trial(s))"))
+            checks.append(await _project(tuner, raw, keys))
     return checks
+
+
+async def _project(tuner: TunerClient, raw: str, keys: KeyRing | None) -> Check:
+    """One project's tuner state read with its key; the line names the key's source."""
+    name = f"project {one_line(raw, 20)}"
+    try:
+        project_id = project_id_from(raw)
+    except EonBotError as error:
+        return Check(name, False, str(error), _fix(error))
+    source = f" (key: {_SOURCES[keys.source(project_id)]})" if keys is not None else ""
+    try:
+        state = await tuner.get_state(project_id)
+    except EonBotError as error:
+        return Check(name, False, f"{error}{source}", _fix(error))
+    return Check(name, True, f"tuner state read ({len(state.trials)} trial(s)){source}")
+
+
+_SOURCES = {
+    "stored": "stored (/eon key)",
+    "environment": "environment (EI_API_KEY_<id>)",
+    "default": "default (EI_API_KEY)",
+    "unreadable": "stored, unreadable",
+    "none": "none",
+}
 
 
 def _fix(error: EonBotError) -> str:
     if isinstance(error, InvalidProjectId):
         return "use the number in the project's Studio URL"
+    if isinstance(error, StoredKeyUnreadable):
+        return "set SECRET_KEY to the one the key was stored with, or add it again with /eon key"
     if isinstance(error, MissingApiKey | TunerAuthError):
-        return "set EI_API_KEY (or EI_API_KEY_<id>) to a key from Studio → Dashboard → Keys"
+        return (
+            "add the project's key with /eon key PROJECT_ID, or set EI_API_KEY (or "
+            "EI_API_KEY_<id>) to a key from Studio → Dashboard → Keys"
+        )
     if isinstance(error, NotEdgeImpulse):
         return "set EI_API_URL to https://studio.edgeimpulse.com/v1 (or unset it)"
     if isinstance(error, TunerNotFound):

@@ -2,7 +2,8 @@
 
     EonBotError
     ├── ConfigError                    settings missing or malformed
-    │   ├── MissingApiKey(project_id)  neither EI_API_KEY_<id> nor EI_API_KEY is set
+    │   ├── MissingApiKey(project_id)  no stored key, and neither EI_API_KEY_<id> nor EI_API_KEY
+    │   ├── StoredKeyUnreadable        a key added with /eon key cannot be decrypted (SECRET_KEY)
     │   └── SlackTokenRefused(setting) Slack refuses SLACK_BOT_TOKEN or SLACK_APP_TOKEN itself
     │       ├── BotTokenRefused
     │       └── AppTokenRefused
@@ -51,7 +52,24 @@ class MissingApiKey(ConfigError):
         self.project_id = project_id
         super().__init__(
             f"no Edge Impulse API key for project {project_id}: set EI_API_KEY_{project_id} "
-            "(this project's key) or EI_API_KEY (the default), in the environment or .env"
+            "(this project's key) or EI_API_KEY (the default), in the environment or .env, "
+            f"or add one from Slack with /eon key {project_id}"
+        )
+
+
+class StoredKeyUnreadable(ConfigError):
+    """The project's key was stored under another `SECRET_KEY` (or none is set now): it is not
+    used, and no other key stands in for it (that would hide the problem)."""
+
+    def __init__(self, project_id: str, *, secret_key_set: bool) -> None:
+        self.project_id = project_id
+        why = (
+            "it was stored under another SECRET_KEY" if secret_key_set else "SECRET_KEY is not set"
+        )
+        super().__init__(
+            f"the Edge Impulse key stored for project {project_id} cannot be decrypted: {why}. "
+            f"Set SECRET_KEY back to the one it was stored with, or add the key again with "
+            f"/eon key {project_id}"
         )
 
 
@@ -107,7 +125,8 @@ class TunerAuthError(TunerApiError):
         super().__init__(
             project_id,
             f"Edge Impulse refused the API key (HTTP {status}). Check EI_API_KEY_{project_id} "
-            "or EI_API_KEY: the key may be wrong, revoked, or for another project.",
+            "or EI_API_KEY: the key may be wrong, revoked, or for another project; an admin "
+            f"can add this project's own key with /eon key {project_id}.",
             status,
         )
 

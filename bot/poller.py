@@ -39,7 +39,7 @@ from bot.core.events import Snapshot
 from bot.core.increment import Read, read_changes
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
-from bot.errors import EonBotError, TunerApiError, TunerUnavailable
+from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
 from bot.store import Store
 from bot.store.leases import LeaseLost
 from bot.tuner.client import TunerClient, whole_state
@@ -140,6 +140,11 @@ class Poller:
             )
         except TunerUnavailable:
             return None
+        except TunerAuthError as error:
+            return (
+                f"Edge Impulse refused the key for project {project_id} (HTTP {error.status}); "
+                f"an admin can add one with /eon key {project_id}"
+            )
         except TunerApiError as error:
             return error.detail
         return None

@@ -65,6 +65,18 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)
     retention_days: float = Field(default=30.0, gt=0)
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
+    # Seals the Edge Impulse keys added with `/eon key` (`bot.keys`); unset: `/eon key` is off.
+    secret_key: SecretStr | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "must be a long random string (32 characters at least), e.g. from "
+                '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+            )
+        return value
 
     @field_validator("admin_user_ids", mode="before")
     @classmethod
@@ -102,7 +114,8 @@ class Settings(BaseSettings):
         return init_settings, env_settings, dotenv_settings, keys, file_secret_settings
 
     def api_key_for(self, project_id: str) -> SecretStr | None:
-        """The project's own key (`EI_API_KEY_<id>`) if set, else the default `EI_API_KEY`."""
+        """The project's own key (`EI_API_KEY_<id>`) if set, else the default `EI_API_KEY`; a
+        key stored with `/eon key` comes before both (`bot.keys.ring.KeyRing.api_key_for`)."""
         return self.project_keys.get(project_id) or self.ei_api_key
 
 

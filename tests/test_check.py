@@ -70,10 +70,43 @@ async def test_a_good_configuration_passes_everything(tmp_path: Path) -> None:
         "Slack scopes",
         "SLACK_APP_TOKEN",
         "database",
+        "SECRET_KEY",
         "project 1",
         "project 2",
     ]
+    assert "(key: default (EI_API_KEY))" in lines[-1]
     assert len(w.slack.calls_to("auth.test")) == 1
+
+
+async def test_stored_keys_and_secret_key(tmp_path: Path) -> None:
+    """A stored key is named as the source and used before the default; under another
+    SECRET_KEY it is one ✗ line with its fix, and nothing is sent to Edge Impulse for it."""
+    from pydantic import SecretStr
+
+    from bot.keys import KeyRing
+    from bot.store import Store
+
+    secret, other = "s" * 40, "o" * 40
+    store = await Store.open(f"sqlite:///{tmp_path}/eon-bot.db")
+    try:
+        base = Settings.given(secret_key=SecretStr(secret))
+        await KeyRing(base, store).add("1", SecretStr(KEY), role="admin", user="U1")
+    finally:
+        await store.close()
+    async with world(tmp_path) as w:
+        code, lines = await w.check("1", ei_api_key="ei_wrong_default_00", secret_key=secret)
+        assert code == 0, "\n".join(lines)
+        assert "✓ SECRET_KEY        set; 1 stored key(s) open with it" in lines
+        assert lines[-1].endswith("(key: stored (/eon key))")
+        asked = w.simulator.controller.requests("1")
+        code, lines = await w.check("1", ei_api_key="ei_wrong_default_00", secret_key=other)
+        assert w.simulator.controller.requests("1") == asked  # the default never stood in
+    text = "\n".join(lines)
+    assert code == 1
+    (line,) = [row for row in rows(lines, FAIL) if "SECRET_KEY" in row[:20]]
+    assert "project(s) 1" in line and "another SECRET_KEY" in line, text
+    assert "(key: stored, unreadable)" in text
+    assert KEY not in text and secret not in text and other not in text
 
 
 async def test_each_problem_is_a_cross_with_its_fix(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ append a step, never edit one. `schema` holds the tables as queries see them now
         exceed ~2.7 KB, and one over it broke the project's every poll); outbox rows get a
         claim (owner, expiry); runs say whether they ended (for retention); the `leases`
         table lets replicas share the work
+    v3  `ei_keys`: Edge Impulse keys added from Slack, sealed under SECRET_KEY
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from sqlalchemy import (
 )
 
 from bot.errors import ConfigError
-from bot.store.schema import UtcDateTime, digest, leases, schema_version
+from bot.store.schema import UtcDateTime, digest, ei_keys, leases, schema_version
 
 _v1 = MetaData()
 _V1_TABLES = [
@@ -168,7 +169,16 @@ def _hashed_keys_and_leases(conn: Connection) -> None:
     leases.create(conn)
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_v1, _hashed_keys_and_leases]
+def _ei_keys(conn: Connection) -> None:
+    """v2 → v3."""
+    ei_keys.create(conn)
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _create_v1,
+    _hashed_keys_and_leases,
+    _ei_keys,
+]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

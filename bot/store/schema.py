@@ -7,6 +7,7 @@
     outbox          one row per (channel, event hash): what is owed to, or was posted in, a channel
     cards           (channel_id, project_id, run_hash): the run's top-level message in a channel
     leases          (kind, name): which replica polls a project or delivers to a channel
+    ei_keys         per project: its Edge Impulse key added with `/eon key`, sealed (`bot.keys`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -174,4 +175,14 @@ leases = Table(
     Column("name", String, primary_key=True),  # project id | channel id | replica id
     Column("owner", String, nullable=False),  # the replica holding it
     Column("expires_at", UtcDateTime, nullable=False),
+)
+
+ei_keys = Table(
+    "ei_keys",
+    metadata,
+    Column("project_id", String, primary_key=True),
+    Column("sealed", Text, nullable=False),  # Fernet token under SECRET_KEY; never the key itself
+    Column("role", String),  # what Edge Impulse said the key may do (`admin`, `readonly`, …)
+    Column("added_by", String, nullable=False),  # Slack user id
+    Column("updated_at", UtcDateTime, nullable=False),
 )

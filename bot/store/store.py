@@ -16,6 +16,7 @@ from datetime import datetime
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.store import url
+from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
 from bot.store.outbox import Outbox
@@ -24,7 +25,7 @@ from bot.store.retention import Retention
 from bot.store.subscriptions import Subscriptions
 
 
-class Store(Subscriptions, Polls, Outbox, Leases, Retention):
+class Store(Subscriptions, Polls, Outbox, Leases, Retention, EiKeys):
     """All database access. Create with `await Store.open(url)`; `close()` when done."""
 
     @classmethod

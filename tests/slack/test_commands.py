@@ -367,7 +367,8 @@ async def test_watch_without_an_api_key_names_the_variables(make_bot: MakeBot) -
     bot = make_bot()
     status, body = await bot.command("watch 77")
     assert status == 200
-    assert "EI_API_KEY_77" in body["text"] and "EI_API_KEY)" in body["text"]
+    assert "`/eon key 77`" in body["text"]  # the fix from Slack alone
+    assert "EI_API_KEY_77" in body["text"] and "EI_API_KEY where" in body["text"]
     assert bot.store.subs == {}
     await settle()
     assert bot.edge.started == []

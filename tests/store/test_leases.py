@@ -15,7 +15,7 @@ from sqlalchemy import text
 from bot.core.events import Event, EventKind, Snapshot
 from bot.store import Outage, Store
 from bot.store.leases import LeaseLost
-from bot.store.migrations import migrate
+from bot.store.migrations import SCHEMA_VERSION, migrate
 from bot.store.schema import DELIVER, POLL, REPLICA
 from tests.store.test_store import T0, save, sql, summary
 
@@ -189,7 +189,7 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     # Back to an empty v1 database with rows in it, as a v1 eon-bot left it.
     store = await Store.open(database_url)
     async with store._write() as conn:
-        for table in ("cards", "outbox", "runs", "projects", "subscriptions", "leases"):
+        for table in ("cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys"):
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.execute(text("DELETE FROM schema_version"))
         await conn.run_sync(lambda sync: migrate(sync, upto=1))
@@ -220,7 +220,7 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     store = await Store.open(database_url)  # the upgrade
     try:
         [(version,)] = await sql(store, "SELECT version FROM schema_version")
-        assert version == 2
+        assert version == SCHEMA_VERSION
         [row] = await store.outbox("C1")
         assert row.event.key == key
         again = Event(kind=EventKind.API_RECOVERED, key=key, project_id="42")

@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.core.events import Event, Snapshot
 from bot.core.routing import Mode
 from bot.core.summary import RunSummary
+from bot.keys import KeyRing
 from bot.settings import Settings
 
 
@@ -54,7 +55,8 @@ class Deps:
     """`start_watching` adds the project's poll job (polling at once, in the background);
     `stop_watching` removes it unless another channel still watches; `check_project` fetches
     the project once and returns None or a one-line error for the user (slow: never in ack);
-    `wake_delivery` tells delivery that a channel may have work again."""
+    `wake_delivery` tells delivery that a channel may have work again; `keys` says which
+    Edge Impulse key a project has (`bot.keys.ring`) and stores new ones."""
 
     store: ListenerStore
     settings: Settings
@@ -62,3 +64,4 @@ class Deps:
     stop_watching: Callable[[str], Awaitable[None]]
     check_project: Callable[[str], Awaitable[str | None]]
     wake_delivery: Callable[[], None] = _nothing
+    keys: KeyRing | None = None  # the stored keys (`/eon key`); None: the environment's alone

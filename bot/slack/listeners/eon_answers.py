@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.core.routing import MODES
+from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
 from bot.slack.listeners import eon_runs
 from bot.slack.listeners.deps import Deps, SubscriptionView
@@ -92,6 +93,24 @@ def _refusal(deps: Deps, user_id: str) -> str | None:
     return f"⛔ Only eon-bot admins (ADMIN_USER_IDS) can change what a channel watches; ask {ask}."
 
 
+def _key_problem(deps: Deps, pid: str) -> str | None:
+    """Why no key can be sent for the project (one line, with who can fix it), or None."""
+    try:
+        key = (deps.keys.api_key_for if deps.keys else deps.settings.api_key_for)(pid)
+    except StoredKeyUnreadable:
+        return (
+            f"⚠ The Edge Impulse key stored for project {pid} cannot be decrypted (SECRET_KEY "
+            f"changed); an admin can add it again with `/eon key {pid}`."
+        )
+    if key is not None:
+        return None
+    return (
+        f"⚠ eon-bot has no Edge Impulse API key for project {pid}: an admin can add one with "
+        f"`/eon key {pid}` (or set EI_API_KEY_{pid} or the default EI_API_KEY where the bot "
+        "runs), then try again."
+    )
+
+
 def _mode_words(mode: str) -> str:
     if mode == "milestones":
         return "milestones only (run start, time limit, end)"
@@ -151,11 +170,9 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
     refusal = _refusal(deps, user_id)
     if refusal:
         return Reply(refusal)
-    if deps.settings.api_key_for(pid) is None:
-        return Reply(
-            f"⚠ eon-bot has no Edge Impulse API key for project {pid}: set EI_API_KEY_{pid} "
-            "(or the default EI_API_KEY) where the bot runs, then try again."
-        )
+    missing = _key_problem(deps, pid)
+    if missing is not None:
+        return Reply(missing)
     if not await deps.store.subscribe(channel_id, pid, added_by=user_id, mode=command.mode):
         existing = await deps.store.subscriptions(channel_id=channel_id, project_id=pid)
         if existing and existing[0].paused_reason is not None:

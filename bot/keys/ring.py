@@ -1,0 +1,132 @@
+"""Which Edge Impulse key a poll uses: the one stored with `/eon key`, then
+`EI_API_KEY_<projectId>`, then `EI_API_KEY` (`KeyRing.api_key_for`, the one place that says so).
+
+Stored keys are held opened in memory and read again every `refresh_s` (a fraction of the poll
+interval): that is how a key added through one PostgreSQL replica reaches the others within
+one poll interval. Only rows whose sealed text changed are opened again. A row that does not
+open (another `SECRET_KEY`, or none set) is never used and no other key stands in for it: its
+polls fail with `StoredKeyUnreadable`, and the start-up log says so once, on one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from pydantic import SecretStr
+
+from bot.errors import StoredKeyUnreadable
+from bot.keys.box import KeyBox, Unreadable
+from bot.settings import Settings
+from bot.store.ei_keys import SealedKey
+
+log = logging.getLogger(__name__)
+
+KeySource = Literal["stored", "environment", "default", "unreadable", "none"]
+
+
+class KeyStore(Protocol):
+    async def sealed_keys(self) -> Sequence[SealedKey]: ...
+    async def put_key(
+        self, project_id: str, sealed: str, *, role: str | None, added_by: str
+    ) -> None: ...
+    async def remove_key(self, project_id: str) -> bool: ...
+
+
+class KeyRing:
+    def __init__(self, settings: Settings, store: KeyStore) -> None:
+        self._settings = settings
+        self._store = store
+        secret = settings.secret_key
+        self.box = KeyBox(secret) if secret is not None else None
+        self._opened: dict[str, tuple[str, SecretStr]] = {}  # project → (sealed, key)
+        self._rows: dict[str, SealedKey] = {}
+        self._unreadable: frozenset[str] = frozenset()
+
+    def api_key_for(self, project_id: str) -> SecretStr | None:
+        """The key for the project's polls; `StoredKeyUnreadable` rather than another key."""
+        if project_id in self._unreadable:
+            raise StoredKeyUnreadable(project_id, secret_key_set=self.box is not None)
+        opened = self._opened.get(project_id)
+        return opened[1] if opened is not None else self._settings.api_key_for(project_id)
+
+    def source(self, project_id: str) -> KeySource:
+        """Where the project's key comes from (for `eon-bot check` and the Home tab)."""
+        if project_id in self._unreadable:
+            return "unreadable"
+        if project_id in self._opened:
+            return "stored"
+        if project_id in self._settings.project_keys:
+            return "environment"
+        return "default" if self._settings.ei_api_key is not None else "none"
+
+    def row(self, project_id: str) -> SealedKey | None:
+        """Who stored the project's key and when, and its role (never the key)."""
+        return self._rows.get(project_id)
+
+    @property
+    def unreadable(self) -> frozenset[str]:
+        return self._unreadable
+
+    @property
+    def stored_projects(self) -> list[str]:
+        """The projects with a stored key, readable or not."""
+        return list(self._rows)
+
+    async def refresh(self) -> frozenset[str]:
+        """Read the stored keys again; returns the projects whose key does not open."""
+        rows = await self._store.sealed_keys()
+        opened: dict[str, tuple[str, SecretStr]] = {}
+        unreadable: set[str] = set()
+        for row in rows:
+            kept = self._opened.get(row.project_id)
+            if kept is not None and kept[0] == row.sealed:
+                opened[row.project_id] = kept
+                continue
+            try:
+                if self.box is None:
+                    raise Unreadable(row.project_id)
+                opened[row.project_id] = (row.sealed, self.box.open(row.project_id, row.sealed))
+            except Unreadable:
+                unreadable.add(row.project_id)
+        self._opened, self._rows = opened, {row.project_id: row for row in rows}
+        fresh = frozenset(unreadable) - self._unreadable
+        self._unreadable = frozenset(unreadable)
+        if fresh:
+            log.error("%s", unreadable_line(sorted(fresh), secret_key_set=self.box is not None))
+        return self._unreadable
+
+    async def run(self, every: float) -> None:
+        """Refresh every `every` seconds until cancelled; a failed read is logged and retried."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.refresh()
+            except Exception:
+                log.warning("could not read the stored Edge Impulse keys", exc_info=True)
+
+    async def add(self, project_id: str, key: SecretStr, *, role: str | None, user: str) -> None:
+        """Seal and store the project's key (replacing any); used here at once."""
+        if self.box is None:
+            raise RuntimeError("no SECRET_KEY: keys cannot be stored")
+        sealed = self.box.seal(project_id, key)
+        await self._store.put_key(project_id, sealed, role=role, added_by=user)
+        await self.refresh()
+
+    async def remove(self, project_id: str) -> bool:
+        removed = await self._store.remove_key(project_id)
+        await self.refresh()
+        return removed
+
+
+def unreadable_line(project_ids: Sequence[str], *, secret_key_set: bool) -> str:
+    """One line: which stored keys cannot be used, why, and the fix."""
+    shown = ", ".join(project_ids[:10]) + (" …" if len(project_ids) > 10 else "")
+    why = "were stored under another SECRET_KEY" if secret_key_set else "need SECRET_KEY, unset"
+    return (
+        f"{len(project_ids)} stored Edge Impulse key(s) (project(s) {shown}) cannot be "
+        f"decrypted: they {why}; their projects are not polled until SECRET_KEY is the one "
+        "they were stored with, or their keys are added again with /eon key PROJECT_ID"
+    )

@@ -1,0 +1,131 @@
+"""Keys added with `/eon key`: sealed under SECRET_KEY, stored, and the order a poll takes them
+in (stored, then EI_API_KEY_<id>, then EI_API_KEY), against real databases."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import text
+
+from bot.errors import StoredKeyUnreadable
+from bot.keys import KeyBox, KeyRing, mask
+from bot.keys.box import Unreadable
+from bot.settings import Settings
+from bot.store import Store
+
+SECRET = SecretStr("s" * 40)
+OTHER_SECRET = SecretStr("o" * 40)
+KEY = SecretStr("ei_" + "5f3a9c" * 10 + "abcd")
+
+
+def settings(secret: SecretStr | None = SECRET, **values: object) -> Settings:
+    return Settings.given(secret_key=secret, **values)
+
+
+def test_a_sealed_key_opens_only_under_its_secret_and_its_project() -> None:
+    box = KeyBox(SECRET)
+    sealed = box.seal("42", KEY)
+    assert KEY.get_secret_value() not in sealed
+    assert box.open("42", sealed).get_secret_value() == KEY.get_secret_value()
+    with pytest.raises(Unreadable):
+        KeyBox(OTHER_SECRET).open("42", sealed)  # another SECRET_KEY: refused, not garbage
+    with pytest.raises(Unreadable):
+        box.open("43", sealed)  # a row copied onto another project
+    with pytest.raises(Unreadable):
+        box.open("42", sealed[:-4] + "AAAA")  # damaged
+    assert "s" * 40 not in repr(box)
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [(KEY.get_secret_value(), "ei_…abcd"), ("x" * 20 + "wxyz", "…wxyz"), ("short", "…")],
+)
+def test_mask_shows_at_most_the_prefix_and_four_characters(key: str, shown: str) -> None:
+    assert mask(SecretStr(key)) == shown
+
+
+def test_secret_key_must_be_long() -> None:
+    with pytest.raises(ValueError, match="32 characters"):
+        Settings.given(secret_key=SecretStr("short"))
+
+
+async def test_the_stored_key_comes_first_then_the_projects_then_the_default(store: Store) -> None:
+    env = {"7": SecretStr("ei_env_seven_key_0000")}
+    ring = KeyRing(settings(project_keys=env, ei_api_key=SecretStr("ei_default_key_000")), store)
+    await ring.refresh()
+    assert ring.api_key_for("7") == env["7"] and ring.source("7") == "environment"
+    assert ring.source("8") == "default"
+    await ring.add("7", KEY, role="admin", user="U1")
+    assert ring.api_key_for("7") == KEY and ring.source("7") == "stored"
+    row = ring.row("7")
+    assert row is not None and row.role == "admin" and row.added_by == "U1"
+    rotated = SecretStr("ei_" + "0" * 60 + "9999")
+    await ring.add("7", rotated, role="readonly", user="U2")  # submitting again replaces it
+    assert ring.api_key_for("7") == rotated
+    assert await ring.remove("7") and ring.source("7") == "environment"
+    assert not await ring.remove("7")
+    assert KeyRing(settings(), store).source("9") == "none"
+
+
+async def test_the_key_is_not_in_the_database_in_plain_text(store: Store) -> None:
+    ring = KeyRing(settings(), store)
+    await ring.add("42", KEY, role="admin", user="U1")
+    async with store._read() as conn:
+        rows = (await conn.execute(text("SELECT * FROM ei_keys"))).all()
+    assert len(rows) == 1 and all(KEY.get_secret_value() not in str(v) for v in rows[0])
+
+
+async def test_a_key_added_through_one_replica_reaches_another_on_refresh(
+    postgres_url: str,
+) -> None:
+    one, two = await Store.open(postgres_url), await Store.open(postgres_url)
+    try:
+        first, second = KeyRing(settings(), one), KeyRing(settings(), two)
+        await second.refresh()
+        await first.add("42", KEY, role="admin", user="U1")
+        assert second.api_key_for("42") is None
+        await second.refresh()
+        assert second.api_key_for("42") == KEY
+        await first.remove("42")
+        await second.refresh()
+        assert second.api_key_for("42") is None
+    finally:
+        await one.close()
+        await two.close()
+
+
+@pytest.mark.parametrize("secret", [OTHER_SECRET, None])
+async def test_a_key_stored_under_another_secret_is_never_sent(
+    store: Store, secret: SecretStr | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    await KeyRing(settings(), store).add("42", KEY, role="admin", user="U1")
+    ring = KeyRing(settings(secret, ei_api_key=SecretStr("ei_default_key_000")), store)
+    with caplog.at_level(logging.ERROR, logger="bot.keys.ring"):
+        assert await ring.refresh() == {"42"}
+        await ring.refresh()  # said once, not at every refresh
+    assert ring.source("42") == "unreadable"
+    with pytest.raises(StoredKeyUnreadable, match="/eon key 42"):
+        ring.api_key_for("42")  # neither garbage nor the default key stands in
+    assert ring.api_key_for("43") is not None  # other projects are unaffected
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and "project(s) 42" in said[0] and "\n" not in said[0]
+    assert ("another SECRET_KEY" in said[0]) == (secret is not None)
+
+
+def test_sqlite_file_holds_no_key(tmp_path: Path) -> None:
+    """The bytes on disk, WAL included (checked by the e2e test too, through the process)."""
+    import asyncio
+
+    async def go() -> None:
+        store = await Store.open(f"sqlite:///{tmp_path / 'k.db'}")
+        try:
+            await KeyRing(settings(), store).add("42", KEY, role="admin", user="U1")
+        finally:
+            await store.close()
+
+    asyncio.run(go())
+    for path in tmp_path.iterdir():
+        assert KEY.get_secret_value().encode() not in path.read_bytes(), path
