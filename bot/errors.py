@@ -10,6 +10,7 @@
     ├── InvalidProjectId (ValueError)  not a positive whole number; raised before any request
     ├── TunerApiError(project_id)      the Edge Impulse tuner state could not be had
     │   ├── TunerAuthError             401/403: the API key is wrong, revoked or lacks access
+    │   │   └── TunerWriteRefused      401/403 to a call that acts (stop, extend, use a trial)
     │   ├── TunerNotFound              404: no such project (or not visible to this key)
     │   ├── TunerUnavailable           connection refused, timeout, 5xx, 429 after retries
     │   └── TunerBadResponse           not JSON, not the expected shape, or an unexpected status
@@ -127,6 +128,20 @@ class TunerAuthError(TunerApiError):
             f"Edge Impulse refused the API key (HTTP {status}). Check EI_API_KEY_{project_id} "
             "or EI_API_KEY: the key may be wrong, revoked, or for another project; an admin "
             f"can add this project's own key with /eon key {project_id}.",
+            status,
+        )
+
+
+class TunerWriteRefused(TunerAuthError):
+    """Edge Impulse refused a call that changes the project: typically a read-only key."""
+
+    def __init__(self, project_id: str, status: int) -> None:
+        TunerApiError.__init__(
+            self,
+            project_id,
+            f"Edge Impulse refused the API key for this action (HTTP {status}): acting on a run "
+            f"needs a key with the admin role, not a read-only one. Add one with "
+            f"`/eon key {project_id}` or set EI_API_KEY_{project_id}.",
             status,
         )
 

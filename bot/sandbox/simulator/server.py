@@ -37,6 +37,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from bot.sandbox.server import LocalServer
+from bot.sandbox.simulator import jobs
 from bot.sandbox.simulator.simulation import Simulation
 
 __all__ = [
@@ -150,6 +151,8 @@ class SimController:
         self.live_timestamps = live_timestamps
         self.stall = stall
         self._projects: dict[str, _Project] = {}
+        # What the job routes did to a document (`simulator.jobs`): (project, t, bytes) -> bytes.
+        self.rewrite: Callable[[str, float, bytes], bytes] | None = None
 
     def _simulation(self, key: str, **options: Any) -> Simulation:
         if self.live_timestamps:
@@ -204,6 +207,9 @@ class SimController:
         project = self._project(project_id)
         project.base, project.anchor, project.frozen = t, self.clock(), frozen
 
+    def is_frozen(self, project_id: str | int) -> bool:
+        return self._project(project_id).frozen
+
     def inject(self, project_id: str | int, *faults: Fault) -> None:
         """Serve these, in order, to the project's next requests instead of its document."""
         self._project(project_id).faults.extend(faults)
@@ -231,7 +237,10 @@ class SimController:
                 return web.Response(
                     status=fault.status, body=fault.body, headers=dict(fault.headers)
                 )
-        body = project.simulation.document_bytes(self.now(project_id))
+        t = self.now(project_id)
+        body = project.simulation.document_bytes(t)
+        if self.rewrite is not None:
+            body = self.rewrite(project.simulation.project_id, t, body)
         return web.Response(body=body, headers=dict(_JSON))
 
 
@@ -304,6 +313,7 @@ def make_app(
     if api_key is not None:
         app[_API_KEY] = api_key
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
+    jobs.register(app, app[SIM_KEY])
     return app
 
 
