@@ -25,6 +25,10 @@ class EventKind(StrEnum):
     RUN_RESUMED = "eon_run_resumed"
     RUN_CHART = "eon_run_chart"
     """The run in one picture: a PNG uploaded into the card's thread (a file, so no metadata)."""
+    ACTION_TAKEN = "eon_action_taken"
+    """A run stopped, a search extended or a trial used from Slack: the audit line."""
+    ACTION_OUTCOME = "eon_action_outcome"
+    """How the job an action started ended."""
 
 
 class Event(BaseModel):

@@ -10,6 +10,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
         claim (owner, expiry); runs say whether they ended (for retention); the `leases`
         table lets replicas share the work
     v3  `ei_keys`: Edge Impulse keys added from Slack, sealed under SECRET_KEY
+    v4  the `actions` table: what was done from Slack's buttons, once per (project, run,
+        action, trial)
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from sqlalchemy import (
 )
 
 from bot.errors import ConfigError
-from bot.store.schema import UtcDateTime, digest, ei_keys, leases, schema_version
+from bot.store.schema import UtcDateTime, actions, digest, ei_keys, leases, schema_version
 
 _v1 = MetaData()
 _V1_TABLES = [
@@ -174,10 +176,16 @@ def _ei_keys(conn: Connection) -> None:
     ei_keys.create(conn)
 
 
+def _actions(conn: Connection) -> None:
+    """v3 → v4."""
+    actions.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
     _ei_keys,
+    _actions,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

@@ -2,7 +2,8 @@
 
 Pruned, once older than the cut-off: outbox rows already `sent` or `abandoned` (their messages
 are in Slack; rows still owed are never pruned), runs that ended (with their cards), projects
-no channel watches any more, and leases of replicas long gone. Never pruned: subscriptions, and
+no channel watches any more, leases of replicas long gone, and actions taken from Slack
+whose job ended. Never pruned: subscriptions, and
 what the next poll of a watched project needs (its snapshot, its current run). Forgetting a
 sent row cannot get its message posted again: the project's snapshot remembers what was
 reported of its current run, and an ended run's events are not raised again.
@@ -15,7 +16,19 @@ from datetime import datetime
 from sqlalchemy import and_, delete, exists, func
 
 from bot.store.db import Database
-from bot.store.schema import ABANDONED, SENT, cards, leases, outbox, projects, runs, subscriptions
+from bot.store.schema import (
+    ABANDONED,
+    CLAIMED,
+    SENT,
+    STARTED,
+    actions,
+    cards,
+    leases,
+    outbox,
+    projects,
+    runs,
+    subscriptions,
+)
 
 
 class Retention(Database):
@@ -32,6 +45,9 @@ class Retention(Database):
             "projects": delete(projects).where(~watched, projects.c.updated_at < before),
             "cards": delete(cards).where(~has_run),
             "leases": delete(leases).where(leases.c.expires_at < before),
+            "actions": delete(actions).where(
+                actions.c.state.not_in((CLAIMED, STARTED)), actions.c.updated_at < before
+            ),
         }
         counts: dict[str, int] = {}
         async with self._write() as conn:

@@ -8,6 +8,7 @@
     cards           (channel_id, project_id, run_hash): the run's top-level message in a channel
     leases          (kind, name): which replica polls a project or delivers to a channel
     ei_keys         per project: its Edge Impulse key added with `/eon key`, sealed (`bot.keys`)
+    actions         one row per (project, run, action, trial) done from Slack (`actions`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -185,4 +186,36 @@ ei_keys = Table(
     Column("role", String),  # what Edge Impulse said the key may do (`admin`, `readonly`, …)
     Column("added_by", String, nullable=False),  # Slack user id
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Actions taken from Slack's buttons (`bot.store.actions`): one row per (project, run, action,
+# trial), so a double click, two copies of a message or two replicas act once.
+CLAIMED = "claimed"  # recorded, its Edge Impulse call under way (until `claim_expires`)
+STARTED = "started"  # Edge Impulse did it; a job it started is followed until it ends
+DONE = "done"  # nothing more to follow
+UNKNOWN = "unknown"  # the call's outcome is not known (no answer; or a crash before it)
+
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", String, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("run_hash", String(64), nullable=False),  # digest(run_id)
+    Column("action", String, nullable=False),  # stop | extend | use
+    Column("trial_id", Text, nullable=False),  # "" unless `use`
+    Column("trial_hash", String(64), nullable=False),  # digest(trial_id)
+    Column("trial_name", Text),
+    Column("target", Text, nullable=False),  # the job or trial the call names
+    Column("channel_id", String, nullable=False),
+    Column("user_id", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("job_id", String),  # the job acted on (stop) or started (extend, use)
+    Column("detail", Text),  # what went wrong, or how the job ended
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claim_expires", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "run_hash", "action", "trial_hash", name="actions_once"),
+    Index("actions_open", "state"),
+    sqlite_autoincrement=True,
 )

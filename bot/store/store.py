@@ -5,7 +5,7 @@ A poll's result is stored in ONE transaction (snapshot, summary, outage and one 
 reported without their rows, nor rows without the snapshot. Inserts that may race (two
 pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQUE(channel, event
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
-and the engine: `url`; what each part keeps: `subscriptions`, `polls`, `outbox`.
+and the engine: `url`; what each part keeps: `subscriptions`, `polls`, `outbox`, `actions`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.store import url
+from bot.store.actions import Actions
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
@@ -25,7 +26,7 @@ from bot.store.retention import Retention
 from bot.store.subscriptions import Subscriptions
 
 
-class Store(Subscriptions, Polls, Outbox, Leases, Retention, EiKeys):
+class Store(Actions, Subscriptions, Polls, Outbox, Leases, Retention, EiKeys):
     """All database access. Create with `await Store.open(url)`; `close()` when done."""
 
     @classmethod

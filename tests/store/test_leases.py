@@ -189,7 +189,9 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     # Back to an empty v1 database with rows in it, as a v1 eon-bot left it.
     store = await Store.open(database_url)
     async with store._write() as conn:
-        for table in ("cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys"):
+        for table in (
+            "cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys", "actions",
+        ):  # fmt: skip
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.execute(text("DELETE FROM schema_version"))
         await conn.run_sync(lambda sync: migrate(sync, upto=1))

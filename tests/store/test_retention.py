@@ -58,7 +58,14 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
 
         gone = await store.prune(CUT)
 
-        assert gone == {"outbox": 1, "runs": 1, "projects": 1, "cards": 1, "leases": 1}
+        assert gone == {
+            "outbox": 1,
+            "runs": 1,
+            "projects": 1,
+            "cards": 1,
+            "leases": 1,
+            "actions": 0,
+        }
         assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
         assert await store.run_summary("42", "R0") is None
         assert await store.run_summary("42", "R1") is not None
@@ -74,6 +81,7 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             "projects": 0,
             "cards": 0,
             "leases": 0,
+            "actions": 0,
         }
         assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
     finally:

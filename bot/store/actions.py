@@ -1,0 +1,144 @@
+"""What was done from Slack's buttons: one row per (project, run, action, trial).
+
+The row is written before Edge Impulse is called (`claim_action`), and UNIQUE(project, run
+hash, action, trial hash) lets only one click, of any copy of the message on any replica,
+write it: every other click reads who did it and when. What the call did is written with the
+message that tells it, in ONE transaction (`move_action`: the row's state and an outbox row),
+so an audit line is never lost nor posted twice. A row left `claimed` past its claim (the
+process died between the row and the call) is found by `stale_actions` and told as unknown.
+
+    claimed ──▶ started ──▶ done      (a job it started is followed until it ends)
+       │   └──▶ done                  (a stop: nothing to follow)
+       ├──▶ unknown                   (no answer, or a crash before it)
+       └──▶ (deleted)                 (Edge Impulse refused: as if never clicked)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, select, update
+
+from bot.core.events import Event
+from bot.store.polls import Polls
+from bot.store.schema import CLAIMED, STARTED, actions, digest
+
+
+@dataclass(frozen=True, slots=True)
+class ActionRecord:
+    project_id: str
+    run_id: str
+    action: str
+    target: str
+    channel_id: str
+    user_id: str
+    trial_id: str = ""
+    trial_name: str | None = None
+    state: str = CLAIMED
+    job_id: str | None = None
+    detail: str | None = None
+    created_at: datetime | None = None
+    id: int | None = None
+
+
+def _record(row: Any) -> ActionRecord:
+    return ActionRecord(
+        project_id=row.project_id, run_id=row.run_id, action=row.action, target=row.target,
+        channel_id=row.channel_id, user_id=row.user_id, trial_id=row.trial_id,
+        trial_name=row.trial_name, state=row.state, job_id=row.job_id, detail=row.detail,
+        created_at=row.created_at, id=row.id,
+    )  # fmt: skip
+
+
+class Actions(Polls):
+    async def claim_action(
+        self, wanted: ActionRecord, *, claim_s: float = 60.0
+    ) -> tuple[bool, ActionRecord]:
+        """(True, the new row) for the first click; (False, the row that was there) for any
+        other."""
+        now = self._now()
+        values = {
+            "project_id": wanted.project_id, "run_id": wanted.run_id,
+            "run_hash": digest(wanted.run_id), "action": wanted.action,
+            "trial_id": wanted.trial_id, "trial_hash": digest(wanted.trial_id),
+            "trial_name": wanted.trial_name, "target": wanted.target,
+            "channel_id": wanted.channel_id, "user_id": wanted.user_id, "state": CLAIMED,
+            "job_id": wanted.job_id, "created_at": now,
+            "claim_expires": now + timedelta(seconds=claim_s), "updated_at": now,
+        }  # fmt: skip
+        insert = self._insert(actions).values(**values).on_conflict_do_nothing()
+        same = and_(
+            actions.c.project_id == wanted.project_id,
+            actions.c.run_hash == values["run_hash"],
+            actions.c.action == wanted.action,
+            actions.c.trial_hash == values["trial_hash"],
+        )
+        async with self._write() as conn:
+            inserted = await conn.execute(insert.returning(actions.c.id))
+            first = inserted.first() is not None
+            row = (await conn.execute(select(actions).where(same))).one()
+        return first, _record(row)
+
+    async def drop_action(self, action_id: int) -> None:
+        """Forget a claim whose call Edge Impulse refused: the next click may try again."""
+        async with self._write() as conn:
+            await conn.execute(delete(actions).where(actions.c.id == action_id))
+
+    async def move_action(
+        self,
+        action_id: int,
+        *,
+        from_states: Collection[str],
+        state: str,
+        job_id: str | None = None,
+        detail: str | None = None,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        """The row to `state` (if it is in one of `from_states`) and `events` queued for its
+        channel, in one transaction; False, with nothing done, if another got there first."""
+        now = self._now()
+        changes: dict[str, Any] = {"state": state, "updated_at": now}
+        if job_id is not None:
+            changes["job_id"] = job_id
+        if detail is not None:
+            changes["detail"] = detail
+        async with self._write() as conn:
+            moved = await conn.execute(
+                update(actions)
+                .where(actions.c.id == action_id, actions.c.state.in_(list(from_states)))
+                .values(**changes)
+                .returning(actions.c.channel_id)
+            )
+            channel = moved.scalar_one_or_none()
+            if channel is None:
+                return False
+            await self._enqueue(conn, [(event, [(channel, "all")]) for event in events], now)
+        return True
+
+    async def stale_actions(self) -> list[ActionRecord]:
+        """Claims whose call should long have ended: the process making it died."""
+        query = select(actions).where(
+            actions.c.state == CLAIMED, actions.c.claim_expires < self._now()
+        )
+        async with self._read() as conn:
+            return [_record(row) for row in await conn.execute(query)]
+
+    async def followed_actions(self) -> list[ActionRecord]:
+        """Actions whose job is still under way: extend and use, until their job ends."""
+        query = select(actions).where(
+            actions.c.state == STARTED, actions.c.job_id.is_not(None), actions.c.action != "stop"
+        )
+        async with self._read() as conn:
+            return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
+
+    async def actions_of(self, project_id: str, run_id: str | None = None) -> list[ActionRecord]:
+        """What was done to a project (or one of its runs), oldest first: which buttons still
+        apply."""
+        query = select(actions).where(actions.c.project_id == project_id)
+        if run_id is not None:
+            query = query.where(actions.c.run_hash == digest(run_id))
+        async with self._read() as conn:
+            return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]

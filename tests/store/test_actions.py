@@ -1,0 +1,98 @@
+"""The actions table: one row per (project, run, action, trial) however many clicks race, on
+SQLite and PostgreSQL; what an action did and its message are written together."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from bot.core.events import Event, EventKind
+from bot.store import Store
+from bot.store.actions import ActionRecord
+from bot.store.schema import CLAIMED, DONE, STARTED, UNKNOWN
+from tests.store.test_store import T0
+
+STOP = ActionRecord(
+    project_id="42", run_id="R1", action="stop", target="R1", channel_id="C1", user_id="U1"
+)
+
+
+def use(trial: str, user: str = "U1") -> ActionRecord:
+    return ActionRecord(
+        project_id="42", run_id="R1", action="use", target=trial, channel_id="C1",
+        user_id=user, trial_id=trial, trial_name=f"trial {trial}",
+    )  # fmt: skip
+
+
+def audit(key: str) -> Event:
+    return Event(kind=EventKind.ACTION_TAKEN, key=key, project_id="42", run_id="R1")
+
+
+async def test_many_clicks_at_once_claim_once(database_url: str) -> None:
+    """Two stores stand for two replicas (or one process's concurrent clicks)."""
+    stores = [await Store.open(database_url) for _ in range(2)]
+    try:
+        clicks = [s.claim_action(replace(STOP, user_id=f"U{i}")) for i, s in enumerate(stores * 4)]
+        results = await asyncio.gather(*clicks)
+        firsts = [record for first, record in results if first]
+        assert len(firsts) == 1
+        assert {record.id for _, record in results} == {firsts[0].id}
+        assert {record.user_id for _, record in results} == {firsts[0].user_id}
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_each_trial_and_action_has_its_own_row(store: Store) -> None:
+    assert (await store.claim_action(use("a")))[0]
+    assert (await store.claim_action(use("b")))[0]
+    assert (await store.claim_action(STOP))[0]
+    first, record = await store.claim_action(use("a", user="U9"))
+    assert not first and record.user_id == "U1" and record.trial_name == "trial a"
+    assert record.created_at is not None and record.state == CLAIMED
+
+
+async def test_a_refused_call_lets_the_next_click_try_again(store: Store) -> None:
+    first, record = await store.claim_action(STOP)
+    assert first and record.id is not None
+    await store.drop_action(record.id)
+    assert (await store.claim_action(STOP))[0]
+
+
+async def test_the_outcome_and_its_message_are_written_together_and_once(store: Store) -> None:
+    await store.subscribe("C1", "42", added_by="U1")
+    _, record = await store.claim_action(use("a"))
+    assert record.id is not None
+    moved = await store.move_action(
+        record.id, from_states=[CLAIMED], state=STARTED, job_id="77", events=[audit("k1")]
+    )
+    assert moved
+    again = await store.move_action(
+        record.id, from_states=[CLAIMED], state=UNKNOWN, events=[audit("k2")]
+    )
+    assert not again  # the state had moved on: nothing written, no second message
+    assert [row.event.key for row in await store.outbox("C1")] == ["k1"]
+    [followed] = await store.followed_actions()
+    assert (followed.state, followed.job_id) == (STARTED, "77")
+    assert await store.move_action(record.id, from_states=[STARTED], state=DONE, detail="ok")
+    assert await store.followed_actions() == []
+    [done] = await store.actions_of("42", "R1")
+    assert (done.state, done.detail) == (DONE, "ok")
+
+
+async def test_a_claim_left_by_a_dead_process_is_found_once_it_expires(database_url: str) -> None:
+    clock = [T0]
+
+    def now() -> datetime:
+        return clock[0]
+
+    store = await Store.open(database_url, now=now)
+    try:
+        await store.claim_action(STOP, claim_s=60)
+        assert await store.stale_actions() == []
+        clock[0] = T0 + timedelta(seconds=61)
+        [stale] = await store.stale_actions()
+        assert stale.action == "stop" and stale.state == CLAIMED
+    finally:
+        await store.close()
