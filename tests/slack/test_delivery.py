@@ -13,7 +13,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Event, EventKind
 from bot.sandbox.fakeslack import FakeSlack
-from bot.slack import delivery as delivery_module
 from bot.slack.delivery import (
     CARD_EDIT_GAP_MAX_S,
     CARD_EDITS_PER_MINUTE,
@@ -22,6 +21,7 @@ from bot.slack.delivery import (
     Delivery,
     card_edit_gap,
 )
+from bot.slack.delivery import drain as drain_module
 from bot.slack.listeners.eon_answers import subscription_line
 from bot.store import Outage, OutboxRow, Store
 
@@ -251,7 +251,7 @@ async def test_a_drain_reads_on_while_batches_come_full_and_stops_at_a_short_one
 ) -> None:
     """Five rows owed, read two at a time: three reads post all five, in order, with no other
     look needed; the short third batch ends the drain without a fourth, empty, read."""
-    monkeypatch.setattr(delivery_module, "OUTBOX_BATCH", 2)
+    monkeypatch.setattr(drain_module, "OUTBOX_BATCH", 2)
     store = await CountsOutboxReads.open(f"sqlite:///{tmp_path}/bot.db")
     await store.subscribe(CHANNEL, "7", added_by="U1")
     for n in range(5):
@@ -322,7 +322,7 @@ async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) 
         delivery = Delivery(store=store, slack=slack, idle_s=0.5, poll_interval=0.05)
         runner = asyncio.create_task(delivery.run())
         await asyncio.sleep(0.05)
-        delivery._cards_due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due
+        delivery._cards._due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due
         await asyncio.sleep(0.3)
         before = store.reads
         await asyncio.sleep(1.0)

@@ -1,0 +1,221 @@
+"""Posts one outbox row to Slack, exactly once, also across crashes.
+
+A row is marked `attempting` (committed) before its `chat.postMessage`, and `sent` with the
+message's ts after. A row still `attempting` when it is picked up again (a crash, or an unclear
+answer: a dropped connection, a 5xx) is first looked for in the channel by the `event_key` in
+its message metadata, and posted only if absent. Only Slack's own "not done" answers (429, an
+`ok: false` error below HTTP 500) are retried blindly. A message Slack refuses as rendered
+(`SlackUnrenderable`) is posted again as text only. Any other failure is raised as `Failed`,
+with the row's attempts so far, for the channel's verdict (`verdicts.judge`).
+
+Replicas (`bot.fleet`): each row is claimed by its replica (`owner`, for `claim_s` seconds) in
+`mark_attempting`; a dead replica's claim lapses and its row goes through the look-up above.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from bot.core.events import Event, EventKind
+from bot.core.summary import RunSummary
+from bot.errors import SlackOutcomeUnknown, SlackUnrenderable
+from bot.slack.charts import ChartStore, ChartUploads, is_message_of
+from bot.slack.delivery.cards import CardEditor
+from bot.slack.delivery.verdicts import Failed
+from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
+from bot.slack.render import (
+    LIMITS,
+    Message,
+    render_event,
+    render_retried_failure,
+    render_run_started_card,
+)
+from bot.store import Card, OutboxRow
+
+log = logging.getLogger(__name__)
+
+BROADCAST_KINDS = frozenset(
+    {EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED, EventKind.RUN_STALLED}
+)
+LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
+
+
+class PosterStore(ChartStore, Protocol):
+    """The part of `bot.store.Store` the poster uses."""
+
+    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
+    async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
+    async def sent_failures(
+        self, channel_id: str, project_id: str, trial_id: str
+    ) -> list[tuple[str, Event]]: ...
+    async def mark_attempting(
+        self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
+    ) -> bool: ...
+    async def count_failure(self, row_id: int, error: str) -> int: ...
+
+
+class Poster:
+    def __init__(
+        self,
+        *,
+        store: PosterStore,
+        slack: AsyncWebClient,
+        cards: CardEditor,
+        owner: str | None,
+        claim_s: float,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._cards = cards
+        self._owner = owner
+        self._claim_s = claim_s
+        self.charts = ChartUploads(store=store, slack=slack, find_posted=self._find_posted)
+
+    async def deliver(self, row: OutboxRow) -> None:
+        """Post the row once (or find it posted); raises `Failed`, or a `SlackError` that
+        stops the channel, when Slack did not take it."""
+        event = row.event
+        card = await self._card(row)
+        if event.kind is EventKind.RUN_CHART:
+            await self.charts.deliver(row, card)  # raises only what stops the channel
+            return
+        if row.state == "attempting" and await self._found(row, card):
+            return
+        if event.kind is EventKind.RUN_STARTED and card is not None:
+            # The run already has its card here (a channel that watched it before).
+            await self._store.mark_sent(row.id, ts=card.ts)
+            return
+        if event.kind is EventKind.TRIAL_COMPLETED:
+            # Before the completion is posted, so a crash in between cannot lose the edit.
+            await self._mark_failures_retried(row)
+        message, card_version = await self._compose(row)
+        if not await self._store.mark_attempting(row.id, owner=self._owner, claim_s=self._claim_s):
+            return  # unsubscribed since the row was read: not to be posted
+        ts = await self._post(
+            row,
+            message,
+            thread_ts=card.ts if card is not None else None,
+            broadcast=card is not None and event.kind in BROADCAST_KINDS,
+        )
+        await self._store.mark_sent(row.id, ts=ts, card_version=card_version)
+        if card_version is not None:
+            self._cards.shown(row.channel_id, ts)
+
+    async def _found(self, row: OutboxRow, card: Card | None) -> bool:
+        """Whether the row, left `attempting`, is already in Slack (then marked sent)."""
+        ts = await self._find_posted(row, card)
+        if ts is None:
+            return False
+        log.info("found %s already in %s; not posting it again", row.event.key, row.channel_id)
+        # What a found card shows is unknown (its run may have moved on since it was posted):
+        # it is recorded as never rendered, so it is edited to the latest.
+        is_card = row.event.kind is EventKind.RUN_STARTED and row.run_id is not None
+        await self._store.mark_sent(row.id, ts=ts, card_version=0 if is_card else None)
+        return True
+
+    async def _mark_failures_retried(self, row: OutboxRow) -> None:
+        """Edit the trial's earlier "❌ failed" messages to "failed → retried → ✅ completed",
+        so the channel never keeps a failure the run later contradicted (idempotent). Not
+        looked for when the poll knew of no failure reported (most completions)."""
+        if row.event.after_failure is False or row.event.trial_id is None:
+            return
+        channel, project_id, trial_id = row.channel_id, row.project_id, row.event.trial_id
+        for ts, failure in await self._store.sent_failures(channel, project_id, trial_id):
+            message = render_retried_failure(failure)
+            await self._cards.edit(channel, ts, message, what="failure message")
+
+    async def _card(self, row: OutboxRow) -> Card | None:
+        if row.run_id is None:
+            return None
+        return await self._store.card(row.channel_id, row.project_id, row.run_id)
+
+    async def _compose(self, row: OutboxRow) -> tuple[Message, int | None]:
+        if row.event.kind is not EventKind.RUN_STARTED or row.run_id is None:
+            return render_event(row.event), None
+        found = await self._store.run_summary(row.project_id, row.run_id)
+        summary, version = found if found else (None, 0)
+        earlier = await self._cards.earlier(row.channel_id, summary) if summary else None
+        return render_run_started_card(row.event, summary, earlier), version
+
+    async def _post(
+        self, row: OutboxRow, message: Message, *, thread_ts: str | None, broadcast: bool
+    ) -> str:
+        args: dict[str, Any] = {
+            "channel": row.channel_id,
+            "text": message.text,
+            "blocks": message.blocks,
+            "metadata": message.metadata,
+            "unfurl_links": False,
+            "unfurl_media": False,
+        }
+        if thread_ts is not None:
+            args["thread_ts"] = thread_ts
+            args["reply_broadcast"] = broadcast
+        try:
+            response = await self._post_or_text_only(row, args)
+        except (SlackApiError, *TRANSPORT_ERRORS) as error:
+            failure = slack_failure(error)
+        else:
+            return str(response["ts"])
+        if isinstance(failure, SlackOutcomeUnknown):
+            # Slack may have posted it: it stays `attempting` and is looked up next time.
+            log.warning("posting to %s: outcome unknown (%s)", row.channel_id, failure.code)
+            raise Failed(failure, None) from None
+        raise Failed(failure, await self._store.mark_retry(row.id, failure.code)) from None
+
+    async def _post_or_text_only(self, row: OutboxRow, args: dict[str, Any]) -> AsyncSlackResponse:
+        try:
+            return await self._slack.chat_postMessage(**args)
+        except SlackApiError as error:
+            failure = slack_failure(error)
+            if not isinstance(failure, SlackUnrenderable):
+                raise
+            log.error(
+                "Slack refused %s as rendered (%s); posting text only", row.event.key, failure.code
+            )
+        text_only = args | {"blocks": None, "text": args["text"][: LIMITS.fallback_text]}
+        return await self._slack.chat_postMessage(**text_only)
+
+    async def _find_posted(self, row: OutboxRow, card: Card | None) -> str | None:
+        """The ts of the row's message if Slack has it (matched by the metadata's event key)."""
+        try:
+            return await self._look_up(row, card)
+        except (SlackApiError, *TRANSPORT_ERRORS) as error:
+            failure = slack_failure(error)
+            if isinstance(failure, SlackOutcomeUnknown):  # an outage, not a refusal
+                raise Failed(failure, None) from None
+            raise Failed(failure, await self._store.count_failure(row.id, failure.code)) from None
+
+    async def _look_up(self, row: OutboxRow, card: Card | None) -> str | None:
+        """In the card's thread (a reply), else in the channel since before the row was made."""
+        oldest = row.created_at.timestamp() - LOOKUP_WINDOW_S
+        in_thread = card is not None and row.event.kind is not EventKind.RUN_STARTED
+        cursor: str | None = None
+        while True:
+            if in_thread and card is not None:
+                page = await self._slack.conversations_replies(
+                    channel=row.channel_id,
+                    ts=card.ts,
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            else:
+                page = await self._slack.conversations_history(
+                    channel=row.channel_id,
+                    oldest=f"{oldest:.6f}",
+                    include_all_metadata=True,
+                    limit=200,
+                    cursor=cursor,
+                )
+            for message in page.get("messages") or []:
+                if is_message_of(message, row.event):
+                    return str(message["ts"])
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not page.get("has_more") or not cursor:
+                return None
