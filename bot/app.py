@@ -36,6 +36,7 @@ from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
 from bot.store import Store, url
 from bot.tuner.client import TunerClient, default_transport
+from bot.tuner.keys import KeyChecker
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -244,6 +245,7 @@ async def build(
             check_project=poller.check,
             wake_delivery=delivery.wake,
             keys=keys,
+            check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
         ),
     )
 

@@ -38,6 +38,7 @@ from aiohttp import web
 from bot.sandbox.fakeslack.blockkit import POST_TEXT_MAX, content
 from bot.sandbox.fakeslack.files import FileMethods, Files
 from bot.sandbox.fakeslack.records import Message, ResponsePost
+from bot.sandbox.fakeslack.views import ViewMethods
 from bot.sandbox.fakeslack.wire import (
     ApiError,
     JSONDict,
@@ -69,7 +70,7 @@ _CHANNEL_METHODS = frozenset(
 Handler = Callable[[JSONDict], JSONDict]
 
 
-class FakeSlack(FileMethods):
+class FakeSlack(FileMethods, ViewMethods):
     """Slack's Web API on 127.0.0.1, with recording and fault injection.
 
     Use as `async with FakeSlack() as fake:`. Every channel exists until told otherwise
@@ -109,6 +110,7 @@ class FakeSlack(FileMethods):
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,
         }
+        self._handlers |= self.view_handlers()  # views.open, views.publish, users.info
         self._files = Files()
 
     def make_app(self) -> web.Application:

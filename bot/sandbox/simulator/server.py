@@ -38,6 +38,8 @@ from aiohttp import web
 
 from bot.sandbox.server import LocalServer
 from bot.sandbox.simulator import jobs
+from bot.sandbox.simulator.keys import PROJECT_KEYS
+from bot.sandbox.simulator.keys import install as install_keys
 from bot.sandbox.simulator.simulation import Simulation
 
 __all__ = [
@@ -264,11 +266,14 @@ async def _edge(request: web.Request, handler: _Handler) -> web.StreamResponse:
     if not request.path.startswith("/v1/"):
         return web.Response(status=404, text=_NOT_THE_API_PAGE, content_type="text/html")
     expected = request.app.get(_API_KEY)
-    if expected is not None:
+    project_keys = request.app[PROJECT_KEYS]
+    if expected is not None or project_keys:
         given = request.headers.get("x-api-key")
         if not given:
             return _json_error(401, "Missing API key: send it in the x-api-key header")
-        if not hmac.compare_digest(given.encode(), expected.encode()):
+        universal = expected is not None and hmac.compare_digest(given.encode(), expected.encode())
+        project = project_key(request.match_info.get("projectId", ""))
+        if not universal and not project_keys.opens(given, project):
             return _json_error(401, "Invalid API key")
     try:
         return await handler(request)
@@ -314,6 +319,7 @@ def make_app(
         app[_API_KEY] = api_key
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
     jobs.register(app, app[SIM_KEY])
+    install_keys(app)  # per-project keys and api-key-info
     return app
 
 

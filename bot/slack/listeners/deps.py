@@ -7,11 +7,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from bot.core.events import Event, Snapshot
 from bot.core.routing import Mode
 from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
+from bot.tuner.keys import KeyVerdict
 
 
 class SubscriptionView(Protocol):
@@ -65,3 +68,4 @@ class Deps:
     check_project: Callable[[str], Awaitable[str | None]]
     wake_delivery: Callable[[], None] = _nothing
     keys: KeyRing | None = None  # the stored keys (`/eon key`); None: the environment's alone
+    check_key: Callable[[str, SecretStr], Awaitable[KeyVerdict]] | None = None  # bounded in time

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.fmt import one_line
 from bot.slack.listeners.deps import Deps
@@ -24,13 +25,28 @@ from bot.slack.listeners.eon_answers import (
     Respond,
     answer,
 )
-from bot.slack.listeners.eon_parse import parse
+from bot.slack.listeners.eon_key import key_command
+from bot.slack.listeners.eon_parse import Key, parse
 
 log = logging.getLogger(__name__)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
     pending: set[asyncio.Task[None]] = set()  # strong references until the tasks end
+
+    async def _key(parsed: Key, command: dict[str, Any], client: AsyncWebClient) -> str:
+        try:
+            return await key_command(
+                parsed,
+                channel_id=str(command.get("channel_id") or ""),
+                user_id=str(command.get("user_id") or ""),
+                trigger_id=str(command.get("trigger_id") or ""),
+                slack=client,
+                deps=deps,
+            )
+        except Exception:
+            log.exception("/eon key failed")
+            return INTERNAL_ERROR
 
     async def follow(follow_up: FollowUp, respond: Respond, text: str) -> None:
         try:
@@ -43,11 +59,18 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 )
 
     @app.command("/eon")
-    async def on_eon(ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
+    async def on_eon(
+        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
         text = str(command.get("text") or "")
+        parsed = parse(text)
+        if isinstance(parsed, Key):  # a form to open: eon_key answers it
+            said = await _key(parsed, command, client)
+            await (ack(text=said, response_type="ephemeral") if said else ack())  # "": a form
+            return
         try:
             reply = await answer(
-                parse(text),
+                parsed,
                 channel_id=str(command.get("channel_id") or ""),
                 user_id=str(command.get("user_id") or ""),
                 deps=deps,

@@ -43,6 +43,8 @@ HELP_TEXT: Final = "\n".join(
         f"• `{USAGE['list']}` — what this channel watches, and how",
         f"• `{USAGE['chart']}` — the run in one picture, posted in its thread here",
         f"• `{USAGE['top']}` — the N best trials so far (5 unless told), as a table",
+        f"• `{USAGE['key']}` — admins: give eon-bot a project's Edge Impulse key (a form), "
+        "or forget it",
         f"• `{USAGE['help']}` — this help",
         "The project id is the number in the Studio URL: studio.edgeimpulse.com/studio/12345",
     )

@@ -25,7 +25,17 @@ USAGE: Final = {
     "list": "/eon list",
     "chart": "/eon chart [PROJECT_ID]",
     "top": "/eon top [PROJECT_ID] [N]",
+    "key": "/eon key PROJECT_ID [remove]",
     "help": "/eon help",
+}
+_MAX_ARGS: Final = {
+    "status": 1,
+    "watch": 2,
+    "unwatch": 1,
+    "list": 0,
+    "chart": 1,
+    "top": 2,
+    "key": 2,
 }
 TOP_DEFAULT: Final = 5
 TOP_MAX: Final = 25
@@ -73,6 +83,14 @@ class Top:
 
 
 @dataclass(frozen=True, slots=True)
+class Key:
+    """Open the form for the project's Edge Impulse key, or (`remove`) forget the stored one."""
+
+    project_id: str
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class UsageError:
     """A mistake in the command: `message` is one line, the mistake and the right usage."""
 
@@ -80,6 +98,8 @@ class UsageError:
 
 
 Command = Status | Watch | Unwatch | List | Help | Chart | Top
+# `/eon key` opens a form (it needs the command's trigger_id): `eon_key` answers it, not
+# `eon_answers`.
 
 
 def _unescape(text: str) -> str:
@@ -135,7 +155,16 @@ def _top(project_id: str, rest: list[str]) -> Top | UsageError:
     return _usage_error(f"N must be a whole number from 1 to {TOP_MAX}, not {echo(word)}", "top")
 
 
-def parse(text: str) -> Command | UsageError:
+def _key(project_id: str, rest: list[str]) -> Key | UsageError:
+    """`remove` after the project id forgets the key; nothing after it opens the form."""
+    if not rest:
+        return Key(project_id)
+    if rest[0].lower() == "remove":
+        return Key(project_id, remove=True)
+    return _usage_error(f"Unknown word {echo(rest[0])}: only `remove` may follow the id", "key")
+
+
+def parse(text: str) -> Command | Key | UsageError:
     """`/eon` text → a command, or a one-line `UsageError`. Empty text is a request for help;
     subcommands and modes are case-insensitive; every word is just a word (even `payload`)."""
     words = _unescape(text).split()
@@ -147,9 +176,10 @@ def parse(text: str) -> Command | UsageError:
     if sub not in USAGE:
         return UsageError(
             f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
-            "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top` or `/eon help`"
+            "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top`, "
+            "`/eon key PROJECT_ID` or `/eon help`"
         )
-    max_args = {"status": 1, "watch": 2, "unwatch": 1, "list": 0, "chart": 1, "top": 2}[sub]
+    max_args = _MAX_ARGS[sub]
     if len(args) > max_args:
         return _usage_error(f"Too many words, starting at {echo(args[max_args])}", sub)
     if sub == "list":
@@ -171,6 +201,8 @@ def parse(text: str) -> Command | UsageError:
         return _top(project_id, args[1:])
     if sub == "unwatch":
         return Unwatch(project_id)
+    if sub == "key":
+        return _key(project_id, args[1:])
     if len(args) == 1:
         return Watch(project_id)
     mode = as_mode(args[1])

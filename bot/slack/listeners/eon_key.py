@@ -1,0 +1,196 @@
+"""`/eon key PROJECT_ID [remove]` and its form: the modal's submission is checked with Edge
+Impulse and answered in the modal itself (`response_action: errors` under the key's input) or
+stored, sealed, before Slack's 3 s are up; the channel then hears that the project has a key,
+never the key. The Home tab's "Add/replace key" buttons open the same form.
+
+The key is a `SecretStr` from the moment it is read off the submission: it is never logged, put
+in an exception, or sent anywhere but to Edge Impulse (the check) and the store (sealed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import SecretStr
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.project_ids import canonical_project_id
+from bot.keys import SECRET_KEY_HOWTO
+from bot.slack.key_admins import key_refusal
+from bot.slack.listeners.deps import Deps
+from bot.slack.listeners.eon_parse import Key
+from bot.slack.render.key_form import (
+    KEY_ACTION,
+    KEY_BLOCK,
+    KEY_FORM_CALLBACK,
+    OPEN_KEY_FORM_ACTION,
+    FormContext,
+    key_form,
+)
+
+log = logging.getLogger(__name__)
+
+NO_SECRET_KEY = (
+    "⚠ Edge Impulse keys cannot be stored: SECRET_KEY is not set. An operator must "
+    f"{SECRET_KEY_HOWTO}."
+)
+
+
+async def key_command(
+    command: Key,
+    *,
+    channel_id: str,
+    user_id: str,
+    trigger_id: str,
+    slack: AsyncWebClient,
+    deps: Deps,
+) -> str:
+    """The acknowledgement of `/eon key`: "" once the form is open (Slack shows the form),
+    else one line. All of it within Slack's 3 s: the trigger id is good for that long only."""
+    if deps.keys is None or deps.keys.box is None:
+        return NO_SECRET_KEY
+    refusal = await key_refusal(slack, deps.settings, user_id)
+    if refusal is not None:
+        return refusal
+    pid = command.project_id
+    if command.remove:
+        if not await deps.keys.remove(pid):
+            return f"Project {pid} has no stored key; `/eon key {pid}` adds one."
+        log.info("project %s: stored Edge Impulse key removed by %s", pid, user_id)
+        after = deps.keys.source(pid)
+        then = {
+            "environment": f"its polls now use EI_API_KEY_{pid}",
+            "default": "its polls now use the default EI_API_KEY",
+        }.get(after, "it has no key now, so its polls will fail until one is added")
+        return f"🗑 The stored Edge Impulse key of project {pid} is forgotten; {then}."
+    return await open_form(slack, trigger_id, FormContext(pid, channel_id or None), deps)
+
+
+async def open_form(
+    slack: AsyncWebClient, trigger_id: str, context: FormContext, deps: Deps
+) -> str:
+    """`views.open` with the form; "" once open, else one line saying what Slack answered."""
+    replacing = deps.keys is not None and deps.keys.row(context.project_id) is not None
+    try:
+        await slack.views_open(trigger_id=trigger_id, view=key_form(context, replacing=replacing))
+    except Exception as error:  # SlackApiError (e.g. expired_trigger_id), a timeout
+        code = str(error.response.get("error")) if isinstance(error, SlackApiError) else None
+        log.warning(
+            "views.open for project %s failed: %s", context.project_id, code or type(error).__name__
+        )
+        return f"⚠ Slack did not open the key form ({code or 'no answer'}). Try the command again."
+    return ""
+
+
+def _submitted_key(view: dict[str, Any]) -> SecretStr:
+    values = view.get("state", {}).get("values", {})
+    text = values.get(KEY_BLOCK, {}).get(KEY_ACTION, {}).get("value") or ""
+    return SecretStr(str(text).strip())
+
+
+async def submit(body: dict[str, Any], slack: AsyncWebClient, deps: Deps) -> dict[str, str] | None:
+    """The form's errors by block (the modal stays open), or None: stored, and the modal closes."""
+    view = body.get("view") or {}
+    user_id = str((body.get("user") or {}).get("id") or "")
+    context = FormContext.load(str(view.get("private_metadata") or ""))
+    key = _submitted_key(view)
+    if context is None:
+        return {KEY_BLOCK: "This form is out of date; run /eon key PROJECT_ID again."}
+    if deps.keys is None or deps.keys.box is None or deps.check_key is None:
+        return {KEY_BLOCK: NO_SECRET_KEY.removeprefix("⚠ ")}
+    if not key.get_secret_value():
+        return {KEY_BLOCK: "Paste the project's API key (Studio → Dashboard → Keys)."}
+    # Who submits was checked when the form opened; asked again, beside Edge Impulse, in case
+    # that changed. Both are bounded, so the answer is in time.
+    refusal, verdict = await asyncio.gather(
+        key_refusal(slack, deps.settings, user_id), deps.check_key(context.project_id, key)
+    )
+    if refusal is not None:
+        return {KEY_BLOCK: refusal}
+    if not verdict.accepted:
+        log.info("project %s: key refused in the form (%s)", context.project_id, verdict.said)
+        return {KEY_BLOCK: verdict.said}
+    await deps.keys.add(context.project_id, key, role=verdict.role, user=user_id)
+    log.info(
+        "project %s: Edge Impulse key stored by %s (role %s)",
+        context.project_id,
+        user_id,
+        verdict.role,
+    )
+    return None
+
+
+async def tell(slack: AsyncWebClient, context: FormContext, user_id: str, deps: Deps) -> None:
+    """After a key is stored: the channel hears it (from Home: the channels watching the
+    project), and a watched project is polled at once with it."""
+    try:
+        await _tell(slack, context, user_id, deps)
+    except Exception:
+        log.exception("telling project %s's new key failed", context.project_id)
+
+
+async def _tell(slack: AsyncWebClient, context: FormContext, user_id: str, deps: Deps) -> None:
+    pid = context.project_id
+    row = deps.keys.row(pid) if deps.keys is not None else None
+    role = f" (role {row.role})" if row is not None and row.role else ""
+    text = f"🔑 Project {pid} now has an Edge Impulse key{role}, added by <@{user_id}>."
+    watching = await deps.store.subscriptions(project_id=pid)
+    channels = [context.channel_id] if context.channel_id else [s.channel_id for s in watching]
+    for channel in dict.fromkeys(channels):
+        try:
+            await slack.chat_postMessage(channel=channel, text=text)
+        except Exception as error:
+            log.warning(
+                "could not tell %s about project %s's key: %s", channel, pid, type(error).__name__
+            )
+    if watching:
+        await deps.start_watching(pid)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    pending: set[asyncio.Task[None]] = set()
+
+    @app.view(KEY_FORM_CALLBACK)
+    async def on_submit(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        try:
+            errors = await submit(body, client, deps)
+        except Exception:
+            log.exception("the key form's submission failed")
+            errors = {
+                KEY_BLOCK: "eon-bot hit an internal error (it is logged); nothing was stored."
+            }
+        if errors:
+            await ack(response_action="errors", errors=errors)
+            return
+        await ack()
+        context = FormContext.load(str(body["view"]["private_metadata"]))
+        if context is not None:
+            user_id = str(body["user"]["id"])
+            task = asyncio.create_task(tell(client, context, user_id, deps))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    @app.action(OPEN_KEY_FORM_ACTION)
+    async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """A Home tab button: the same form, after the same admin rule."""
+        user_id = str((body.get("user") or {}).get("id") or "")
+        pid = canonical_project_id(str(((body.get("actions") or [{}])[0]).get("value") or ""))
+        said: str | None
+        if pid is None:
+            said = "not a project id"
+        elif deps.keys is None or deps.keys.box is None:
+            said = NO_SECRET_KEY
+        else:
+            said = await key_refusal(client, deps.settings, user_id)
+        if said is None and pid is not None:
+            said = (
+                await open_form(client, str(body.get("trigger_id") or ""), FormContext(pid), deps)
+                or None
+            )
+        await ack()
+        if said:
+            log.info("Home key button for project %s by %s: %s", pid, user_id, said)
