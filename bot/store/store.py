@@ -20,13 +20,14 @@ from bot.store.actions import Actions
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
+from bot.store.outages import Outages
 from bot.store.outbox import Outbox
 from bot.store.polls import Polls
 from bot.store.retention import Retention
 from bot.store.subscriptions import Subscriptions
 
 
-class Store(Actions, Subscriptions, Polls, Outbox, Leases, Retention, EiKeys):
+class Store(Actions, Subscriptions, Polls, Outbox, Leases, Retention, EiKeys, Outages):
     """All database access. Create with `await Store.open(url)`; `close()` when done."""
 
     @classmethod

@@ -3,6 +3,7 @@
     eon                 the `/eon` slash command (eon_parse: text → command, pure;
                         eon_answers: command → acknowledgement, from the store alone;
                         eon_key: `/eon key`, its form and the form's submission)
+    app_home            the Home tab, published when opened (home_view: what it shows, pure)
     studio_link         the "Open in Studio" button's click
     member_joined       the bot invited back into a paused channel
     channel_unarchive   a paused, archived channel unarchived
@@ -14,10 +15,17 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.listeners import channel_unarchive, eon, eon_key, member_joined, studio_link
+from bot.slack.listeners import (
+    app_home,
+    channel_unarchive,
+    eon,
+    eon_key,
+    member_joined,
+    studio_link,
+)
 from bot.slack.listeners.deps import Deps
 
-LISTENERS = (eon, eon_key, studio_link, member_joined, channel_unarchive)
+LISTENERS = (eon, eon_key, app_home, studio_link, member_joined, channel_unarchive)
 
 
 def register_all(app: AsyncApp, deps: Deps) -> None:

@@ -73,7 +73,7 @@ class Reply:
 
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
-_PAUSE_HINTS: Final = {
+PAUSE_HINTS: Final = {
     "not_in_channel": "invite the bot (`/invite @eon-bot`)",
     "channel_not_found": "the channel is gone or the bot cannot see it",
     "is_archived": "the channel is archived",
@@ -113,7 +113,7 @@ def _key_problem(deps: Deps, pid: str) -> str | None:
     )
 
 
-def _mode_words(mode: str) -> str:
+def mode_words(mode: str) -> str:
     if mode == "milestones":
         return "milestones only (run start, time limit, end)"
     if mode == "all":
@@ -126,12 +126,12 @@ def _mode_words(mode: str) -> str:
 def subscription_line(sub: SubscriptionView) -> str:
     """ "• project 42 — every trial · added by <@U1> · paused: not_in_channel — invite…"."""
     line = (
-        f"• project *{escape(one_line(sub.project_id, 40))}* — {_mode_words(sub.mode)}"
+        f"• project *{escape(one_line(sub.project_id, 40))}* — {mode_words(sub.mode)}"
         f" · added by {_mention(sub.added_by)}"
     )
     if sub.paused_reason:
         reason = escape(one_line(sub.paused_reason, 40))
-        hint = _PAUSE_HINTS.get(sub.paused_reason, "fix it")
+        hint = PAUSE_HINTS.get(sub.paused_reason, "fix it")
         hint += f", then `/eon watch {sub.project_id}` here to resume"
         line += f" · ⏸ paused: {reason} — {hint}"
     return line
@@ -192,8 +192,8 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
         if existing and command.mode_named and existing[0].mode != command.mode:
             await deps.store.set_mode(channel_id, pid, command.mode)
             return Reply(
-                f"🔁 Project {pid} here: now {_mode_words(command.mode)} "
-                f"(was {_mode_words(existing[0].mode)})."
+                f"🔁 Project {pid} here: now {mode_words(command.mode)} "
+                f"(was {mode_words(existing[0].mode)})."
             )
         state = subscription_line(existing[0]).removeprefix("• ") if existing else f"project {pid}"
         return Reply(
@@ -215,7 +215,7 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
         )
 
     return Reply(
-        f"👀 Watching project {pid} here ({_mode_words(command.mode)}). "
+        f"👀 Watching project {pid} here ({mode_words(command.mode)}). "
         "Checking it with Edge Impulse now; the run card follows once a run is found.",
         follow_up=start_and_check,
     )

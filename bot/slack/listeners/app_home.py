@@ -1,0 +1,62 @@
+"""`app_home_opened`: publish the Home tab (`views.publish`) for the user who opened it,
+answered from the store alone (never Edge Impulse), each time it is opened, so it is fresh.
+What it shows: `home_view`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack.key_admins import key_refusal
+from bot.slack.listeners.deps import Deps, SubscriptionView
+from bot.slack.listeners.home_view import HomeProject, home_view
+
+log = logging.getLogger(__name__)
+
+
+async def home_projects(deps: Deps) -> list[HomeProject]:
+    """Every watched project, as the Home tab shows it, in three reads of the store."""
+    by_project: dict[str, list[SubscriptionView]] = {}
+    for sub in await deps.store.subscriptions():
+        by_project.setdefault(sub.project_id, []).append(sub)
+    pids = list(by_project)
+    summaries = await deps.store.summaries(pids)
+    failing = await deps.store.failing(pids)
+    projects = []
+    for pid in pids:
+        row = deps.keys.row(pid) if deps.keys is not None else None
+        projects.append(
+            HomeProject(
+                project_id=pid,
+                subscriptions=by_project[pid],
+                summary=summaries.get(pid),
+                failing=failing.get(pid),
+                key_source=deps.keys.source(pid) if deps.keys is not None else "none",
+                key_added_by=row.added_by if row is not None else None,
+                key_added_at=row.updated_at if row is not None else None,
+                key_role=row.role if row is not None else None,
+            )
+        )
+    return projects
+
+
+async def home_for(user_id: str, slack: AsyncWebClient, deps: Deps) -> dict[str, Any]:
+    keys_enabled = deps.keys is not None and deps.keys.box is not None
+    admin = keys_enabled and await key_refusal(slack, deps.settings, user_id) is None
+    return home_view(await home_projects(deps), admin=admin, keys_enabled=keys_enabled)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return  # the Messages tab
+        user_id = str(event.get("user") or "")
+        try:
+            view = await home_for(user_id, client, deps)
+            await client.views_publish(user_id=user_id, view=view)
+        except Exception:
+            log.exception("publishing the Home tab for %s failed", user_id)
