@@ -319,6 +319,7 @@ class BotProcess:
         response_url: str,
         channel_id: str = CHANNEL,
         user_id: str = USER,
+        trigger_id: str | None = None,
     ) -> CommandReply:
         """`/eon <text>` as Slack sends it (signed, form-encoded), timed end to end."""
         loop = asyncio.get_running_loop()
@@ -331,6 +332,7 @@ class BotProcess:
             channel_id=channel_id,
             user_id=user_id,
             response_url=response_url,
+            trigger_id=trigger_id,
         )
         seconds = loop.time() - started
         body: dict[str, Any] = {}
