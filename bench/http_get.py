@@ -35,7 +35,8 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.tuner.client import MAX_CONNECTIONS, TunerClient, default_transport  # noqa: E402
+from bot.capacity import CAPACITY  # noqa: E402
+from bot.tuner.client import TunerClient, default_transport  # noqa: E402
 
 AT_ONCE = 8
 STATE = "/api/1/optimize/state"
@@ -86,7 +87,7 @@ async def bench(size: int, requests: int, repeat: int) -> None:
     server.start()
     try:
         url = f"http://127.0.0.1:{parent.recv()}{STATE}"
-        limits = httpx.Limits(max_connections=MAX_CONNECTIONS)
+        limits = httpx.Limits(max_connections=CAPACITY.connections)
 
         async def streamed(http: httpx.AsyncClient) -> bytes:
             async with http.stream("GET", url, headers=HEADERS) as response:
@@ -104,7 +105,7 @@ async def bench(size: int, requests: int, repeat: int) -> None:
                 transport, base_url=url.removesuffix(STATE), api_key_for=lambda _: SecretStr("k")
             )
             results["tuner client"] = await _cpu_per_get(lambda: tuner.fetch("1"), requests, repeat)
-        connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+        connector = aiohttp.TCPConnector(limit=CAPACITY.connections)
         async with aiohttp.ClientSession(connector=connector) as session:
 
             async def bare() -> bytes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import collector
 from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
@@ -317,20 +317,10 @@ async def run(settings: Settings) -> int:
 
 
 def settle() -> None:
-    """Take what the process holds for its whole life out of the garbage collector's rounds.
-
-    Once started, the process holds its modules (matplotlib's too, loaded now rather than at
-    the first chart), settings and the projects it polls; they stay until it exits. A full
-    collection walks every tracked object, and these are most of them: at 1,000 projects one
-    took 80-190 ms, every 1-10 s, and the event loop (every `/eon` answer, every poll) stood
-    still meanwhile. `gc.freeze()` moves them to a generation no collection walks; what the
-    process makes afterwards is collected as before. An object frozen here and dropped later
-    is still freed by its reference count; only cyclic garbage would stay, and of that kind
-    there is at most what was under way at this moment (a few tasks), once.
-    """
+    """Take what the process holds for its whole life out of the garbage collector's rounds
+    (`collector.freeze`), matplotlib's modules too: loaded now rather than at the first chart."""
     load_matplotlib()
-    gc.collect()
-    gc.freeze()
+    collector.freeze()
 
 
 async def _unless_stopped(work: Awaitable[_T], stop: asyncio.Event) -> _T | None:

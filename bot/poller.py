@@ -34,6 +34,7 @@ from typing import Any, NamedTuple
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.capacity import CAPACITY
 from bot.core.diff import started_event
 from bot.core.events import Snapshot
 from bot.core.increment import Read, read_changes
@@ -47,18 +48,9 @@ from bot.tuner.piecewise import Pieces, body_digest
 
 log = logging.getLogger(__name__)
 
-# How much a process with more to poll than CPU gives to polling. Past these, a poll waits its
-# turn (first come, first served), so its projects fall behind evenly, while the event loop
-# keeps few enough steps queued to answer `/eon` commands at once, the database keeps
-# connections for delivery, and delivery keeps its share of the CPU:
-# - requests to Edge Impulse under way at once: enough for 1,000 projects every 10 s with
-#   answers taking 300 ms (100 polls a second); the tuner client's pool has as many
-#   connections (`tuner.client.default_transport`);
-# - changed documents being read or stored at once (each may hold a database connection);
-# - the reader thread rests after each document as long as reading it took: reading uses at
-#   most half of the process's time, whatever the backlog.
-MAX_FETCHES_AT_ONCE = 32
-MAX_WRITES_AT_ONCE = 8
+# How much a process with more to poll than CPU gives to polling: `bot.capacity` (fetches and
+# writes at once). Besides, the reader thread rests after each document as long as reading it
+# took: reading uses at most half of the process's time, whatever the backlog.
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
 
 
@@ -86,8 +78,8 @@ class Poller:
         now: Callable[[], datetime],
         on_events: Callable[[str], None],
         owner: str | None = None,
-        max_fetches: int = MAX_FETCHES_AT_ONCE,
-        max_writes: int = MAX_WRITES_AT_ONCE,
+        max_fetches: int = CAPACITY.fetches,
+        max_writes: int = CAPACITY.writes,
     ) -> None:
         self._store = store
         self._tuner = tuner
@@ -282,7 +274,7 @@ class Poller:
         now: datetime,
     ) -> tuple[Snapshot | None, Read]:
         """In the reader thread: the snapshot `kept` (its JSON) and the document's news since;
-        then as long a rest (see `MAX_WRITES_AT_ONCE`)."""
+        then as long a rest (see above `Poller`)."""
         started = time.thread_time()
         try:
             return self._read_now(project_id, body, digest, kept, now)

@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from bot.capacity import CAPACITY
 from bot.errors import ConfigError
 from bot.store import sqlite_driver
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 SQLITE_BUSY_TIMEOUT_MS = 5000
 CONNECT_TIMEOUT_S = 10.0
 STATEMENT_TIMEOUT_MS = 30_000
-POOL_SIZE, POOL_OVERFLOW = 10, 20  # PostgreSQL connections kept open, and more at busy times
 _EXPECTED = "sqlite:///path/to/eon-bot.db or postgresql://user:password@host:5432/dbname"
 
 
@@ -109,9 +109,8 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
             ),
             pool_pre_ping=True,
             pool_timeout=CONNECT_TIMEOUT_S,
-            # Polls (`bot.poller.MAX_WRITES_AT_ONCE`), delivery's channels and commands share it.
-            pool_size=POOL_SIZE,
-            max_overflow=POOL_OVERFLOW,
+            pool_size=CAPACITY.pool_size,  # sized against the polls' writes (`bot.capacity`)
+            max_overflow=CAPACITY.pool_overflow,
         )
     if target.sqlite_path is not None:
         try:

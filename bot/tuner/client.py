@@ -16,11 +16,9 @@ a server echoes back) reaches a message, a repr or a logged traceback.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from importlib.metadata import PackageNotFoundError, version
 from typing import Final, TypeVar
@@ -28,6 +26,8 @@ from typing import Final, TypeVar
 import httpx
 from pydantic import SecretStr, ValidationError
 
+from bot import collector
+from bot.capacity import CAPACITY
 from bot.clock import utcnow
 from bot.core.project_ids import canonical_project_id
 from bot.errors import (
@@ -51,13 +51,9 @@ from bot.tuner.transport import AiohttpTransport
 log = logging.getLogger(__name__)
 
 _REASON_LIMIT = 200
-MAX_CONNECTIONS = 32  # to Edge Impulse, one per poll that may be under way
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
 # A dead host should fail fast; a large tuner state needs time to arrive.
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
-# Below this a read allocates too little for a mid-read collection to matter, and pausing the
-# collector only defers (and bunches) its work: with many small reads it cost more than it saved.
-PAUSE_GC_BYTES = 1024 * 1024
 T = TypeVar("T")
 
 
@@ -73,9 +69,9 @@ USER_AGENT: Final = _user_agent()
 
 def default_transport() -> AiohttpTransport:
     """The production transport: a connection for each poll that may be under way
-    (`bot.poller.MAX_FETCHES_AT_ONCE`), kept alive between polls, over aiohttp's connections
-    (`bot.tuner.transport`: a GET costs a fifth of httpx's own transport)."""
-    return AiohttpTransport(max_connections=MAX_CONNECTIONS)
+    (`bot.capacity`), kept alive between polls, over aiohttp's connections
+    (`bot.tuner.transport`: cheaper per GET than httpx's own transport)."""
+    return AiohttpTransport(max_connections=CAPACITY.connections)
 
 
 def project_id_from(text: str) -> str:
@@ -130,20 +126,6 @@ def _shape_problem(exc: ValidationError, body: bytes) -> str:
     return f"unexpected shape: {where + ': ' if where else ''}{first['msg']}{also}"
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Validating a large state allocates hundreds of thousands of objects, none in a cycle;
-    letting the cyclic GC run in the middle makes it walk the whole heap (every project's
-    models) again and again, several times the cost of the validation itself."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def check_answer(
     project_id: str,
     status_code: int,
@@ -184,7 +166,7 @@ def read_state(
     `known`: the ids of trials seen before, by fingerprint (`piecewise.read`). Pure CPU: the
     poller runs it in a worker thread."""
     try:
-        with _gc_paused() if len(body) >= PAUSE_GC_BYTES else nullcontext():
+        with collector.paused_for(len(body)):
             pieces = piecewise.read(body, known)
             state = pieces.envelope
             if not state.success:
