@@ -89,8 +89,8 @@ class Bot:
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
-        # Keys stored through another replica are read within one poll interval.
-        self._tasks.append(asyncio.create_task(self.keys.run(self.settings.poll_interval / 2)))
+        if self.store.shared:  # keys stored through another replica, within one poll interval
+            self._tasks.append(asyncio.create_task(self.keys.run(self.settings.poll_interval / 2)))
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # Seals the Edge Impulse keys added with `/eon key` (`bot.keys`); unset: `/eon key` is off.
     secret_key: SecretStr | None = None
 
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value  # `SECRET_KEY=` in a .env: not set
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:

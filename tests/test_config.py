@@ -24,6 +24,15 @@ def test_each_manifest_grants_exactly_the_scopes_the_bot_needs(name: str) -> Non
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/eon"]
 
 
+@pytest.mark.parametrize("name", [config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST])
+def test_each_manifest_declares_the_home_tab_and_interactivity(name: str) -> None:
+    manifest = _manifest(name)
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+    assert "app_home_opened" in manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert "key PROJECT_ID" in manifest["features"]["slash_commands"][0]["usage_hint"]
+
+
 def test_the_socket_mode_manifest_has_no_public_url() -> None:
     manifest = _manifest(config.SOCKET_MODE_MANIFEST)
     assert manifest["settings"]["socket_mode_enabled"] is True

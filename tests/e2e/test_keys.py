@@ -39,6 +39,7 @@ pytestmark = pytest.mark.e2e
 PROJECT = "2"  # the environment has no key for it (and no default key)
 KEY = "ei_" + "6b1f0c9e" * 8  # project 2's key at the simulator
 SECRET_KEY = "e2e-secret-key-" + "x" * 40
+REVOKED = "ei_revoked_" + "5" * 40
 STRANGER = "U0STRANGER"
 RUN_STARTED = "eon_run_started"
 
@@ -48,6 +49,7 @@ def without_default_key(stack: Stack, *bots: BotProcess) -> None:
     for bot in bots or (stack.bot,):
         key = bot.env.pop("EI_API_KEY")
         bot.env["EI_API_KEY_1"] = key
+        bot.env["EI_API_KEY_3"] = REVOKED  # a key Edge Impulse refuses
         bot.env["SECRET_KEY"] = SECRET_KEY
     stack.simulator.app[PROJECT_KEYS].add(KEY, PROJECT)
     stack.slack.set_user(USER, is_admin=True)
@@ -149,6 +151,14 @@ async def test_a_project_is_watched_from_slack_alone_and_survives_a_restart(
             await stack.bot.start()
             no_key = await stack.command(f"watch {PROJECT}")
             assert_ack(no_key, f"an admin can add one with `/eon key {PROJECT}`")
+            refused_url = stack.slack.response_url("Rrefused")
+            watching = await stack.bot.command(stack.http, "watch 3", response_url=refused_url)
+            assert_ack(watching, "Watching project 3")
+            (undone,) = await stack.slack.wait_for(lambda f: f.responses("Rrefused"))
+            assert undone.text == (
+                "⚠ Stopped watching project 3: Edge Impulse refused the key for project 3 "
+                "(HTTP 401); an admin can add one with /eon key 3"
+            )
 
             await add_key_from_slack(stack, stack.bot)
             assert_ack(await stack.command(f"watch {PROJECT}"), f"Watching project {PROJECT}")

@@ -47,9 +47,11 @@ def test_mask_shows_at_most_the_prefix_and_four_characters(key: str, shown: str)
     assert mask(SecretStr(key)) == shown
 
 
-def test_secret_key_must_be_long() -> None:
+def test_secret_key_must_be_long_and_empty_is_unset() -> None:
     with pytest.raises(ValueError, match="32 characters"):
         Settings.given(secret_key=SecretStr("short"))
+    assert Settings.given(secret_key="").secret_key is None
+    assert "s" * 40 not in repr(Settings.given(secret_key="s" * 40))
 
 
 async def test_the_stored_key_comes_first_then_the_projects_then_the_default(store: Store) -> None:
