@@ -35,7 +35,7 @@ TABLES = {
 async def kept(stack: object, projects: int) -> dict[str, float]:
     store = stack.bot.store  # type: ignore[attr-defined]
     sizes: dict[str, float] = {}
-    async with store._read() as conn:
+    async with store.backend.read() as conn:
         for table, size in TABLES.items():
             total = await conn.scalar(text(f"SELECT coalesce(sum({size}), 0) FROM {table}"))
             sizes[table] = int(total or 0) / projects

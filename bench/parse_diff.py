@@ -129,7 +129,7 @@ class Rig:
     async def stored_at(self, t: float, *, listing: bool = True) -> None:
         """The store and a poller as they are after a poll of the document at `t` (the first
         look at the project, so the next poll owes the channel what changed since)."""
-        async with self.store._write() as conn:
+        async with self.store.backend.write() as conn:
             clear = update(projects).where(projects.c.project_id == PROJECT)
             await conn.execute(clear.values(snapshot=None))
         await self.at(t)
@@ -193,13 +193,12 @@ def _kept(rig: Rig) -> int:
     """Bytes the bot holds for the project between polls: the poller's digest, stall time,
     snapshot (its JSON text) and outage, the store's summary for `/eon status`."""
     stored = rig.poller._stored.get(PROJECT)
-    views = rig.store._views or {}
     total = 0
     if stored is not None:
         total += sys.getsizeof(stored) + sys.getsizeof(stored.digest)
         total += sys.getsizeof(stored.stall_due) if stored.stall_due else 0
         total += sys.getsizeof(stored.snapshot) + sys.getsizeof(stored.outage)
-    view = views.get(PROJECT)
+    view = rig.store.backend.memory.summary(PROJECT)
     return total + (sys.getsizeof(view) if view is not None else 0)
 
 

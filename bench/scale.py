@@ -288,7 +288,7 @@ async def _out_of_order(database_url: str) -> float:
             .where(outbox.c.state == SENT, outbox.c.kind != EventKind.RUN_CHART.value)
             .order_by(outbox.c.channel_id, outbox.c.id)
         )
-        async with store._read() as conn:
+        async with store.backend.read() as conn:
             rows = (await conn.execute(query)).all()
     finally:
         await store.close()

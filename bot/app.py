@@ -34,7 +34,7 @@ from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
 from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
-from bot.store import Store, url
+from bot.store import Store, parse_url
 from bot.tuner.client import TunerClient, default_transport
 from bot.tuner.keys import KeyChecker
 
@@ -162,7 +162,7 @@ async def _edges(
         owned.push_async_callback(ei_transport.aclose)
     if store is None:
         try:
-            sqlite_path = url.parse(settings.database_url).sqlite_path
+            sqlite_path = parse_url(settings.database_url).sqlite_path
             if sqlite_path is not None:  # one process per SQLite file
                 lock = SqliteLock(sqlite_path)
                 lock.acquire()

@@ -40,9 +40,7 @@ from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.fmt import one_line
 from bot.poller import Poller
-from bot.store import Store
-from bot.store.db import project_order
-from bot.store.schema import DELIVER, POLL, REPLICA
+from bot.store import DELIVER, POLL, REPLICA, Store, project_order
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,7 @@ from bot.core.increment import Read, read_changes
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
-from bot.store import Store
-from bot.store.leases import LeaseLost
+from bot.store import LeaseLost, Store
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
 

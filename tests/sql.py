@@ -19,7 +19,7 @@ def statements(store: Store) -> Iterator[list[str]]:
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
         seen.append(" ".join(statement.split()))
 
-    engine = store._engine.sync_engine
+    engine = store.backend.engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)
     try:
         yield seen

@@ -28,3 +28,15 @@ def test_the_pure_core_forbids_every_io_library_the_bot_depends_on() -> None:
     forbidden = set(contract("pure-core")["forbidden_modules"])  # type: ignore[arg-type]
     assert {"httpx", "aiohttp", "sqlalchemy", "slack_sdk", "slack_bolt", "apscheduler"} <= forbidden
     assert {"asyncpg", "bot.store", "bot.slack"} <= forbidden
+
+
+def test_the_rooms_contract_places_every_room_of_bot() -> None:
+    """A new room is placed in a layer of the "rooms" contract (pyproject.toml), so the order of
+    the rooms stays stated rather than remembered. The tuner room straddles the core, so its
+    modules are placed one by one; a new one left out is only unconstrained."""
+    layers: list[str] = contract("rooms")["layers"]  # type: ignore[assignment]
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    top_level = {f"bot.{module.name}" for module in pkgutil.iter_modules(bot.__path__)}
+    missing = top_level - {"bot.tuner"} - named
+    assert not missing, f"place {sorted(missing)} in a layer of the rooms contract"
+    assert {"bot.tuner.client", "bot.tuner.models"} <= named

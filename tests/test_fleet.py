@@ -128,7 +128,7 @@ async def test_a_project_taken_again_after_its_lease_lapsed_starts_over(
     a._poller._stored["9"] = "kept from an earlier poll"  # type: ignore[assignment]
     await a.tick()
     assert "9" in a._poller._stored, "renewed, not lapsed: kept"
-    async with a._store._write() as conn:  # the lease lapsed and went to a replica now gone
+    async with a._store.backend.write() as conn:  # the lease lapsed and went to a replica now gone
         await conn.execute(update(leases).where(leases.c.name == "9").values(owner="gone"))
     await a.tick()
     assert a.polling == {"9"} == jobs(a)

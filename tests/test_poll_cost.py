@@ -101,7 +101,7 @@ async def updated_at(store: Store) -> object:
 
     from bot.store.schema import projects
 
-    async with store._read() as conn:
+    async with store.backend.read() as conn:
         return await conn.scalar(select(projects.c.updated_at))
 
 

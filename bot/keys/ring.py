@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from bot.errors import StoredKeyUnreadable
 from bot.keys.box import KeyBox, Unreadable
 from bot.settings import Settings
-from bot.store.ei_keys import SealedKey
+from bot.store import SealedKey
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,33 @@
-"""The database: subscriptions, snapshots, the outbox and run cards (SQLAlchemy async).
+"""The database: subscriptions, snapshots, the outbox, run cards and leases (SQLAlchemy async).
 
-Callers import from here: `from bot.store import Store, Subscription, OutboxRow, Card`.
+Callers outside the store import from here only (`lint-imports` checks it):
+`from bot.store import Store, Subscription, OutboxRow, Card, LeaseLost, POLL`.
 """
 
 from bot.core.outage import Outage
-from bot.store.mirror import Subscription
+from bot.store.actions import ActionRecord
+from bot.store.ei_keys import SealedKey
+from bot.store.leases import LeaseLost
+from bot.store.mirror import Subscription, project_order
 from bot.store.outbox import Card, OutboxRow
+from bot.store.schema import DELIVER, POLL, REPLICA
 from bot.store.store import Store
+from bot.store.url import parse as parse_url
 from bot.store.url import redact_url
 
-__all__ = ["Card", "Outage", "OutboxRow", "Store", "Subscription", "redact_url"]
+__all__ = [
+    "ActionRecord",
+    "DELIVER",
+    "POLL",
+    "REPLICA",
+    "Card",
+    "LeaseLost",
+    "Outage",
+    "OutboxRow",
+    "SealedKey",
+    "Store",
+    "Subscription",
+    "parse_url",
+    "project_order",
+    "redact_url",
+]

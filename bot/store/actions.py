@@ -15,7 +15,7 @@ process died between the row and the call) is found by `stale_actions` and told 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import and_, delete, select, update
 
 from bot.core.events import Event
+from bot.store.backend import Backend
 from bot.store.polls import Polls
 from bot.store.schema import CLAIMED, STARTED, actions, digest
 
@@ -53,7 +54,12 @@ def _record(row: Any) -> ActionRecord:
     )  # fmt: skip
 
 
-class Actions(Polls):
+class Actions:
+    def __init__(self, backend: Backend, now: Callable[[], datetime], polls: Polls) -> None:
+        self._backend = backend
+        self._now = now
+        self._polls = polls  # its events are queued as a poll's are
+
     async def claim_action(
         self, wanted: ActionRecord, *, claim_s: float = 60.0
     ) -> tuple[bool, ActionRecord]:
@@ -69,14 +75,14 @@ class Actions(Polls):
             "job_id": wanted.job_id, "created_at": now,
             "claim_expires": now + timedelta(seconds=claim_s), "updated_at": now,
         }  # fmt: skip
-        insert = self._insert(actions).values(**values).on_conflict_do_nothing()
+        insert = self._backend.insert(actions).values(**values).on_conflict_do_nothing()
         same = and_(
             actions.c.project_id == wanted.project_id,
             actions.c.run_hash == values["run_hash"],
             actions.c.action == wanted.action,
             actions.c.trial_hash == values["trial_hash"],
         )
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             inserted = await conn.execute(insert.returning(actions.c.id))
             first = inserted.first() is not None
             row = (await conn.execute(select(actions).where(same))).one()
@@ -84,7 +90,7 @@ class Actions(Polls):
 
     async def drop_action(self, action_id: int) -> None:
         """Forget a claim whose call Edge Impulse refused: the next click may try again."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(delete(actions).where(actions.c.id == action_id))
 
     async def move_action(
@@ -105,7 +111,7 @@ class Actions(Polls):
             changes["job_id"] = job_id
         if detail is not None:
             changes["detail"] = detail
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             moved = await conn.execute(
                 update(actions)
                 .where(actions.c.id == action_id, actions.c.state.in_(list(from_states)))
@@ -115,7 +121,7 @@ class Actions(Polls):
             channel = moved.scalar_one_or_none()
             if channel is None:
                 return False
-            await self._enqueue(conn, [(event, [(channel, "all")]) for event in events], now)
+            await self._polls.enqueue(conn, [(event, [(channel, "all")]) for event in events], now)
         return True
 
     async def stale_actions(self) -> list[ActionRecord]:
@@ -123,7 +129,7 @@ class Actions(Polls):
         query = select(actions).where(
             actions.c.state == CLAIMED, actions.c.claim_expires < self._now()
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query)]
 
     async def followed_actions(self) -> list[ActionRecord]:
@@ -131,7 +137,7 @@ class Actions(Polls):
         query = select(actions).where(
             actions.c.state == STARTED, actions.c.job_id.is_not(None), actions.c.action != "stop"
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
 
     async def actions_of(self, project_id: str, run_id: str | None = None) -> list[ActionRecord]:
@@ -140,5 +146,5 @@ class Actions(Polls):
         query = select(actions).where(actions.c.project_id == project_id)
         if run_id is not None:
             query = query.where(actions.c.run_hash == digest(run_id))
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]

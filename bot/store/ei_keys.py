@@ -4,12 +4,14 @@ so a key added through one is used by all once they read them again (`bot.keys.r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
 
-from bot.store.db import Database, project_order
+from bot.store.backend import Backend
+from bot.store.mirror import project_order
 from bot.store.schema import ei_keys
 
 
@@ -22,7 +24,11 @@ class SealedKey:
     updated_at: datetime
 
 
-class EiKeys(Database):
+class EiKeys:
+    def __init__(self, backend: Backend, now: Callable[[], datetime]) -> None:
+        self._backend = backend
+        self._now = now
+
     async def put_key(
         self, project_id: str, sealed: str, *, role: str | None, added_by: str
     ) -> None:
@@ -34,23 +40,23 @@ class EiKeys(Database):
             "added_by": added_by,
             "updated_at": self._now(),
         }
-        statement = self._insert(ei_keys).values(**values)
+        statement = self._backend.insert(ei_keys).values(**values)
         statement = statement.on_conflict_do_update(
             index_elements=[ei_keys.c.project_id],
             set_={k: v for k, v in values.items() if k != "project_id"},
         )
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(statement)
 
     async def remove_key(self, project_id: str) -> bool:
         """Forget the project's key; False if none was stored."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             result = await conn.execute(delete(ei_keys).where(ei_keys.c.project_id == project_id))
         return bool(result.rowcount)
 
     async def sealed_keys(self) -> list[SealedKey]:
         """Every stored key, sealed, by project id."""
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(select(ei_keys))).all()
         found = [SealedKey(r.project_id, r.sealed, r.role, r.added_by, r.updated_at) for r in rows]
         return sorted(found, key=lambda k: project_order(k.project_id))

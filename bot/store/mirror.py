@@ -1,9 +1,11 @@
-"""Subscriptions, and what a SQLite store keeps of them in memory.
+"""What a store keeps in memory between queries: `Memory` keeps nothing, `Mirror` keeps all.
 
 SQLite serves one process (`bot.fleet.SqliteLock`), so that process writes every subscription
-and can keep them all in memory, changed after each commit that changes the table: `/eon
-status` and `/eon list` then answer without a query, and a poll finds its audience (the
-channels to queue its events for) without one. PostgreSQL replicas read the table.
+and every run summary, and its backend keeps them in a `Mirror`, changed after each commit
+that changes the tables: `/eon status` and `/eon list` then answer without a query, and a poll
+finds its audience (the channels to queue its events for) without one. PostgreSQL replicas
+share the tables, so their backend's `Memory` knows nothing and every read asks the database.
+The store's parts tell either one what they committed, and ask it first; they never ask which.
 """
 
 from __future__ import annotations
@@ -12,6 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
+
+
+def project_order(project_id: str) -> tuple[int, int, str]:
+    """Numeric ids in numeric order, then anything else by its text."""
+    return (0, int(project_id), "") if project_id.isdigit() else (1, 0, project_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,41 +32,95 @@ class Subscription:
     needs_start: bool
 
 
-class Mirror:
-    """The subscriptions, by channel and by project."""
+class Memory:
+    """Knows nothing: each question answers None ("ask the database"), each change is dropped."""
 
-    def __init__(self, subscriptions: Iterable[Subscription] = ()) -> None:
-        self._by_channel: dict[str, dict[str, Subscription]] = {}
+    def load(self, subscriptions: Iterable[Subscription]) -> None:
+        """Keep these subscriptions from here on (no-op: nothing is kept)."""
+
+    def subscriptions(
+        self, *, channel_id: str | None = None, project_id: str | None = None
+    ) -> list[Subscription] | None:
+        """Those of the channel and/or the project (all without either), in no set order;
+        None when not known here."""
+        return None
+
+    def may_await_start(self, project_id: str) -> bool:
+        """False only when memory knows no subscription to the project awaits its start event."""
+        return True
+
+    def summary(self, project_id: str) -> str | None:
+        """The project's latest summary (JSON, "" for none), or None when not known here."""
+        return None
+
+    # After a commit: what changed.
+    def put(self, sub: Subscription) -> None: ...
+    def drop(self, channel_id: str, project_id: str) -> None: ...
+    def change(self, channel_id: str, project_id: str, **fields: Any) -> None: ...
+
+    def paused(self, channel_id: str, reason: str | None) -> None:
+        for sub in self.subscriptions(channel_id=channel_id) or ():
+            self.change(channel_id, sub.project_id, paused_reason=reason)
+
+    def started(self, project_id: str, channel_ids: Iterable[str]) -> None:
+        """These channels' subscriptions to the project got their start event."""
+        for channel_id in channel_ids:
+            self.change(channel_id, project_id, needs_start=False)
+
+    def summarised(self, project_id: str, summary: str | None) -> None:
+        """The project's latest summary is now `summary` (JSON, "" for none; None: unknown)."""
+
+
+class Mirror(Memory):
+    """Every subscription (once loaded: until then, none is known) and every summary seen."""
+
+    def __init__(self) -> None:
+        self._by_channel: dict[str, dict[str, Subscription]] | None = None
         self._by_project: dict[str, dict[str, Subscription]] = {}
+        self._summaries: dict[str, str] = {}
+
+    def load(self, subscriptions: Iterable[Subscription]) -> None:
+        self._by_channel, self._by_project = {}, {}
         for sub in subscriptions:
             self.put(sub)
 
+    def subscriptions(
+        self, *, channel_id: str | None = None, project_id: str | None = None
+    ) -> list[Subscription] | None:
+        if self._by_channel is None:
+            return None
+        if channel_id is not None:
+            found = list(self._by_channel.get(channel_id, {}).values())
+            return [s for s in found if project_id is None or s.project_id == project_id]
+        if project_id is not None:
+            return list(self._by_project.get(project_id, {}).values())
+        return [sub for subs in self._by_channel.values() for sub in subs.values()]
+
+    def may_await_start(self, project_id: str) -> bool:
+        if self._by_channel is None:
+            return True
+        return any(sub.needs_start for sub in self._by_project.get(project_id, {}).values())
+
+    def summary(self, project_id: str) -> str | None:
+        return self._summaries.get(project_id)
+
     def put(self, sub: Subscription) -> None:
-        self._by_channel.setdefault(sub.channel_id, {})[sub.project_id] = sub
-        self._by_project.setdefault(sub.project_id, {})[sub.channel_id] = sub
+        if self._by_channel is not None:
+            self._by_channel.setdefault(sub.channel_id, {})[sub.project_id] = sub
+            self._by_project.setdefault(sub.project_id, {})[sub.channel_id] = sub
 
     def drop(self, channel_id: str, project_id: str) -> None:
-        self._by_channel.get(channel_id, {}).pop(project_id, None)
-        self._by_project.get(project_id, {}).pop(channel_id, None)
+        if self._by_channel is not None:
+            self._by_channel.get(channel_id, {}).pop(project_id, None)
+            self._by_project.get(project_id, {}).pop(channel_id, None)
 
     def change(self, channel_id: str, project_id: str, **fields: Any) -> None:
-        sub = self._by_channel.get(channel_id, {}).get(project_id)
+        sub = (self._by_channel or {}).get(channel_id, {}).get(project_id)
         if sub is not None:
             self.put(replace(sub, **fields))
 
-    def of_channel(self, channel_id: str) -> list[Subscription]:
-        return list(self._by_channel.get(channel_id, {}).values())
-
-    def of_project(self, project_id: str) -> list[Subscription]:
-        return list(self._by_project.get(project_id, {}).values())
-
-    def select(
-        self, *, channel_id: str | None = None, project_id: str | None = None
-    ) -> list[Subscription]:
-        """Those of the channel and/or the project (all without either), in no set order."""
-        if channel_id is not None:
-            found = self.of_channel(channel_id)
-            return [s for s in found if project_id is None or s.project_id == project_id]
-        if project_id is not None:
-            return self.of_project(project_id)
-        return [sub for subs in self._by_channel.values() for sub in subs.values()]
+    def summarised(self, project_id: str, summary: str | None) -> None:
+        if summary is None:
+            self._summaries.pop(project_id, None)
+        else:
+            self._summaries[project_id] = summary

@@ -7,11 +7,14 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
-from bot.store.db import Database
+from bot.store.backend import Backend
 from bot.store.schema import projects
 
 
-class Outages(Database):
+class Outages:
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
     async def failing(self, project_ids: Sequence[str]) -> dict[str, str]:
         """The projects among `project_ids` whose polls fail, each with its last error."""
         if not project_ids:
@@ -19,6 +22,6 @@ class Outages(Database):
         query = select(projects.c.project_id, projects.c.last_error).where(
             projects.c.project_id.in_(list(project_ids)), projects.c.failing_since.is_not(None)
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(query)).all()
         return {row.project_id: row.last_error or "unknown error" for row in rows}

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, true, update
+from sqlalchemy import and_, exists, func, or_, select, update
 
 from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
+from bot.store.backend import Backend
 from bot.store.leases import LeaseLost, Leases
 from bot.store.schema import (
     ABANDONED,
@@ -70,7 +71,12 @@ def _card(row: Any) -> Card:
     return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
 
 
-class Outbox(Leases):
+class Outbox:
+    def __init__(self, backend: Backend, now: Callable[[], datetime], leases: Leases) -> None:
+        self._backend = backend
+        self._now = now
+        self._leases = leases
+
     def _active(self) -> Any:
         """Outbox and card rows whose (channel, project) is subscribed and not paused."""
         return and_(
@@ -118,7 +124,7 @@ class Outbox(Leases):
                 )
             )
         found: dict[str, bool] = {}
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             for channel_id, rows_owed in await conn.execute(query):
                 found[channel_id] = found.get(channel_id, False) or bool(rows_owed)
         return found
@@ -132,7 +138,7 @@ class Outbox(Leases):
             .order_by(outbox.c.id)
             .limit(limit)
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(query)).all()
         return [
             OutboxRow(
@@ -163,9 +169,9 @@ class Outbox(Leases):
         claim: dict[str, Any] = {}
         mine: Any = outbox.c.id == row_id
         if owner is not None:
-            claim = {"claimed_by": owner, "claim_expires": self._until(claim_s)}
-            mine = and_(mine, self._claimable(owner))
-        async with self._write() as conn:
+            claim = {"claimed_by": owner, "claim_expires": self._backend.until(claim_s)}
+            mine = and_(mine, self._backend.claimable(owner))
+        async with self._backend.write() as conn:
             result = await conn.execute(
                 update(outbox)
                 .where(mine, outbox.c.state.in_(OPEN_STATES))
@@ -184,25 +190,13 @@ class Outbox(Leases):
                 if holder is not None:  # open, and claimed by a live replica
                     raise LeaseLost(f"outbox row {row_id} is claimed by {holder}")
                 return False
-            await self._hold(conn, DELIVER, channel, owner)
+            await self._leases.hold(conn, DELIVER, channel, owner)
             return True
-
-    def _claimable(self, owner: str) -> Any:
-        """Unclaimed, claimed by `owner`, or by a replica whose claim lapsed or that is gone
-        (on SQLite, a single process, any other claim is a dead process's)."""
-        if not self._postgres:
-            return true()
-        return or_(
-            outbox.c.claimed_by.is_(None),
-            outbox.c.claimed_by == owner,
-            outbox.c.claim_expires < self._clock(),
-            ~self._present(outbox.c.claimed_by),
-        )
 
     async def mark_sent(self, row_id: int, *, ts: str, card_version: int | None = None) -> None:
         """Record the post; with `card_version`, the message also becomes its run's card in
         the channel (same transaction, so a card never exists without its row marked sent)."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             row = (
                 await conn.execute(
                     update(outbox)
@@ -217,7 +211,7 @@ class Outbox(Leases):
                 # Raising would roll back the `sent` mark and get the message posted again.
                 log.error("outbox row %s has no run: not recording it as a card", row_id)
                 return
-            stmt = self._insert(cards).values(
+            stmt = self._backend.insert(cards).values(
                 channel_id=row.channel_id,
                 project_id=row.project_id,
                 run_id=row.run_id,
@@ -235,7 +229,7 @@ class Outbox(Leases):
     async def mark_retry(self, row_id: int, error: str) -> int:
         """Back to pending (unless sent or abandoned meanwhile), keeping a short, masked error;
         returns the row's attempts so far (0: it was not open)."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             attempts = await conn.scalar(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
@@ -249,7 +243,7 @@ class Outbox(Leases):
     async def count_failure(self, row_id: int, error: str) -> int:
         """A failed step that is not a post (the look-up before a repost): counted among the
         row's attempts, its state kept; returns the attempts so far (0: it was not open)."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             attempts = await conn.scalar(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
@@ -262,7 +256,7 @@ class Outbox(Leases):
 
     async def mark_given_up(self, row_id: int, error: str) -> None:
         """No more attempts (unless sent meanwhile): `abandoned`, with its error kept."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
@@ -275,7 +269,7 @@ class Outbox(Leases):
             cards.c.project_id == project_id,
             cards.c.run_hash == digest(run_id),
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             row = (await conn.execute(query)).first()
         return _card(row) if row is not None else None
 
@@ -289,7 +283,7 @@ class Outbox(Leases):
             cards.c.project_id == project_id,
             cards.c.run_hash != digest(run_id or ""),
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             found = [_card(row) for row in (await conn.execute(query)).all()]
         exact = next((card for card in found if card.run_id == continues), None)
         return exact or max(found, key=lambda card: _ts_order(card.ts), default=None)
@@ -316,7 +310,7 @@ class Outbox(Leases):
             )
             .order_by(cards.c.project_id, cards.c.run_id)
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(query)).all()
         return [
             (
@@ -329,7 +323,7 @@ class Outbox(Leases):
 
     async def mark_card_rendered(self, card: Card, version: int) -> None:
         """Never moves backwards, so a slow edit finishing late cannot hide a newer change."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(
                 update(cards)
                 .where(
@@ -357,7 +351,7 @@ class Outbox(Leases):
             )
             .order_by(outbox.c.id)
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(query)).all()
         found = [(str(row.ts), Event.model_validate_json(row.event)) for row in rows]
         return [(ts, event) for ts, event in found if event.trial_id == trial_id]
@@ -366,5 +360,5 @@ class Outbox(Leases):
         query = select(func.count()).select_from(outbox).where(outbox.c.state == SENT)
         if channel_id is not None:
             query = query.where(outbox.c.channel_id == channel_id)
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             return int(await conn.scalar(query) or 0)

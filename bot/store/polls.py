@@ -3,31 +3,37 @@ summary, and the outbox rows a poll's events become, all written in ONE transact
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Executable, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.events import Event, Snapshot
 from bot.core.outage import Outage
 from bot.core.routing import receives
 from bot.core.summary import RunSummary
+from bot.store.backend import Backend
 from bot.store.leases import Leases
 from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
 
 
-class Polls(Leases):
+class Polls:
+    def __init__(self, backend: Backend, now: Callable[[], datetime], leases: Leases) -> None:
+        self._backend = backend
+        self._memory = backend.memory
+        self._now = now
+        self._leases = leases
+
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
         text, outage = await self.stored_project(project_id)
         return (Snapshot.model_validate_json(text) if text else None), outage
 
     async def stored_project(self, project_id: str) -> tuple[str | None, Outage]:
         """The project's snapshot as stored (its JSON, unparsed) and its outage bookkeeping."""
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             row = (
                 await conn.execute(select(projects).where(projects.c.project_id == project_id))
             ).first()
@@ -41,7 +47,7 @@ class Polls(Leases):
         )
 
     async def snapshot(self, project_id: str) -> Snapshot | None:
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             found = await conn.scalar(
                 select(projects.c.snapshot).where(projects.c.project_id == project_id)
             )
@@ -80,11 +86,11 @@ class Polls(Leases):
         text = snapshot_json
         if snapshot is not None and text is None:
             text = snapshot.model_dump_json()
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             if owner is not None:
-                await self._hold(conn, POLL, project_id, owner)
+                await self._leases.hold(conn, POLL, project_id, owner)
             await self._save_project(conn, project_id, text, outage, now)
-            kept = self._views.get(project_id) if self._views is not None else None
+            kept = self._memory.summary(project_id)
             if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
                 await self._save_summary(
                     conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
@@ -92,7 +98,7 @@ class Polls(Leases):
             everyone = await self._audience(conn, project_id) if events else []
             plan = [(item, everyone) for item in events]
             waiting: Sequence[Any] = []
-            if start_event is not None and self._may_await_start(project_id):
+            if start_event is not None and self._memory.may_await_start(project_id):
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
                 waiting = (
                     await conn.execute(
@@ -105,17 +111,18 @@ class Polls(Leases):
                 ).all()
                 if all(item.key != start_event.key for item in events):
                     plan.insert(0, (start_event, sorted((r.channel_id, r.mode) for r in waiting)))
-            inserted = await self._enqueue(conn, plan, now)
+            inserted = await self.enqueue(conn, plan, now)
         if snapshot is not None:
-            self._view(project_id, shown)
-        self._started(project_id, (row.channel_id for row in waiting))
+            self._memory.summarised(project_id, shown)
+        self._memory.started(project_id, (row.channel_id for row in waiting))
         return inserted
 
     async def _audience(self, conn: AsyncConnection, project_id: str) -> list[tuple[str, str]]:
         """(channel, mode) of each subscription to the project, by channel: from memory where
-        the store keeps the subscriptions (SQLite, once loaded), else read in `conn`."""
-        if self._subs is not None:
-            return sorted((sub.channel_id, sub.mode) for sub in self._subs.of_project(project_id))
+        the backend keeps the subscriptions (SQLite), else read in `conn`."""
+        known = self._memory.subscriptions(project_id=project_id)
+        if known is not None:
+            return sorted((sub.channel_id, sub.mode) for sub in known)
         query = (
             select(subscriptions.c.channel_id, subscriptions.c.mode)
             .where(subscriptions.c.project_id == project_id)
@@ -127,10 +134,10 @@ class Polls(Leases):
     def _upserts(self) -> dict[str, Executable]:
         """The statements every changed poll runs, built once (building one, `excluded` and
         all, took longer than SQLite took to run it); each execution passes its values."""
-        project = self._insert(projects)
+        project = self._backend.insert(projects)
         outage = ("failing_since", "unreachable_notified", "auth_notified", "last_error")
         kept = {name: project.excluded[name] for name in (*outage, "updated_at")}
-        run = self._insert(runs)
+        run = self._backend.insert(runs)
         return {
             "project": project.on_conflict_do_update(
                 index_elements=[projects.c.project_id], set_=kept
@@ -150,7 +157,7 @@ class Polls(Leases):
                 where=runs.c.summary != run.excluded.summary,
             ),
             # No conflict target: on SQLite v1's UNIQUE(channel, event_key) is there too.
-            "outbox": self._insert(outbox).on_conflict_do_nothing().returning(outbox.c.id),
+            "outbox": self._backend.insert(outbox).on_conflict_do_nothing().returning(outbox.c.id),
         }
 
     async def _save_project(
@@ -197,7 +204,7 @@ class Polls(Leases):
         }
         await conn.execute(self._upserts["run"], values)
 
-    async def _enqueue(
+    async def enqueue(
         self,
         conn: AsyncConnection,
         plan: Iterable[tuple[Event, Iterable[tuple[str, str]]]],
@@ -232,19 +239,21 @@ class Polls(Leases):
     async def queue(self, channel_id: str, event: Event) -> bool:
         """One event owed to one channel, asked for there (`/eon chart`); False if that event
         is already owed or posted there."""
-        async with self._write() as conn:
-            return await self._enqueue(conn, [(event, [(channel_id, "all")])], self._now()) == 1
+        async with self._backend.write() as conn:
+            return await self.enqueue(conn, [(event, [(channel_id, "all")])], self._now()) == 1
 
     async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
-        """The latest summary of each project that has one, for `/eon status`: from memory on
-        SQLite (kept by `save_poll`), else from the run last updated (one query), or for a
-        project with no run yet, its snapshot."""
-        views = self._views if self._views is not None else {}
-        missing = [pid for pid in project_ids if pid not in views]
+        """The latest summary of each project that has one, for `/eon status`: from memory
+        where the backend keeps them (SQLite; `save_poll` tells it), else from the run last
+        updated (one query), or for a project with no run yet, its snapshot."""
+        known = {pid: self._memory.summary(pid) for pid in project_ids}
+        missing = [pid for pid, body in known.items() if body is None]
         if missing:
-            views.update(await self._latest_summaries(missing))
-        shown = ((pid, views.get(pid)) for pid in project_ids)
-        return {pid: RunSummary.model_validate_json(body) for pid, body in shown if body}
+            found = await self._latest_summaries(missing)
+            for pid, body in found.items():
+                self._memory.summarised(pid, body)
+            known.update(found)
+        return {pid: RunSummary.model_validate_json(body) for pid, body in known.items() if body}
 
     async def _latest_summaries(self, project_ids: list[str]) -> dict[str, str]:
         """Each project's latest summary (JSON, "" for none), reading no snapshot but those of
@@ -255,13 +264,10 @@ class Polls(Leases):
             # No snapshot: a fresh baseline (`subscribe`), so no summary to show yet.
             .where(runs.c.project_id.in_(project_ids), projects.c.snapshot.is_not(None))
         )
-        if self._postgres:  # only each project's latest run
-            by_project = runs.c.project_id, runs.c.updated_at.desc()
-            latest = latest.order_by(*by_project).ext(distinct_on(runs.c.project_id))
-        else:  # once per project after a start (then `_views`): all its runs, the latest last
-            latest = latest.order_by(runs.c.project_id, runs.c.updated_at)
+        # SQLite reads all a project's runs, once per project after a start (then memory).
+        latest = self._backend.latest_last(latest, runs.c.project_id, runs.c.updated_at)
         snapshots: dict[str, str | None] = {}
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             found = {row.project_id: row.summary for row in await conn.execute(latest)}
             runless = [pid for pid in project_ids if pid not in found]
             if runless:
@@ -280,6 +286,6 @@ class Polls(Leases):
         query = select(runs.c.summary, runs.c.version).where(
             runs.c.project_id == project_id, runs.c.run_hash == digest(run_id)
         )
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             row = (await conn.execute(query)).first()
         return (RunSummary.model_validate_json(row.summary), row.version) if row else None

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, delete, exists, func
 
-from bot.store.db import Database
+from bot.store.backend import Backend
 from bot.store.schema import (
     ABANDONED,
     CLAIMED,
@@ -31,7 +31,10 @@ from bot.store.schema import (
 )
 
 
-class Retention(Database):
+class Retention:
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
     async def prune(self, before: datetime) -> dict[str, int]:
         """Forget what is older than `before`, in one transaction; returns rows deleted by table."""
         done_at = func.coalesce(outbox.c.sent_at, outbox.c.created_at)
@@ -50,7 +53,7 @@ class Retention(Database):
             ),
         }
         counts: dict[str, int] = {}
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             for table, statement in statements.items():  # a project's runs go with it (FK)
                 result = await conn.execute(statement)
                 counts[table] = int(result.rowcount or 0)

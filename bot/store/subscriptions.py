@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.routing import MODES
-from bot.store.db import Database, project_order
-from bot.store.mirror import Mirror, Subscription
+from bot.store.backend import Backend
+from bot.store.mirror import Subscription, project_order
 from bot.store.schema import (
     ABANDONED,
     ATTEMPTING,
@@ -25,7 +26,12 @@ def _order(sub: Subscription) -> tuple[tuple[int, int, str], str]:
     return project_order(sub.project_id), sub.channel_id
 
 
-class Subscriptions(Database):
+class Subscriptions:
+    def __init__(self, backend: Backend, now: Callable[[], datetime]) -> None:
+        self._backend = backend
+        self._memory = backend.memory
+        self._now = now
+
     async def subscribe(
         self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
     ) -> bool:
@@ -46,8 +52,8 @@ class Subscriptions(Database):
             created_at=self._now().astimezone(UTC),  # as the table gives it back
             needs_start=True,
         )
-        stmt = self._insert(subscriptions).values(asdict(sub)).on_conflict_do_nothing()
-        async with self._write() as conn:
+        stmt = self._backend.insert(subscriptions).values(asdict(sub)).on_conflict_do_nothing()
+        async with self._backend.write() as conn:
             result = await conn.execute(stmt.returning(subscriptions.c.channel_id))
             if result.first() is None:
                 return False
@@ -63,9 +69,8 @@ class Subscriptions(Database):
                     .values(snapshot=None)
                 )
         if others == 1:
-            self._view(project_id, "")
-        if self._subs is not None:
-            self._subs.put(sub)
+            self._memory.summarised(project_id, "")
+        self._memory.put(sub)
         return True
 
     async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
@@ -73,7 +78,7 @@ class Subscriptions(Database):
         queued keep theirs). False if the channel does not watch the project."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             result = await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.channel_id == channel_id)
@@ -82,15 +87,15 @@ class Subscriptions(Database):
                 .returning(subscriptions.c.channel_id)
             )
             changed = result.first() is not None
-        if changed and self._subs is not None:
-            self._subs.change(channel_id, project_id, mode=mode)
+        if changed:
+            self._memory.change(channel_id, project_id, mode=mode)
         return changed
 
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
         """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and
         sent ones stay, since those messages may be in the channel and must not be re-posted."""
         pair = and_(outbox.c.channel_id == channel_id, outbox.c.project_id == project_id)
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             gone = await conn.execute(
                 delete(subscriptions)
                 .where(subscriptions.c.channel_id == channel_id)
@@ -103,52 +108,45 @@ class Subscriptions(Database):
             await conn.execute(
                 update(outbox).where(pair, outbox.c.state == ATTEMPTING).values(state=ABANDONED)
             )
-        if self._subs is not None:
-            self._subs.drop(channel_id, project_id)
+        self._memory.drop(channel_id, project_id)
         return True
 
     async def subscriptions(
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Subscription]:
-        """Ordered by project id (numerically where numeric), then channel: from memory on
-        SQLite (`load_mirror`), else read."""
-        if self._subs is not None:
-            found = self._subs.select(channel_id=channel_id, project_id=project_id)
+        """Ordered by project id (numerically where numeric), then channel: from memory
+        where the backend keeps them (SQLite), else read."""
+        found = self._memory.subscriptions(channel_id=channel_id, project_id=project_id)
+        if found is not None:
             return sorted(found, key=_order)
         query = select(subscriptions)
         if channel_id is not None:
             query = query.where(subscriptions.c.channel_id == channel_id)
         if project_id is not None:
             query = query.where(subscriptions.c.project_id == project_id)
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = (await conn.execute(query)).all()
         return sorted((Subscription(**row._asdict()) for row in rows), key=_order)
 
-    async def load_mirror(self) -> None:
-        """Keep every subscription in memory from here on (SQLite only: `bot.store.mirror`)."""
-        if self._postgres:
-            raise RuntimeError("PostgreSQL replicas share the table: no mirror")
-        self._subs = Mirror(await self.subscriptions())
-
     async def watched_projects(self) -> list[str]:
         """Projects with at least one subscription, paused or not (paused ones still queue)."""
-        async with self._read() as conn:
+        async with self._backend.read() as conn:
             rows = await conn.execute(select(subscriptions.c.project_id).distinct())
             return sorted(rows.scalars(), key=project_order)
 
     async def pause_channel(self, channel_id: str, reason: str) -> None:
         """Hold back delivery to the channel (e.g. the bot was removed); rows keep queueing."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.channel_id == channel_id)
                 .values(paused_reason=reason)
             )
-        self._channel_paused(channel_id, reason)
+        self._memory.paused(channel_id, reason)
 
     async def resume_channel(self, channel_id: str) -> None:
         """Deliver to the channel again; its waiting rows get a fresh count of attempts."""
-        async with self._write() as conn:
+        async with self._backend.write() as conn:
             await conn.execute(
                 update(subscriptions)
                 .where(subscriptions.c.channel_id == channel_id)
@@ -159,9 +157,4 @@ class Subscriptions(Database):
                 .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
                 .values(attempts=0)
             )
-        self._channel_paused(channel_id, None)
-
-    def _channel_paused(self, channel_id: str, reason: str | None) -> None:
-        if self._subs is not None:
-            for sub in self._subs.of_channel(channel_id):
-                self._subs.change(channel_id, sub.project_id, paused_reason=reason)
+        self._memory.paused(channel_id, None)

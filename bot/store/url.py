@@ -168,7 +168,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # BEGIN IMMEDIATE for writes: a deferred transaction that reads, then writes after another
     # process committed, fails at once with SQLITE_BUSY; IMMEDIATE waits out busy_timeout.
-    # None for the store's reads (`Database._read`): each statement is its own transaction.
+    # None for the store's reads (`SqliteBackend.read`): each statement is its own transaction.
     # The driver sends it with the transaction's first statement (`sqlite_driver`).
     options = conn.get_execution_options()
     if not options.get("eon_read", False):

@@ -75,7 +75,7 @@ async def test_the_stored_key_comes_first_then_the_projects_then_the_default(sto
 async def test_the_key_is_not_in_the_database_in_plain_text(store: Store) -> None:
     ring = KeyRing(settings(), store)
     await ring.add("42", KEY, role="admin", user="U1")
-    async with store._read() as conn:
+    async with store.backend.read() as conn:
         rows = (await conn.execute(text("SELECT * FROM ei_keys"))).all()
     assert len(rows) == 1 and all(KEY.get_secret_value() not in str(v) for v in rows[0])
 

@@ -54,7 +54,7 @@ class Rig:
         raise AssertionError(f"{kind} never {state}: {await self.states()}")
 
     async def states(self) -> dict[str, str]:
-        async with self.store._read() as conn:
+        async with self.store.backend.read() as conn:
             rows = (await conn.execute(select(outbox.c.kind, outbox.c.state))).all()
         return {row.kind: row.state for row in rows}
 

@@ -120,7 +120,7 @@ class Rig:
         return await answer(parse(text), channel_id=channel, user_id="U1", deps=self.deps)
 
     async def queued(self) -> list[Event]:
-        async with self.store._read() as conn:
+        async with self.store.backend.read() as conn:
             rows = (await conn.execute(select(outbox.c.event))).scalars().all()
         return [Event.model_validate_json(row) for row in rows]
 

@@ -36,7 +36,7 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
         sent, _ = await store.outbox("C1")
         assert await store.mark_attempting(sent.id)
         await store.mark_sent(sent.id, ts="1.5", card_version=1)
-        async with store._write() as conn:  # a replica that died 40 days ago
+        async with store.backend.write() as conn:  # a replica that died 40 days ago
             row = {"kind": POLL, "name": "43", "owner": "dead", "expires_at": OLD}
             await conn.execute(insert(leases).values(row))
         await store.unsubscribe("C1", "43")

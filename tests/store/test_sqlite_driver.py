@@ -163,7 +163,7 @@ async def test_a_write_transaction_holds_the_write_lock_from_its_first_statement
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     other = sqlite3.connect(tmp_path / "bot.db", timeout=0, isolation_level=None)
     try:
-        async with store._write() as conn:
+        async with store.backend.write() as conn:
             await conn.execute(select(1))
             with pytest.raises(sqlite3.OperationalError, match="locked"):
                 other.execute("INSERT INTO leases VALUES ('x', 'y', 'z', 0)")

@@ -77,7 +77,7 @@ async def keys(store: Store, channel: str) -> list[str]:
 
 async def sql(store: Store, statement: str, **params: Any) -> list[Any]:
     """Raw SQL for what the API deliberately does not expose (errors, schema version)."""
-    async with store._write() as conn:
+    async with store.backend.write() as conn:
         result = await conn.execute(text(statement), params)
         return list(result.all()) if result.returns_rows else []
 
@@ -609,7 +609,7 @@ async def test_status_reads_come_from_memory_on_sqlite_and_read_no_snapshot_on_p
         ("C1", P, None, False),
         ("C2", P, "channel_not_found", False),
     ]
-    if store._postgres:
+    if store.shared:
         read_snapshots = [sql for sql in reads if "snapshot" in sql.split(" FROM ")[0]]
         assert read_snapshots == [], reads
     else:

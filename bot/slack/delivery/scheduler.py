@@ -21,8 +21,7 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Protocol
 
 from bot.fmt import one_line
-from bot.store.leases import LeaseLost
-from bot.store.schema import DELIVER
+from bot.store import DELIVER, LeaseLost
 
 log = logging.getLogger(__name__)
 
