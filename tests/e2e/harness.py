@@ -81,6 +81,13 @@ def _is_bot_setting(name: str) -> bool:
     return upper in _SETTING_NAMES or upper.startswith(("SLACK_", "EI_API_KEY"))
 
 
+def as_in_a_terminal() -> None:
+    """A child's `preexec_fn`: SIGINT at its default, as in a terminal. A suite started in the
+    background by a shell (`pytest &`) passes SIGINT down ignored, and Python then keeps
+    ignoring it: Ctrl-C tests would wait for a process that never sees it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def free_port() -> int:
     """A port free right now on every interface (the bot binds 0.0.0.0)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -205,6 +212,7 @@ class BotProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=stdout,
                 stderr=stderr,
+                preexec_fn=as_in_a_terminal,
             )
         if wait:
             await self.wait_healthy(within=within)

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.simulator.server import SimulatorServer
-from tests.e2e.harness import EI_KEY, e2e_stack, explain, free_port
+from tests.e2e.harness import (
+    EI_KEY,
+    START_TIMEOUT_S,
+    STOP_LIMIT_S,
+    as_in_a_terminal,
+    e2e_stack,
+    explain,
+    free_port,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -112,6 +120,8 @@ async def test_slack_not_answering_auth_test_is_waited_for(tmp_path: Path) -> No
 
 
 async def test_ctrl_c_during_the_demo(tmp_path: Path) -> None:
+    """Ctrl-C once the run is under way (its card shown): one line, exit 130. The demo starts
+    as from a terminal, SIGINT not ignored (see `as_in_a_terminal`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "EI_"))}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -120,16 +130,26 @@ async def test_ctrl_c_during_the_demo(tmp_path: Path) -> None:
         "demo",
         cwd=tmp_path,
         env={**env, "PYTHONUNBUFFERED": "1"},
+        stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        preexec_fn=as_in_a_terminal,
     )
     assert process.stdout is not None and process.stderr is not None
-    first = await asyncio.wait_for(process.stdout.readline(), 30)
-    assert first.startswith(b"eon-bot demo")
-    await asyncio.sleep(3)  # the run under way: polls, posts
+    seen: list[bytes] = []
+    try:
+        async with asyncio.timeout(START_TIMEOUT_S * 2):
+            while not any(line.startswith("┌─".encode()) for line in seen):  # the run's card
+                line = await process.stdout.readline()
+                assert line, f"the demo ended before its card: {b''.join(seen)!r}"
+                seen.append(line)
+    except TimeoutError:
+        process.kill()
+        raise AssertionError(f"no card within {START_TIMEOUT_S * 2:g}s: {seen!r}") from None
+    assert seen[0].startswith(b"eon-bot demo")
     process.send_signal(signal.SIGINT)
-    _, err = await asyncio.wait_for(process.communicate(), 10)
-    assert process.returncode == 130
+    _, err = await asyncio.wait_for(process.communicate(), STOP_LIMIT_S * 3)
+    assert process.returncode == 130, err
     assert_short(Exited(process.returncode, "", err.decode(), 0), "interrupted")
 
 
