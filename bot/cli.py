@@ -148,14 +148,15 @@ def _parser() -> argparse.ArgumentParser:
         "a whole simulated run, messages shown here; no credentials",
         "Runs a simulated EON Tuner run through the real pipeline against a local Slack\n"
         "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).\n"
-        "The runs' charts are written into its temporary folder, and their paths printed.",
+        "The runs' charts are kept in a new folder (printed) after its temporary folder goes.",
     )
     demo.add_argument(
         "--keep",
         metavar="DIR",
         type=Path,
         default=None,
-        help="work in DIR and keep it (the charts and the database) instead of a temporary folder",
+        help="work in DIR and keep it (the charts and the database) instead of a temporary "
+        "folder; a previous demo's database there starts afresh",
     )
     simulate = command(
         "simulate",

@@ -4,9 +4,15 @@ The simulator plays Edge Impulse and a local Slack-compatible server plays Slack
 message as it arrives; everything in between is what `eon-bot run` runs: the scheduler, the
 SQLite store (in a temporary folder), delivery through slack_sdk, and a signed `/eon watch`
 sent to the app's own `/slack/events`. No credentials, nothing written elsewhere; it ends by
-itself once the run is over and every message is delivered. The charts the runs end with
-(uploaded to the stand-in like any file) are written into the folder and their paths printed;
-`keep` works in that folder instead of a temporary one, and leaves it in place.
+itself once the run is over and every message is delivered.
+
+The charts the runs end with (uploaded to the stand-in like any file) are the first thing a
+person opens afterwards, so they outlive the demo: without `keep` they are written into a new
+folder of their own under the system's temporary folder, which the demo does not remove (its
+database goes with its temporary work folder), and their paths are printed. `keep` works in that
+folder instead and leaves everything there. Each demo starts afresh: a previous demo's
+database in `keep` is replaced (not its charts), so a second demo shows the whole run again
+rather than a channel that "already watches project 1" and cards a new stand-in never had.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from bot.errors import EonBotError
 from bot.sandbox.fakeslack import FakeSlack
+from bot.sandbox.fresh import fresh_database
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
@@ -36,6 +44,8 @@ async def demo(
     speed = SimulatorServer().controller.simulation(PROJECT_ID).duration / run_seconds
     with _folder(keep) as folder:
         printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
+        if fresh_database(Path(folder)):
+            printer.say(f"eon-bot demo: the previous demo's database in {folder} starts afresh")
         async with running_stack(Path(folder), speed=speed, on_message=printer) as stack:
             printer.say(
                 f"eon-bot demo: Edge Impulse simulator at {stack.simulator.url} "
@@ -47,12 +57,30 @@ async def demo(
                 reply = await stack.command(text)
                 answer = str(reply.json().get("text", "")).splitlines() or [""]
                 printer.say("\n".join(f"  {line}" for line in answer) + "\n")
-                if text == "watch 1":
-                    await _wait_until_over(stack, started + DEADLINE_SECONDS - 5)
-            for path in save_charts(stack.slack, Path(folder)):
+                if text == "watch 1" and not await _wait_until_over(
+                    stack, started + DEADLINE_SECONDS - 5
+                ):
+                    raise DemoUnfinished(DEADLINE_SECONDS)
+            charts = Path(folder) if keep is not None else _charts_folder()
+            for path in save_charts(stack.slack, charts):
                 printer.say(f"chart: {path}")
     print(f"\ndemo over in {time.monotonic() - started:.0f} s", file=out)
     return 0
+
+
+class DemoUnfinished(EonBotError):
+    """The simulated run, or its delivery, did not end in time: a busy machine, or a bug."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the demo's run was not over and delivered within {seconds:g} s; "
+            "the machine may be too busy: try again"
+        )
+
+
+def _charts_folder() -> Path:
+    """A folder of the charts' own, outside the work folder the demo removes."""
+    return Path(tempfile.mkdtemp(prefix="eon-bot-demo-charts-"))
 
 
 def _folder(keep: Path | None) -> contextlib.AbstractContextManager[str]:
@@ -77,8 +105,9 @@ def save_charts(slack: FakeSlack, folder: Path) -> list[Path]:
     return saved
 
 
-async def _wait_until_over(stack: Stack, deadline: float) -> None:
-    """Until the simulated run is over, polled once more, and every message delivered."""
+async def _wait_until_over(stack: Stack, deadline: float) -> bool:
+    """Until the simulated run is over, polled once more, and every message delivered;
+    False if `deadline` (monotonic) comes first."""
     controller = stack.simulator.controller
     simulation = controller.simulation(PROJECT_ID)
     while time.monotonic() < deadline:
@@ -87,4 +116,5 @@ async def _wait_until_over(stack: Stack, deadline: float) -> None:
             continue
         snapshot = await stack.bot.store.snapshot(PROJECT_ID)
         if snapshot is not None and snapshot.finished_reported and await stack.bot.delivery.idle():
-            return
+            return True
+    return False

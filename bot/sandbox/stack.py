@@ -14,6 +14,7 @@ import httpx
 
 from bot.app import Bot, build
 from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.sandbox.fresh import DATABASE
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.slashcmd import send_slash_command
 from bot.settings import Settings
@@ -76,7 +77,7 @@ async def running_stack(
                 "slack_api_url": slack.api_url,
                 "ei_api_url": simulator.url,
                 "ei_api_key": api_key,
-                "database_url": f"sqlite:///{folder}/eon-bot.db",
+                "database_url": f"sqlite:///{folder}/{DATABASE}",
                 "poll_interval": 0.5,
                 "port": 0,
             }
