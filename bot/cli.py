@@ -1,4 +1,4 @@
-"""`eon-bot` command line: run, check, status, demo, simulate, manifest.
+"""`eon-bot` command line: run, check, status, demo, try, simulate, manifest.
 
 This is where every command meets the person at the terminal, so the mistakes a person makes
 end here as one line on stderr starting `eon-bot: `, never a traceback: a bad setting or
@@ -158,6 +158,16 @@ def _parser() -> argparse.ArgumentParser:
         help="work in DIR and keep it (the charts and the database) instead of a temporary "
         "folder; a previous demo's database there starts afresh",
     )
+    _try_options(
+        command(
+            "try",
+            "the service to play with: type /eon commands, press buttons, cause a stall",
+            "Starts the tuner simulator, a local Slack stand-in and the bot (as `run` builds\n"
+            "it), shows the channel here, and reads what you type: /eon commands (sent signed,\n"
+            "as Slack sends them), buttons and press N, stall [SECONDS], help, quit. Ctrl-C\n"
+            "ends it; nothing is left behind unless --keep.",
+        )
+    )
     simulate = command(
         "simulate",
         "serve the tuner simulator over HTTP",
@@ -176,6 +186,27 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _try_options(sandbox: argparse.ArgumentParser) -> None:
+    """`eon-bot try`'s options: where it works, how long a run takes, when a stall is told."""
+    sandbox.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="work in DIR and keep its database instead of a temporary folder",
+    )
+    sandbox.add_argument(
+        "--minutes", type=_positive, default=5.0, help="how long a simulated run takes"
+    )
+    sandbox.add_argument(
+        "--stall-after",
+        type=_positive,
+        default=20.0,
+        metavar="SECONDS",
+        help="the bot's STALL_AFTER: seconds without progress before a stall notice",
+    )
+
+
 def _simulate_options(simulate: argparse.ArgumentParser) -> None:
     """`eon-bot simulate`'s options: where it listens, which runs, how fast, a stall."""
     simulate.add_argument("--host", default="127.0.0.1", help="interface to listen on")
@@ -189,15 +220,16 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
         "--stall-at",
         type=_positive,
         default=None,
-        metavar="SECOND",
-        help="hold the runs at this simulated second (with --stall-for), to see a stall notice",
+        metavar="SECONDS",
+        help="hold the runs this many real seconds after they start (for --stall-for), to see "
+        "a stall notice",
     )
     simulate.add_argument(
         "--stall-for",
         type=_positive,
         default=60.0,
         metavar="SECONDS",
-        help="how many real seconds the hold of --stall-at lasts",
+        help="how many real seconds the hold of --stall-at lasts (above STALL_AFTER to see one)",
     )
 
 
@@ -224,6 +256,14 @@ def _demo(args: argparse.Namespace) -> int:
     from bot.sandbox.demo import demo
 
     return asyncio.run(demo(keep=args.keep))
+
+
+def _try(args: argparse.Namespace) -> int:
+    from bot.sandbox.playground import playground
+
+    return asyncio.run(
+        playground(keep=args.keep, minutes=args.minutes, stall_after=args.stall_after)
+    )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -259,6 +299,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "status": _status,
     "demo": _demo,
+    "try": _try,
     "simulate": _simulate,
     "manifest": _manifest,
 }

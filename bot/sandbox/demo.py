@@ -18,7 +18,6 @@ rather than a channel that "already watches project 1" and cards a new stand-in 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from typing import TextIO
 
 from bot.errors import EonBotError
 from bot.sandbox.fakeslack import FakeSlack
-from bot.sandbox.fresh import fresh_database
+from bot.sandbox.fresh import fresh_database, sandbox_folder
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
@@ -42,7 +41,7 @@ async def demo(
 ) -> int:
     started = time.monotonic()
     speed = SimulatorServer().controller.simulation(PROJECT_ID).duration / run_seconds
-    with _folder(keep) as folder:
+    with sandbox_folder(keep, "eon-bot-demo-") as folder:
         printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
         if fresh_database(Path(folder)):
             printer.say(f"eon-bot demo: the previous demo's database in {folder} starts afresh")
@@ -81,13 +80,6 @@ class DemoUnfinished(EonBotError):
 def _charts_folder() -> Path:
     """A folder of the charts' own, outside the work folder the demo removes."""
     return Path(tempfile.mkdtemp(prefix="eon-bot-demo-charts-"))
-
-
-def _folder(keep: Path | None) -> contextlib.AbstractContextManager[str]:
-    if keep is None:
-        return tempfile.TemporaryDirectory(prefix="eon-bot-demo-")
-    keep.mkdir(parents=True, exist_ok=True)
-    return contextlib.nullcontext(str(keep))
 
 
 def save_charts(slack: FakeSlack, folder: Path) -> list[Path]:

@@ -1,9 +1,11 @@
-"""A sandbox's SQLite database started afresh: the demo and `eon-bot try` each show a whole
-run from its start, so a database a previous one left in the same folder is removed first
-(only the database's own files; whatever else the folder holds stays)."""
+"""A sandbox's folder, and its SQLite database started afresh: the demo and `eon-bot try`
+each show a whole run from its start, so a database a previous one left in the same folder is
+removed first (only the database's own files; whatever else the folder holds stays)."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from pathlib import Path
 
 from bot.fleet import SqliteLock
@@ -29,3 +31,11 @@ def fresh_database(folder: Path) -> bool:
     finally:
         lock.release()
     return True
+
+
+def sandbox_folder(keep: Path | None, prefix: str) -> contextlib.AbstractContextManager[str]:
+    """A temporary folder removed at the end, or `keep` (made if need be) left in place."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix=prefix)
+    keep.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(keep))

@@ -37,7 +37,12 @@ class Stack:
         return f"http://127.0.0.1:{self.bot.port}/slack/events"
 
     async def command(
-        self, text: str, *, channel_id: str = CHANNEL, user_id: str = USER
+        self,
+        text: str,
+        *,
+        channel_id: str = CHANNEL,
+        user_id: str = USER,
+        response_url: str | None = None,
     ) -> httpx.Response:
         """`/eon text`, signed and posted to the bot's `/slack/events` as Slack does."""
         return await send_slash_command(
@@ -47,7 +52,7 @@ class Stack:
             text,
             channel_id=channel_id,
             user_id=user_id,
-            response_url=self.slack.response_url(),
+            response_url=response_url or self.slack.response_url(),
         )
 
 

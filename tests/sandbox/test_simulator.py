@@ -649,12 +649,12 @@ def test_a_stall_holds_the_clock_then_lets_it_run_on() -> None:
     from bot.sandbox.simulator.server import SimController, Stall
 
     wall = [100.0]
-    controller = SimController(speed=10.0, clock=lambda: wall[0], stall=Stall(50.0, 30.0))
+    controller = SimController(speed=10.0, clock=lambda: wall[0], stall=Stall(5.0, 30.0))
     seen = []
     for at in (100.0, 104.0, 105.0, 120.0, 135.0, 136.0):
         wall[0] = at
         seen.append(controller.now("1"))
-    # 10x: second 50 is reached at wall 105, held 30 s of wall time, then runs on
+    # 10x: 5 s of wall time in (second 50), held 30 s of wall time, then runs on
     assert seen == [0.0, 40.0, 50.0, 50.0, 50.0, 60.0]
     document = controller.simulation("1").document_bytes
     assert document(seen[2]) == document(seen[4])  # nothing moves while it is held

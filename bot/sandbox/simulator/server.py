@@ -114,18 +114,21 @@ class _Project:
 
 @dataclass(frozen=True, slots=True)
 class Stall:
-    """A run that stops moving: every project's simulated clock holds at second `at` for
-    `hold_s` seconds of wall time, then runs on (for trying stall notices by hand)."""
+    """A run that stops moving: `at_s` seconds of wall time after its clock started, every
+    project's simulated clock holds for `hold_s` seconds of wall time, then runs on (for
+    trying stall notices by hand). Both count the watcher's seconds, the clock `STALL_AFTER`
+    counts, whatever the simulator's speed."""
 
-    at: float
+    at_s: float
     hold_s: float
 
     def apply(self, start: float, t: float, speed: float) -> float:
         """The simulated second `t` becomes once the hold is taken out (clocks that started
-        past `at` never hold)."""
-        if start >= self.at or t <= self.at:
+        past the hold's moment never hold)."""
+        at = self.at_s * speed
+        if start >= at or t <= at:
             return t
-        return self.at + max(0.0, t - self.at - self.hold_s * speed)
+        return at + max(0.0, t - at - self.hold_s * speed)
 
 
 def project_key(project_id: str | int) -> str | None:
@@ -203,6 +206,10 @@ class SimController:
             return project.base
         t = project.base + (self.clock() - project.anchor) * self.speed
         return self.stall.apply(project.base, t, self.speed) if self.stall else t
+
+    def started(self) -> list[str]:
+        """The projects whose clock has started (asked for at least once)."""
+        return [key for key, project in self._projects.items() if project.anchor is not None]
 
     def set_time(self, project_id: str | int, t: float, *, frozen: bool = True) -> None:
         """Put the project at simulated second `t`, held there or (frozen=False) running on."""
