@@ -43,7 +43,7 @@ from bot.errors import (
 )
 from bot.fmt import one_line, redact
 from bot.retry import Backoff, retry_after_seconds, server_now
-from bot.tuner import piecewise
+from bot.tuner import failures, piecewise
 from bot.tuner.models import OptimizeStateResponse
 from bot.tuner.piecewise import Pieces
 from bot.tuner.transport import AiohttpTransport
@@ -298,12 +298,8 @@ class TunerClient:
             asked: float | None = None
             try:
                 status, response_headers, body = await self._get(project_id, url, headers)
-            except httpx.UnsupportedProtocol:
-                raise ConfigError("EI_API_URL must be an http(s) URL") from None
-            except httpx.TransportError as exc:
-                failure = TunerUnavailable(project_id, _transport_reason(exc, key, self._base_url))
-            except httpx.HTTPError as exc:  # e.g. a body that cannot be decompressed
-                raise TunerBadResponse(project_id, _transport_reason(exc, key)) from None
+            except httpx.HTTPError as exc:
+                failure = self._failure(project_id, exc, key)
             else:
                 try:
                     check_answer(project_id, status, body, secret=key, base_url=self._base_url)
@@ -352,6 +348,19 @@ class TunerClient:
         finally:
             await response.aclose()  # the connection back to the pool, or closed if cut short
 
+    def _failure(self, project_id: str, exc: httpx.HTTPError, key: SecretStr) -> TunerUnavailable:
+        """The tuner's error for a request that got no answer (`bot.tuner.failures`): raised
+        at once unless it may pass by itself (`TunerUnavailable`, returned to retry)."""
+        meaning = failures.meaning_of(exc)
+        if meaning.tuner is None:
+            raise ConfigError(meaning.words) from None
+        said = one_line(str(exc), 80)
+        where = f" at {one_line(self._base_url, 100)}"  # a closed port: which one
+        reason = f"{meaning.words}: {type(exc).__name__}" + (f": {said}" if said else "")
+        if meaning.tuner is not TunerUnavailable:
+            raise meaning.tuner(project_id, _reason(reason, key)) from None
+        return TunerUnavailable(project_id, _reason(reason + where, key))
+
     def _too_large(self, project_id: str, size: int | None) -> TunerBadResponse:
         limit = f"{self._max_bytes / 1024 / 1024:.3g} MB"
         said = f"{size / 1024 / 1024:.1f} MB, over" if size is not None else "over"
@@ -360,15 +369,3 @@ class TunerClient:
             f"the answer is {said} the {limit} limit; raise EI_MAX_RESPONSE_MB "
             "if the project's tuner state is really that large",
         )
-
-
-def _transport_reason(exc: httpx.HTTPError, secret: SecretStr, base_url: str = "") -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        kind = "timed out"
-    elif isinstance(exc, httpx.TransportError):
-        kind = "connection failed"
-    else:
-        kind = "unreadable answer"
-    said = one_line(str(exc), 80)
-    where = f" at {one_line(base_url, 100)}" if base_url else ""  # a closed port: which one
-    return _reason(f"{kind}: {type(exc).__name__}" + (f": {said}" if said else "") + where, secret)

@@ -10,8 +10,9 @@ tuner client keeps httpx's request and response types (tests give it an
 httpx-aiohttp (0.2) does the same, but maps a refused or dropped connection to
 `httpx.ConnectTimeout` (the outage notice would say "timed out") and lets aiohttp's
 response errors through as exceptions httpx callers do not expect. Here every aiohttp error
-becomes the httpx error that says what happened (`_httpx_error`); its text is aiohttp's,
-which names the host but never a header, so no API key.
+becomes the httpx error of its row in `bot.tuner.failures`, the one table that also says what
+it means to the tuner client; its text is aiohttp's, which names the host but never a header,
+so no API key.
 
 Only what the tuner client uses is supported: HTTP/1.1 requests with a body in memory. A proxy
 is taken from the environment (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`), as httpx's client did.
@@ -31,33 +32,15 @@ import aiohttp
 import httpx
 import yarl
 
-# The connection closed early, the body cut short or badly chunked, or no HTTP answer at all.
-_BROKEN = (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
+from bot.tuner.failures import CAUSES, as_httpx
 
 
 @contextlib.contextmanager
 def _httpx_errors() -> Iterator[None]:
     try:
         yield
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise _httpx_error(exc) from exc
-
-
-def _httpx_error(exc: BaseException) -> httpx.TransportError:
-    said = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return httpx.ConnectTimeout(said)
-    if isinstance(exc, TimeoutError):  # aiohttp's SocketTimeoutError and ServerTimeoutError too
-        return httpx.ReadTimeout(said)
-    if isinstance(exc, aiohttp.InvalidUrlClientError):
-        return httpx.UnsupportedProtocol(said)
-    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no route, DNS, TLS
-        return httpx.ConnectError(said)
-    if isinstance(exc, _BROKEN):
-        return httpx.RemoteProtocolError(said)
-    if isinstance(exc, aiohttp.ClientOSError):
-        return httpx.ReadError(said)
-    return httpx.TransportError(said)
+    except CAUSES as exc:
+        raise as_httpx(exc) from exc
 
 
 class _Body(httpx.AsyncByteStream):
