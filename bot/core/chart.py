@@ -70,7 +70,7 @@ class ChartData(BaseModel):
         return pareto_front(self.trials)
 
     def top(self, n: int) -> list[TrialSummary]:
-        """The `n` highest-scoring completed trials, ranked as the card's top trials are."""
+        """The `n` best completed trials, in the run's one ranking (as the card's top trials)."""
         return ranked(self.trials)[:n]
 
 

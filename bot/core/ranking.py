@@ -1,8 +1,10 @@
-"""Which completed trials are best (pure): one ranking for the run's best, its top list and
-its Pareto front.
+"""Which completed trials are best (pure): THE one ranking of a run, for its best, its new
+bests, the card's top trials, `/eon top` and the chart's star (and, apart, its Pareto front).
 
-Highest accuracy (or score) first, ties to lower latency; the best is the first that fits the
-target device, else the first of the least-bad fit tier (`figures.TrialFit.tier`).
+A trial that fits the target device comes first, then one over no known limit (a figure
+unknown), then one known to be over a limit (`figures.TrialFit.tier`); within a tier, highest
+accuracy (or score), ties to lower latency. The best is the first of that order, so the top
+list always opens with it and a more accurate trial over the latency target is listed below.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from bot.tuner.models import (
 )
 
 
-def _rank(trial: TrialSummary) -> tuple[float, float]:
-    """Sort key, best first: highest accuracy (or score), ties to lower latency (unknown last)."""
+def _rank(trial: TrialSummary) -> tuple[int, float, float]:
+    """Sort key, best first: fit tier, then highest accuracy (or score), then lower latency
+    (unknown last). Python's sort is stable, so an exact tie keeps the earlier trial first."""
     latency = trial.latency_ms if trial.latency_ms is not None else float("inf")
-    return (-(trial.quality or 0.0), latency)
+    return (trial.fit.tier, -(trial.quality or 0.0), latency)
 
 
 def ranked(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
@@ -30,21 +33,10 @@ def ranked(trials: Iterable[TrialSummary]) -> list[TrialSummary]:
 
 
 def best_trial(trials: Iterable[TrialSummary]) -> TrialSummary | None:
-    """The best completed trial that fits the targets; if none fits, the best one (flagged),
-    preferring one over no known limit to one known to be over a limit (`TrialFit.tier`)."""
-    return _best_of(ranked(trials))
-
-
-def _best_of(scored: list[TrialSummary]) -> TrialSummary | None:
-    """`scored` is best first: the first of the best tier wins (the first that fits ends it)."""
-    best: tuple[int, TrialSummary] | None = None
-    for trial in scored:
-        tier = trial.fit.tier
-        if tier == 0:
-            return trial
-        if best is None or tier < best[0]:
-            best = (tier, trial)
-    return best[1] if best else None
+    """The first of `ranked`: the best that fits the targets; if none fits, the best one
+    (flagged), one over no known limit before one known to be over a limit."""
+    scored = ranked(trials)
+    return scored[0] if scored else None
 
 
 def pareto_front(trials: Iterable[TrialSummary]) -> list[TrialSummary]:

@@ -12,7 +12,7 @@ from bot.core.figures import (
     trial_performance,
     trial_score,
 )
-from bot.core.ranking import _best_of, pareto_front, ranked
+from bot.core.ranking import pareto_front, ranked
 from bot.core.run_state import (
     activity_span,
     count_trials,
@@ -152,7 +152,7 @@ def assemble_run(
         counts=counts,
         planned_trials=config.tuning_max_trials if config else None,
         workers=count_workers(state),
-        best=_best_of(completed),
+        best=completed[0] if completed else None,
         pareto=pareto_front(trials),
         top=completed[:TOP_TRIALS],
         trials_total=total,

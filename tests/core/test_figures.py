@@ -219,8 +219,8 @@ def test_a_trial_over_the_devices_ram_in_the_sdks_place_is_not_called_best() -> 
     ) | {"id": "small", "name": "small"}
     run = summarize_run("7", state(big, small, config=config | {"targetLatency": 0}))
     assert run.best is not None and run.best.id == "small"
-    assert [t.id for t in run.top] == ["big", "small"]
-    assert run.top[0].over_ram and not run.top[0].fits
+    assert [t.id for t in run.top] == ["small", "big"]  # one ranking: the fit first
+    assert run.top[1].over_ram and not run.top[1].fits
 
 
 def test_a_trial_with_unknown_ram_loses_to_one_known_to_fit() -> None:

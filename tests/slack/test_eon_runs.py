@@ -76,9 +76,10 @@ def test_top_table_is_valid_block_kit_best_first_and_escaped() -> None:
     table = message.blocks[1]["text"]["text"]
     rows = table.strip("`").splitlines()
     assert rows[0].split()[:3] == ["#", "name", "id"]
-    assert [row.split()[1] for row in rows[1:]] == ["&lt;!channel&gt;", "trial", "trial"]
-    assert rows[1].endswith("no") and rows[2].endswith("?") and rows[3].endswith("yes")
-    assert "bbbbbbbb " in rows[1] and "95.0%" in rows[1]
+    # The run's one ranking: the fit first, then over no known limit, then over one.
+    assert [row.split()[1] for row in rows[1:]] == ["trial", "trial", "&lt;!channel&gt;"]
+    assert rows[1].endswith("yes") and rows[2].endswith("?") and rows[3].endswith("no")
+    assert "bbbbbbbb " in rows[3] and "95.0%" in rows[3]
     assert "<!channel>" not in message.text
     assert "Top 3 of 3 completed trials" in message.blocks[0]["text"]["text"]
 
