@@ -28,6 +28,7 @@ from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
 from bot.keys import KeyRing
 from bot.poller import Poller
 from bot.settings import Settings
+from bot.slack.actions import RunActions
 from bot.slack.auth import verify_bot_token
 from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
@@ -36,6 +37,7 @@ from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
 from bot.store import Store, parse_url
 from bot.tuner.client import TunerClient, default_transport
+from bot.tuner.jobs import TunerJobs
 from bot.tuner.keys import KeyChecker
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class Bot:
     web_app: web.Application
     now: Callable[[], datetime]
     keys: KeyRing
+    actions: RunActions
     port: int | None = None
     _owned: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: web.AppRunner | None = None
@@ -91,6 +94,7 @@ class Bot:
         self._tasks.append(asyncio.create_task(self.delivery.run()))
         if self.store.shared:  # keys stored through another replica, within one poll interval
             self._tasks.append(asyncio.create_task(self.keys.run(self.settings.poll_interval / 2)))
+        self._tasks.append(asyncio.create_task(self.actions.run()))  # started jobs, lost claims
         self.delivery.wake()  # whatever a previous run left in the outbox
         self._runner = web.AppRunner(self.web_app, access_log=None)
         await self._runner.setup()
@@ -229,6 +233,13 @@ async def build(
         interval=settings.poll_interval,
         retention_days=settings.retention_days,
     )
+    actions = RunActions(
+        store=store,
+        jobs=TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for),
+        tuner=tuner,
+        wake_delivery=delivery.wake,
+        interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
+    )
     signing = settings.slack_signing_secret
     bolt = AsyncApp(
         client=slack,
@@ -246,6 +257,7 @@ async def build(
             wake_delivery=delivery.wake,
             keys=keys,
             check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
+            act=actions.click,
         ),
     )
 
@@ -276,6 +288,7 @@ async def build(
         web_app=make_web_app(bolt, unhealthy),
         now=now,
         keys=keys,
+        actions=actions,
         _owned=owned,
     )
 

@@ -49,3 +49,10 @@ def test_the_env_example_names_every_setting_a_deployment_sets() -> None:
     text = config.read(config.ENV_EXAMPLE)
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "EI_API_KEY"):
         assert name in text
+
+
+def test_both_manifests_declare_interactivity_for_the_run_buttons() -> None:
+    http = _manifest(config.HTTP_MANIFEST)["settings"]["interactivity"]
+    assert http == {"is_enabled": True, "request_url": "https://YOUR-HOST/slack/events"}
+    socket = _manifest(config.SOCKET_MODE_MANIFEST)["settings"]["interactivity"]
+    assert socket == {"is_enabled": True}  # Slack sends the clicks over the socket

@@ -58,6 +58,7 @@ def _finished_event(run: RunRef, summary: RunSummary) -> Event:
         EventKind.JOB_FINISHED,
         outcome=summary.outcome or "completed",
         job_error=summary.job_error,
+        can_extend_search=summary.can_extend_search,
         **_counts(summary.counts),
         best_trial_id=best.id if best else None,
         best_trial_name=best.name if best else None,

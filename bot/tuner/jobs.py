@@ -43,6 +43,14 @@ ACTIONS: Final[tuple[Action, ...]] = ("stop", "extend", "use")
 MAX_ANSWER_BYTES: Final = 1024 * 1024  # a job's answer is a few hundred bytes
 
 
+def as_action(name: str) -> Action:
+    """`name` as an action (a stored one), or ValueError."""
+    for action in ACTIONS:
+        if action == name:
+            return action
+    raise ValueError(f"not an action: {one_line(name, 20)!r}")
+
+
 def run_job_id(coordinator_job_id: str | None, tuner_job_id: str | None) -> str | None:
     """The job that stops or extends a run: its coordinator, else (older documents) its tuner
     job."""

@@ -5,6 +5,7 @@
                         eon_key: `/eon key`, its form and the form's submission)
     app_home            the Home tab, published when opened (home_view: what it shows, pure)
     studio_link         the "Open in Studio" button's click
+    run_buttons         clicks on "Stop the run", "Extend the search", "Use this trial"
     member_joined       the bot invited back into a paused channel
     channel_unarchive   a paused, archived channel unarchived
 
@@ -21,11 +22,20 @@ from bot.slack.listeners import (
     eon,
     eon_key,
     member_joined,
+    run_buttons,
     studio_link,
 )
 from bot.slack.listeners.deps import Deps
 
-LISTENERS = (eon, eon_key, app_home, studio_link, member_joined, channel_unarchive)
+LISTENERS = (
+    eon,
+    eon_key,
+    app_home,
+    studio_link,
+    run_buttons,
+    member_joined,
+    channel_unarchive,
+)
 
 
 def register_all(app: AsyncApp, deps: Deps) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
 
@@ -15,6 +15,9 @@ from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
 from bot.tuner.keys import KeyVerdict
+
+if TYPE_CHECKING:
+    from bot.slack.actions import Click
 
 
 class SubscriptionView(Protocol):
@@ -70,3 +73,6 @@ class Deps:
     wake_delivery: Callable[[], None] = _nothing
     keys: KeyRing | None = None  # the stored keys (`/eon key`); None: the environment's alone
     check_key: Callable[[str, SecretStr], Awaitable[KeyVerdict]] | None = None  # bounded in time
+    # A click on a button that acts on a run (`bot.slack.actions.RunActions.click`): what to
+    # tell the clicker, or None. None: this bot does not act on runs.
+    act: Callable[[Click], Awaitable[str | None]] | None = None

@@ -87,12 +87,17 @@ def _mention(user_id: str | None) -> str:
     return escape(one_line(user_id or "someone", 40))
 
 
-def _refusal(deps: Deps, user_id: str) -> str | None:
+def _refusal(deps: Deps, user_id: str, doing: str = "change what a channel watches") -> str | None:
+    """Who may act: the users in ADMIN_USER_IDS, everyone when it is empty (one rule, for
+    `/eon watch` and the run's buttons alike)."""
     admins = deps.settings.admin_user_ids
     if not admins or user_id in admins:
         return None
     ask = ", ".join(_mention(admin) for admin in sorted(admins)[:5])
-    return f"⛔ Only eon-bot admins (ADMIN_USER_IDS) can change what a channel watches; ask {ask}."
+    return f"⛔ Only eon-bot admins (ADMIN_USER_IDS) can {doing}; ask {ask}."
+
+
+refusal = _refusal
 
 
 def _key_problem(deps: Deps, pid: str) -> str | None:

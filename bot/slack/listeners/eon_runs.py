@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from typing import Final
 
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import ActionsBlock, ContextBlock, MarkdownTextObject, SectionBlock
 
 from bot import fmt
 from bot.core.chart import ChartData, chart_data, chart_event
@@ -21,6 +21,7 @@ from bot.core.summary import TrialSummary
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_parse import Chart, Top
 from bot.slack.render import LIMITS, Message, clip, escape
+from bot.slack.render.actions import action_button
 
 NAME_WIDTH: Final = 24
 ID_WIDTH: Final = 8
@@ -90,7 +91,7 @@ async def top(command: Top, channel_id: str, deps: Deps) -> Message | str:
         return found
     project, snapshot, data = found
     name = snapshot.summary.name if snapshot.summary else None
-    return render_top(project, name, data, command.count)
+    return render_top(project, name, data, command.count, run_id=snapshot.run_id)
 
 
 def _fits(trial: TrialSummary) -> str:
@@ -117,8 +118,16 @@ def table(trials: list[TrialSummary]) -> str:
     return "\n".join(rows)
 
 
-def render_top(project_id: str, run_name: str | None, data: ChartData, count: int) -> Message:
-    """`/eon top`: the `count` best completed trials of the run, best first, as a table."""
+def render_top(
+    project_id: str,
+    run_name: str | None,
+    data: ChartData,
+    count: int,
+    *,
+    run_id: str | None = None,
+) -> Message:
+    """`/eon top`: the `count` best completed trials of the run, best first, as a table, and
+    (knowing the run) a "Use" button per row, numbered as the table is."""
     trials = data.top(count)
     run = f" · {escape(fmt.one_line(run_name, 60))}" if run_name else ""
     title = (
@@ -131,5 +140,12 @@ def render_top(project_id: str, run_name: str | None, data: ChartData, count: in
         SectionBlock(text=MarkdownTextObject(text=f"```{body}```", verbatim=True)),
         ContextBlock(elements=[MarkdownTextObject(text=FITS_LEGEND)]),
     ]
+    uses = [
+        action_button("use", project_id, run_id, trial.id, trial.name, label=f"Use #{rank} {name}")
+        for rank, trial in enumerate(trials, start=1)
+        if run_id is not None and (name := fmt.one_line(trial.name, 40))
+    ]
+    if any(uses):
+        blocks.append(ActionsBlock(elements=[use for use in uses if use is not None]))
     text = f"{title}\n{body}"
     return Message(text=clip(text, LIMITS.fallback_text), blocks=[b.to_dict() for b in blocks])

@@ -111,19 +111,16 @@ def context_block(*texts: str) -> ContextBlock | None:
     return ContextBlock(elements=elements) if elements else None
 
 
-def studio_button(url: str | None) -> ActionsBlock | None:
-    """An "Open in Studio" link button; none when the url is unknown or too long for Slack."""
-    if not url or len(url) > LIMITS.button_url:
-        return None
-    return ActionsBlock(
-        elements=[
-            ButtonElement(
-                text=clip(STUDIO_BUTTON, LIMITS.button_text),
-                url=url,
-                action_id=STUDIO_ACTION_ID,
-            )
-        ]
-    )
+def studio_button(url: str | None, *more: ButtonElement) -> ActionsBlock | None:
+    """An "Open in Studio" link button (none when the url is unknown or too long for Slack),
+    followed by `more` buttons (those that act on the run) in the same row."""
+    elements = list(more)
+    if url and len(url) <= LIMITS.button_url:
+        studio = ButtonElement(
+            text=clip(STUDIO_BUTTON, LIMITS.button_text), url=url, action_id=STUDIO_ACTION_ID
+        )
+        elements.insert(0, studio)
+    return ActionsBlock(elements=elements) if elements else None
 
 
 def build_message(

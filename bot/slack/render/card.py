@@ -15,6 +15,7 @@ from bot import fmt
 from bot.core.events import Event
 from bot.core.status_text import TRAINING_LABEL, says_eon_tuner, status_lines, training_words
 from bot.core.summary import RunSummary
+from bot.slack.render.actions import card_buttons
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     LIMITS,
@@ -137,7 +138,7 @@ def card_blocks(summary: RunSummary, earlier_card: str | None = None) -> list[Bl
         context_block(f"…and {more} more completed {'trial' if more == 1 else 'trials'}")
         if more > 0 and top
         else None,
-        studio_button(summary.studio_url),
+        studio_button(summary.studio_url, *card_buttons(summary)),
     ]
 
 

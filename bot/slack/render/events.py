@@ -12,6 +12,7 @@ from slack_sdk.models.blocks import (
 from bot import fmt
 from bot.core.events import Event, EventKind
 from bot.core.summary import studio_page
+from bot.slack.render.actions import action_line, event_buttons
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     SEP,
@@ -102,6 +103,8 @@ def _event_line(event: Event) -> str:
             return f"▶ The EON Tuner run in {project} moves again, after {idle} without progress."
         case EventKind.RUN_CHART:
             return chart_comment(event)
+        case EventKind.ACTION_TAKEN | EventKind.ACTION_OUTCOME:
+            return action_line(event)
     return f"{safe(str(event.kind))} in {project}"  # pragma: no cover - a kind added later
 
 
@@ -157,7 +160,9 @@ def render_event(event: Event, line: str | None = None) -> Message:
         section_block(line),
         context_block(_where(event)),
         # A run's page, else the project's EON Tuner page; none for what is not about a run.
-        studio_button(studio_page(event.project_id, event.coordinator_job_id))
+        studio_button(
+            studio_page(event.project_id, event.coordinator_job_id), *event_buttons(event)
+        )
         if event.run_id is not None
         else None,
     ]

@@ -1,0 +1,348 @@
+"""Acting on a run from Slack, below the process: the buttons (valid Block Kit, each with a
+confirm), who may act, stale buttons, exactly once, refusals and unknown outcomes, and the
+audit line and outcome written to the channel's outbox. The real store (SQLite, and
+PostgreSQL when TEST_POSTGRES_URL is set); Edge Impulse is an `httpx.MockTransport` that
+counts requests. The end-to-end tests run the same through the real process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from slack_sdk.models.blocks import Block
+from sqlalchemy import select
+
+from bot.core.diff import diff
+from bot.core.events import Event, EventKind, RunRef
+from bot.core.outage import Outage
+from bot.settings import Settings
+from bot.slack.actions import Click, RunActions, read_click
+from bot.slack.listeners.deps import Deps
+from bot.slack.listeners.eon_runs import render_top
+from bot.slack.listeners.run_buttons import answer
+from bot.slack.render import render_card, render_event
+from bot.slack.render.actions import ACTION_SPECS, action_button
+from bot.store import Store
+from bot.store.schema import outbox
+from bot.tuner.client import TunerClient
+from bot.tuner.jobs import TunerJobs
+from tests.factories import state, trial
+
+KEY = "ei_SECRET-acting-key-0123456789"
+P = "7"
+RUN = "11"  # the coordinator job of `state()`: the run's id
+
+
+def validated(blocks: list[dict[str, Any]]) -> list[Block]:
+    parsed = []
+    for raw in blocks:
+        block = Block.parse(raw)
+        assert block is not None
+        block.validate_json()  # slack_sdk's own checks, confirm objects included
+        parsed.append(block)
+    return parsed
+
+
+def acting_buttons(blocks: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The buttons that act on a run, by action, each checked to carry a full confirm."""
+    found = {}
+    for block in blocks:
+        for element in block.get("elements", []) if block["type"] == "actions" else []:
+            action = next(
+                (a for a, s in ACTION_SPECS.items() if s.action_id == element.get("action_id")),
+                None,
+            )  # noqa: E501
+            if action is None:
+                continue
+            confirm = element["confirm"]
+            assert {"title", "text", "confirm", "deny"} <= confirm.keys()
+            assert "project" in confirm["text"]["text"]
+            found[action] = element
+    return found
+
+
+def test_the_card_offers_stop_while_the_job_runs_and_drops_it_after() -> None:
+    events, snap = diff(None, state(trial("a", "running")), project_id=P)
+    assert snap.summary is not None
+    running = render_card(snap.summary)
+    validated(running.blocks)
+    stop = acting_buttons(running.blocks)["stop"]
+    assert stop["confirm"]["text"]["text"].startswith("Stop the EON Tuner run in project 7?")
+    assert "Trials still running are lost" in stop["confirm"]["text"]["text"]
+    _, ended = diff(snap, state(trial("a", "completed", accuracy=0.9), running=False), project_id=P)
+    assert ended.summary is not None and ended.summary.finished
+    assert acting_buttons(render_card(ended.summary).blocks) == {}
+
+
+def test_the_time_limit_and_the_end_offer_extend_and_the_best_trial() -> None:
+    run = RunRef(P, RUN, "10")
+    limit = render_event(run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=True))
+    assert set(acting_buttons(validated_dict(limit.blocks))) == {"extend"}
+    no_more = render_event(run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=False))
+    assert acting_buttons(no_more.blocks) == {}
+    end = render_event(
+        run.event(
+            EventKind.JOB_FINISHED,
+            outcome="completed",
+            can_extend_search=True,
+            best_trial_id="a",
+            best_trial_name="kws <v2>",
+        )  # fmt: skip
+    )
+    buttons = acting_buttons(validated_dict(end.blocks))
+    assert set(buttons) == {"extend", "use"}
+    assert json.loads(buttons["use"]["value"]) == {"p": P, "r": RUN, "t": "a"}
+    assert "kws <v2>" in buttons["use"]["confirm"]["text"]["text"]  # plain text: shown as is
+
+
+def validated_dict(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    validated(blocks)
+    return blocks
+
+
+def test_a_button_whose_value_would_not_fit_is_left_out() -> None:
+    assert action_button("use", P, RUN, "x" * 3000) is None
+
+
+# --- clicks -------------------------------------------------------------------------------
+
+
+class EdgeImpulse:
+    """A MockTransport answering like Edge Impulse's job routes; counts every request."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+        self.answer: Callable[[httpx.Request], httpx.Response] = self.started
+        self.finished = False
+
+    def started(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status"):
+            job = {"id": 99, "finished": "2025-01-01T00:00:00Z" if self.finished else None,
+                   "finishedSuccessful": True if self.finished else None}  # fmt: skip
+            return httpx.Response(200, json={"success": True, "job": job})
+        if request.url.path.endswith("/optimize/state"):
+            doc = state(trial("a", "completed", accuracy=0.9)).model_dump(by_alias=True)
+            doc["trials"][0]["impulseAddedToProject"] = {
+                "impulseId": 3,
+                "link": "https://studio.edgeimpulse.com/studio/7/impulse/3",
+            }  # noqa: E501
+            return httpx.Response(200, json=doc)
+        return httpx.Response(200, json={"success": True, "id": 99})
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        await asyncio.sleep(0.05)  # a call that takes a moment: clicks overlap it
+        return self.answer(request)
+
+    def posts(self) -> list[str]:
+        return [r.url.path for r in self.requests if r.method == "POST"]
+
+
+class Rig:
+    def __init__(self, store: Store, admins: str = "") -> None:
+        self.store = store
+        self.ei = EdgeImpulse()
+        transport = httpx.MockTransport(self.ei.handle)
+        key: Callable[[str], SecretStr | None] = lambda _: SecretStr(KEY)  # noqa: E731
+        self.actions = RunActions(
+            store=store,
+            jobs=TunerJobs(transport, base_url="https://ei.test/v1", api_key_for=key),
+            tuner=TunerClient(transport, base_url="https://ei.test/v1", api_key_for=key),
+            wake_delivery=lambda: None,
+            interval=1.0,
+        )
+        self.deps = Deps(
+            store=store, settings=Settings.given(admin_user_ids=admins),
+            start_watching=self._nothing, stop_watching=self._nothing,
+            check_project=self._no_problem, act=self.actions.click,
+        )  # fmt: skip
+
+    async def _nothing(self, project_id: str) -> None:
+        return None
+
+    async def _no_problem(self, project_id: str) -> str | None:
+        return None
+
+    async def poll(self, *trials: dict[str, Any], **options: Any) -> None:
+        before = await self.store.snapshot(P)
+        events, snap = diff(before, state(*trials, **options), project_id=P)
+        await self.store.save_poll(P, snapshot=snap, events=[], outage=Outage())
+
+    async def click(self, action: str, user: str = "U1", trial_id: str = "") -> str | None:
+        body = payload(action, user, trial_id)
+        return await answer(self.deps, body)
+
+    async def thread(self) -> list[Event]:
+        async with self.store._read() as conn:
+            rows = (await conn.execute(select(outbox.c.event).order_by(outbox.c.id))).scalars()
+            return [Event.model_validate_json(row) for row in rows]
+
+
+def payload(action: str, user: str = "U1", trial_id: str = "") -> dict[str, Any]:
+    """A `block_actions` payload as Slack sends it for a click on one of the bot's buttons."""
+    button = action_button(action, P, RUN, trial_id)
+    assert button is not None
+    return {
+        "type": "block_actions",
+        "user": {"id": user},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "channel_id": "C1", "message_ts": "1.1"},
+        "actions": [button.to_dict() | {"type": "button", "action_ts": "2.2"}],
+        "response_url": "https://hooks.slack.test/actions/1",
+    }
+
+
+@pytest.fixture
+async def rig(store: Store) -> AsyncIterator[Rig]:
+    await store.subscribe("C1", P, added_by="U1")
+    made = Rig(store)
+    await made.poll(trial("a", "running"))
+    yield made
+
+
+def test_a_click_is_read_from_the_payload() -> None:
+    assert read_click(payload("use", trial_id="a")) == Click("use", P, RUN, "a", "U1", "C1")
+    assert read_click({"actions": [{"action_id": "eon_stop_run", "value": "{"}]}) is None
+
+
+async def test_who_may_not_act_is_told_who_may_and_nothing_reaches_edge_impulse(
+    store: Store,
+) -> None:
+    await store.subscribe("C1", P, added_by="U1")
+    rig = Rig(store, admins="UADMIN")
+    await rig.poll(trial("a", "running"))
+    for action in ("stop", "extend", "use"):
+        said = await rig.click(action, user="U2", trial_id="a" if action == "use" else "")
+        assert (
+            said is not None and said.startswith("⛔ Only eon-bot admins") and "<@UADMIN>" in said
+        )
+    assert rig.ei.requests == []
+    assert await rig.click("stop", user="UADMIN") is None
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel"]
+
+
+class Barrier:
+    """The store, but every click's first look waits until all of them looked: they all find
+    the action not taken yet, as clicks racing on two replicas do."""
+
+    def __init__(self, store: Store, clicks: int) -> None:
+        self._store, self._left, self._all = store, clicks, asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def actions_of(self, project_id: str, run_id: str | None = None) -> Any:
+        found = await self._store.actions_of(project_id, run_id)
+        self._left -= 1
+        if self._left <= 0:
+            self._all.set()
+        await self._all.wait()
+        return found
+
+
+async def test_clicks_at_once_reach_edge_impulse_once_and_the_thread_says_who(rig: Rig) -> None:
+    rig.actions._store = Barrier(rig.store, 5)
+    said = await asyncio.gather(*(rig.click("stop", user=f"U{i}") for i in range(5)))
+    rig.actions._store = rig.store
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel"]
+    assert said.count(None) == 1
+    assert all("nothing was done again" in s.lower() or "awaited" in s for s in said if s)
+    [audit] = await rig.thread()
+    assert audit.kind is EventKind.ACTION_TAKEN and audit.run_id == RUN
+    meta = audit.metadata()
+    assert meta["event_type"] == "eon_action_taken"
+    assert {"action": "stop", "job_id": RUN}.items() <= meta["event_payload"].items()
+    again = await rig.click("stop", user="U9")
+    assert again is not None and again.startswith("✅ Already done by <@") and "<!date^" in again
+    validated(render_event(audit).blocks)
+    assert "⏹" in render_event(audit).text and "stopped the run" in render_event(audit).text
+
+
+async def test_a_stale_button_answers_why_and_does_nothing(rig: Rig) -> None:
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False)
+    assert await rig.click("stop") == "This run has already ended: nothing was done."
+    said = await rig.click("extend")
+    assert said is not None and "no longer offers to extend" in said
+    said = await rig.click("use", trial_id="zz")
+    assert said is not None and "not a completed trial" in said
+    assert rig.ei.requests == []
+
+
+async def test_a_read_only_key_gets_its_fix_and_the_next_click_may_try_again(rig: Rig) -> None:
+    rig.ei.answer = lambda _: httpx.Response(403, json={"success": False, "error": KEY})
+    said = await rig.click("stop")
+    assert said is not None and "/eon key 7" in said and "read-only" in said and KEY not in said
+    assert await rig.thread() == []  # nothing happened, so nothing is told in the thread
+    rig.ei.answer = rig.ei.started
+    assert await rig.click("stop") is None
+    assert len(rig.ei.posts()) == 2
+
+
+async def test_no_clear_answer_is_told_as_unknown_in_the_thread(rig: Rig) -> None:
+    def broken(_: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("no answer")
+
+    rig.ei.answer = broken
+    said = await rig.click("stop")
+    assert said is not None and "thread says what is known" in said
+    [notice] = await rig.thread()
+    assert notice.payload["outcome"] == "unknown"
+    assert "does not know whether Edge Impulse did it" in render_event(notice).text
+    again = await rig.click("stop")
+    assert again is not None and "not known" in again and len(rig.ei.posts()) == 1
+
+
+async def test_a_used_trial_is_followed_to_its_outcome_with_the_studio_link(rig: Rig) -> None:
+    await rig.poll(trial("a", "completed", accuracy=0.9, name="kws v2"), running=False)
+    assert await rig.click("use", trial_id="a") is None
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/set-tuner-primary-job"]
+    await rig.actions.sweep()  # the job still runs: nothing to say yet
+    assert len(await rig.thread()) == 1
+    rig.ei.finished = True
+    await rig.actions.sweep()
+    await rig.actions.sweep()  # once only
+    taken, outcome = await rig.thread()
+    assert taken.payload["job_id"] == "99" and "kws v2" in render_event(taken).text
+    assert outcome.kind is EventKind.ACTION_OUTCOME and outcome.payload["outcome"] == "completed"
+    shown = render_event(outcome)
+    validated(shown.blocks)
+    assert "<https://studio.edgeimpulse.com/studio/7/impulse/3|Open in Studio>" in shown.text
+
+
+async def test_a_claim_left_by_a_crash_is_told_as_unknown(rig: Rig) -> None:
+    rig.actions._claim_s = -1.0  # every claim has already expired: as after a crash
+    from bot.store.actions import ActionRecord
+
+    await rig.store.claim_action(
+        ActionRecord(project_id=P, run_id=RUN, action="stop", target=RUN, channel_id="C1",
+                     user_id="U1"), claim_s=-1.0,
+    )  # fmt: skip
+    await rig.actions.sweep()
+    [notice] = await rig.thread()
+    assert notice.payload == notice.payload | {"outcome": "unknown", "action": "stop"}
+    assert "stopped before Edge Impulse answered" in render_event(notice).text
+    assert rig.ei.requests == []
+
+
+def test_top_offers_use_on_each_row() -> None:
+    from bot.core.chart import ChartData
+    from bot.core.summary import TrialSummary
+
+    trials = [
+        TrialSummary(id=f"t{i}", name=f"trial {i}", status="completed", accuracy=0.5 + i / 10)
+        for i in range(3)
+    ]
+    message = render_top(P, "run", ChartData(project_id=P, trials=trials), 5, run_id=RUN)
+    validated(message.blocks)
+    row = message.blocks[-1]["elements"]
+    assert [e["text"]["text"] for e in row] == [
+        "Use #1 trial 2",
+        "Use #2 trial 1",
+        "Use #3 trial 0",
+    ]
+    assert all(e["confirm"]["title"]["text"] == "Use this trial?" for e in row)
