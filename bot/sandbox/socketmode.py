@@ -164,6 +164,17 @@ class SocketModeServer(LocalServer):
         }
         return await self._send_envelope(envelope, within)
 
+    async def interactive(self, payload: JSONDict, *, within: float = 10.0) -> Ack:
+        """An `interactive` envelope (a button click: `bot.sandbox.clicks.block_actions`) on
+        the newest open socket; the app's ack."""
+        envelope = {
+            "envelope_id": f"{uuid.uuid4()}",
+            "payload": payload,
+            "type": "interactive",
+            "accepts_response_payload": False,
+        }
+        return await self._send_envelope(envelope, within)
+
     async def disconnect(self, reason: str = "refresh_requested") -> None:
         """Slack's `disconnect` message on every open socket (they stay open until the app
         replaces them, as Slack gives a few seconds' notice)."""
