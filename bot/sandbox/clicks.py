@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +16,7 @@ import httpx
 from bot.sandbox.slashcmd import signed_headers
 
 
-def buttons(blocks: list[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+def buttons(blocks: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(block_id, element) of every button in a message's blocks."""
     for index, block in enumerate(blocks):
         if block.get("type") != "actions":
@@ -26,7 +26,7 @@ def buttons(blocks: list[Mapping[str, Any]]) -> Iterator[tuple[str, Mapping[str,
                 yield str(block.get("block_id") or f"b{index}"), element
 
 
-def find_button(blocks: list[Mapping[str, Any]], action_id: str) -> Mapping[str, Any] | None:
+def find_button(blocks: Sequence[Mapping[str, Any]], action_id: str) -> Mapping[str, Any] | None:
     """The message's button with this `action_id`, if it has one."""
     return next((el for _, el in buttons(blocks) if el.get("action_id") == action_id), None)
 

@@ -4,7 +4,8 @@ The simulator plays Edge Impulse and a local Slack-compatible server plays Slack
 message as it arrives; everything in between is what `eon-bot run` runs: the scheduler, the
 SQLite store (in a temporary folder), delivery through slack_sdk, and a signed `/eon watch`
 sent to the app's own `/slack/events`. No credentials, nothing written elsewhere; it ends by
-itself once the run is over and every message is delivered.
+itself once the run is over, "Use this trial" was pressed on its end message
+(`demo_action`: one button, pressed as a user would) and every message is delivered.
 
 The charts the runs end with (uploaded to the stand-in like any file) are the first thing a
 person opens afterwards, so they outlive the demo: without `keep` they are written into a new
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.errors import EonBotError
+from bot.sandbox.demo_action import use_best_trial
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.fresh import fresh_database, sandbox_folder
 from bot.sandbox.simulator.server import SimulatorServer
@@ -60,6 +62,8 @@ async def demo(
                     stack, started + DEADLINE_SECONDS - 5
                 ):
                     raise DemoUnfinished(DEADLINE_SECONDS)
+                if text == "watch 1":
+                    await use_best_trial(stack, printer)  # one button, pressed
             charts = Path(folder) if keep is not None else _charts_folder()
             for path in save_charts(stack.slack, charts):
                 printer.say(f"chart: {path}")

@@ -30,8 +30,7 @@ from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavai
 from bot.fmt import one_line
 from bot.slack.render.actions import ACTION_IDS, mention, parse_value
 from bot.slack.render.blocks import safe
-from bot.store.actions import ActionRecord
-from bot.store.schema import CLAIMED, DONE, STARTED, UNKNOWN
+from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import JobStatus, TunerJobs, as_action, run_job_id
 

@@ -10,12 +10,16 @@ from bot.store.ei_keys import SealedKey
 from bot.store.leases import LeaseLost
 from bot.store.mirror import Subscription, project_order
 from bot.store.outbox import Card, OutboxRow
-from bot.store.schema import DELIVER, POLL, REPLICA
+from bot.store.schema import CLAIMED, DELIVER, DONE, POLL, REPLICA, STARTED, UNKNOWN
 from bot.store.store import Store
 from bot.store.url import parse as parse_url
 from bot.store.url import redact_url
 
 __all__ = [
+    "CLAIMED",
+    "DONE",
+    "STARTED",
+    "UNKNOWN",
     "ActionRecord",
     "DELIVER",
     "POLL",

@@ -178,7 +178,7 @@ class Rig:
         return await answer(self.deps, body)
 
     async def thread(self) -> list[Event]:
-        async with self.store._read() as conn:
+        async with self.store.backend.read() as conn:
             rows = (await conn.execute(select(outbox.c.event).order_by(outbox.c.id))).scalars()
             return [Event.model_validate_json(row) for row in rows]
 
@@ -316,7 +316,7 @@ async def test_a_used_trial_is_followed_to_its_outcome_with_the_studio_link(rig:
 
 async def test_a_claim_left_by_a_crash_is_told_as_unknown(rig: Rig) -> None:
     rig.actions._claim_s = -1.0  # every claim has already expired: as after a crash
-    from bot.store.actions import ActionRecord
+    from bot.store import ActionRecord
 
     await rig.store.claim_action(
         ActionRecord(project_id=P, run_id=RUN, action="stop", target=RUN, channel_id="C1",
