@@ -18,7 +18,6 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import collector
@@ -26,7 +25,8 @@ from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
 from bot.keys import KeyRing
-from bot.poller import Poller
+from bot.metrics import MeteredWebClient, Metrics, rate_limit_handler
+from bot.poller import Poller, database_condition
 from bot.settings import Settings
 from bot.slack.actions import RunActions
 from bot.slack.auth import verify_bot_token
@@ -47,21 +47,27 @@ SLACK_TIMEOUT_S = 10.0  # per Slack call; an unclear outcome is looked up before
 
 
 def slack_client(
-    settings: Settings, session: aiohttp.ClientSession | None = None
+    settings: Settings,
+    session: aiohttp.ClientSession | None = None,
+    metrics: Metrics | None = None,
 ) -> AsyncWebClient:
     """The real client. Only 429s are retried here: Slack did not act on them. Any other
     unclear outcome is left to delivery, which looks the message up before posting again.
-    Without a `session`, slack_sdk opens (and closes) an aiohttp session for every call."""
+    Without a `session`, slack_sdk opens (and closes) an aiohttp session for every call.
+    With `metrics`, every call is counted by method and result."""
     token = settings.slack_bot_token
     if token is None:
         raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
-    return AsyncWebClient(
-        token=token.get_secret_value(),
-        base_url=settings.slack_api_url,
-        timeout=int(SLACK_TIMEOUT_S),
-        retry_handlers=[AsyncRateLimitErrorRetryHandler(max_retry_count=3)],
-        session=session,
-    )
+    options: dict[str, Any] = {
+        "token": token.get_secret_value(),
+        "base_url": settings.slack_api_url,
+        "timeout": int(SLACK_TIMEOUT_S),
+        "retry_handlers": [rate_limit_handler(metrics, max_retry_count=3)],
+        "session": session,
+    }
+    if metrics is None:
+        return AsyncWebClient(**options)
+    return MeteredWebClient(metrics=metrics, **options)
 
 
 @dataclass
@@ -80,6 +86,7 @@ class Bot:
     now: Callable[[], datetime]
     keys: KeyRing
     actions: RunActions
+    metrics: Metrics = field(default_factory=Metrics)
     port: int | None = None
     _owned: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: web.AppRunner | None = None
@@ -149,6 +156,7 @@ async def _edges(
     ei_transport: httpx.AsyncBaseTransport | None,
     slack: AsyncWebClient | None,
     now: Callable[[], datetime],
+    metrics: Metrics,
 ) -> tuple[Store, httpx.AsyncBaseTransport, AsyncWebClient]:
     """The I/O edges not passed in, made here and put on `owned` (closed with the bot); if
     one cannot be made, those made before it are closed again."""
@@ -156,7 +164,7 @@ async def _edges(
         # One session (its connection pool) for every Slack call the bot makes.
         session = aiohttp.ClientSession()
         try:
-            slack = slack_client(settings, session)
+            slack = slack_client(settings, session, metrics)
         except BaseException:
             await session.close()
             raise
@@ -192,10 +200,18 @@ async def build(
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
     owned = contextlib.AsyncExitStack()
+    metrics = Metrics()
     store, ei_transport, slack = await _edges(
-        settings, owned, store=store, ei_transport=ei_transport, slack=slack, now=now
+        settings,
+        owned,
+        store=store,
+        ei_transport=ei_transport,
+        slack=slack,
+        now=now,
+        metrics=metrics,
     )
-    keys = KeyRing(settings, store)
+    database = database_condition(log)
+    keys = KeyRing(settings, store, database=database)
     try:
         await keys.refresh()  # a wrong SECRET_KEY is logged now, on one line
     except BaseException:
@@ -214,6 +230,8 @@ async def build(
         owner=claims,
         claim_s=claim_s,
         poll_interval=settings.poll_interval,
+        metrics=metrics,
+        database=database,
     )
     poller = Poller(
         store=store,
@@ -225,6 +243,8 @@ async def build(
         now=now,
         on_events=delivery.wake,
         owner=claims,
+        metrics=metrics,
+        database=database,
     )
     fleet = Fleet(
         store=store,
@@ -232,6 +252,7 @@ async def build(
         owner=owner,
         interval=settings.poll_interval,
         retention_days=settings.retention_days,
+        database=database,
     )
     actions = RunActions(
         store=store,
@@ -271,8 +292,21 @@ async def build(
                 "fix SLACK_BOT_TOKEN and restart"
             )
         if not await store.healthy():
+            database.failed("a health check", "SELECT 1 did not answer")
             return "the database does not answer"
+        database.ok()
         return None
+
+    async def refresh() -> None:
+        """The gauges read when scraped."""
+        metrics.leases.labels("poll").set(len(fleet.polling))
+        metrics.leases.labels("deliver").set(delivery.draining)
+        metrics.slow_projects.set(len(poller.lanes.slow))
+        metrics.stalls_open.set(len(poller.stalled))
+        metrics.outages_open.set(len(poller.unreachable))
+        metrics.outbox_waiting.set(await store.waiting_count())
+
+    metrics.on_scrape(refresh)
 
     return Bot(
         settings=settings,
@@ -285,10 +319,11 @@ async def build(
         delivery=delivery,
         fleet=fleet,
         bolt=bolt,
-        web_app=make_web_app(bolt, unhealthy),
+        web_app=make_web_app(bolt, unhealthy, metrics.render),
         now=now,
         keys=keys,
         actions=actions,
+        metrics=metrics,
         _owned=owned,
     )
 

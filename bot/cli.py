@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import NoReturn
 
+from bot import logs
 from bot.errors import EonBotError
 
 BAD_SETUP, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
@@ -37,14 +38,16 @@ _VARIABLES = {
     "POLL_INTERVAL": "seconds between polls of one project",
     "OUTAGE_NOTICE_AFTER": "seconds of failed polls before one notice",
     "STALL_AFTER": "seconds a running job may show no progress before one stall notice",
-    "PORT": "HTTP port for /slack/events and /healthz",
+    "PORT": "HTTP port for /slack/events, /healthz and /metrics",
     "ADMIN_USER_IDS": "comma-separated Slack user ids allowed to watch/unwatch",
     "RETENTION_DAYS": "sent notifications and ended runs older than this are pruned",
+    "SECRET_KEY": "a long random string; encrypts the Edge Impulse keys added with /eon key",
+    "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR or CRITICAL",
+    "LOG_FORMAT": "text, or json: one JSON object per line",
 }
 _RUN_READS = list(_VARIABLES)
-_CHECK_READS = [
-    name for name in _VARIABLES if name not in ("POLL_INTERVAL", "ADMIN_USER_IDS", "RETENTION_DAYS")
-]
+_NOT_CHECKED = ("POLL_INTERVAL", "ADMIN_USER_IDS", "RETENTION_DAYS", "LOG_LEVEL", "LOG_FORMAT")
+_CHECK_READS = [name for name in _VARIABLES if name not in _NOT_CHECKED]
 _STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>", "EI_MAX_RESPONSE_MB"]
 
 
@@ -237,7 +240,9 @@ def _run(args: argparse.Namespace) -> int:
     from bot.app import run
     from bot.settings import load_settings
 
-    return asyncio.run(run(load_settings()))
+    settings = load_settings()
+    logs.configure(settings.log_level, settings.log_format)
+    return asyncio.run(run(settings))
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -317,12 +322,8 @@ class SkippedRuns(logging.Filter):
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     verbose = args.command in ("run", "simulate")  # the others' output is the point
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("httpx", "apscheduler"):  # a line or two per poll otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # `run` sets LOG_LEVEL and LOG_FORMAT once its settings are read.
+    logs.configure(logging.INFO if verbose else logging.WARNING)
     logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenTwice())
     logging.getLogger("apscheduler.scheduler").addFilter(SkippedRuns())
     try:

@@ -37,10 +37,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import utcnow
+from bot.conditions import Condition
 from bot.errors import ConfigError
 from bot.fmt import one_line
 from bot.poller import Poller
-from bot.store import DELIVER, POLL, REPLICA, Store, project_order
+from bot.store import DELIVER, POLL, REPLICA, Store, database_away, project_order
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,10 @@ class Fleet:
         owner: str,
         interval: float,
         retention_days: float = 30.0,
+        database: Condition | None = None,
     ) -> None:
         self._store = store
+        self._database = database  # the database's one condition, shared with polls
         self._retention = timedelta(days=retention_days)
         self._next_prune = 0.0  # monotonic seconds
         self._poller = poller
@@ -96,11 +99,20 @@ class Fleet:
             try:
                 await self.tick()
             except Exception as error:  # the database is away: leases lapse, are taken again
-                log.warning("could not renew this replica's leases: %s", one_line(str(error)))
+                self._failed("renewing this replica's leases", error)
+                continue
+            if self._database is not None:
+                self._database.ok()
             try:
                 await self.prune()
             except Exception as error:
-                log.warning("could not prune old rows: %s", one_line(str(error)))
+                self._failed("pruning old rows", error)
+
+    def _failed(self, doing: str, error: Exception) -> None:
+        if self._database is not None and database_away(error):  # once per outage
+            self._database.failed(doing, error)
+        else:
+            log.warning("%s failed: %s", doing, one_line(str(error)))
 
     async def prune(self) -> None:
         """Forget what is older than the retention period, when due."""

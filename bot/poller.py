@@ -35,22 +35,40 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.capacity import CAPACITY
+from bot.conditions import Condition, Unexpected
 from bot.core.diff import started_event
 from bot.core.events import Snapshot
 from bot.core.increment import Read, read_changes
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
-from bot.store import LeaseLost, Store
+from bot.lanes import Lanes
+from bot.metrics import Metrics
+from bot.store import LeaseLost, Store, database_away
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
 
 log = logging.getLogger(__name__)
 
 # How much a process with more to poll than CPU gives to polling: `bot.capacity` (fetches and
-# writes at once). Besides, the reader thread rests after each document as long as reading it
-# took: reading uses at most half of the process's time, whatever the backlog.
+# writes at once); slow projects hold a quarter of the fetches at most (`bot.lanes`). Besides,
+# the reader thread rests after each document as long as reading it took: reading uses at most
+# half of the process's time, whatever the backlog.
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
+DATABASE_FIX = "check that the database at DATABASE_URL is up and reachable; nothing is lost"
+EDGE_IMPULSE_FIX = "polls go on; its channels are told once it lasts OUTAGE_NOTICE_AFTER seconds"
+
+
+def database_condition(log: logging.Logger) -> Condition:
+    """The database's one condition, shared by whatever uses it (polls, delivery, leases,
+    /healthz), so an outage is one line however many parts notice it."""
+    return Condition(log, "the database", DATABASE_FIX)
+
+
+def error_kind(error: BaseException) -> str:
+    """A metric label for an error: its class in snake case, less the `Tuner` prefix."""
+    name = type(error).__name__.removeprefix("Tuner")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 class _Stored(NamedTuple):
@@ -79,6 +97,8 @@ class Poller:
         owner: str | None = None,
         max_fetches: int = CAPACITY.fetches,
         max_writes: int = CAPACITY.writes,
+        metrics: Metrics | None = None,
+        database: Condition | None = None,
     ) -> None:
         self._store = store
         self._tuner = tuner
@@ -92,8 +112,14 @@ class Poller:
         self._owner = owner
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopping = False
-        self._fetching = asyncio.Semaphore(max_fetches)
+        self.lanes = Lanes(max_fetches, interval=interval, log=log)
         self._writing = asyncio.Semaphore(max_writes)
+        self._metrics = metrics if metrics is not None else Metrics()
+        self._database = database if database is not None else database_condition(log)
+        self._edge_impulse = Condition(log, "Edge Impulse", EDGE_IMPULSE_FIX)
+        self._unexpected = Unexpected(log)
+        self.stalled: set[str] = set()  # projects told stalled, not moved since
+        self.unreachable: set[str] = set()  # projects whose channels were told of an outage
         self._behind_said_at: float | None = None
         self._stored: dict[str, _Stored] = {}
         # One reader: parsing two large documents at once would not be faster (one GIL), only
@@ -144,14 +170,21 @@ class Poller:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
         self._stored.pop(project_id, None)
+        self.lanes.forget(project_id)
+        self.stalled.discard(project_id)
+        self.unreachable.discard(project_id)
 
     async def poll(self, project_id: str) -> None:
         """One poll. Never raises: one failing project must not stop the others."""
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
+        started = time.perf_counter()
+        outcome, kind = "failed", "cancelled"
         try:
-            await self._poll(project_id)
+            outcome, kind = await self._poll(project_id)
+            if outcome != "unchanged":  # the database answered
+                self._database.ok()
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -161,10 +194,18 @@ class Poller:
         except LeaseLost as lost:  # this replica stalled past its lease; another polls now
             log.info("not polling project %s any more: %s", project_id, lost)
             self.unwatch(project_id)
-        except Exception:
-            log.exception("poll of project %s failed", project_id)
+            kind = "lease_lost"
+        except Exception as error:
+            if database_away(error):
+                kind = "database"
+                self._database.failed(f"storing a poll of project {project_id}", error)
+            else:
+                kind = "unexpected"
+                self._unexpected(f"poll of project {project_id}", error, project=project_id)
         finally:
             self._in_flight.discard(task)
+            self._metrics.polls.labels(outcome, kind).inc()
+            self._metrics.poll_seconds.observe(time.perf_counter() - started)
 
     async def stop(self, grace_s: float) -> None:
         """No new polls; the ones under way may finish (bounded). One cut short loses nothing:
@@ -183,26 +224,31 @@ class Poller:
             self._scheduler.shutdown(wait=False)
         self._reader.shutdown(wait=False, cancel_futures=True)
 
-    async def _poll(self, project_id: str) -> None:
+    async def _poll(self, project_id: str) -> tuple[str, str]:
+        """The poll's outcome and, when it failed, the error's kind (for the metrics)."""
         asked_at = self._now()  # an outage starts when the poll began, before its retries
         try:
-            async with self._turn(self._fetching):
+            async with self.lanes.fetch(project_id):
                 body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             async with self._writing:
                 await self._failed(project_id, error, asked_at)
-            return
+            return "failed", error_kind(error)
+        self._metrics.ei_bytes.inc(len(body))
         digest = body_digest(body)
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
-            return
+            self._edge_impulse.ok(project_id)
+            return "unchanged", ""
         async with self._turn(self._writing):
-            await self._changed(project_id, body, digest, stored, asked_at)
+            failure = await self._changed(project_id, body, digest, stored, asked_at)
+        return ("failed", error_kind(failure)) if failure is not None else ("ok", "")
 
     @contextlib.asynccontextmanager
     async def _turn(self, slots: asyncio.Semaphore) -> AsyncIterator[None]:
-        """One of `slots`, once free. A poll that waited over half an interval for it means
-        the process has more to poll than it keeps up with: said once a minute at most."""
+        """One of `slots` (to read and store a changed document), once free. A poll that
+        waited over half an interval for it means the process has more to poll than it keeps
+        up with: said once a minute at most. (Fetches wait in `bot.lanes`.)"""
         loop = asyncio.get_running_loop()
         queued = loop.time()
         async with slots:
@@ -212,9 +258,9 @@ class Poller:
             if late and (said is None or now - said >= BEHIND_LOG_EVERY_S):
                 self._behind_said_at = now
                 log.warning(
-                    "polls are falling behind: one waited %.1f s for its turn (POLL_INTERVAL "
-                    "is %g s); this process has more projects than it keeps up with: add a "
-                    "replica or raise POLL_INTERVAL",
+                    "polls are falling behind: one waited %.1f s for its turn to store what "
+                    "changed (POLL_INTERVAL is %g s); this process has more projects than it "
+                    "keeps up with: add a replica or raise POLL_INTERVAL",
                     now - queued,
                     self._interval,
                 )
@@ -227,7 +273,8 @@ class Poller:
         digest: str,
         stored: _Stored | None,
         asked_at: datetime,
-    ) -> None:
+    ) -> EonBotError | None:
+        """Read and store a changed document; the error if it is not a state."""
         kept: str | None
         if stored is not None:
             kept, outage = stored.snapshot, stored.outage
@@ -239,12 +286,21 @@ class Poller:
             )
         except EonBotError as error:  # an answer that is not a state
             await self._failed(project_id, error, asked_at, outage)
-            return
-        await self._save(project_id, read, snapshot, outage, digest)
+            return error
+        await self._save(project_id, read, snapshot, outage, digest, kept)
+        self._edge_impulse.ok(project_id)
+        return None
 
     async def _save(
-        self, project_id: str, read: Read, snapshot: Snapshot | None, outage: Outage, digest: str
+        self,
+        project_id: str,
+        read: Read,
+        snapshot: Snapshot | None,
+        outage: Outage,
+        digest: str,
+        kept: str | None,
     ) -> None:
+        """Store what the poll read; the snapshot only if it changed (`kept`: as stored)."""
         recovered = after_success(project_id, outage)
         stalls, fresh = watch_progress(
             read.snapshot, read.progress, now=self._now(), stall_after=self._stall_after
@@ -254,6 +310,7 @@ class Poller:
             project_id,
             snapshot=fresh,
             snapshot_json=text,
+            snapshot_stored=text == kept,
             events=[*recovered.events, *read.events, *stalls],
             outage=recovered.outage,
             start_event=started_event(fresh),
@@ -261,6 +318,11 @@ class Poller:
         )
         due = stall_due(fresh, self._stall_after)
         self._stored[project_id] = _Stored(digest, due, text, recovered.outage)
+        self.unreachable.discard(project_id)
+        if fresh.stalled:
+            self.stalled.add(project_id)
+        else:
+            self.stalled.discard(project_id)
         if added or snapshot is None or fresh.summary != snapshot.summary:
             self._on_events(project_id)  # new rows, or a card to edit
 
@@ -309,10 +371,11 @@ class Poller:
         step = after_failure(
             project_id, outage, error, now=asked_at, notice_after=self._notice_after
         )
-        if outage.last_error != step.outage.last_error:  # log a failure once, not every poll
-            log.warning("%s", error)
+        self._edge_impulse.failed("polling", error, key=project_id)
         await self._store.save_poll(
             project_id, snapshot=None, events=step.events, outage=step.outage, owner=self._owner
         )
+        if step.outage.unreachable_notified:
+            self.unreachable.add(project_id)
         if step.events:
             self._on_events(project_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from contextvars import ContextVar
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic.fields import FieldInfo
@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.logs import LEVELS
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
 # Set while `Settings.given` builds: the values passed in are then the only source.
@@ -81,6 +82,19 @@ class Settings(BaseSettings):
                 "must be a long random string (32 characters at least), e.g. from "
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
             )
+        return value
+
+    log_level: str = "INFO"  # of `eon-bot run` (bot.logs)
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            name = value.strip().upper()
+            if name not in LEVELS:
+                raise ValueError(f"must be one of {', '.join(LEVELS)}")
+            return name
         return value
 
     @field_validator("admin_user_ids", mode="before")

@@ -17,10 +17,11 @@ from typing import Literal, Protocol
 
 from pydantic import SecretStr
 
+from bot.conditions import Condition, Unexpected
 from bot.errors import StoredKeyUnreadable
 from bot.keys.box import KeyBox, Unreadable
 from bot.settings import Settings
-from bot.store import SealedKey
+from bot.store import SealedKey, database_away
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,15 @@ class KeyStore(Protocol):
 
 
 class KeyRing:
-    def __init__(self, settings: Settings, store: KeyStore) -> None:
+    def __init__(
+        self, settings: Settings, store: KeyStore, *, database: Condition | None = None
+    ) -> None:
         self._settings = settings
         self._store = store
+        # The database's one condition (`bot.poller.database_condition`): an outage is said
+        # once for the process, not at each refresh.
+        self._database = database
+        self._unexpected = Unexpected(log)
         secret = settings.secret_key
         self.box = KeyBox(secret) if secret is not None else None
         self._opened: dict[str, tuple[str, SecretStr]] = {}  # project → (sealed, key)
@@ -104,8 +111,11 @@ class KeyRing:
             await asyncio.sleep(every)
             try:
                 await self.refresh()
-            except Exception:
-                log.warning("could not read the stored Edge Impulse keys", exc_info=True)
+            except Exception as error:
+                if self._database is not None and database_away(error):
+                    self._database.failed("reading the stored Edge Impulse keys", error)
+                else:
+                    self._unexpected("reading the stored Edge Impulse keys", error)
 
     async def add(self, project_id: str, key: SecretStr, *, role: str | None, user: str) -> None:
         """Seal and store the project's key (replacing any); used here at once."""

@@ -1,4 +1,4 @@
-"""The HTTP side: `POST /slack/events` into bolt, and `GET /healthz`."""
+"""The HTTP side: `POST /slack/events` into bolt, `GET /healthz` and `GET /metrics`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.request.async_internals import build_async_context
 from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.metrics import CONTENT_TYPE
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -33,8 +35,13 @@ def slack_request(raw_body: str, query: str, headers: Any) -> AsyncBoltRequest:
     return request
 
 
-def make_web_app(bolt: AsyncApp, unhealthy: Callable[[], Awaitable[str | None]]) -> web.Application:
-    """`unhealthy()` says why the bot cannot do its job (503 with the reason), or None (200)."""
+def make_web_app(
+    bolt: AsyncApp,
+    unhealthy: Callable[[], Awaitable[str | None]],
+    metrics: Callable[[], Awaitable[bytes]] | None = None,
+) -> web.Application:
+    """`unhealthy()` says why the bot cannot do its job (503 with the reason), or None (200);
+    `metrics()` is the Prometheus text `GET /metrics` serves."""
 
     async def slack_events(request: web.Request) -> web.Response:
         raw = await request.read()
@@ -52,4 +59,13 @@ def make_web_app(bolt: AsyncApp, unhealthy: Callable[[], Awaitable[str | None]])
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events)
     app.router.add_get("/healthz", healthz)
+    if metrics is not None:
+        render = metrics
+
+        async def metrics_page(_: web.Request) -> web.Response:
+            response = web.Response(body=await render())
+            response.headers["Content-Type"] = CONTENT_TYPE
+            return response
+
+        app.router.add_get("/metrics", metrics_page)
     return app

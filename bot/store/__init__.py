@@ -12,6 +12,7 @@ from bot.store.mirror import Subscription, project_order
 from bot.store.outbox import Card, OutboxRow
 from bot.store.schema import CLAIMED, DELIVER, DONE, POLL, REPLICA, STARTED, UNKNOWN
 from bot.store.store import Store
+from bot.store.trouble import database_away
 from bot.store.url import parse as parse_url
 from bot.store.url import redact_url
 
@@ -31,6 +32,7 @@ __all__ = [
     "SealedKey",
     "Store",
     "Subscription",
+    "database_away",
     "parse_url",
     "project_order",
     "redact_url",

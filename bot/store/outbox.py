@@ -356,6 +356,13 @@ class Outbox:
         found = [(str(row.ts), Event.model_validate_json(row.event)) for row in rows]
         return [(ts, event) for ts, event in found if event.trial_id == trial_id]
 
+    async def waiting_count(self) -> int:
+        """Notifications not yet posted (pending or attempting, paused channels included),
+        for the `eonbot_outbox_waiting` gauge."""
+        query = select(func.count()).select_from(outbox).where(outbox.c.state.in_(OPEN_STATES))
+        async with self._backend.read() as conn:
+            return int(await conn.scalar(query) or 0)
+
     async def sent_count(self, channel_id: str | None = None) -> int:
         query = select(func.count()).select_from(outbox).where(outbox.c.state == SENT)
         if channel_id is not None:

@@ -63,11 +63,14 @@ class Polls:
         start_event: Event | None = None,
         owner: str | None = None,
         snapshot_json: str | None = None,
+        snapshot_stored: bool = False,
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
         `snapshot=None` (a failed poll) keeps the previous snapshot; `snapshot_json` is its
-        JSON when the caller has it already. `start_event` goes to the
+        JSON when the caller has it already; `snapshot_stored`: the store holds that JSON
+        already, so it is not written again (a rewritten snapshot is a dead row version for
+        PostgreSQL to vacuum). `start_event` goes to the
         subscriptions still waiting for one (new ones), ahead of `events` unless `events`
         already carry its key; then no subscription of the project waits any more.
 
@@ -89,7 +92,9 @@ class Polls:
         async with self._backend.write() as conn:
             if owner is not None:
                 await self._leases.hold(conn, POLL, project_id, owner)
-            await self._save_project(conn, project_id, text, outage, now)
+            await self._save_project(
+                conn, project_id, None if snapshot_stored else text, outage, now
+            )
             kept = self._memory.summary(project_id)
             if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
                 await self._save_summary(

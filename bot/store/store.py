@@ -127,6 +127,7 @@ class Store:
     mark_card_rendered = via("_outbox", Outbox.mark_card_rendered)
     sent_failures = via("_outbox", Outbox.sent_failures)
     sent_count = via("_outbox", Outbox.sent_count)
+    waiting_count = via("_outbox", Outbox.waiting_count)
 
     join = via("backend", Backend.join)
     leave = via("backend", Backend.leave)

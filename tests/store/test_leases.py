@@ -226,7 +226,7 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     store = await Store.open(database_url)  # the upgrade
     try:
         [(version,)] = await sql(store, "SELECT version FROM schema_version")
-        assert version == SCHEMA_VERSION
+        assert version == SCHEMA_VERSION  # and every step after v2
         [row] = await store.outbox("C1")
         assert row.event.key == key
         again = Event(kind=EventKind.API_RECOVERED, key=key, project_id="42")

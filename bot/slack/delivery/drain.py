@@ -9,7 +9,9 @@ from typing import Protocol
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conditions import Condition
 from bot.errors import SlackError
+from bot.metrics import Metrics
 from bot.slack.delivery.cards import CardEditor, CardStore
 from bot.slack.delivery.poster import Poster, PosterStore
 from bot.slack.delivery.scheduler import ChannelScheduler, SchedulerStore
@@ -43,6 +45,8 @@ class Delivery:
         owner: str | None = None,
         claim_s: float = 60.0,
         poll_interval: float | None = None,
+        metrics: Metrics | None = None,
+        database: Condition | None = None,
     ) -> None:
         self._store = store
         self._max_backoff_s = max_backoff_s
@@ -50,7 +54,12 @@ class Delivery:
         self.auth_error: str | None = None
         self._cards = CardEditor(store=store, slack=slack, poll_interval=poll_interval)
         self._poster = Poster(
-            store=store, slack=slack, cards=self._cards, owner=owner, claim_s=claim_s
+            store=store,
+            slack=slack,
+            cards=self._cards,
+            owner=owner,
+            claim_s=claim_s,
+            metrics=metrics,
         )
         self._scheduler = ChannelScheduler(
             store=store,
@@ -59,7 +68,13 @@ class Delivery:
             idle_s=idle_s,
             owner=owner,
             lease_s=claim_s,
+            database=database,
         )
+
+    @property
+    def draining(self) -> int:
+        """Channels this replica is draining now (for the leases gauge)."""
+        return self._scheduler.draining
 
     def wake(self, project_id: str | None = None) -> None:
         """Look for work now: where `project_id`'s poll wrote news, or everywhere (None)."""

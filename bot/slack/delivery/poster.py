@@ -21,9 +21,11 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.clock import utcnow
 from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
 from bot.errors import SlackOutcomeUnknown, SlackUnrenderable
+from bot.metrics import Metrics
 from bot.slack.charts import ChartStore, ChartUploads, is_message_of
 from bot.slack.delivery.cards import CardEditor
 from bot.slack.delivery.verdicts import Failed
@@ -68,9 +70,11 @@ class Poster:
         cards: CardEditor,
         owner: str | None,
         claim_s: float,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._slack = slack
+        self._metrics = metrics
         self._cards = cards
         self._owner = owner
         self._claim_s = claim_s
@@ -103,6 +107,9 @@ class Poster:
             broadcast=card is not None and event.kind in BROADCAST_KINDS,
         )
         await self._store.mark_sent(row.id, ts=ts, card_version=card_version)
+        if self._metrics is not None:  # from the poll that stored it to its post
+            delay = utcnow().timestamp() - row.created_at.timestamp()
+            self._metrics.delivery_delay.observe(max(0.0, delay))
         if card_version is not None:
             self._cards.shown(row.channel_id, ts)
 

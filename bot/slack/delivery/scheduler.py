@@ -20,8 +20,9 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Protocol
 
+from bot.conditions import Condition, Unexpected
 from bot.fmt import one_line
-from bot.store import DELIVER, LeaseLost
+from bot.store import DELIVER, LeaseLost, database_away
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,12 @@ class ChannelScheduler:
         idle_s: float,
         owner: str | None,
         lease_s: float,
+        database: Condition | None = None,
     ) -> None:
         self._store = store
+        # The database's one condition (`bot.poller.database_condition`), shared with polls.
+        self._database = database
+        self._unexpected = Unexpected(log)
         self._drain = drain
         self._cards_due = cards_due
         self._idle_s = idle_s
@@ -116,12 +121,31 @@ class ChannelScheduler:
         self._news, self._drained, self._look_everywhere = set(), set(), False
         try:
             if everywhere:
-                return await self._store.work()
-            return await self._store.work(projects=projects, channels=channels)
-        except Exception:
-            log.exception("delivery could not read the outbox")
+                found = await self._store.work()
+            else:
+                found = await self._store.work(projects=projects, channels=channels)
+        except Exception as error:
+            self._trouble("reading the outbox", error)
             self._look_everywhere = True  # what the wake was for is still to be found
             return None
+        if self._database is not None:
+            self._database.ok()
+        return found
+
+    def _trouble(self, doing: str, error: Exception, **extra: str) -> None:
+        """Log a failure of delivery's own: once per database outage, or once per distinct
+        unexpected error (`bot.conditions`), never a traceback per attempt."""
+        if not database_away(error):
+            self._unexpected(doing, error, **extra)
+        elif self._database is not None:
+            self._database.failed(doing, error)
+        else:
+            log.warning("%s failed: %s", doing, one_line(str(error), 200), extra=extra)
+
+    @property
+    def draining(self) -> int:
+        """Channels this replica is draining now (each under its delivery lease)."""
+        return sum(1 for task in self._workers.values() if not task.done())
 
     def _ready(self, work: dict[str, bool], now: float) -> list[str]:
         """The channels with work that may go now: not draining, not held, owing rows or a
@@ -147,7 +171,7 @@ class ChannelScheduler:
         try:
             return await self._store.take(DELIVER, channels, self._owner, self._lease_s)
         except Exception as error:  # the database is away or busy: the next round tries again
-            log.warning("delivery could not take its channels: %s", one_line(str(error), 200))
+            self._trouble("taking channels to deliver to", error)
             return []
 
     async def _run_drain(self, channel: str) -> None:
@@ -162,8 +186,8 @@ class ChannelScheduler:
                 self._wake.set()
         except LeaseLost as lost:  # another replica drains the channel now
             log.info("not delivering to %s: %s", channel, lost)
-        except Exception:
-            log.exception("delivery to channel %s failed", channel)
+        except Exception as error:
+            self._trouble(f"delivery to channel {channel}", error, channel=channel)
             self.hold(channel, UNEXPECTED_ERROR_WAIT_S)
 
     async def stop(self, grace_s: float = 5.0) -> None:
