@@ -80,6 +80,9 @@ async def test_commands_answered_through_the_socket_across_disconnects_and_drops
             assert "/eon watch PROJECT_ID" in (await sock.command("help")).text
             async with httpx.AsyncClient(timeout=5.0) as http:
                 assert (await http.get(sock.bot.health_url)).status_code == 200
+                metrics = await http.get(f"{sock.bot.base_url}/metrics")  # served here too
+                assert metrics.status_code == 200
+                assert 'eonbot_leases_held{kind="poll"} 1.0' in metrics.text, metrics.text
             stopped = await sock.bot.terminate()
             assert stopped.returncode == 0 and stopped.seconds < STOP_LIMIT_S, stopped
         assert "Traceback" not in sock.bot.log_text()
