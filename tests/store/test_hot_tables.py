@@ -49,7 +49,7 @@ async def test_a_snapshot_already_stored_is_not_written_again(store: Store) -> N
 
 @pytest.mark.postgres
 async def test_the_hot_tables_are_set_to_be_vacuumed_at_their_live_size(pg_store: Store) -> None:
-    async with pg_store._read() as conn:
+    async with pg_store.backend.read() as conn:
         found = {
             row.relname: set(row.reloptions or [])
             for row in await conn.exec_driver_sql(
