@@ -260,6 +260,7 @@ async def build(
         tuner=tuner,
         wake_delivery=delivery.wake,
         interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
+        database=database,
     )
     signing = settings.slack_signing_secret
     bolt = AsyncApp(

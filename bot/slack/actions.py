@@ -25,12 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from bot.conditions import Condition, Unexpected
 from bot.core.events import Event, EventKind, Snapshot
 from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavailable
 from bot.fmt import one_line
 from bot.slack.render.actions import ACTION_IDS, mention, parse_value
 from bot.slack.render.blocks import safe
-from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord
+from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, database_away
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import JobStatus, TunerJobs, as_action, run_job_id
 
@@ -171,8 +172,13 @@ class RunActions:
     def __init__(
         self, *, store: ActionStore, jobs: TunerJobs, tuner: TunerClient,
         wake_delivery: Callable[[], None], interval: float, claim_s: float = CLAIM_S,
+        database: Condition | None = None,
     ) -> None:  # fmt: skip
         self._store = store
+        # The database's one condition (`bot.poller.database_condition`): an outage is said
+        # once for the process, not at each sweep.
+        self._database = database
+        self._unexpected = Unexpected(log)
         self._jobs = jobs
         self._tuner = tuner
         self._wake = wake_delivery
@@ -290,8 +296,12 @@ class RunActions:
         while True:
             try:
                 await self.sweep()
-            except Exception:
-                log.exception("following the actions taken from Slack failed")
+            except Exception as error:
+                doing = "following the actions taken from Slack"
+                if self._database is not None and database_away(error):
+                    self._database.failed(doing, error)
+                else:
+                    self._unexpected(doing, error)
             await asyncio.sleep(self._interval)
 
 
