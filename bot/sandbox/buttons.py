@@ -81,6 +81,17 @@ def block_actions_body(
     button: Button, *, user_id: str, channel_name: str, response_url: str
 ) -> str:
     """The form body Slack posts when `button` is pressed (interactivity payload)."""
+    payload = block_actions_payload(
+        button, user_id=user_id, channel_name=channel_name, response_url=response_url
+    )
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def block_actions_payload(
+    button: Button, *, user_id: str, channel_name: str, response_url: str
+) -> dict[str, Any]:
+    """The `block_actions` payload of a press on `button`: posted as a form over HTTP, or in
+    an `interactive` envelope over Socket Mode (`SocketModeServer.interactive`)."""
     message = button.message
     action: dict[str, Any] = {
         "type": "button",
@@ -117,7 +128,7 @@ def block_actions_body(
         "response_url": response_url,
         "actions": [action],
     }
-    return urlencode({"payload": json.dumps(payload)})
+    return payload
 
 
 async def press(

@@ -165,8 +165,8 @@ class SocketModeServer(LocalServer):
         return await self._send_envelope(envelope, within)
 
     async def interactive(self, payload: JSONDict, *, within: float = 10.0) -> Ack:
-        """An `interactive` envelope (a button click: `bot.sandbox.clicks.block_actions`) on
-        the newest open socket; the app's ack."""
+        """An `interactive` envelope (a button press:
+        `bot.sandbox.buttons.block_actions_payload`) on the newest open socket; the app's ack."""
         envelope = {
             "envelope_id": f"{uuid.uuid4()}",
             "payload": payload,

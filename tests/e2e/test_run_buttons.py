@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -18,7 +18,7 @@ from typing import Any, Final
 import pytest
 from slack_sdk.models.blocks import Block
 
-from bot.sandbox.clicks import block_actions, buttons, find_button, send_click
+from bot.sandbox.buttons import Button, block_actions_payload, buttons_in, press
 from bot.sandbox.fakeslack import FakeSlack, Message
 from bot.sandbox.simulator.jobs import JOBS_KEY, JobBook
 from bot.sandbox.socketmode import SocketModeServer
@@ -47,9 +47,13 @@ def book(stack: Stack) -> JobBook:
     return stack.simulator.app[JOBS_KEY]
 
 
+def button_of(message: Message, action_id: str) -> Button | None:
+    return next((b for b in buttons_in([message]) if b.action_id == action_id), None)
+
+
 def message_with(fake: FakeSlack, action_id: str) -> Message | None:
     """The newest message of the channel showing this button (replies included)."""
-    shown = [m for m in fake.messages(CHANNEL) if find_button(m.blocks, action_id)]
+    shown = [m for m in fake.messages(CHANNEL) if button_of(m, action_id)]
     return shown[-1] if shown else None
 
 
@@ -63,10 +67,10 @@ def assert_valid_with_confirms(message: Message) -> None:
         block = Block.parse(raw)
         assert block is not None
         block.validate_json()
-    for _, element in buttons(message.blocks):
-        if element.get("action_id") in ACTION_IDS:
-            confirm = element.get("confirm") or {}
-            assert {"title", "text", "confirm", "deny"} <= confirm.keys(), element
+    for button in buttons_in([message]):
+        if button.action_id in ACTION_IDS:
+            confirm = button.element.get("confirm") or {}
+            assert {"title", "text", "confirm", "deny"} <= confirm.keys(), button.element
             assert "project 1" in confirm["text"]["text"]
 
 
@@ -77,22 +81,19 @@ class Clicker:
     stack: Stack
 
     async def press(
-        self, message: Mapping[str, Any] | Message, action_id: str, user: str,
-        *, bot: BotProcess | None = None, ephemeral: bool = False, ts: str = "1.1",
-    ) -> str:  # fmt: skip
+        self, message: Message, action_id: str, user: str, *, bot: BotProcess | None = None
+    ) -> str:
         """Click; returns the response_url's id, where the ephemeral answer (if any) lands."""
-        blocks = message.blocks if isinstance(message, Message) else message["blocks"]
-        button = find_button(blocks, action_id)
+        button = button_of(message, action_id)
         assert button is not None, f"no {action_id} button"
         url = self.stack.slack.response_url()
-        payload = block_actions(
-            button, user_id=user, channel_id=CHANNEL, response_url=url, ephemeral=ephemeral,
-            message_ts=message.ts if isinstance(message, Message) else ts,
-        )  # fmt: skip
         target = bot or self.stack.bot
         loop = asyncio.get_running_loop()
         started = loop.time()
-        response = await send_click(self.stack.http, target.events_url, SIGNING_SECRET, payload)
+        response = await press(
+            self.stack.http, target.events_url, SIGNING_SECRET, button,
+            user_id=user, channel_name="eon-runs", response_url=url,
+        )  # fmt: skip
         took = loop.time() - started
         assert response.status_code == 200, response.text
         assert took < ACK_LIMIT_S, f"click acknowledged in {took:.2f}s"
@@ -151,7 +152,7 @@ async def test_stop_who_may_twice_at_once_audit_and_the_button_gone(tmp_path: Pa
 
             # The run ended: at the card's next edit the button is gone.
             await stack.slack.wait_for(
-                lambda f: not find_button(f.message(CHANNEL, card.ts).blocks, STOP),
+                lambda f: not button_of(f.message(CHANNEL, card.ts), STOP),
                 timeout=WAIT_S,
             )
             again = await clicker.answer(await clicker.press(card, STOP, USER))
@@ -190,18 +191,20 @@ async def test_use_and_extend_from_the_end_message_and_top(tmp_path: Path) -> No
             assert "https://studio.edgeimpulse.com/studio/1/impulse/" in outcome.text
             assert_valid_with_confirms(outcome)
 
-            top = await stack.command("top")
-            assert_valid_with_confirms(Message(CHANNEL, "0", blocks=top.body["blocks"]))
-            rows = [el for _, el in buttons(top.body["blocks"]) if el["action_id"] == USE]
+            top = await stack.command("top")  # ephemeral: only the asker sees it
+            shown = Message(CHANNEL, "9.9", blocks=top.body["blocks"], visible_to=USER)
+            assert_valid_with_confirms(shown)
+            rows = [b.element for b in buttons_in([shown]) if b.action_id == USE]
             used_id = (used.metadata or {})["event_payload"]["trial_id"]
             other = next(el for el in rows if json.loads(el["value"])["t"] != used_id)
-            row = {"blocks": [{"type": "actions", "elements": [other]}]}
-            rid = await clicker.press(row, USE, USER, ephemeral=True)
+            row = Message(CHANNEL, "9.9", blocks=[{"type": "actions", "elements": [other]}],
+                          visible_to=USER)  # fmt: skip
+            rid = await clicker.press(row, USE, USER)
             await stack.slack.wait_for(
                 lambda f: len(audit_lines(f)) == 2 or f.responses(rid), timeout=WAIT_S
             )
             assert not stack.slack.responses(rid), stack.slack.responses(rid)
-            again = await clicker.answer(await clicker.press(row, USE, USER, ephemeral=True))
+            again = await clicker.answer(await clicker.press(row, USE, USER))
             assert again.startswith("✅ Already done by")
 
             await asyncio.gather(*(clicker.press(end_message, EXTEND, USER) for _ in range(2)))
@@ -232,21 +235,21 @@ async def test_buttons_over_socket_mode(tmp_path: Path) -> None:
             assert "Watching project 1" in str((ack.payload or {}).get("text"))
             await stack.advance(run.first_start + 30)
             card = await stack.slack.wait_for(lambda f: message_with(f, STOP), timeout=WAIT_S)
-            button = find_button(card.blocks, STOP)
+            button = button_of(card, STOP)
             assert button is not None
 
-            async def press(user: str) -> str:
+            async def press_over_socket(user: str) -> str:
                 url = stack.slack.response_url()
-                payload = block_actions(
-                    button, user_id=user, channel_id=CHANNEL, message_ts=card.ts, response_url=url
+                payload = block_actions_payload(
+                    button, user_id=user, channel_name="eon-runs", response_url=url
                 )
                 acked = await server.interactive(payload)
                 assert acked.seconds < ACK_LIMIT_S
                 return url.rsplit("/", 1)[1]
 
-            refused = await Clicker(stack).answer(await press(OTHER))
+            refused = await Clicker(stack).answer(await press_over_socket(OTHER))
             assert refused.startswith("⛔") and book(stack).requests == []
-            await asyncio.gather(press(USER), press(USER))
+            await asyncio.gather(press_over_socket(USER), press_over_socket(USER))
             [audit] = await stack.slack.wait_for(audit_lines, timeout=WAIT_S)
             assert audit.thread_ts == card.ts
             assert len(book(stack).requests_to("cancel")) == 1
