@@ -7,6 +7,7 @@
     faults    fail_next, channel states, revoked tokens, the rate limit
     blockkit  Block Kit checks (Slack's limits and wording), and blocks read back as lines
     files     files_upload_v2's flow: upload URL, the bytes, sharing into a thread
+    views     views.open (trigger ids), views.publish (Home tabs), users.info; a modal's submission
     records   Message, Call, ResponsePost; the workspace's ids
     wire      arguments in, JSON answers and Slack errors out
 """

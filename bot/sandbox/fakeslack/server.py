@@ -7,8 +7,8 @@ Point the client at it with `AsyncWebClient(token=..., base_url=fake.api_url)`.
 What it does, and why:
 
 - **Answers** `auth.test`, `chat.postMessage`, `chat.update`, `chat.postEphemeral`,
-  `chat.getPermalink`, `conversations.history`, `conversations.replies` and
-  `conversations.info` under `/api/<method>`,
+  `chat.getPermalink`, `conversations.history`, `conversations.replies`,
+  `conversations.info`, `views.open`, `views.publish` and `users.info` under `/api/<method>`,
   with Slack's checks (tokens, channels, Block Kit limits, text limits, metadata shape) and
   Slack's error names, so a bot that passes here does not fail on the first real post.
 - **Records** every message (with its earlier versions), every call and every `response_url`

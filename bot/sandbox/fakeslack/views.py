@@ -73,10 +73,16 @@ class ViewMethods(WebApiMethods):
         view = parse_json_arg(args.get("view"), "invalid_arguments")
         if not isinstance(view, dict) or view.get("type") != kind:
             raise ApiError("invalid_arguments")
+        blocks = view.get("blocks")
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) for b in blocks):
+            raise ApiError("invalid_arguments")
         try:
-            View(**view).validate_json()
+            parsed = View(**view)
+            parsed.validate_json()
         except (SlackObjectFormationError, TypeError, ValueError):
             raise ApiError("invalid_arguments") from None
+        if len(parsed.blocks or []) != len(blocks):  # slack_sdk skips blocks it does not know
+            raise ApiError("invalid_arguments")
         return {**view, "id": f"V{next(self._ids):08d}", "team_id": TEAM_ID}
 
     def _views_open(self, args: JSONDict) -> JSONDict:
