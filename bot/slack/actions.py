@@ -37,7 +37,8 @@ from bot.tuner.jobs import JobStatus, TunerJobs, as_action, run_job_id
 
 log = logging.getLogger(__name__)
 
-CLAIM_S: Final = 90.0  # longer than any one call to Edge Impulse (its timeouts: 5 + 20 s)
+CALL_LIMIT_S: Final = 15.0  # an acting call unanswered by then has an unknown outcome
+CLAIM_S: Final = CALL_LIMIT_S + 10.0  # a claim older than this: its process died mid-call
 BAD_BUTTON: Final = "⚠ eon-bot does not recognise this button; use the buttons of a newer message."
 INTERRUPTED: Final = "eon-bot stopped before Edge Impulse answered"
 
@@ -172,7 +173,7 @@ class RunActions:
     def __init__(
         self, *, store: ActionStore, jobs: TunerJobs, tuner: TunerClient,
         wake_delivery: Callable[[], None], interval: float, claim_s: float = CLAIM_S,
-        database: Condition | None = None,
+        database: Condition | None = None, call_limit_s: float = CALL_LIMIT_S,
     ) -> None:  # fmt: skip
         self._store = store
         # The database's one condition (`bot.poller.database_condition`): an outage is said
@@ -184,6 +185,7 @@ class RunActions:
         self._wake = wake_delivery
         self._interval = interval
         self._claim_s = claim_s
+        self._call_limit_s = call_limit_s
 
     async def click(self, click: Click) -> str | None:
         """What to tell the clicker (ephemeral), or None when the thread tells it all."""
@@ -220,13 +222,22 @@ class RunActions:
     async def _call(self, record: ActionRecord) -> str | None:
         assert record.id is not None
         try:
-            job = await self._jobs.act(as_action(record.action), record.project_id, record.target)
+            async with asyncio.timeout(self._call_limit_s):
+                job = await self._jobs.act(
+                    as_action(record.action), record.project_id, record.target
+                )
         except Exception as exc:
             if _refused(exc):
                 await self._store.drop_action(record.id)
                 said = exc.detail if isinstance(exc, TunerApiError) else str(exc)
                 return f"⚠ Nothing was done: {one_line(said, 400)}"
-            reason = exc.reason if isinstance(exc, TunerUnavailable) else type(exc).__name__
+            reason = (
+                exc.reason
+                if isinstance(exc, TunerUnavailable)
+                else f"no answer within {self._call_limit_s:g} s"
+                if isinstance(exc, TimeoutError)
+                else type(exc).__name__
+            )
             log.warning(
                 "%s of project %s: outcome unknown (%s)", record.action, record.project_id, reason
             )

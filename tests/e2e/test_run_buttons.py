@@ -288,3 +288,30 @@ async def test_two_replicas_receiving_the_same_click_start_one_job(
                 assert len(audit_lines(stack.slack)) == 1
         finally:
             await other.close()
+
+
+async def test_a_crash_between_the_record_and_the_answer_is_told_as_unknown(
+    tmp_path: Path,
+) -> None:
+    """The bot dies (SIGKILL) while Edge Impulse is still answering the stop; the next start
+    finds the claim it left and says in the thread that nobody knows whether it was done."""
+    async with started(tmp_path) as (stack, clicker):
+        run = stack.simulation.runs[0]
+        with explain(stack.bot):
+            await stack.bot.start()
+            await stack.watch()
+            await stack.advance(run.first_start + 30)
+            card = await stack.slack.wait_for(lambda f: message_with(f, STOP), timeout=WAIT_S)
+            book(stack).delay_s = 60.0  # the request arrives; its answer never reaches the bot
+            await clicker.press(card, STOP, USER)
+            await stack.slack.wait_for(lambda _: book(stack).requests_to("cancel"), timeout=WAIT_S)
+            await stack.bot.kill()
+            await stack.bot.start()
+            [notice] = await stack.slack.wait_for(audit_lines, timeout=90.0)  # the claim expires
+            assert notice.thread_ts == card.ts and notice.metadata is not None
+            meta = notice.metadata["event_payload"]
+            assert (meta["action"], meta["outcome"]) == ("stop", "unknown")
+            assert "does not know whether Edge Impulse did it" in notice.text
+            assert "stopped before Edge Impulse answered" in notice.text
+            again = await clicker.answer(await clicker.press(card, STOP, USER))
+            assert "not known" in again and len(book(stack).requests_to("cancel")) == 1

@@ -346,3 +346,21 @@ def test_top_offers_use_on_each_row() -> None:
         "Use #3 trial 0",
     ]
     assert all(e["confirm"]["title"]["text"] == "Use this trial?" for e in row)
+
+
+async def test_a_call_unanswered_within_its_limit_is_told_as_unknown(rig: Rig) -> None:
+    async def never(request: httpx.Request) -> httpx.Response:
+        rig.ei.requests.append(request)
+        await asyncio.Event().wait()  # Edge Impulse never answers
+        raise AssertionError("unreachable")
+
+    rig.actions._jobs = TunerJobs(
+        httpx.MockTransport(never), base_url="https://ei.test/v1",
+        api_key_for=lambda _: SecretStr(KEY),
+    )  # fmt: skip
+    rig.actions._call_limit_s = 0.2
+    said = await asyncio.wait_for(rig.click("stop"), 10.0)  # fails, not hangs, without a limit
+    assert said is not None and "thread says what is known" in said
+    [notice] = await rig.thread()
+    assert notice.payload["outcome"] == "unknown" and len(rig.ei.posts()) == 1
+    assert "no answer within 0.2 s" in [a.detail for a in await rig.store.actions_of(P)]

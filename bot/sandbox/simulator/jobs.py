@@ -16,6 +16,7 @@ reached "Edge Impulse".
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -63,6 +64,7 @@ class JobBook:
         self.use_job_s = use_job_s
         self.clock = clock
         self.requests: list[JobRequest] = []
+        self.delay_s = 0.0  # how long a POST waits before it is done and answered (a slow EI)
         self._projects: dict[str, _Project] = {}
         self._next_job = 70_000_000
 
@@ -223,6 +225,8 @@ def register(app: web.Application, controller: SimController, **options: Any) ->
         )
         job_id = request.match_info.get("jobId")
         route = request.match_info.get("route")
+        if request.method == "POST" and book.delay_s > 0:
+            await asyncio.sleep(book.delay_s)
         if request.method == "GET" and job_id is not None:
             return book.status(key, job_id)
         if job_id is not None:
