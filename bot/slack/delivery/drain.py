@@ -21,6 +21,7 @@ from bot.store import OutboxRow
 log = logging.getLogger(__name__)
 
 OUTBOX_BATCH = 100  # rows a drain reads at once
+SLACK_FIX = "the notifications wait in the outbox and are posted, in order, when it answers"
 
 
 class DeliveryStore(SchedulerStore, PosterStore, CardStore, Protocol):
@@ -49,6 +50,7 @@ class Delivery:
         database: Condition | None = None,
     ) -> None:
         self._store = store
+        self._slack_down = Condition(log, "Slack", SLACK_FIX)
         self._max_backoff_s = max_backoff_s
         self._failed_drains: dict[str, int] = {}  # channel -> consecutive failed drains
         self.auth_error: str | None = None
@@ -114,6 +116,7 @@ class Delivery:
             await self._judged(channel, error, None)
             return False
         self._failed_drains.pop(channel, None)
+        self._slack_down.ok()
         return True
 
     async def _judged(self, channel: str, error: SlackError, attempts: int | None) -> None:
@@ -122,8 +125,8 @@ class Delivery:
         drains = self._failed_drains[channel] = self._failed_drains.get(channel, 0) + 1
         verdict = judge(error, attempts or drains, max_wait_s=self._max_backoff_s)
         match verdict:
-            case Wait(seconds):
-                log.warning("Slack answered %s for channel %s; will retry", error.code, channel)
+            case Wait(seconds):  # once while Slack fails, not per attempt (`bot.conditions`)
+                self._slack_down.failed(f"posting to channel {channel}", f"Slack said {error.code}")
                 self._scheduler.hold(channel, seconds)
             case Pause(reason):
                 log.warning("pausing channel %s: Slack says %s", channel, reason)
