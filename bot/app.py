@@ -12,20 +12,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import aiohttp
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import collector
 from bot.clock import utcnow
+from bot.conditions import Condition
+from bot.edges import open_edges, tuner_client
 from bot.errors import ConfigError
-from bot.fleet import Fleet, SqliteLock, lease_seconds, replica_id
+from bot.fleet import Fleet, lease_seconds, replica_id
 from bot.keys import KeyRing
-from bot.metrics import MeteredWebClient, Metrics, rate_limit_handler
+from bot.metrics import Metrics
 from bot.poller import Poller, database_condition
 from bot.settings import Settings
 from bot.slack.actions import RunActions
@@ -35,39 +35,13 @@ from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
 from bot.slack.socket_mode import SocketMode
 from bot.slack.web import make_web_app
-from bot.store import Store, parse_url
-from bot.tuner.client import TunerClient, default_transport
+from bot.store import Store
+from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
 from bot.tuner.keys import KeyChecker
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-
-SLACK_TIMEOUT_S = 10.0  # per Slack call; an unclear outcome is looked up before a repost
-
-
-def slack_client(
-    settings: Settings,
-    session: aiohttp.ClientSession | None = None,
-    metrics: Metrics | None = None,
-) -> AsyncWebClient:
-    """The real client. Only 429s are retried here: Slack did not act on them. Any other
-    unclear outcome is left to delivery, which looks the message up before posting again.
-    Without a `session`, slack_sdk opens (and closes) an aiohttp session for every call.
-    With `metrics`, every call is counted by method and result."""
-    token = settings.slack_bot_token
-    if token is None:
-        raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
-    options: dict[str, Any] = {
-        "token": token.get_secret_value(),
-        "base_url": settings.slack_api_url,
-        "timeout": int(SLACK_TIMEOUT_S),
-        "retry_handlers": [rate_limit_handler(metrics, max_retry_count=3)],
-        "session": session,
-    }
-    if metrics is None:
-        return AsyncWebClient(**options)
-    return MeteredWebClient(metrics=metrics, **options)
 
 
 @dataclass
@@ -133,60 +107,6 @@ class Bot:
         await self._owned.aclose()  # the transports and the store, unless passed in
 
 
-def tuner_client(
-    settings: Settings,
-    transport: httpx.AsyncBaseTransport,
-    api_key_for: Callable[[str], SecretStr | None] | None = None,
-) -> TunerClient:
-    """The Edge Impulse client as every command uses it (`run`, `status`, `check`); keys from
-    `api_key_for` (a `KeyRing`'s, with the stored keys), else from the settings alone."""
-    return TunerClient(
-        transport,
-        base_url=settings.ei_api_url,
-        api_key_for=api_key_for or settings.api_key_for,
-        max_bytes=int(settings.ei_max_response_mb * 1024 * 1024),
-    )
-
-
-async def _edges(
-    settings: Settings,
-    owned: contextlib.AsyncExitStack,
-    *,
-    store: Store | None,
-    ei_transport: httpx.AsyncBaseTransport | None,
-    slack: AsyncWebClient | None,
-    now: Callable[[], datetime],
-    metrics: Metrics,
-) -> tuple[Store, httpx.AsyncBaseTransport, AsyncWebClient]:
-    """The I/O edges not passed in, made here and put on `owned` (closed with the bot); if
-    one cannot be made, those made before it are closed again."""
-    if slack is None:
-        # One session (its connection pool) for every Slack call the bot makes.
-        session = aiohttp.ClientSession()
-        try:
-            slack = slack_client(settings, session, metrics)
-        except BaseException:
-            await session.close()
-            raise
-        owned.push_async_callback(session.close)
-    if ei_transport is None:
-        ei_transport = default_transport()
-        owned.push_async_callback(ei_transport.aclose)
-    if store is None:
-        try:
-            sqlite_path = parse_url(settings.database_url).sqlite_path
-            if sqlite_path is not None:  # one process per SQLite file
-                lock = SqliteLock(sqlite_path)
-                lock.acquire()
-                owned.callback(lock.release)
-            store = await Store.open(settings.database_url, now=now)
-        except BaseException:
-            await owned.aclose()
-            raise
-        owned.push_async_callback(store.close)
-    return store, ei_transport, slack
-
-
 async def build(
     settings: Settings,
     *,
@@ -201,7 +121,8 @@ async def build(
         raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
     owned = contextlib.AsyncExitStack()
     metrics = Metrics()
-    store, ei_transport, slack = await _edges(
+    database = database_condition(log)
+    store, ei_transport, slack, keys = await open_edges(
         settings,
         owned,
         store=store,
@@ -209,26 +130,75 @@ async def build(
         slack=slack,
         now=now,
         metrics=metrics,
+        database=database,
     )
-    database = database_condition(log)
-    keys = KeyRing(settings, store, database=database)
-    try:
-        await keys.refresh()  # a wrong SECRET_KEY is logged now, on one line
-    except BaseException:
-        await owned.aclose()
-        raise
     tuner = tuner_client(settings, ei_transport, keys.api_key_for)
+    scheduler, delivery, poller, fleet = _pipeline(
+        settings, store=store, tuner=tuner, slack=slack, now=now, metrics=metrics, database=database
+    )
+    actions = RunActions(
+        store=store,
+        jobs=TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for),
+        tuner=tuner,
+        wake_delivery=delivery.wake,
+        interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
+        database=database,
+    )
+    deps = Deps(
+        store=store,
+        settings=settings,
+        start_watching=fleet.watch,
+        stop_watching=fleet.unwatch,
+        check_project=poller.check,
+        wake_delivery=delivery.wake,
+        keys=keys,
+        check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
+        act=actions.click,
+    )
+    bolt = _bolt_app(settings, slack, deps)
+    metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))
+    return Bot(
+        settings=settings,
+        store=store,
+        ei_transport=ei_transport,
+        slack=slack,
+        tuner=tuner,
+        scheduler=scheduler,
+        poller=poller,
+        delivery=delivery,
+        fleet=fleet,
+        bolt=bolt,
+        web_app=make_web_app(bolt, _health(scheduler, delivery, store, database), metrics.render),
+        now=now,
+        keys=keys,
+        actions=actions,
+        metrics=metrics,
+        _owned=owned,
+    )
+
+
+def _pipeline(
+    settings: Settings,
+    *,
+    store: Store,
+    tuner: TunerClient,
+    slack: AsyncWebClient,
+    now: Callable[[], datetime],
+    metrics: Metrics,
+    database: Condition,
+) -> tuple[AsyncIOScheduler, Delivery, Poller, Fleet]:
+    """The scheduler of the polls, delivery, the poller that wakes it, and the fleet that
+    shares the polls and the channels out among the replicas. Only beside other replicas must
+    a save or a post prove its lease; on SQLite this process is the only one, and the proofs
+    would be a third of its statements."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     owner = replica_id()
-    claim_s = lease_seconds(settings.poll_interval)
-    # Only beside other replicas must a save or a post prove its lease; on SQLite this process
-    # is the only one, and the proofs would be a third of its statements.
     claims = owner if store.shared else None
     delivery = Delivery(
         store=store,
         slack=slack,
         owner=claims,
-        claim_s=claim_s,
+        claim_s=lease_seconds(settings.poll_interval),
         poll_interval=settings.poll_interval,
         metrics=metrics,
         database=database,
@@ -254,35 +224,24 @@ async def build(
         retention_days=settings.retention_days,
         database=database,
     )
-    actions = RunActions(
-        store=store,
-        jobs=TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for),
-        tuner=tuner,
-        wake_delivery=delivery.wake,
-        interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
-        database=database,
-    )
+    return scheduler, delivery, poller, fleet
+
+
+def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
+    """The bolt app with every listener registered (`bot.slack.listeners`)."""
     signing = settings.slack_signing_secret
     bolt = AsyncApp(
         client=slack,
         signing_secret=signing.get_secret_value() if signing else None,
         process_before_response=True,
     )
-    register_all(
-        bolt,
-        Deps(
-            store=store,
-            settings=settings,
-            start_watching=fleet.watch,
-            stop_watching=fleet.unwatch,
-            check_project=poller.check,
-            wake_delivery=delivery.wake,
-            keys=keys,
-            check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
-            act=actions.click,
-        ),
-    )
+    register_all(bolt, deps)
+    return bolt
 
+
+def _health(
+    scheduler: AsyncIOScheduler, delivery: Delivery, store: Store, database: Condition
+) -> Callable[[], Awaitable[str | None]]:
     async def unhealthy() -> str | None:
         """Why this replica cannot do its job (for /healthz), or None."""
         if not scheduler.running:
@@ -298,6 +257,12 @@ async def build(
         database.ok()
         return None
 
+    return unhealthy
+
+
+def _gauges(
+    metrics: Metrics, *, fleet: Fleet, delivery: Delivery, poller: Poller, store: Store
+) -> Callable[[], Awaitable[None]]:
     async def refresh() -> None:
         """The gauges read when scraped."""
         metrics.leases.labels("poll").set(len(fleet.polling))
@@ -307,26 +272,7 @@ async def build(
         metrics.outages_open.set(len(poller.unreachable))
         metrics.outbox_waiting.set(await store.waiting_count())
 
-    metrics.on_scrape(refresh)
-
-    return Bot(
-        settings=settings,
-        store=store,
-        ei_transport=ei_transport,
-        slack=slack,
-        tuner=tuner,
-        scheduler=scheduler,
-        poller=poller,
-        delivery=delivery,
-        fleet=fleet,
-        bolt=bolt,
-        web_app=make_web_app(bolt, unhealthy, metrics.render),
-        now=now,
-        keys=keys,
-        actions=actions,
-        metrics=metrics,
-        _owned=owned,
-    )
+    return refresh
 
 
 async def run(settings: Settings) -> int:

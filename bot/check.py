@@ -23,7 +23,7 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import slack_client, tuner_client
+from bot.edges import slack_client, tuner_client
 from bot.errors import (
     AppTokenRefused,
     BotTokenRefused,

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from bot import logs
 from bot.errors import EonBotError
@@ -60,7 +61,7 @@ class _Parser(argparse.ArgumentParser):
 
 class _TokenTwice(logging.Filter):
     """bolt warns at every start that the `token` it read from SLACK_BOT_TOKEN is unused since
-    a `client` was given: that client carries the same token (`app.slack_client`), so the
+    a `client` was given: that client carries the same token (`edges.slack_client`), so the
     warning is only noise before a real error line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -113,15 +114,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"eon-bot {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def command(name: str, summary: str, description: str, reads: Sequence[str] = ()) -> _Parser:
-        epilog = _environment(reads) if reads else "reads no environment variables"
-        sub: _Parser = commands.add_parser(
-            name, help=summary, description=description, epilog=epilog, formatter_class=_Help
-        )
-        return sub
-
+    command = functools.partial(
+        _command, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    )
     command(
         "run",
         "the service: poll watched projects, post to Slack, answer /eon",
@@ -146,20 +141,14 @@ def _parser() -> argparse.ArgumentParser:
         _STATUS_READS,
     )
     status.add_argument("project_id", metavar="PROJECT_ID", help="the number in the Studio URL")
-    demo = command(
-        "demo",
-        "a whole simulated run, messages shown here; no credentials",
-        "Runs a simulated EON Tuner run through the real pipeline against a local Slack\n"
-        "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).\n"
-        "The runs' charts are kept in a new folder (printed) after its temporary folder goes.",
-    )
-    demo.add_argument(
-        "--keep",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help="work in DIR and keep it (the charts and the database) instead of a temporary "
-        "folder; a previous demo's database there starts afresh",
+    _demo_options(
+        command(
+            "demo",
+            "a whole simulated run, messages shown here; no credentials",
+            "Runs a simulated EON Tuner run through the real pipeline against a local Slack\n"
+            "stand-in and prints the channel as Slack would show it. Ends by itself (~40 s).\n"
+            "The runs' charts are kept in a new folder (printed) after its temporary folder goes.",
+        )
     )
     _try_options(
         command(
@@ -177,16 +166,43 @@ def _parser() -> argparse.ArgumentParser:
         "Serves simulated EON Tuner states at http://HOST:PORT/v1, for EI_API_URL.",
     )
     _simulate_options(simulate)
-    manifest = command(
-        "manifest",
-        "print the Slack app manifest (or the example .env)",
-        "Prints a file shipped with eon-bot: the Slack app manifest to create the app from\n"
-        "(api.slack.com/apps → Create New App → From a manifest), or the example .env.",
+    _manifest_options(
+        command(
+            "manifest",
+            "print the Slack app manifest (or the example .env)",
+            "Prints a file shipped with eon-bot: the Slack app manifest to create the app from\n"
+            "(api.slack.com/apps → Create New App → From a manifest), or the example .env.",
+        )
     )
+    return parser
+
+
+def _command(
+    commands: Any, name: str, summary: str, description: str, reads: Sequence[str] = ()
+) -> _Parser:
+    """A subcommand whose help ends with the environment variables it reads."""
+    epilog = _environment(reads) if reads else "reads no environment variables"
+    sub: _Parser = commands.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=_Help
+    )
+    return sub
+
+
+def _manifest_options(manifest: argparse.ArgumentParser) -> None:
     which = manifest.add_mutually_exclusive_group()
     which.add_argument("--socket-mode", action="store_true", help="the Socket Mode manifest")
     which.add_argument("--env-example", action="store_true", help="the example .env file")
-    return parser
+
+
+def _demo_options(demo: argparse.ArgumentParser) -> None:
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="work in DIR and keep it (the charts and the database) instead of a temporary "
+        "folder; a previous demo's database there starts afresh",
+    )
 
 
 def _try_options(sandbox: argparse.ArgumentParser) -> None:

@@ -16,10 +16,10 @@ from typing import TextIO
 import httpx
 from pydantic import SecretStr
 
-from bot.app import tuner_client
 from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summarize import summarize_run
+from bot.edges import tuner_client
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
 from bot.settings import Settings, load_settings

@@ -274,11 +274,8 @@ def diff(
     events.extend(_report_trials(run, state.trials, marks, state, baseline=baseline, listed=listed))
 
     fresh = baseline or new_run
-    time_limit_reported = prev.time_limit_reported and not fresh
-    if state.total_training_time_exceeded and not time_limit_reported:
-        if not baseline:
-            events.append(_time_limit_event(run, state))
-        time_limit_reported = True
+    told, time_limit_reported = _time_limit(run, state, prev, fresh=fresh, baseline=baseline)
+    events.extend(told)
 
     was_reported = prev.finished_reported and not fresh
     ends_now = is_finished(state) and not was_reported
@@ -307,8 +304,19 @@ def diff(
     return Diff(events, snapshot)
 
 
-def _time_limit_event(run: RunRef, state: OptimizeStateResponse) -> Event:
-    return run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
+def _time_limit(
+    run: RunRef, state: OptimizeStateResponse, prev: Snapshot, *, fresh: bool, baseline: bool
+) -> tuple[list[Event], bool]:
+    """The time-limit event owed (none at a baseline: the past is not posted), and whether
+    the limit now counts as reported (a new run's starts unreported)."""
+    reported = prev.time_limit_reported and not fresh
+    if not state.total_training_time_exceeded or reported:
+        return [], reported
+    if baseline:
+        return [], True
+    return [
+        run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=state.can_extend_search)
+    ], True
 
 
 def _stall_clock(prev: Snapshot) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import signal
 import time
@@ -38,6 +37,7 @@ from aiohttp import web
 
 from bot.sandbox.server import LocalServer
 from bot.sandbox.simulator import jobs
+from bot.sandbox.simulator.faults import JSON_HEADERS, Fault, error_body
 from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.keys import install as install_keys
 from bot.sandbox.simulator.simulation import Simulation
@@ -53,53 +53,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_JSON: Final = (("Content-Type", "application/json; charset=utf-8"),)
-
-
-def _error_body(message: str) -> bytes:
-    return json.dumps({"success": False, "error": message}).encode()
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """A response to serve once instead of the document. `status=None` serves the document
-    (after `delay`): a slow answer; `drop` closes the connection without answering."""
-
-    status: int | None = 500
-    body: bytes = _error_body("Internal server error")
-    headers: tuple[tuple[str, str], ...] = _JSON
-    delay: float = 0.0
-    drop: bool = False
-
-    @classmethod
-    def error(cls, status: int, message: str = "Simulated failure", *,
-              retry_after: float | None = None) -> Fault:  # fmt: skip
-        """An Edge Impulse style JSON error, e.g. `Fault.error(429, retry_after=2)`."""
-        headers = _JSON + (
-            (("Retry-After", f"{retry_after:g}"),) if retry_after is not None else ()
-        )
-        return cls(status=status, body=_error_body(message), headers=headers)
-
-    @classmethod
-    def unsuccessful(cls, message: str = "Simulated failure") -> Fault:
-        """HTTP 200 with `success: false`, which Edge Impulse sends for many errors."""
-        return cls(status=200, body=_error_body(message))
-
-    @classmethod
-    def raw(cls, body: bytes, *, status: int = 200, content_type: str = "text/html") -> Fault:
-        """Any body, e.g. a proxy's HTML page or truncated JSON."""
-        return cls(status=status, body=body, headers=(("Content-Type", content_type),))
-
-    @classmethod
-    def slow(cls, delay: float) -> Fault:
-        """The normal document, `delay` seconds late (for client timeouts)."""
-        return cls(status=None, body=b"", headers=(), delay=delay)
-
-    @classmethod
-    def dropped(cls, delay: float = 0.0) -> Fault:
-        """The connection closed, after `delay` seconds, with no response at all."""
-        return cls(status=None, body=b"", headers=(), delay=delay, drop=True)
 
 
 @dataclass(slots=True)
@@ -250,7 +203,7 @@ class SimController:
         body = project.simulation.document_bytes(t)
         if self.rewrite is not None:
             body = self.rewrite(project.simulation.project_id, t, body)
-        return web.Response(body=body, headers=dict(_JSON))
+        return web.Response(body=body, headers=dict(JSON_HEADERS))
 
 
 SIM_KEY: Final = web.AppKey("eon_simulator", SimController)
@@ -261,7 +214,7 @@ _NOT_THE_API_PAGE: Final = "<!doctype html><title>Page not found</title><h1>Page
 
 
 def _json_error(status: int, message: str) -> web.Response:
-    return web.Response(status=status, body=_error_body(message), headers=dict(_JSON))
+    return web.Response(status=status, body=error_body(message), headers=dict(JSON_HEADERS))
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
