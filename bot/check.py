@@ -176,7 +176,7 @@ async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | Non
     try:
         watched = await store.watched_projects()
         keys = KeyRing(settings, store)
-        await keys.refresh()
+        await keys.refresh(say=False)
     finally:
         await store.close()
     detail = f"opened; {len(watched)} project(s) watched"

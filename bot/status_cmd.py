@@ -22,7 +22,9 @@ from bot.core.summarize import summarize_run
 from bot.edges import tuner_client
 from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
+from bot.keys import KeyRing
 from bot.settings import Settings, load_settings
+from bot.store import Store, url
 from bot.tuner.client import default_transport, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
@@ -40,6 +42,27 @@ def _say(err: TextIO, text: str, settings: Settings | None) -> None:
     """The one stderr line; cutting keys out again is a last guard (messages carry none)."""
     text = redact(text, (secret.get_secret_value() for secret in _secrets(settings)))
     print(f"eon-bot: {one_line(text, _LINE_LIMIT)}", file=err)
+
+
+async def _stored_keys(settings: Settings) -> Callable[[str], SecretStr | None] | None:
+    """With SECRET_KEY set, the keys stored with `/eon key` come first, as in `run`'s polls
+    (`bot.keys.ring`); None (the environment's keys alone) without it, or when the database
+    cannot be read. A SQLite file that does not exist is not created for this."""
+    if settings.secret_key is None:
+        return None
+    try:
+        sqlite_path = url.parse(settings.database_url).sqlite_path
+        if sqlite_path is not None and not sqlite_path.exists():
+            return None
+        store = await Store.open(settings.database_url)
+    except ConfigError:
+        return None
+    try:
+        ring = KeyRing(settings, store)
+        await ring.refresh(say=False)
+    finally:
+        await store.close()
+    return ring.api_key_for
 
 
 async def status(
@@ -70,7 +93,8 @@ async def status(
         async with AsyncExitStack() as stack:
             if transport is None:
                 transport = await stack.enter_async_context(default_transport())
-            state = await tuner_client(settings, transport).get_state(project_id)
+            keys = await _stored_keys(settings)
+            state = await tuner_client(settings, transport, keys).get_state(project_id)
         lines = status_lines(summarize_run(project_id, state, now=now()))
     except ConfigError as exc:
         _say(err, str(exc), settings)

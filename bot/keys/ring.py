@@ -82,8 +82,9 @@ class KeyRing:
         """The projects with a stored key, readable or not."""
         return list(self._rows)
 
-    async def refresh(self) -> frozenset[str]:
-        """Read the stored keys again; returns the projects whose key does not open."""
+    async def refresh(self, *, say: bool = True) -> frozenset[str]:
+        """Read the stored keys again; returns the projects whose key does not open (logged
+        once unless `say` is false: a command that reports them itself)."""
         rows = await self._store.sealed_keys()
         opened: dict[str, tuple[str, SecretStr]] = {}
         unreadable: set[str] = set()
@@ -101,7 +102,7 @@ class KeyRing:
         self._opened, self._rows = opened, {row.project_id: row for row in rows}
         fresh = frozenset(unreadable) - self._unreadable
         self._unreadable = frozenset(unreadable)
-        if fresh:
+        if fresh and say:
             log.error("%s", unreadable_line(sorted(fresh), secret_key_set=self.box is not None))
         return self._unreadable
 

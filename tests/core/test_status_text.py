@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -355,6 +356,40 @@ async def test_a_missing_key_is_exit_2_naming_the_settings() -> None:
     assert err.count("\n") == 1
     assert err.startswith("eon-bot: no Edge Impulse API key for project 4242")
     assert "EI_API_KEY_4242" in err and "EI_API_KEY " in err
+
+
+async def test_a_key_stored_with_eon_key_is_used_first(tmp_path: Path) -> None:
+    from bot.keys import KeyRing
+    from bot.store import Store
+
+    database = f"sqlite:///{tmp_path / 'bot.db'}"
+    secret = SecretStr("z" * 40)
+    store = await Store.open(database)
+    try:
+        ring = KeyRing(run_settings(secret_key=secret), store)
+        await ring.add("4242", SecretStr(KEY), role="admin", user="U1")
+    finally:
+        await store.close()
+    wrong = SecretStr("ei_env_key_refused_0")
+    given = {"database_url": database, "project_keys": {"4242": wrong}}
+    code, out, err, _ = await run("4242", answer, run_settings(secret_key=secret, **given))
+    assert (code, err) == (0, "") and "project 4242" in out
+    # Under another SECRET_KEY: one line, and the environment's key does not stand in.
+    other = SecretStr("y" * 40)
+    code, _, err, requests = await run("4242", answer, run_settings(secret_key=other, **given))
+    assert (code, requests) == (2, [])
+    assert err.count("\n") == 1 and "cannot be decrypted" in err and "/eon key 4242" in err
+
+
+def test_status_creates_no_database_for_stored_keys(tmp_path: Path) -> None:
+    import asyncio
+
+    from bot.status_cmd import _stored_keys
+
+    database = f"sqlite:///{tmp_path / 'none.db'}"
+    settings = run_settings(secret_key=SecretStr("z" * 40), database_url=database)
+    assert asyncio.run(_stored_keys(settings)) is None
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("project_id", ["abc", "0", "-3", "12/../13", ""])
