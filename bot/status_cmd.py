@@ -24,7 +24,7 @@ from bot.errors import ConfigError, EonBotError, InvalidProjectId
 from bot.fmt import one_line, redact
 from bot.keys import KeyRing
 from bot.settings import Settings, load_settings
-from bot.store import Store, url
+from bot.store import Store, parse_url
 from bot.tuner.client import default_transport, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
@@ -51,7 +51,7 @@ async def _stored_keys(settings: Settings) -> Callable[[str], SecretStr | None] 
     if settings.secret_key is None:
         return None
     try:
-        sqlite_path = url.parse(settings.database_url).sqlite_path
+        sqlite_path = parse_url(settings.database_url).sqlite_path
         if sqlite_path is not None and not sqlite_path.exists():
             return None
         store = await Store.open(settings.database_url)
