@@ -27,7 +27,7 @@ from bot.fleet import Fleet, lease_seconds, replica_id
 from bot.keys import KeyRing
 from bot.metrics import Metrics
 from bot.poller import Poller, database_condition
-from bot.settings import Settings
+from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
 from bot.slack.auth import verify_bot_token
 from bot.slack.delivery import Delivery
@@ -117,8 +117,9 @@ async def build(
 ) -> Bot:
     """The whole bot, not started. What is passed in stays the caller's (left open by
     `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
-    if settings.slack_signing_secret is None and settings.slack_app_token is None:
-        raise ConfigError("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests).")
+    missing = missing_for_run(settings)
+    if missing:
+        raise ConfigError("; ".join(missing) + ".")
     owned = contextlib.AsyncExitStack()
     metrics = Metrics()
     database = database_condition(log)

@@ -7,12 +7,14 @@ Slack accepts the bot token and granted the scopes the features need (`x-oauth-s
 accepts the app token (Socket Mode), the database opens, and each watched or named project's
 tuner state can be fetched with its key (whose source each line names: stored with `/eon key`,
 the environment's `EI_API_KEY_<id>`, or the default `EI_API_KEY`; never the key), and the keys
-stored with `/eon key` open under `SECRET_KEY`. Nothing is posted and nothing is written but the
-database's schema, which `run` would create too.
+stored with `/eon key` open under `SECRET_KEY`, and some Edge Impulse key is set. Nothing is
+posted and nothing is written but an existing database's schema, which `run` would upgrade too;
+a SQLite file that does not exist is not created (it would land in the working folder).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from contextlib import AsyncExitStack
@@ -47,7 +49,7 @@ from bot.slack.auth import (
     auth_test,
     is_refusal,
 )
-from bot.store import Store
+from bot.store import Store, parse_url
 from bot.tuner.client import TunerClient, default_transport, project_id_from
 
 OK, FAILED = 0, 1
@@ -87,12 +89,12 @@ async def check(
         fix = "correct it in the environment or .env (see `eon-bot run --help`)"
         print("\n".join(lines([Check("settings", False, str(error), fix)])), file=out)
         return FAILED
-    checks = [Check("settings", True, "read"), _mode(settings)]
-    checks += await _slack(settings)
+    token, *slack = await _slack(settings)  # the bot token first: nothing works without it
+    checks = [Check("settings", True, "read"), token, _mode(settings), *slack]
     store_check, watched, keys = await _database(settings)
     checks.append(store_check)
-    if keys is not None:
-        checks.append(_secret_key(settings, keys))
+    checks.append(_secret_key(settings, keys))
+    checks.append(_ei_key(settings, keys))
     checks += await _projects(settings, [*project_ids, *watched], keys)
     print("\n".join(lines(checks)), file=out)
     return OK if all(c.ok for c in checks) else FAILED
@@ -166,12 +168,40 @@ async def _app_token(slack: AsyncWebClient, app_token: str) -> Check:
     return Check("SLACK_APP_TOKEN", True, "Slack opens Socket Mode connections for it")
 
 
+def _ei_key(settings: Settings, keys: KeyRing | None) -> Check:
+    """Some Edge Impulse key to poll with: EI_API_KEY, a project's own, or one stored."""
+    if settings.ei_api_key is not None:
+        return Check("EI_API_KEY", True, "set (the default Edge Impulse key)")
+    own = len(settings.project_keys) + (len(keys.stored_projects) if keys is not None else 0)
+    if own:
+        return Check("EI_API_KEY", True, f"not set; {own} project(s) have a key of their own")
+    return Check(
+        "EI_API_KEY",
+        False,
+        "not set, and no project has a key (EI_API_KEY_<id>, /eon key): no project can be polled",
+        "set EI_API_KEY to an API key from Studio → Dashboard → Keys, in the environment or .env",
+    )
+
+
 async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | None]:
-    """The database's check, the watched projects, and the stored keys read as `run` reads them."""
+    """The database's check, the watched projects, and the stored keys read as `run` reads them.
+    A SQLite file that does not exist yet is not created (`run` does that): its folder must
+    let `run` write it, and nothing is watched yet."""
+    fix = "set DATABASE_URL to sqlite:///path.db or a reachable postgresql://… database"
+    try:
+        sqlite_path = parse_url(settings.database_url).sqlite_path
+    except ConfigError as error:
+        return Check("database", False, str(error), fix), [], None
+    if sqlite_path is not None and not sqlite_path.exists():
+        folder = sqlite_path.parent.resolve()
+        if not os.access(folder, os.W_OK):
+            fix = f"make {folder} writable, or set DATABASE_URL to a path that is"
+            return Check("database", False, f"cannot create {sqlite_path} there", fix), [], None
+        detail = f"{sqlite_path} does not exist yet; `eon-bot run` creates it"
+        return Check("database", True, detail), [], None
     try:
         store = await Store.open(settings.database_url)
     except ConfigError as error:
-        fix = "set DATABASE_URL to sqlite:///path.db or a reachable postgresql://… database"
         return Check("database", False, str(error), fix), [], None
     try:
         watched = await store.watched_projects()
@@ -183,9 +213,10 @@ async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | Non
     return Check("database", True, detail), watched, keys
 
 
-def _secret_key(settings: Settings, keys: KeyRing) -> Check:
-    stored = len(keys.stored_projects)
-    if keys.unreadable:
+def _secret_key(settings: Settings, keys: KeyRing | None) -> Check:
+    """`keys` None: no database to read them from (none yet, or it would not open)."""
+    stored = len(keys.stored_projects) if keys is not None else 0
+    if keys is not None and keys.unreadable:
         fix = (
             "set SECRET_KEY to the one the keys were stored with, or add them again with "
             "/eon key PROJECT_ID"
@@ -214,18 +245,23 @@ async def _projects(
         transport = await stack.enter_async_context(default_transport())
         tuner = tuner_client(settings, transport, keys.api_key_for if keys else None)
         for raw in dict.fromkeys(project_ids):  # once each, in order
-            checks.append(await _project(tuner, raw, keys))
+            checks.append(await _project(tuner, raw, keys, settings))
     return checks
 
 
-async def _project(tuner: TunerClient, raw: str, keys: KeyRing | None) -> Check:
-    """One project's tuner state read with its key; the line names the key's source."""
+async def _project(tuner: TunerClient, raw: str, keys: KeyRing | None, settings: Settings) -> Check:
+    """One project's tuner state read with its key; the line names the key's source (without
+    a database, the environment's: its own EI_API_KEY_<id>, else the default)."""
     name = f"project {one_line(raw, 20)}"
     try:
         project_id = project_id_from(raw)
     except EonBotError as error:
         return Check(name, False, str(error), _fix(error))
-    source = f" (key: {_SOURCES[keys.source(project_id)]})" if keys is not None else ""
+    if keys is not None:
+        which = keys.source(project_id)
+    else:
+        which = "environment" if project_id in settings.project_keys else "default"
+    source = f" (key: {_SOURCES[which]})"
     try:
         state = await tuner.get_state(project_id)
     except EonBotError as error:

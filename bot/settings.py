@@ -138,6 +138,20 @@ class Settings(BaseSettings):
         return self.project_keys.get(project_id) or self.ei_api_key
 
 
+def missing_for_run(settings: Settings) -> list[str]:
+    """What `eon-bot run` needs and `settings` lack, all of it at once, the bot token first
+    (without it nothing works; the signing secret only matters once Slack calls)."""
+    missing = []
+    if settings.slack_bot_token is None:
+        missing.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        missing.append(
+            "SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests; or set "
+            "SLACK_APP_TOKEN for Socket Mode)"
+        )
+    return missing
+
+
 def load_settings(**overrides: Any) -> Settings:
     """`Settings()` from the environment and `.env`, or one `ConfigError` line naming each bad
     variable and why, without its value (it may be a secret), in place of pydantic's report."""

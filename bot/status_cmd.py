@@ -2,7 +2,9 @@
 
 A command for people at a terminal, so every failure is one line on stderr starting
 `eon-bot: ` with an exit status a script can test, never a traceback:
-0 printed, 1 Edge Impulse could not answer (or something unexpected), 2 bad input or settings.
+0 printed, 1 Edge Impulse could not answer (or something unexpected), 2 bad input or settings,
+including what Edge Impulse refuses as one (a wrong key, a project the key cannot see, an
+EI_API_URL that is not the API): the fix is the person's, as the README's exit 2 says.
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summarize import summarize_run
 from bot.edges import tuner_client
-from bot.errors import ConfigError, EonBotError, InvalidProjectId
+from bot.errors import (
+    ConfigError,
+    EonBotError,
+    InvalidProjectId,
+    NotEdgeImpulse,
+    TunerAuthError,
+    TunerNotFound,
+)
 from bot.fmt import one_line, redact
 from bot.keys import KeyRing
 from bot.settings import Settings, load_settings
@@ -28,6 +37,7 @@ from bot.store import Store, parse_url
 from bot.tuner.client import default_transport, project_id_from
 
 OK, API_FAILED, BAD_INPUT = 0, 1, 2
+_REFUSALS = (ConfigError, TunerAuthError, TunerNotFound, NotEdgeImpulse)  # exit BAD_INPUT
 _LINE_LIMIT = 600
 
 
@@ -96,7 +106,7 @@ async def status(
             keys = await _stored_keys(settings)
             state = await tuner_client(settings, transport, keys).get_state(project_id)
         lines = status_lines(summarize_run(project_id, state, now=now()))
-    except ConfigError as exc:
+    except _REFUSALS as exc:
         _say(err, str(exc), settings)
         return BAD_INPUT
     except EonBotError as exc:

@@ -65,12 +65,13 @@ async def test_a_good_configuration_passes_everything(tmp_path: Path) -> None:
     names = [line[2:19].strip() for line in rows(lines, PASS)]
     assert names == [
         "settings",
-        "Slack mode",
         "SLACK_BOT_TOKEN",
+        "Slack mode",
         "Slack scopes",
         "SLACK_APP_TOKEN",
         "database",
         "SECRET_KEY",
+        "EI_API_KEY",
         "project 1",
         "project 2",
     ]
@@ -168,3 +169,27 @@ async def test_unreadable_settings_are_one_cross(
     out = io.StringIO()
     assert await check([], out=out) == 1
     assert f"✗ settings          invalid settings: {variable}:" in out.getvalue()
+
+
+async def test_no_edge_impulse_key_at_all_is_a_cross(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        code, lines = await w.check(ei_api_key=None)
+        assert code == 1
+        (line,) = rows(lines, FAIL)
+        assert line.startswith("✗ EI_API_KEY") and "no project can be polled" in line
+        code, lines = await w.check(ei_api_key=None, project_keys={"1": KEY})
+        assert code == 0, "\n".join(lines)
+        assert "✓ EI_API_KEY        not set; 1 project(s) have a key of their own" in lines
+
+
+async def test_a_sqlite_file_that_does_not_exist_is_not_created(tmp_path: Path) -> None:
+    database = tmp_path / "nested" / "eon-bot.db"
+    async with world(tmp_path) as w:
+        (tmp_path / "nested").mkdir()
+        code, lines = await w.check(database_url=f"sqlite:///{database}")
+        assert code == 0, "\n".join(lines)
+        said = f"✓ database          {database} does not exist yet; `eon-bot run` creates it"
+        assert said in lines
+        assert not database.exists()
+        code, lines = await w.check(database_url=f"sqlite:///{tmp_path}/gone/eon-bot.db")
+        assert code == 1 and "✗ database" in "\n".join(lines)

@@ -9,6 +9,7 @@ import yaml
 
 from bot import config
 from bot.slack.auth import REQUIRED_SCOPES
+from bot.slack.listeners.eon_parse import USAGE
 
 
 def _manifest(name: str) -> dict[str, Any]:
@@ -56,3 +57,11 @@ def test_both_manifests_declare_interactivity_for_the_run_buttons() -> None:
     assert http == {"is_enabled": True, "request_url": "https://YOUR-HOST/slack/events"}
     socket = _manifest(config.SOCKET_MODE_MANIFEST)["settings"]["interactivity"]
     assert socket == {"is_enabled": True}  # Slack sends the clicks over the socket
+
+
+@pytest.mark.parametrize("name", [config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST])
+def test_each_manifests_usage_hint_is_the_commands_own_usage(name: str) -> None:
+    """Slack shows the hint as the user types `/eon`: every subcommand, as `/eon help` says."""
+    hint = _manifest(name)["features"]["slash_commands"][0]["usage_hint"]
+    parts = [part.strip() for part in hint.split(" | ")]
+    assert sorted(parts) == sorted(usage.removeprefix("/eon ") for usage in USAGE.values())

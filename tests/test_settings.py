@@ -53,3 +53,21 @@ def test_given_values_are_validated_and_the_environment_is_read_again_after() ->
     assert given.api_key_for("5") == SecretStr("ei_given_key")
     assert given.api_key_for("7") is None
     assert Settings().admin_user_ids == {"U0BOSS"}  # the switch is off again
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({}, ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
+        ({"slack_signing_secret": "s"}, ["SLACK_BOT_TOKEN"]),
+        ({"slack_bot_token": "xoxb-1"}, ["SLACK_SIGNING_SECRET"]),
+        ({"slack_bot_token": "xoxb-1", "slack_app_token": "xapp-1"}, []),
+    ],
+)
+def test_what_run_lacks_is_told_at_once_the_bot_token_first(
+    values: dict[str, str], named: list[str]
+) -> None:
+    from bot.settings import missing_for_run
+
+    missing = missing_for_run(Settings.given(**values))
+    assert [line.split()[0] for line in missing] == named

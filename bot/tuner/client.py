@@ -354,8 +354,10 @@ class TunerClient:
         meaning = failures.meaning_of(exc)
         if meaning.tuner is None:
             raise ConfigError(meaning.words) from None
-        said = one_line(str(exc), 80)
-        where = f" at {one_line(self._base_url, 100)}"  # a closed port: which one
+        # aiohttp's own words whole (a closed port's are some 95 characters; cut at 80 they
+        # stopped mid-address), and the URL short enough that the reason's limit cuts neither.
+        said = one_line(str(exc), 110)
+        where = f" at {one_line(self._base_url, 50)}"  # a closed port: which one
         reason = f"{meaning.words}: {type(exc).__name__}" + (f": {said}" if said else "")
         if meaning.tuner is not TunerUnavailable:
             raise meaning.tuner(project_id, _reason(reason, key)) from None

@@ -330,14 +330,15 @@ async def test_status_prints_the_summary() -> None:
     assert "Studio: https://studio.edgeimpulse.com/studio/4242/tuner/500" in out
 
 
-async def test_a_refused_key_is_one_line_exit_1_and_never_shown() -> None:
+async def test_a_refused_key_is_one_line_exit_2_and_never_shown() -> None:
+    """A refused key is the person's to fix, as a bad setting is: exit 2, as the README says."""
     wrong = "ei_SECRET-wrong-0000"
     code, out, err, _ = await run(
         "4242",
         lambda r: httpx.Response(401, json={"success": False, "error": f"bad key {wrong}"}),
         run_settings(ei_api_key=SecretStr(wrong)),
     )
-    assert code == 1
+    assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("eon-bot: project 4242: ")
     assert "refused the API key (HTTP 401)" in err
@@ -346,7 +347,7 @@ async def test_a_refused_key_is_one_line_exit_1_and_never_shown() -> None:
 
 async def test_a_short_placeholder_key_does_not_garble_the_message() -> None:
     code, _, err, _ = await run("4242", answer, run_settings(ei_api_key=SecretStr("wrong")))
-    assert code == 1
+    assert code == 2
     assert "the key may be wrong, revoked" in err
 
 
@@ -458,5 +459,19 @@ async def test_status_against_the_simulator_over_loopback() -> None:
         wrong = run_settings(ei_api_url=sim.url, ei_api_key=SecretStr("ei_SECRET-nope"))
         err = io.StringIO()
         code = await status("3", settings=wrong, out=io.StringIO(), err=err)
-        assert code == 1 and err.getvalue().count("\n") == 1
+        assert code == 2 and err.getvalue().count("\n") == 1
         assert "HTTP 401" in err.getvalue() and "SECRET" not in err.getvalue()
+
+
+async def test_an_unreachable_api_is_exit_1_its_cause_whole() -> None:
+    """A closed port: the URL and aiohttp's whole reason, not cut mid-address."""
+    from tests.e2e.harness import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = run_settings(ei_api_url=url, ei_api_key=SecretStr(KEY))
+    err = io.StringIO()
+    code = await status("3", settings=settings, out=io.StringIO(), err=err)
+    said = err.getvalue()
+    assert code == 1 and said.count("\n") == 1, said
+    assert "connection failed: ConnectError: Cannot connect to host 127.0.0.1" in said
+    assert "…" not in said and said.rstrip().endswith(f"at {url}; 3 attempts).")

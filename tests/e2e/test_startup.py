@@ -79,6 +79,14 @@ async def test_a_bad_setting_is_named(tmp_path: Path) -> None:
         assert "abc" not in exited.err.replace("POLL_INTERVAL", "")  # values are not echoed
 
 
+async def test_every_missing_slack_setting_is_named_at_once(tmp_path: Path) -> None:
+    async with e2e_stack(tmp_path) as stack:
+        env = {k: v for k, v in stack.bot.env.items() if not k.startswith("SLACK_")}
+        exited = await _eon_bot("run", env=env, cwd=tmp_path)
+    assert_short(exited, "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+    assert exited.err.index("SLACK_BOT_TOKEN") < exited.err.index("SLACK_SIGNING_SECRET")
+
+
 async def test_a_taken_port_is_named(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
