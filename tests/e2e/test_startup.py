@@ -197,7 +197,9 @@ async def test_check_reads_dot_env_in_the_working_folder(tmp_path: Path) -> None
         good = await _eon_bot("check", "1", env=env, cwd=tmp_path)
         assert good.code == 0, good.out + good.err
         assert f"environment and {tmp_path / '.env'}" in good.out
-        assert good.out.count("✓") == 7 and "✗" not in good.out, good.out  # … SECRET_KEY
+        assert good.out.count("✓") == 8 and "✗" not in good.out, (
+            good.out
+        )  # … SECRET_KEY, EI_API_KEY
 
         stack.slack.set_token("xoxb-rotated")  # the .env's token is now refused
         bad = await _eon_bot("check", "1", env=env, cwd=tmp_path)
