@@ -37,7 +37,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.capacity import CAPACITY
 from bot.conditions import Condition, Unexpected
 from bot.core.diff import started_event
-from bot.core.events import Snapshot
+from bot.core.events import EventKind, Snapshot
 from bot.core.increment import Read, read_changes
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
@@ -133,6 +133,7 @@ class Poller:
     def watch(self, project_id: str, *, delay: float = 0.0) -> None:
         """Poll `project_id` every interval, the first time after `delay` seconds; that first
         poll writes even an unchanged document (a new channel may be waiting for the card)."""
+        log.info("watching project %s: a poll every %g s", project_id, self._interval)
         self._stored.pop(project_id, None)
         self._scheduler.add_job(
             self.poll,
@@ -316,6 +317,9 @@ class Poller:
             start_event=started_event(fresh),
             owner=self._owner,
         )
+        for event in read.events:
+            if event.kind is EventKind.RUN_STARTED:
+                log.info("project %s: found a tuner run (job %s)", project_id, event.run_id)
         due = stall_due(fresh, self._stall_after)
         self._stored[project_id] = _Stored(digest, due, text, recovered.outage)
         self.unreachable.discard(project_id)

@@ -144,3 +144,18 @@ async def test_a_running_runs_card_is_edited_at_most_every_gap_and_its_end_at_on
         fields = [f["text"] for block in shown.blocks for f in block.get("fields") or []]
         completed = sim.document(end)["status"]["numCompletedTrials"]
         assert f"*Completed*\n{completed}" in fields
+
+
+async def test_run_says_what_it_does_in_info_lines(
+    running: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A project watched, a run found, a notice posted: one INFO line each."""
+    caplog.set_level("INFO", logger="bot")
+    assert (await running.command(f"watch {PROJECT}")).status_code == 200
+    card = await running.slack.wait_for(lambda slack: slack.top_level(CHANNEL), timeout=10)
+    assert card
+    await polls(running, 1)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert f"watching project {PROJECT}: a poll every 0.2 s" in said
+    assert any(line.startswith(f"project {PROJECT}: found a tuner run (job ") for line in said)
+    assert f"posted eon_run_started of project {PROJECT} to {CHANNEL}" in said

@@ -107,6 +107,7 @@ class Poster:
             broadcast=card is not None and event.kind in BROADCAST_KINDS,
         )
         await self._store.mark_sent(row.id, ts=ts, card_version=card_version)
+        log.info("posted %s of project %s to %s", event.kind.value, row.project_id, row.channel_id)
         if self._metrics is not None:  # from the poll that stored it to its post
             delay = utcnow().timestamp() - row.created_at.timestamp()
             self._metrics.delivery_delay.observe(max(0.0, delay))
