@@ -2,7 +2,7 @@
 key the environment lacks becomes watchable from Slack alone and keeps working after a restart;
 a wrong key is refused in the form; a non-admin cannot open it; the App Home lists every watched
 project; and the key's bytes are nowhere but where they must be (not in the SQLite file or the
-PostgreSQL rows, the logs, or any call the bot made to Slack)."""
+PostgreSQL rows, the logs, /metrics, or any call the bot made to Slack)."""
 
 from __future__ import annotations
 
@@ -163,9 +163,17 @@ async def test_a_project_is_watched_from_slack_alone_and_survives_a_restart(
             await add_key_from_slack(stack, stack.bot)
             assert_ack(await stack.command(f"watch {PROJECT}"), f"Watching project {PROJECT}")
             await run_card(stack)
+            other = await stack.bot.command(
+                stack.http, "watch 1", response_url=stack.slack.response_url(), channel_id="C0ONE"
+            )
+            assert_ack(other, "Watching project 1")
             home = await open_home(stack, stack.bot, STRANGER)
             text = json.dumps(home, ensure_ascii=False)
             assert f"*Project {PROJECT}*" in text and "stored with `/eon key`" in text
+            assert "*Project 1*" in text and "from the environment (EI_API_KEY_1)" in text
+            assert "<#C0ONE> (every trial)" in text and "eon_key_open" not in text
+            metrics = await stack.http.get(f"{stack.bot.base_url}/metrics")
+            assert metrics.status_code == 200 and KEY not in metrics.text
 
             await stack.bot.terminate()
             await stack.bot.start()
