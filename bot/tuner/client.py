@@ -311,7 +311,8 @@ class TunerClient:
             if attempt == self._attempts:
                 break
             delay = self._backoff.wait(attempt, asked)
-            log.info(
+            # DEBUG: a failure that lasts is said once by the poller (`bot.conditions`)
+            log.debug(
                 "project %s: attempt %d of %d failed (%s); again in %.1fs",
                 project_id,
                 attempt,

@@ -203,7 +203,12 @@ def assert_pair(pair: Sequence[Message], project_id: str) -> None:
 
 async def test_faults_cost_no_event_and_long_outages_are_told_once(tmp_path: Path) -> None:
     tally = Tally()
-    async with e2e_stack(tmp_path, trials=TRIALS, outage_notice_after=NOTICE_AFTER_S) as stack:
+    async with e2e_stack(
+        tmp_path,
+        trials=TRIALS,
+        outage_notice_after=NOTICE_AFTER_S,
+        extra_env={"LOG_LEVEL": "DEBUG"},  # each refused attempt is a DEBUG line
+    ) as stack:
         controller, project = stack.controller, stack.project_id
         simulation = stack.simulation
         owed = owed_notifications(simulation)

@@ -172,7 +172,8 @@ class Poster:
             return str(response["ts"])
         if isinstance(failure, SlackOutcomeUnknown):
             # Slack may have posted it: it stays `attempting` and is looked up next time.
-            log.warning("posting to %s: outcome unknown (%s)", row.channel_id, failure.code)
+            # DEBUG: said once while Slack fails, by the drain (`bot.conditions`)
+            log.debug("posting to %s: outcome unknown (%s)", row.channel_id, failure.code)
             raise Failed(failure, None) from None
         raise Failed(failure, await self._store.mark_retry(row.id, failure.code)) from None
 
