@@ -134,6 +134,11 @@ def assert_key_absent_from_slack_and_logs(stack: Stack, *bots: BotProcess) -> No
         assert SECRET_KEY not in bot.log_text()
 
 
+def unreachable(messages: list[Any]) -> list[Any]:
+    kind = "eon_api_unreachable"
+    return [m for m in messages if (m.metadata or {}).get("event_type") == kind]
+
+
 def assert_key_absent_from_files(folder: Path) -> None:
     """The SQLite database, its WAL and shared memory: no key bytes (sealed text only)."""
     databases = [path for path in folder.iterdir() if path.name.startswith("bot.db")]
@@ -183,12 +188,19 @@ async def test_a_project_is_watched_from_slack_alone_and_survives_a_restart(
             await stack.slack.wait_for(
                 lambda _: stack.controller.requests(PROJECT) >= polled + 3, timeout=20.0
             )
-            refused = [
-                m
-                for m in stack.slack.messages(CHANNEL)
-                if (m.metadata or {}).get("event_type") == "eon_api_unreachable"
-            ]
-            assert refused == []
+            assert unreachable(stack.slack.messages(CHANNEL)) == []
+            await stack.bot.terminate()
+
+            # Started under another SECRET_KEY: one clear log line, the channel told at once,
+            # and nothing sent to Edge Impulse for project 2 (the simulator counts every
+            # request that reaches it with a valid key; any other key would be a 401 there).
+            stack.bot.env["SECRET_KEY"] = "another-secret-key-" + "y" * 40
+            asked = stack.controller.requests(PROJECT)
+            await stack.bot.start()
+            told = await stack.slack.wait_for(lambda f: unreachable(f.messages(CHANNEL)), 20.0)
+            assert "cannot be decrypted" in told[0].text and "/eon key 2" in told[0].text
+            assert "project(s) 2) cannot be decrypted" in stack.bot.log_text()
+            assert stack.controller.requests(PROJECT) == asked
             await stack.bot.terminate()
         assert_key_absent_from_slack_and_logs(stack, stack.bot)
         assert_key_absent_from_files(tmp_path)
