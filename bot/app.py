@@ -191,7 +191,7 @@ def _pipeline(
     """The scheduler of the polls, delivery, the poller that wakes it, and the fleet that
     shares the polls and the channels out among the replicas. Only beside other replicas must
     a save or a post prove its lease; on SQLite this process is the only one, and the proofs
-    would be a third of its statements."""
+    would be statements for nothing."""
     scheduler = AsyncIOScheduler(timezone=UTC)
     owner = replica_id()
     claims = owner if store.shared else None

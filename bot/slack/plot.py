@@ -61,8 +61,8 @@ def _points(
 
 
 def load_matplotlib() -> None:
-    """Import what drawing needs (about a second, and 50,000 objects): `eon-bot run` does it
-    at start (`bot.app.settle`), anything else when it first draws."""
+    """Import what drawing needs (slow, and many objects): `eon-bot run` does it at start
+    (`bot.app.settle`), anything else when it first draws."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -83,10 +83,10 @@ def render_chart(data: ChartData) -> bytes:
         ax = figure.add_subplot()
         _draw(ax, data)
         # Fixed margins (room for the two-line title, the axis labels and the legend below):
-        # `tight_layout` measures every text first, a third of the drawing's cost.
+        # `tight_layout` would measure every text first, a large share of the drawing's cost.
         figure.subplots_adjust(**MARGINS)
         buffer = io.BytesIO()
-        # zlib level 3, not 6: 6 % of the drawing's time saved for a file 9 % larger.
+        # zlib level 3, not 6: less of the drawing's time for a slightly larger file.
         figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
     return buffer.getvalue()
 
@@ -101,7 +101,7 @@ def _draw(ax: Axes, data: ChartData) -> None:
         f"{len(data.completed)} completed · {len(data.failed)} failed",
         loc="left",
         # At a fixed height: matplotlib would otherwise measure the axis's tick labels to see
-        # whether the title must rise above them (none are at the top): 6 % of the drawing.
+        # whether the title must rise above them (none are at the top), for nothing.
         y=1.0,
     )
     ax.set_xlabel(X_LABELS[axis])

@@ -6,7 +6,7 @@ take that as "every trial disappeared". `TunerClient` adds the request, the API 
 retries of transient failures. It sends its requests straight to an httpx transport, passed in
 (tests give it an `httpx.MockTransport`; `default_transport()` is the production one): a poll
 is one GET with fixed headers and no redirects, cookies or auth flows, and httpx's client layers
-around the transport cost some 40 % more CPU than the transport itself (`bench/http_get.py`).
+around the transport would cost more CPU than the transport itself (`bench/http_get.py`).
 
 API keys travel only in the `x-api-key` header. Error text is built from ids, statuses and
 shortened, redacted reasons, and exceptions are raised `from None`, so no key (not even one that

@@ -1,17 +1,17 @@
 """A state document read trial by trial, with a fingerprint per trial (pure).
 
 Between two polls of a long run a handful of its trials change, yet `json.loads` (or
-pydantic's `model_validate_json`) of the document builds every trial's objects again: 40 ms
-for 500 trials, most of a changed poll. Here msgspec splits the document instead: its decoder
-walks the JSON in C and hands each trial back as `msgspec.Raw`, the trial's exact bytes (a
-view of the body, nothing copied or built), in about a sixth of `json.loads`' time. Each
+pydantic's `model_validate_json`) of the document builds every trial's objects again, most of
+a changed poll's cost. Here msgspec splits the document instead: its decoder walks the JSON in
+C and hands each trial back as `msgspec.Raw`, the trial's exact bytes (a view of the body,
+nothing copied or built), in a fraction of `json.loads`' time (`bench/parse_diff.py`). Each
 trial's bytes get a fingerprint; a trial whose fingerprint the last poll saw keeps the id it had
 then, and only the others have their `id` read (a third pass over the whole list, when nothing
 is known). So a poll validates
 only the trials that changed since the last one (`bot.core.increment`), each straight from its
 bytes; `body_digest` tells an unchanged document from a changed one without reading it at all.
 
-The split holds the GIL for its whole length (about 2.5 ms a megabyte); validating the trials
+The split holds the GIL for its whole length (briefly: it builds nothing); validating the trials
 that changed, each in its own short call, lets other threads run between trials. A body that
 is not a JSON object with a `trials` list is validated whole (`_whole`), which says exactly
 what is wrong with it.
@@ -46,9 +46,8 @@ _ANY = msgspec.json.Decoder()
 
 def body_digest(body: bytes) -> str:
     """A fingerprint of the exact bytes: 128 bits of SHA-256, which OpenSSL computes with the
-    CPU's SHA instructions where it has them (x86 SHA-NI, ARMv8): 32 µs for a 55 KB document
-    here, BLAKE2b 81 µs. Every poll pays it, the unchanged ones included; hashlib releases the
-    GIL as it hashes."""
+    CPU's SHA instructions where it has them (x86 SHA-NI, ARMv8), so it beats BLAKE2b there.
+    Every poll pays it, the unchanged ones included; hashlib releases the GIL as it hashes."""
     return hashlib.sha256(body).digest()[:16].hex()
 
 

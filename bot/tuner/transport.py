@@ -1,10 +1,9 @@
 """An httpx transport over aiohttp's connections: what the tuner client polls Edge Impulse with.
 
-A poll is one GET, made a hundred times a second by a process watching 1,000 projects. httpx's
-own transport (httpcore, anyio and the pure-Python h11 parser) spent 0.9-1.3 ms of CPU on a
-GET of a 120 KB state, aiohttp (whose HTTP parser is C) 0.1 ms, and this transport, handed the
-request straight from the tuner client, 0.25 ms (`bench/http_get.py`, side by side). So the
-tuner client keeps httpx's request and response types (tests give it an
+A poll is one GET, made many times a second by a process watching many projects. httpx's own
+transport (httpcore, anyio and the pure-Python h11 parser) spends several times the CPU on a
+GET that aiohttp (whose HTTP parser is C) does (`bench/http_get.py` prints them side by side).
+So the tuner client keeps httpx's request and response types (tests give it an
 `httpx.MockTransport`), and this transport hands each request to one `aiohttp.ClientSession`.
 
 httpx-aiohttp (0.2) does the same, but maps a refused or dropped connection to
