@@ -38,7 +38,8 @@ from bot.capacity import CAPACITY
 from bot.conditions import Condition, Unexpected
 from bot.core.diff import started_event
 from bot.core.events import EventKind, Snapshot
-from bot.core.increment import Read, read_changes
+from bot.core.handover import Earlier, Wanted, read_news
+from bot.core.increment import Read
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
@@ -47,8 +48,10 @@ from bot.metrics import Metrics
 from bot.store import LeaseLost, Store, database_away
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
+from bot.tuner.runs import read_earlier
 
 log = logging.getLogger(__name__)
+Ask = list[Earlier] | None  # the runs closed before a document is read (`core.handover`)
 
 # How much a process with more to poll than CPU gives to polling: `bot.capacity` (fetches and
 # writes at once); slow projects hold a quarter of the fetches at most (`bot.lanes`). Besides,
@@ -281,13 +284,20 @@ class Poller:
             kept, outage = stored.snapshot, stored.outage
         else:
             kept, outage = await self._store.stored_project(project_id)
+        loop = asyncio.get_running_loop()
         try:
-            snapshot, read = await asyncio.get_running_loop().run_in_executor(
-                self._reader, self._read, project_id, body, digest, kept, self._now()
+            snapshot, read = await loop.run_in_executor(
+                self._reader, self._read, project_id, body, digest, kept, self._now(), None
             )
+            if isinstance(read, Wanted):  # another run than the snapshot's: close it first
+                earlier = await read_earlier(self._tuner, project_id, read, self._reader)
+                snapshot, read = await loop.run_in_executor(
+                    self._reader, self._read, project_id, body, digest, kept, self._now(), earlier
+                )
         except EonBotError as error:  # an answer that is not a state
             await self._failed(project_id, error, asked_at, outage)
             return error
+        assert isinstance(read, Read)
         await self._save(project_id, read, snapshot, outage, digest, kept)
         self._edge_impulse.ok(project_id)
         return None
@@ -316,6 +326,7 @@ class Poller:
             outage=recovered.outage,
             start_event=started_event(fresh),
             owner=self._owner,
+            closed=read.closed,
         )
         for event in read.events:
             if event.kind is EventKind.RUN_STARTED:
@@ -337,30 +348,31 @@ class Poller:
         digest: str,
         kept: str | None,
         now: datetime,
-    ) -> tuple[Snapshot | None, Read]:
-        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since;
-        then as long a rest (see above `Poller`)."""
+        earlier: Ask,
+    ) -> tuple[Snapshot | None, Read | Wanted]:
+        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since (or
+        what must be read first to close earlier runs); then as long a rest (see `Poller`)."""
         started = time.thread_time()
         try:
-            return self._read_now(project_id, body, digest, kept, now)
+            return self._read_now(project_id, body, digest, kept, now, earlier)
         finally:
             time.sleep(time.thread_time() - started)  # sleeping lets go of the GIL
 
     def _read_now(
-        self, project_id: str, body: bytes, digest: str, kept: str | None, now: datetime
-    ) -> tuple[Snapshot | None, Read]:
+        self, pid: str, body: bytes, digest: str, kept: str | None, now: datetime, earlier: Ask
+    ) -> tuple[Snapshot | None, Read | Wanted]:
         snapshot = Snapshot.model_validate_json(kept) if kept else None
         listing = snapshot.listing if snapshot is not None else None
         if snapshot is not None and listing is not None and listing.digest == digest:
             # Stored before (by an earlier start, or a stall check): nothing to read again.
             return snapshot, Read([], snapshot, snapshot.progress or "")
 
-        def changes(pieces: Pieces) -> Read:
-            return read_changes(snapshot, pieces, digest=digest, project_id=project_id, now=now)
+        def changes(pieces: Pieces) -> Read | Wanted:
+            return read_news(snapshot, pieces, earlier, digest=digest, project_id=pid, now=now)
 
         # The ids of the trials whose bytes the last poll saw: only new bytes have theirs read.
         known = {print_: id_ for id_, print_ in listing.fingerprints.items()} if listing else None
-        return snapshot, self._tuner.read(project_id, body, changes, known)
+        return snapshot, self._tuner.read(pid, body, changes, known)
 
     async def _failed(
         self,

@@ -31,11 +31,10 @@ from typing import Any, NamedTuple
 from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
-from bot.core.ranking import best_trial, pareto_front, ranked
-from bot.core.run_state import is_finished, never_ran, tally
-from bot.core.summarize import TOP_TRIALS, summarize_run, summarize_trial
+from bot.core.run_state import is_finished, never_ran
+from bot.core.summarize import summarize_run, summarize_trial
 from bot.core.summary import Counts, RunSummary, TrialSummary
-from bot.tuner.models import OptimizeConfig, OptimizeStateResponse, TrialStatus, TunerTrial
+from bot.tuner.models import OptimizeStateResponse, TrialStatus, TunerTrial
 
 
 class Diff(NamedTuple):
@@ -75,29 +74,6 @@ def is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
         (previous.tuner_job_id, state.job_id),
     )
     return any(old is not None and new is not None and old != new for old, new in pairs)
-
-
-def _ended(
-    summary: RunSummary, trials: list[TunerTrial], config: OptimizeConfig | None
-) -> RunSummary:
-    """The last summary of a run whose end was not seen, brought up to date with its trials
-    as a later document lists them (unchanged if that document lists none of them)."""
-    if not trials:
-        return summary
-    summaries = [summarize_trial(trial, config) for trial in trials]
-    completed = ranked(summaries)
-    return summary.model_copy(
-        update={
-            "counts": tally(t.status for t in summaries),
-            "best": best_trial(completed),
-            "pareto": pareto_front(summaries),
-            "top": completed[:TOP_TRIALS],
-            "trials_total": len(summaries),
-            "finished": True,
-            "running": False,
-            "outcome": summary.outcome or "completed",
-        }
-    )
 
 
 def retry_may_follow(state: OptimizeStateResponse) -> bool:
@@ -332,18 +308,27 @@ def _stall_clock(prev: Snapshot) -> dict[str, Any]:
 def _unseen_end(
     prev: Snapshot, state: OptimizeStateResponse, marks: dict[str, TrialMark]
 ) -> list[Event]:
-    """The previous run's end, when it fell between two polls (updating `marks`). An extended
-    search lists its trials again, as they ended: report what they did under the old run, then
-    its end with those figures (not the last poll's, taken while it was still running)."""
+    """The previous run's end, when it fell between two polls and its own state could not be
+    read (`bot.core.handover` closes it from that state when it can; updating `marks`). What
+    its trials that the new document lists again did is told under the old run; then an end
+    that says what was seen, claiming no count, best trial or chart it did not see."""
     if prev.finished_reported or prev.summary is None or prev.summary.never_ran:
         return []
     old = RunRef.of(prev)
     carried = [trial for trial in state.trials if trial.id in prev.trials]
     events = _report_trials(old, carried, marks, state, baseline=False)
-    ended = _ended(prev.summary, carried, state.config)
-    events.append(_finished_event(old, ended))
-    events.extend(_chart(old, chart_data(prev.model_copy(update={"trials": marks}), ended)))
-    return events
+    return [*events, old.event(EventKind.JOB_FINISHED, **unseen_figures(prev, marks))]
+
+
+def unseen_figures(prev: Snapshot, marks: dict[str, TrialMark]) -> dict[str, Any]:
+    """What an end that was not seen may say: how many of the run's trials were seen to end,
+    of how many it planned (or listed)."""
+    summary = prev.summary
+    assert summary is not None
+    ended = (TrialStatus.COMPLETED, TrialStatus.FAILED)
+    seen = sum(1 for t in prev.run_trials if t in marks and marks[t].status in ended)
+    planned = max(summary.planned_trials or 0, summary.counts.total, len(prev.run_trials))
+    return {"ended_unseen": True, "trials_seen": seen, "trials_planned": planned}
 
 
 def _chart(run: RunRef, data: ChartData) -> list[Event]:

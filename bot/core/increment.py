@@ -41,11 +41,13 @@ Held = tuple[datetime, str] | None  # a time and the id of the trial that holds 
 
 
 class Read(NamedTuple):
-    """A poll's news: its events, the snapshot to keep, and the document's progress digest."""
+    """A poll's news: its events, the snapshot to keep, the document's progress digest, and
+    the last summaries of earlier runs it closed (`bot.core.handover`)."""
 
     events: list[Event]
     snapshot: Snapshot
     progress: str
+    closed: tuple[RunSummary, ...] = ()
 
 
 def read_changes(

@@ -127,6 +127,7 @@ class RunSummary(_Frozen):
     max_total_training_time_s: float | None = None
     time_limit_exceeded: bool = False
     can_extend_search: bool | None = None
+    ended_unseen: bool = False  # ended while eon-bot could not look: counts as last seen
 
     @property
     def progress(self) -> float:

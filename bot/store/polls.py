@@ -64,15 +64,16 @@ class Polls:
         owner: str | None = None,
         snapshot_json: str | None = None,
         snapshot_stored: bool = False,
+        closed: Sequence[RunSummary] = (),
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
         `snapshot=None` (a failed poll) keeps the previous snapshot; `snapshot_json` is its
         JSON when the caller has it already; `snapshot_stored`: the store holds that JSON
         already, so it is not written again (a rewritten snapshot is a dead row version for
-        PostgreSQL to vacuum). `start_event` goes to the
-        subscriptions still waiting for one (new ones), ahead of `events` unless `events`
-        already carry its key; then no subscription of the project waits any more.
+        PostgreSQL to vacuum). `start_event` goes to the subscriptions still waiting for one (new
+        ones), ahead of `events` unless `events` already carry its key; then no subscription of
+        the project waits any more. `closed`: earlier runs' last summaries (`core.handover`).
 
         With `owner`, only while that replica holds the project's poll lease (else LeaseLost,
         nothing stored): a replica that stalled past its lease cannot overwrite the snapshot
@@ -100,6 +101,7 @@ class Polls:
                 await self._save_summary(
                     conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
                 )
+            await self._save_closed(conn, project_id, closed, now)
             everyone = await self._audience(conn, project_id) if events else []
             plan = [(item, everyone) for item in events]
             waiting: Sequence[Any] = []
@@ -185,6 +187,15 @@ class Polls:
             await conn.execute(self._upserts["project"], values)
         else:
             await conn.execute(self._upserts["project+snapshot"], {**values, "snapshot": snapshot})
+
+    async def _save_closed(
+        self, conn: AsyncConnection, project_id: str, closed: Sequence[RunSummary], now: datetime
+    ) -> None:
+        """The last summaries of runs closed by a poll of a later one (their cards' source)."""
+        for ended in closed:
+            if ended.run_id is not None:
+                body = ended.model_dump_json()
+                await self._save_summary(conn, project_id, ended.run_id, body, now, finished=True)
 
     async def _save_summary(
         self,

@@ -282,12 +282,13 @@ class TunerClient:
         """`read_state` with the project's key as the secret to keep out of error text."""
         return read_state(project_id, body, use, secret=self._key(project_id), known=known)
 
-    async def fetch(self, project_id: str) -> bytes:
+    async def fetch(self, project_id: str, path: str = "optimize/state") -> bytes:
         """The body of the project's 200 answer, unread (see `read`), retrying what may pass;
-        a body over `max_bytes` (`EI_MAX_RESPONSE_MB`) is refused before it is all in memory."""
+        a body over `max_bytes` (`EI_MAX_RESPONSE_MB`) is refused before it is all in memory.
+        `path`: another read under `/api/{projectId}/` (`bot.tuner.runs`)."""
         project_id = project_id_from(project_id)
         key = self._key(project_id)
-        url = f"{self._base_url}/api/{project_id}/optimize/state"
+        url = f"{self._base_url}/api/{project_id}/{path}"
         headers = {
             "x-api-key": key.get_secret_value(),
             "Accept": "application/json",

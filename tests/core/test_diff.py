@@ -8,6 +8,7 @@ import pytest
 
 from bot.core.diff import diff
 from bot.core.events import Event, EventKind, Snapshot
+from bot.slack.render.events import render_event
 from bot.tuner.models import OptimizeStateResponse
 from tests.factories import state, trial
 
@@ -131,8 +132,8 @@ CASES = [
             state(trial("a", "completed")),
             state(trial("a", "completed"), trial("b", "completed"), job=20, coordinator=21),
         ],
-        [(STARTED, None), (FINISHED, None), (CHART, None), (STARTED, None), (COMPLETED, "b")],
-        id="a new run: the unseen end of the old one first, then a fresh start",
+        [(STARTED, None), (FINISHED, None), (STARTED, None), (COMPLETED, "b")],
+        id="a new run: the unseen end of the old one first (no chart), then a fresh start",
     ),
     pytest.param(
         [
@@ -156,12 +157,12 @@ CASES = [
                 coordinator=21,
             ),
         ],
-        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None), (STARTED, None)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
         id="an end between two polls: the old run's last trials, then its end, then the new run",
     ),
     pytest.param(
         [state(trial("a")), state(trial("a", "completed"), job=20)],
-        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (CHART, None), (STARTED, None)],
+        [(STARTED, None), (COMPLETED, "a"), (FINISHED, None), (STARTED, None)],
         id="a new tuner job id alone also starts a new run; the old run's trials first",
     ),
 ]
@@ -255,9 +256,11 @@ def test_elapsed_time_is_measured_from_the_first_sight() -> None:
     assert snapshot.summary.elapsed_s == 1800
 
 
-def test_an_unseen_end_is_told_with_up_to_date_figures() -> None:
+def test_an_unseen_end_says_what_was_seen_and_claims_no_count() -> None:
+    """Without the old run's own state (`core.handover`), its trials the new document lists
+    are told under it, then an end that says how many trials were seen to end, of how many."""
     polls = [
-        state(trial("a", "running"), trial("b", "completed", accuracy=0.80)),
+        state(trial("a", "running"), trial("b", "completed", accuracy=0.80), trial("c")),
         state(
             trial("a", "completed", accuracy=0.90),
             trial("b", "completed", accuracy=0.80),
@@ -269,9 +272,8 @@ def test_an_unseen_end_is_told_with_up_to_date_figures() -> None:
     completed, finished = events[1], events[2]
     assert (completed.kind, completed.run_id) == (COMPLETED, "11")
     assert finished.kind is FINISHED and finished.run_id == "11"
-    assert finished.payload["running_trials"] == 0
-    assert finished.payload["completed_trials"] == 2
-    assert finished.payload["best_trial_id"] == "a"
+    assert finished.payload == {"ended_unseen": True, "trials_seen": 2, "trials_planned": 3}
+    assert "eon-bot could not look; 2 of 3 trials seen" in render_event(finished).text
 
 
 def never_ran() -> OptimizeStateResponse:

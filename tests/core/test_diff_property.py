@@ -21,8 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.core.chart import chart_of
-from bot.core.diff import diff
+from bot.core.diff import Diff, diff
 from bot.core.events import Event, EventKind, Snapshot
+from bot.core.handover import Earlier, close, needs_closing, to_close
+from bot.sandbox.simulator.runs import run_state_bytes, runs_document
 from bot.sandbox.simulator.simulation import SIM_EPOCH, RunInfo, Simulation
 from bot.tuner.models import OptimizeStateResponse, TrialStatus
 
@@ -112,8 +114,8 @@ def replay(rec: Recorded, times: list[float]) -> list[Poll]:
         if snapshot is not None:
             restored = Snapshot.model_validate_json(snapshot.model_dump_json())
             assert restored == snapshot
-            original = diff(snapshot, state, project_id=PROJECT, now=now)
-            result = diff(restored, state, project_id=PROJECT, now=now)
+            original = look(rec, snapshot, state, t)
+            result = look(rec, restored, state, t)
             assert result.events == original.events
             assert result.snapshot == original.snapshot
         else:
@@ -121,6 +123,24 @@ def replay(rec: Recorded, times: list[float]) -> list[Poll]:
         polls.append(Poll(t, state, rec.run_at(t), result.events))
         snapshot = result.snapshot
     return polls
+
+
+def look(rec: Recorded, snapshot: Snapshot, state: OptimizeStateResponse, t: float) -> Diff:
+    """One poll as the poller makes it: a new run first closes the earlier ones from their
+    own states, read from the simulation as its routes serve them (`core.handover`)."""
+    now = SIM_EPOCH + timedelta(seconds=t)
+    if not needs_closing(snapshot, state):
+        return diff(snapshot, state, project_id=PROJECT, now=now)
+    listed = runs_document(rec.simulation, t)["runs"]
+    ids = [(str(r["tunerCoordinatorJobId"]), str(r["tunerJobId"])) for r in reversed(listed)]
+    earlier = []
+    for coordinator in to_close(snapshot, state, ids):
+        body = run_state_bytes(rec.simulation, coordinator, t)
+        assert body is not None
+        earlier.append(Earlier(coordinator, OptimizeStateResponse.model_validate_json(body)))
+    closed = close(snapshot, earlier, project_id=PROJECT, now=now)
+    found, after = diff(closed.snapshot, state, project_id=PROJECT, now=now)
+    return Diff([*closed.events, *found], after)
 
 
 def _trials(state: OptimizeStateResponse, status: str) -> dict[str, int]:
@@ -144,6 +164,8 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
     for event in events:
         assert event.project_id == PROJECT
         assert event.run_id in run_of, f"event of an unknown run: {event.key}"
+        if event.trial_id is not None:  # each trial told under the run that ran it
+            assert event.trial_id in run_of[str(event.run_id)].trial_ids, event.key
 
     # Trials: nothing reported that the poll's own document does not show. Events belong to
     # the poll's run, or to the previous poll's (the end, maybe the last trials, of a run that
@@ -190,15 +212,14 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
         kinds = [e.kind for e in group]
         assert kinds[0] is EventKind.RUN_STARTED, f"run {run_id} not started first: {kinds}"
 
-    # The time limit: at most once per run; once for a run whose exceeded limit a poll after
-    # the baseline showed, unless the baseline showed it already. (A limit hit after a run's
-    # last poll is in no document the poller gets: an extension does not imply it, since the
-    # schema lets a search be extended without reaching the limit.)
+    # The time limit: at most once per run; once for every run that hit it, unless the
+    # baseline showed it already: also when the limit was hit after the run's last poll (the
+    # run is closed from its own state, which shows it).
     limits = Counter(e.run_id for e in events if e.kind is EventKind.TIME_LIMIT_EXCEEDED)
     assert max(limits.values(), default=0) <= 1
     for run in runs[first:]:
-        shown = [p for p in polls if p.run is run and p.state.total_training_time_exceeded]
-        expected = int(bool(shown) and shown[0] is not baseline)
+        at_baseline = baseline.run is run and baseline.state.total_training_time_exceeded
+        expected = int(run.time_limit_at is not None and not at_baseline)
         assert limits[str(run.coordinator_job_id)] == expected, f"time limit of run {run.index}"
         if expected:
             assert run.time_limit_at is not None and baseline.t < run.time_limit_at
@@ -214,6 +235,10 @@ def check(rec: Recorded, times: list[float], *, every_change_seen: bool) -> None
         run = run_of[str(run_id)]
         assert event.payload["outcome"] == ("failed" if run.job_error else "completed")
         assert event.payload["job_error"] == run.job_error
+        truth = rec.state(run.end).status  # the counts of the run's last document
+        assert truth is not None
+        assert event.payload["completed_trials"] == truth.num_completed_trials, run_id
+        assert event.payload["failed_trials"] == truth.num_failed_trials, run_id
         own = [e for e in events if e.run_id == run_id]
         if own[-1].kind is EventKind.RUN_CHART:  # the run's chart follows its end
             chart = chart_of(own.pop())

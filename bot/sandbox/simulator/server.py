@@ -40,6 +40,7 @@ from bot.sandbox.simulator import jobs
 from bot.sandbox.simulator.faults import JSON_HEADERS, Fault, error_body
 from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.keys import install as install_keys
+from bot.sandbox.simulator.runs import Render, add_run_routes
 from bot.sandbox.simulator.simulation import Simulation
 
 __all__ = [
@@ -63,6 +64,7 @@ class _Project:
     frozen: bool = False
     faults: deque[Fault] = field(default_factory=deque)
     requests: int = 0
+    runs_readable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +140,11 @@ class SimController:
         trials: int | None = None,
         extend: bool = True,
         job_error: bool = False,
+        lists_earlier: bool = True,
+        runs_readable: bool = True,
     ) -> Simulation:
-        """Give one project other run options (its clock and queued faults are kept)."""
+        """Give one project other run options (its clock and queued faults are kept);
+        `runs_readable=False`: its runs list and each run's own state answer 404."""
         project = self._project(project_id)
         project.simulation = self._simulation(
             project.simulation.project_id,
@@ -147,7 +152,9 @@ class SimController:
             trials=self.trials if trials is None else trials,
             extend=extend,
             job_error=job_error,
+            lists_earlier=lists_earlier,
         )
+        project.runs_readable = runs_readable
         return project.simulation
 
     def now(self, project_id: str | int) -> float:
@@ -184,8 +191,12 @@ class SimController:
         key = project_key(project_id)
         return self._projects[key].requests if key in self._projects else 0
 
-    async def respond(self, project_id: str) -> web.StreamResponse | None:
-        """The answer to one state request; None means: drop the connection."""
+    async def respond(
+        self, project_id: str, render: Render | None = None
+    ) -> web.StreamResponse | None:
+        """The answer to one request (`render` makes its body, by default the state; its None,
+        or any render of a project whose runs are not readable, is a 404); None means: drop
+        the connection. Faults are served to any route."""
         project = self._project(project_id)
         project.requests += 1
         self.now(project_id)  # a faulted first request starts the clock all the same
@@ -200,9 +211,14 @@ class SimController:
                     status=fault.status, body=fault.body, headers=dict(fault.headers)
                 )
         t = self.now(project_id)
-        body = project.simulation.document_bytes(t)
-        if self.rewrite is not None:
-            body = self.rewrite(project.simulation.project_id, t, body)
+        if render is None:
+            body: bytes | None = project.simulation.document_bytes(t)
+            if self.rewrite is not None and body is not None:
+                body = self.rewrite(project.simulation.project_id, t, body)
+        else:
+            body = render(project.simulation, t) if project.runs_readable else None
+        if body is None:
+            return _json_error(404, "Tuner run not found")
         return web.Response(body=body, headers=dict(JSON_HEADERS))
 
 
@@ -244,10 +260,14 @@ async def _edge(request: web.Request, handler: _Handler) -> web.StreamResponse:
 
 
 async def _state(request: web.Request) -> web.StreamResponse:
+    return await _answer(request, None)
+
+
+async def _answer(request: web.Request, render: Render | None) -> web.StreamResponse:
     key = project_key(request.match_info["projectId"])
     if key is None:
         return _json_error(404, "Project not found: the id must be a positive number")
-    response = await request.app[SIM_KEY].respond(key)
+    response = await request.app[SIM_KEY].respond(key, render)
     if response is None:  # drop the connection: the client sees it closed, with no answer
         if request.transport is not None:
             request.transport.abort()
@@ -280,6 +300,7 @@ def make_app(
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
     jobs.register(app, app[SIM_KEY])
     install_keys(app)  # per-project keys and api-key-info
+    add_run_routes(app.router, respond=_answer)
     return app
 
 

@@ -105,8 +105,8 @@ class _Job(NamedTuple):
 class Simulation:
     """Every document of one project's simulated EON Tuner runs, as a function of time.
 
-    Deterministic per (project_id, seed, trials, extend, job_error): the run is drawn and
-    scheduled here, once. `epoch` is the wall-clock time of simulated second 0, fixed by
+    Deterministic per (project_id, seed, trials, extend, job_error, lists_earlier): the run is
+    drawn and scheduled here, once. `epoch` is the wall-clock time of simulated second 0, fixed by
     default so that documents are the same bytes on every machine.
     """
 
@@ -119,11 +119,15 @@ class Simulation:
         extend: bool = True,
         job_error: bool = False,
         epoch: datetime = SIM_EPOCH,
+        lists_earlier: bool = True,
     ) -> None:
         if trials < 2:
             raise ValueError("a simulated run needs at least 2 trials")
         self.project_id, self.seed, self.trials = project_id, seed, trials
         self.extend, self.job_error, self.epoch = extend, job_error, epoch
+        # False: a run's document lists only its own trials, not those of the runs it extends
+        # (the other shape a state can take; both are served, so both are tested).
+        self.lists_earlier = lists_earlier
         rng = random.Random(f"eon-tuner-sim:{project_id}:{seed}")
         self.kind: Kind = draw_kind(rng)
         self.workers, initial, per_round, rounds = shape(trials)
@@ -295,7 +299,7 @@ class Simulation:
         parts: list[bytes] = []
         for trial in self._trials:
             state = trial.state(now)
-            if state is None:
+            if state is None or (trial.run != run.index and not self.lists_earlier):
                 continue
             status, tries, attempt = state
             counts[status] += 1

@@ -61,6 +61,8 @@ def state_text(summary: RunSummary) -> str:
     """Where the run is, in a few words: what a glance at the card must tell."""
     if summary.finished and summary.outcome == "failed":
         return f"💥 *Failed*: {safe(summary.job_error, ERROR_CHARS)}"
+    if summary.ended_unseen:
+        return "🏁 *Ended while eon-bot could not look*"
     if summary.finished:
         return "🏁 *Finished*"
     if summary.time_limit_exceeded:

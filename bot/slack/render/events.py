@@ -134,6 +134,10 @@ def extend_text(can_extend: object) -> str:
 def _finished_line(event: Event) -> str:
     p = event.payload
     project = f"project {safe(event.project_id)}"
+    if p.get("ended_unseen") is True:  # no count it did not see (`core.diff.unseen_figures`)
+        seen = f"{payload_count(p, 'trials_seen')} of {payload_count(p, 'trials_planned')}"
+        unseen = "ended while eon-bot could not look"
+        return f"🏁 The EON Tuner run in {project} {unseen}; {seen} trials seen"
     counts = trials_text(p)
     if p.get("outcome") == "failed":
         error = safe(payload_text(p, "job_error"), ERROR_CHARS)
