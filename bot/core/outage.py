@@ -50,9 +50,18 @@ def after_failure(
     due = refused or (now - since).total_seconds() >= notice_after
     events: list[Event] = []
     if refused and not outage.auth_notified:
+        # No request was made for a key that is missing or unreadable: Edge Impulse refused
+        # nothing, and the message must not say it did.
+        no_key = {"no_key": True} if isinstance(error, ConfigError) else {}
         events.append(
             _event(
-                EventKind.API_UNREACHABLE, project_id, since, ":refused", error=detail, refused=True
+                EventKind.API_UNREACHABLE,
+                project_id,
+                since,
+                ":refused",
+                error=detail,
+                refused=True,
+                **no_key,
             )
         )
     elif due and not outage.unreachable_notified:

@@ -14,6 +14,7 @@ from bot.core.outage import Outage, after_failure, after_success
 from bot.errors import (
     EonBotError,
     MissingApiKey,
+    StoredKeyUnreadable,
     TunerAuthError,
     TunerBadResponse,
     TunerNotFound,
@@ -183,6 +184,15 @@ def test_the_notice_comes_with_the_poll_that_makes_it_due(
     for index, (seconds, _) in enumerate(polls):
         events, _ = run(polls[: index + 1])
         assert kinds(events) == ([DOWN] if seconds >= owed_at else []), f"after t={seconds}"
+
+
+@pytest.mark.parametrize(
+    ("failure", "no_key"),
+    [(KEY_401, False), (NO_KEY, True), (StoredKeyUnreadable(PROJECT, secret_key_set=True), True)],
+)
+def test_a_key_never_sent_is_not_said_to_be_refused(failure: EonBotError, no_key: bool) -> None:
+    (event,), _ = run([(0, failure)])
+    assert event.payload.get("no_key", False) is no_key and event.payload["refused"] is True
 
 
 @pytest.mark.parametrize("refused", [KEY_401, KEY_403, NO_KEY], ids=["401", "403", "no key"])

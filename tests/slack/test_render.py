@@ -565,6 +565,13 @@ def test_a_refused_key_says_what_to_fix_not_to_wait() -> None:
     assert ".." not in refused.text and ".." not in outage.text
 
 
+def test_a_missing_or_unreadable_key_is_not_said_to_be_refused_by_edge_impulse() -> None:
+    detail = "the Edge Impulse key stored for project 42 cannot be decrypted: …; /eon key 42"
+    told = render_event(event(EventKind.API_UNREACHABLE, error=detail, refused=True, no_key=True))
+    assert told.text.startswith("🔑 eon-bot has no usable Edge Impulse key for project 42: ")
+    assert "refused" not in told.text and "/eon key 42" in told.text
+
+
 def test_top_trials_with_the_same_name_get_a_short_id() -> None:
     twins = [
         trial("mfe-conv1d", 0.9).model_copy(update={"id": "39e9fb013b0e"}),

@@ -81,6 +81,11 @@ def _event_line(event: Event) -> str:
             return _finished_line(event)
         case EventKind.API_UNREACHABLE:
             error = safe((payload_text(p, "error") or "").rstrip(". "), ERROR_CHARS)
+            if p.get("no_key") is True:  # nothing was sent: a key to add, not one refused
+                return (
+                    f"🔑 eon-bot has no usable Edge Impulse key for {project}: {error}. "
+                    "Checking again; a message follows when it works."
+                )
             if p.get("refused") is True:  # waiting will not fix it: say what to fix
                 return (
                     f"🔑 Edge Impulse refused the API key for {project}: {error}. "
