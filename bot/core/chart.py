@@ -80,7 +80,7 @@ def chart_data(snapshot: Snapshot, summary: RunSummary | None = None) -> ChartDa
     return ChartData(
         project_id=snapshot.project_id,
         run_id=snapshot.run_id,
-        title=summary.name if summary else None,
+        title=summary.display_name if summary else None,
         target_latency_ms=summary.target_latency_ms if summary else None,
         trials=snapshot.ended_trials(),
     )

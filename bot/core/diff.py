@@ -237,13 +237,14 @@ def diff(
         ids = set(listed) if listed is not None else {trial.id for trial in state.trials}
         marks = {trial_id: mark for trial_id, mark in marks.items() if trial_id in ids}
 
+    first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
+    summary = _summary(project_id, state, first_seen, now, summarize)
     run = RunRef(
         project_id,
         state.tuner_coordinator_job_id or (None if new_run else prev.coordinator_job_id),
         state.job_id or (None if new_run else prev.tuner_job_id),
+        summary.display_name,
     )
-    first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
-    summary = _summary(project_id, state, first_seen, now, summarize)
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
@@ -349,5 +350,4 @@ def started_event(snapshot: Snapshot) -> Event | None:
     (the same key as the diff's own, so a channel never gets it twice)."""
     if snapshot.summary is None or snapshot.summary.never_ran:
         return None
-    run = RunRef(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
-    return run.event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))
+    return RunRef.of(snapshot).event(EventKind.RUN_STARTED, **_counts(snapshot.summary.counts))

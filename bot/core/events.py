@@ -46,6 +46,8 @@ class Event(BaseModel):
     run_id: str | None = None
     tuner_job_id: str | None = None
     coordinator_job_id: str | None = None  # names the run's Studio page
+    run_name: str | None = None
+    """The run's one name in messages (`core.run_name`); None in rows queued before it was."""
     trial_id: str | None = None
     payload: dict[str, Any] = {}
     after_failure: bool | None = None
@@ -136,10 +138,14 @@ class RunRef(NamedTuple):
     project_id: str
     coordinator_job_id: str | None
     tuner_job_id: str | None
+    name: str | None = None
+    """The run's one name (`core.run_name`), carried by its events; not part of their keys."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> RunRef:
-        return cls(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+        summary = snapshot.summary
+        name = summary.display_name if summary is not None else None
+        return cls(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id, name)
 
     def event(self, kind: EventKind, *parts: object, **payload: Any) -> Event:
         """`parts` tell occurrences apart in the key (a trial id, a failure's number)."""
@@ -153,6 +159,7 @@ class RunRef(NamedTuple):
             key=key,
             project_id=self.project_id,
             run_id=self.coordinator_job_id or self.tuner_job_id,
+            run_name=self.name,
             tuner_job_id=self.tuner_job_id,
             coordinator_job_id=self.coordinator_job_id,
             trial_id=trial_id,

@@ -9,6 +9,7 @@ send escape sequences to a terminal.
 
 from __future__ import annotations
 
+from bot.core.run_name import says_eon_tuner
 from bot.core.summary import RunSummary, TrialSummary
 from bot.fmt import UNKNOWN, duration, latency, one_line, plural, progress_bar, quality, size
 from bot.tuner.models import TunerStatus
@@ -35,18 +36,13 @@ def state_words(summary: RunSummary) -> str:
     return "unknown"
 
 
-def says_eon_tuner(name: str) -> bool:
-    """A run name such as "EON Tuner run 4" needs no "EON Tuner" in front of it again."""
-    return "eon tuner" in name.lower()
-
-
 def _title(summary: RunSummary) -> str:
     name = one_line(summary.name, 100) if summary.name else ""
     if name and says_eon_tuner(name):
         run = name
     else:
         run = f'EON Tuner run "{name}"' if name else "EON Tuner run"
-    extended = " (extended search)" if summary.continuation_job_id else ""
+    extended = " (extended search)" if summary.continuation_job_id else ""  # as `display_name`
     return f"{run}{extended} · project {one_line(summary.project_id, 40)}"
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.core.figures import (
     TrialFit,
 )
+from bot.core.run_name import run_name
 
 STUDIO_TUNER = "https://studio.edgeimpulse.com/studio/{project_id}/tuner"
 
@@ -140,3 +141,8 @@ class RunSummary(_Frozen):
     @property
     def studio_url(self) -> str | None:
         return studio_page(self.project_id, self.coordinator_job_id)
+
+    @property
+    def display_name(self) -> str:
+        """The run's one name in every message (`core.run_name`)."""
+        return run_name(self.name, self.run_id, self.continuation_job_id)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Final
 from bot import fmt
 from bot.core.chart import ChartData
 from bot.core.ranking import pareto_front
+from bot.core.run_name import says_eon_tuner
 from bot.core.summary import TrialSummary
 
 if TYPE_CHECKING:
@@ -96,8 +97,9 @@ def _draw(ax: Axes, data: ChartData) -> None:
     order = {trial.id: index for index, trial in enumerate(data.trials, start=1)}
     points = _points(data.completed, axis, order)
     run = fmt.one_line(data.title or f"run {data.run_id or '?'}", NAME_CHARS)
+    prefix = "" if says_eon_tuner(run) else "EON Tuner · "  # not "EON Tuner · EON Tuner run 4"
     ax.set_title(
-        f"EON Tuner · {run} · project {fmt.one_line(data.project_id, 20)}\n"
+        f"{prefix}{run} · project {fmt.one_line(data.project_id, 20)}\n"
         f"{len(data.completed)} completed · {len(data.failed)} failed",
         loc="left",
         # At a fixed height: matplotlib would otherwise measure the axis's tick labels to see

@@ -13,7 +13,8 @@ from slack_sdk.models.blocks import (
 
 from bot import fmt
 from bot.core.events import Event
-from bot.core.status_text import TRAINING_LABEL, says_eon_tuner, status_lines, training_words
+from bot.core.run_name import says_eon_tuner
+from bot.core.status_text import TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary
 from bot.slack.render.actions import card_buttons
 from bot.slack.render.blocks import (
@@ -40,10 +41,9 @@ def card_title(summary: RunSummary) -> str:
     """ "EON Tuner · my run · project 42"; "… · my run (extended search) · …" for a run that
     continues an earlier one, so its card never reads as a restart (plain text, escaped).
     A name that already says "EON Tuner" ("EON Tuner run 4") is not prefixed again."""
-    run = safe(summary.name) if summary.name else f"run {safe(summary.run_id or '?')}"
-    extended = " (extended search)" if summary.continuation_job_id else ""
+    run = safe(summary.display_name)
     prefix = "" if says_eon_tuner(run) else f"EON Tuner{SEP}"
-    return f"{prefix}{run}{extended}{SEP}project {safe(summary.project_id)}"
+    return f"{prefix}{run}{SEP}project {safe(summary.project_id)}"
 
 
 def continues_text(summary: RunSummary, earlier_card: str | None = None) -> str | None:

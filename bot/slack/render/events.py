@@ -43,7 +43,9 @@ def event_metadata(event: Event) -> dict[str, Any]:
 
 def _where(event: Event) -> str:
     parts = [f"project {safe(event.project_id)}"]
-    if event.run_id is not None:
+    if event.run_name is not None:
+        parts.append(safe(event.run_name))
+    elif event.run_id is not None:  # a row queued before events carried the run's name
         parts.append(f"run {safe(event.run_id)}")
     if event.trial_id is not None:
         parts.append(f"trial {safe(event.trial_id)}")
