@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bot.conditions import Condition, Unexpected
 from bot.errors import StoredKeyUnreadable
-from bot.keys.box import KeyBox, Unreadable
+from bot.keys.box import KeyBox, Unreadable, mask
 from bot.settings import Settings
 from bot.store import SealedKey, database_away
 
@@ -68,6 +68,11 @@ class KeyRing:
         if project_id in self._settings.project_keys:
             return "environment"
         return "default" if self._settings.ei_api_key is not None else "none"
+
+    def masked(self, project_id: str) -> str | None:
+        """The stored key as `ei_…abcd`, to tell two keys apart (admins' Home tab), or None."""
+        opened = self._opened.get(project_id)
+        return mask(opened[1]) if opened is not None else None
 
     def row(self, project_id: str) -> SealedKey | None:
         """Who stored the project's key and when, and its role (never the key)."""

@@ -17,8 +17,9 @@ from bot.slack.listeners.home_view import HomeProject, home_view
 log = logging.getLogger(__name__)
 
 
-async def home_projects(deps: Deps) -> list[HomeProject]:
-    """Every watched project, as the Home tab shows it, in three reads of the store."""
+async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]:
+    """Every watched project, as the Home tab shows it, in three reads of the store; an
+    admin also sees each stored key masked (`ei_…abcd`), to tell which one is in use."""
     by_project: dict[str, list[SubscriptionView]] = {}
     for sub in await deps.store.subscriptions():
         by_project.setdefault(sub.project_id, []).append(sub)
@@ -38,6 +39,7 @@ async def home_projects(deps: Deps) -> list[HomeProject]:
                 key_added_by=row.added_by if row is not None else None,
                 key_added_at=row.updated_at if row is not None else None,
                 key_role=row.role if row is not None else None,
+                key_mask=deps.keys.masked(pid) if admin and deps.keys is not None else None,
             )
         )
     return projects
@@ -46,7 +48,8 @@ async def home_projects(deps: Deps) -> list[HomeProject]:
 async def home_for(user_id: str, slack: AsyncWebClient, deps: Deps) -> dict[str, Any]:
     keys_enabled = deps.keys is not None and deps.keys.box is not None
     admin = keys_enabled and await key_refusal(slack, deps.settings, user_id) is None
-    return home_view(await home_projects(deps), admin=admin, keys_enabled=keys_enabled)
+    projects = await home_projects(deps, admin=admin)
+    return home_view(projects, admin=admin, keys_enabled=keys_enabled)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

@@ -34,6 +34,7 @@ class HomeProject:
     key_added_by: str | None = None
     key_added_at: datetime | None = None
     key_role: str | None = None
+    key_mask: str | None = None  # `ei_…abcd`, for admins only
 
 
 def _channel(channel_id: str) -> str:
@@ -47,7 +48,8 @@ def _key_words(project: HomeProject) -> str:
             by = f" by <@{project.key_added_by}>" if project.key_added_by else ""
             when = f" on {project.key_added_at:%Y-%m-%d}" if project.key_added_at else ""
             role = f", role {escape(one_line(project.key_role, 20))}" if project.key_role else ""
-            return f"🔑 Key: stored with `/eon key`{by}{when}{role}"
+            shown = f" (`{project.key_mask}`)" if project.key_mask else ""
+            return f"🔑 Key: stored with `/eon key`{shown}{by}{when}{role}"
         case "environment":
             return f"🔑 Key: from the environment (EI_API_KEY_{pid})"
         case "default":
