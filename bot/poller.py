@@ -39,7 +39,7 @@ from bot.conditions import Condition, Unexpected
 from bot.core.diff import started_event
 from bot.core.events import EventKind, Snapshot
 from bot.core.handover import Earlier, Wanted, read_news
-from bot.core.increment import Read
+from bot.core.increment import Read, read_unchanged
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
@@ -363,9 +363,8 @@ class Poller:
     ) -> tuple[Snapshot | None, Read | Wanted]:
         snapshot = Snapshot.model_validate_json(kept) if kept else None
         listing = snapshot.listing if snapshot is not None else None
-        if snapshot is not None and listing is not None and listing.digest == digest:
-            # Stored before (by an earlier start, or a stall check): nothing to read again.
-            return snapshot, Read([], snapshot, snapshot.progress or "")
+        if (unchanged := read_unchanged(snapshot, digest)) is not None:
+            return snapshot, unchanged  # stored before: nothing to read again
 
         def changes(pieces: Pieces) -> Read | Wanted:
             return read_news(snapshot, pieces, earlier, digest=digest, project_id=pid, now=now)

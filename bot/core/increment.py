@@ -50,6 +50,16 @@ class Read(NamedTuple):
     closed: tuple[RunSummary, ...] = ()
 
 
+def read_unchanged(previous: Snapshot | None, digest: str) -> Read | None:
+    """A document stored before (its bytes' digest is the listing's: a stall check, or the
+    first poll after a start), or None: nothing new, and its progress is the one stored with
+    it, so a look at an unchanged document never counts as movement (`bot.core.stall`)."""
+    listing = previous.listing if previous is not None else None
+    if previous is None or listing is None or listing.digest != digest:
+        return None
+    return Read([], previous, previous.progress or "")
+
+
 def read_changes(
     previous: Snapshot | None,
     pieces: Pieces,
