@@ -17,6 +17,8 @@ from bot.core.summary import RunSummary, TrialSummary
 from bot.tuner.models import TrialStatus
 
 XAxis = Literal["latency", "ram", "order"]
+LOG_SPREAD = 5.0
+"""The slowest trial's latency over the median's beyond which the chart's latency axis is log."""
 
 
 class ChartData(BaseModel):
@@ -26,6 +28,8 @@ class ChartData(BaseModel):
     run_id: str | None = None
     title: str | None = None
     target_latency_ms: float | None = None
+    ram_limit_bytes: int | None = None
+    rom_limit_bytes: int | None = None
     trials: list[TrialSummary] = []  # completed and failed, in the run's order
 
     @property
@@ -69,6 +73,15 @@ class ChartData(BaseModel):
         """The accuracy/latency front, fastest first (empty without latency figures)."""
         return pareto_front(self.trials)
 
+    @property
+    def log_latency(self) -> bool:
+        """Latency on a log axis when one slow trial would squash the rest: the slowest is
+        over `LOG_SPREAD` times the median (a linear axis then keeps most points in a sliver)."""
+        known = sorted(t.latency_ms for t in self.completed if t.latency_ms and t.latency_ms > 0)
+        if self.x_axis != "latency" or len(known) < 3:
+            return False
+        return known[-1] > LOG_SPREAD * known[len(known) // 2]
+
     def top(self, n: int) -> list[TrialSummary]:
         """The `n` best completed trials, in the run's one ranking (as the card's top trials)."""
         return ranked(self.trials)[:n]
@@ -82,6 +95,8 @@ def chart_data(snapshot: Snapshot, summary: RunSummary | None = None) -> ChartDa
         run_id=snapshot.run_id,
         title=summary.display_name if summary else None,
         target_latency_ms=summary.target_latency_ms if summary else None,
+        ram_limit_bytes=summary.ram_limit_bytes if summary else None,
+        rom_limit_bytes=summary.rom_limit_bytes if summary else None,
         trials=snapshot.ended_trials(),
     )
 

@@ -159,6 +159,8 @@ def assemble_run(
         precision=precision_of(config),
         target_device=config.target_device.name if config and config.target_device else None,
         target_latency_ms=config.target_latency if config and config.target_latency else None,
+        ram_limit_bytes=_limit(config, "ram"),
+        rom_limit_bytes=_limit(config, "rom"),
         started_at=start,
         elapsed_s=_whole_minutes(elapsed),
         training_s=_whole_minutes(training),
@@ -166,3 +168,10 @@ def assemble_run(
         time_limit_exceeded=bool(state.total_training_time_exceeded),
         can_extend_search=state.can_extend_search,
     )
+
+
+def _limit(config: OptimizeConfig | None, which: str) -> int | None:
+    """The target device's RAM or ROM in bytes; 0 or missing is no limit (`figures.fit`)."""
+    device = config.target_device if config else None
+    value = getattr(device, which, None) if device is not None else None
+    return value if isinstance(value, int) and value > 0 else None

@@ -122,6 +122,8 @@ class RunSummary(_Frozen):
     precision: str
     target_device: str | None = None
     target_latency_ms: float | None = None
+    ram_limit_bytes: int | None = None  # the target device's, as the fit rule reads it
+    rom_limit_bytes: int | None = None
     started_at: datetime | None = None
     elapsed_s: float | None = None  # wall time of the run
     training_s: float | None = None  # training time summed over workers: what the limit counts

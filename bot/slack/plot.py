@@ -81,11 +81,12 @@ def render_chart(data: ChartData) -> bytes:
     with matplotlib.rc_context({"text.parse_math": False, "font.size": 11}):
         figure = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI)
         FigureCanvasAgg(figure)
-        ax = figure.add_subplot()
-        _draw(ax, data)
         # Fixed margins (room for the two-line title, the axis labels and the legend below):
         # `tight_layout` would measure every text first, a large share of the drawing's cost.
+        # Set before drawing, so the best's label is placed on the axes as they will be.
         figure.subplots_adjust(**MARGINS)
+        ax = figure.add_subplot()
+        _draw(ax, data)
         buffer = io.BytesIO()
         # zlib level 3, not 6: less of the drawing's time for a slightly larger file.
         figure.savefig(buffer, format="png", dpi=DPI, pil_kwargs={"compress_level": 3})
@@ -100,13 +101,21 @@ def _draw(ax: Axes, data: ChartData) -> None:
     prefix = "" if says_eon_tuner(run) else "EON Tuner · "  # not "EON Tuner · EON Tuner run 4"
     ax.set_title(
         f"{prefix}{run} · project {fmt.one_line(data.project_id, 20)}\n"
-        f"{len(data.completed)} completed · {len(data.failed)} failed",
+        f"{len(data.completed)} completed · {len(data.failed)} failed{_limits_text(data)}",
         loc="left",
         # At a fixed height: matplotlib would otherwise measure the axis's tick labels to see
         # whether the title must rise above them (none are at the top), for nothing.
         y=1.0,
     )
-    ax.set_xlabel(X_LABELS[axis])
+    log = data.log_latency
+    if log:  # one slow trial would otherwise squash the rest against the left edge
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(X_LABELS[axis] + (", log scale" if log else ""))
     ax.set_ylabel(f"{data.y_label} (%)")
     ax.grid(True, alpha=0.3)
     if not points:
@@ -114,7 +123,7 @@ def _draw(ax: Axes, data: ChartData) -> None:
             0.5, 0.5, "No completed trial with an accuracy yet", ha="center", transform=ax.transAxes
         )
     else:
-        _draw_points(ax, points, axis)
+        _draw_points(ax, points, axis, data.ram_limit_bytes)
     _draw_failed(ax, data, axis, order)
     if axis == "latency" and data.target_latency_ms:
         ax.axvline(
@@ -124,10 +133,18 @@ def _draw(ax: Axes, data: ChartData) -> None:
             linewidth=1.2,
             label=f"target {fmt.latency(data.target_latency_ms)}",
         )
+    if axis == "ram" and data.ram_limit_bytes:
+        ax.axvline(
+            data.ram_limit_bytes / 1024,
+            color="tab:purple",
+            linestyle=":",
+            linewidth=1.2,
+            label=f"device RAM {fmt.size(data.ram_limit_bytes)}",
+        )
     best = data.best
     for x, y, trial in points:
         if best is not None and trial.id == best.id:
-            _label_best(ax, x, y, trial)
+            _label_best(ax, x, y, trial, [(px, py) for px, py, t in points if t.id != trial.id])
     if ax.get_legend_handles_labels()[0]:
         # Below the axes, so it never hides a trial.
         ax.legend(
@@ -135,7 +152,22 @@ def _draw(ax: Axes, data: ChartData) -> None:
         )
 
 
-def _draw_points(ax: Axes, points: list[tuple[float, float, TrialSummary]], axis: str) -> None:
+def _limits_text(data: ChartData) -> str:
+    """ " · device RAM 256 KB, ROM 1 MB": the limits a trial must fit, beside the counts."""
+    limits = [
+        f"{name} {fmt.size(value)}"
+        for name, value in (("RAM", data.ram_limit_bytes), ("ROM", data.rom_limit_bytes))
+        if value
+    ]
+    return f" · device {', '.join(limits)}" if limits else ""
+
+
+def _draw_points(
+    ax: Axes,
+    points: list[tuple[float, float, TrialSummary]],
+    axis: str,
+    ram_limit: int | None = None,
+) -> None:
     xs = [x for x, _, _ in points]
     ys = [y for _, y, _ in points]
     rams = [_finite(t.ram_bytes) for _, _, t in points]
@@ -160,7 +192,9 @@ def _draw_points(ax: Axes, points: list[tuple[float, float, TrialSummary]], axis
             plotnonfinite=True,
             label="completed trial",
         )
-        ax.figure.colorbar(dots, ax=ax, label="RAM (KB)", pad=0.01)
+        bar = ax.figure.colorbar(dots, ax=ax, label="RAM (KB)", pad=0.01)
+        if ram_limit and low <= ram_limit / 1024 <= high:  # the device's RAM on the scale
+            bar.ax.axhline(ram_limit / 1024, color="tab:red", linewidth=2)
     else:
         ax.scatter(
             xs,
@@ -223,7 +257,9 @@ def _draw_failed(ax: Axes, data: ChartData, axis: str, order: dict[str, int]) ->
         ax.plot([], [], "x", color="tab:red", label=f"{label}: no figures to place")
 
 
-def _label_best(ax: Axes, x: float, y: float, trial: TrialSummary) -> None:
+def _label_best(
+    ax: Axes, x: float, y: float, trial: TrialSummary, others: list[tuple[float, float]]
+) -> None:
     ax.scatter(
         [x],
         [y],
@@ -236,13 +272,62 @@ def _label_best(ax: Axes, x: float, y: float, trial: TrialSummary) -> None:
         label="best",
     )
     name = fmt.one_line(trial.name, NAME_CHARS)
+    text = f"best: {name}\n{fmt.percent(trial.quality)} · {fmt.latency(trial.latency_ms)}"
+    offset, align = _label_place(ax, (x, y), others, len(max(text.splitlines(), key=len)))
     ax.annotate(
-        f"best: {name}\n{fmt.percent(trial.quality)} · {fmt.latency(trial.latency_ms)}",
+        text,
         (x, y),
-        xytext=(12, -28),
+        xytext=offset,
         textcoords="offset points",
+        ha=align,
+        va="bottom",
+        multialignment="left",
         fontsize=9,
         bbox={"boxstyle": "round", "facecolor": "lightyellow", "alpha": 0.9},
         arrowprops={"arrowstyle": "-", "color": "grey"},
         zorder=6,
     )
+
+
+# Where the best's label may go, in points from the star (text's lower-left corner for "left",
+# lower-right for "right"), in order of preference: below right first, as before.
+_PLACES: tuple[tuple[tuple[float, float], str], ...] = (
+    ((12, -28), "left"),
+    ((12, 14), "left"),
+    ((-12, -28), "right"),
+    ((-12, 14), "right"),
+)
+
+
+def _label_place(
+    ax: Axes, at: tuple[float, float], others: list[tuple[float, float]], chars: int
+) -> tuple[tuple[float, float], str]:
+    """The first place whose box (estimated from the text's size, in pixels) covers the
+    fewest other trials, so the label never hides a point when a free place exists."""
+    ax.autoscale_view()
+    scale = ax.figure.dpi / 72  # points to pixels
+    width, height = (chars * 5.6 + 10) * scale, 34 * scale  # 9 pt text, two lines, padding
+    star = ax.transData.transform(at)
+    shown = [ax.transData.transform(point) for point in others]
+    margin = 6 * scale  # a dot's radius: a box that touches a dot hides it
+
+    frame = ax.bbox  # the axes in pixels: a label outside would cover the title or ticks
+
+    def covered(place: tuple[tuple[float, float], str]) -> int:
+        (dx, dy), align = place
+        left = star[0] + dx * scale - (width if align == "right" else 0)
+        bottom = star[1] + dy * scale
+        outside = (
+            left < frame.x0
+            or left + width > frame.x1
+            or bottom < frame.y0
+            or bottom + height > frame.y1
+        )
+        hidden = sum(
+            left - margin <= px <= left + width + margin
+            and bottom - margin <= py <= bottom + height + margin
+            for px, py in shown
+        )
+        return int(hidden) + (len(shown) + 1 if outside else 0)
+
+    return min(_PLACES, key=covered)

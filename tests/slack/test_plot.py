@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import struct
 
+import matplotlib
 import pytest
+from matplotlib.axes import Axes
 from PIL import Image
 
 from bot.core.chart import ChartData
@@ -101,3 +103,63 @@ def test_a_run_scored_by_map_is_drawn_by_its_score() -> None:
     assert [t.id for t in data.completed] == ["a", "b"] and data.y_label == "mAP"
     assert data.best is not None and data.best.id == "b"
     assert png_size(render_chart(data)) == (1000, 600)
+
+
+def _drawn(data: ChartData) -> Axes:
+    """The chart's axes, drawn as `render_chart` draws them (margins first)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from bot.slack import plot
+
+    with matplotlib.rc_context({"text.parse_math": False, "font.size": 11}):
+        figure = Figure(figsize=(plot.WIDTH_IN, plot.HEIGHT_IN), dpi=plot.DPI)
+        FigureCanvasAgg(figure)
+        figure.subplots_adjust(**plot.MARGINS)
+        ax = figure.add_subplot()
+        plot._draw(ax, data)
+        figure.canvas.draw()
+    return ax
+
+
+def test_the_title_says_the_runs_one_name_once_and_the_devices_limits() -> None:
+    data = ChartData(
+        project_id="1",
+        title="EON Tuner run 4 (extended search)",
+        ram_limit_bytes=256 * 1024,
+        rom_limit_bytes=1024 * 1024,
+        trials=RUNS["latency"],
+    )
+    title = _drawn(data).get_title(loc="left")
+    assert title.startswith("EON Tuner run 4 (extended search) · project 1\n"), title
+    assert title.count("EON Tuner") == 1
+    assert "device RAM 256.0 KB, ROM 1.0 MB" in title
+
+
+@pytest.mark.parametrize(
+    ("latencies", "log"),
+    [([10, 20, 30, 40], False), ([10, 20, 30, 400], True), ([10, 400], False)],
+    ids=["spread evenly", "one slow outlier", "too few to tell"],
+)
+def test_one_slow_outlier_puts_latency_on_a_log_axis(latencies: list[float], log: bool) -> None:
+    data = ChartData(
+        project_id="1", trials=[done(str(i), 0.8, ms) for i, ms in enumerate(latencies)]
+    )
+    assert data.log_latency is log
+    ax = _drawn(data)
+    assert ax.get_xscale() == ("log" if log else "linear")
+    assert ("log scale" in ax.get_xlabel()) is log
+
+
+def test_the_best_label_covers_no_other_trial() -> None:
+    """A crowd just below and right of the best, where its label used to go."""
+    crowd = [done(f"c{i}", 0.928 - i * 0.0004, 48 + i * 5) for i in range(6)]
+    floor = [done("low", 0.80, 20)]  # the y-axis's span, so the crowd sits just below the best
+    best = done("best", 0.93, 40)
+    ax = _drawn(ChartData(project_id="1", target_latency_ms=100, trials=[best, *crowd, *floor]))
+    renderer = ax.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+    [label] = [t for t in ax.texts if t.get_text().startswith("best: ")]
+    box = label.get_bbox_patch().get_window_extent(renderer)  # type: ignore[union-attr]
+    for trial in crowd:
+        x, y = ax.transData.transform((trial.latency_ms, (trial.accuracy or 0) * 100))
+        assert not box.contains(x, y), f"{trial.id} under the label"
