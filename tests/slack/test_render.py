@@ -186,7 +186,7 @@ COMPLETED = (
         pytest.param(
             event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=True),
             "⏱ The EON Tuner run in project 42 reached its time limit."
-            " The search can be extended in Studio.",
+            " The search can be extended with the button below.",
             id="time-limit-extendable",
         ),
         pytest.param(

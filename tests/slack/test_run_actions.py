@@ -83,8 +83,15 @@ def test_the_time_limit_and_the_end_offer_extend_and_the_best_trial() -> None:
     run = RunRef(P, RUN, "10")
     limit = render_event(run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=True))
     assert set(acting_buttons(validated_dict(limit.blocks))) == {"extend"}
+    assert "can be extended with the button below." in limit.text  # not "in Studio"
     no_more = render_event(run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=False))
     assert acting_buttons(no_more.blocks) == {}
+    assert no_more.text.endswith("The search cannot be extended.")
+    # No run to name in a button's value: no button, so the words point to Studio.
+    runless = Event(kind=EventKind.TIME_LIMIT_EXCEEDED, key="k", project_id=P,
+                    payload={"can_extend_search": True})  # fmt: skip
+    assert acting_buttons(render_event(runless).blocks) == {}
+    assert render_event(runless).text.endswith("The search can be extended in Studio.")
     end = render_event(
         run.event(
             EventKind.JOB_FINISHED,

@@ -126,6 +126,12 @@ def event_buttons(event: Event) -> list[ButtonElement]:
     return [button for button in wanted if button is not None]
 
 
+def offers(event: Event, action: str) -> bool:
+    """Whether the event's message shows the button of `action` (its words then point to it)."""
+    action_id = ACTION_SPECS[action].action_id
+    return any(button.action_id == action_id for button in event_buttons(event))
+
+
 def mention(user_id: object) -> str:
     """A user mention for ids shaped like Slack's, else escaped text."""
     if isinstance(user_id, str) and _USER_ID.fullmatch(user_id):

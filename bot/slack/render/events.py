@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
 from bot import fmt
 from bot.core.events import Event, EventKind
 from bot.core.summary import studio_page
-from bot.slack.render.actions import action_line, event_buttons
+from bot.slack.render.actions import action_line, event_buttons, offers
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     SEP,
@@ -77,7 +77,7 @@ def _event_line(event: Event) -> str:
             maybe = " — a retry may follow" if p.get("retry_may_follow") is True else ""
             return f"{_failed_line(event)}{maybe}"
         case EventKind.TIME_LIMIT_EXCEEDED:
-            extend = extend_text(p.get("can_extend_search"))
+            extend = extend_text(p.get("can_extend_search"), button=offers(event, "extend"))
             return f"⏱ The EON Tuner run in {project} reached its time limit.{extend}"
         case EventKind.JOB_FINISHED:
             return _finished_line(event)
@@ -129,10 +129,12 @@ def render_retried_failure(failure: Event) -> Message:
     return render_event(failure, f"{_failed_line(failure)} → retried → ✅ completed")
 
 
-def extend_text(can_extend: object) -> str:
-    """Whether the user can extend the search: said only when Edge Impulse told."""
+def extend_text(can_extend: object, *, button: bool = False) -> str:
+    """Whether the user can extend the search, said only when Edge Impulse told; where:
+    with the message's own button when it shows one (`button`), else in Studio."""
     if can_extend is True:
-        return " The search can be extended in Studio."
+        where = "with the button below" if button else "in Studio"
+        return f" The search can be extended {where}."
     if can_extend is False:
         return " The search cannot be extended."
     return ""
