@@ -157,6 +157,15 @@ async def test_stop_who_may_twice_at_once_audit_and_the_button_gone(tmp_path: Pa
             )
             again = await clicker.answer(await clicker.press(card, STOP, USER))
             assert again.startswith("✅ Already done by") and len(book(stack).requests) == 1
+            # The run's end and its card say it was stopped, and by whom (not "finished"):
+            # "stopped by", or "ended after … asked" if the poll saw the end before the answer.
+            [end] = await stack.slack.wait_for(
+                lambda f: [m for m in f.messages(CHANNEL) if m.event_type == "eon_job_finished"],
+                timeout=WAIT_S,
+            )
+            assert end.text.startswith("⏹") and f"<@{USER}>" in end.text, end.text
+            shown = stack.slack.message(CHANNEL, card.ts).text
+            assert f"⏹ *Stopped* by <@{USER}>" in shown or f"after <@{USER}> asked" in shown
 
 
 async def test_use_and_extend_from_the_end_message_and_top(tmp_path: Path) -> None:

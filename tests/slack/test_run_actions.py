@@ -15,19 +15,23 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
-from bot.core.diff import diff
+from bot.core.diff import diff, started_event
 from bot.core.events import Event, EventKind, RunRef
 from bot.core.outage import Outage
+from bot.sandbox.fakeslack import FakeSlack
 from bot.settings import Settings
 from bot.slack.actions import Click, RunActions, read_click
+from bot.slack.delivery import Delivery
+from bot.slack.delivery.stops import stop_of
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_runs import render_top
 from bot.slack.listeners.run_buttons import answer
 from bot.slack.render import render_card, render_event
-from bot.slack.render.actions import ACTION_SPECS, action_button
-from bot.store import Store
+from bot.slack.render.actions import ACTION_SPECS, Stop, action_button
+from bot.store import DONE, UNKNOWN, Store
 from bot.store.schema import outbox
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
@@ -371,3 +375,87 @@ async def test_a_call_unanswered_within_its_limit_is_told_as_unknown(rig: Rig) -
     [notice] = await rig.thread()
     assert notice.payload["outcome"] == "unknown" and len(rig.ei.posts()) == 1
     assert "no answer within 0.2 s" in [a.detail for a in await rig.store.actions_of(P)]
+
+
+# --- a run stopped from Slack ends "stopped by" -------------------------------------------
+
+
+def test_an_end_stopped_from_slack_says_by_whom_and_keeps_the_outcome_contract() -> None:
+    run = RunRef(P, RUN, "10")
+    end = run.event(EventKind.JOB_FINISHED, outcome="completed", completed_trials=3,
+                    best_trial_id="a", best_trial_name="kws")  # fmt: skip
+    stopped = render_event(Stop("U1", confirmed=True).told(end))
+    validated(stopped.blocks)
+    assert stopped.text.startswith(f"⏹ The EON Tuner run in project {P} was stopped by <@U1> —")
+    assert "finished" not in stopped.text and "\nBest: *kws*" in stopped.text
+    assert stopped.metadata is not None
+    meta = stopped.metadata["event_payload"]
+    assert (meta["outcome"], meta["stopped_by"]) == ("completed", "U1")
+    asked = render_event(Stop("U1", confirmed=False).told(end))
+    assert f"project {P} ended after <@U1> asked to stop it —" in asked.text
+    assert asked.metadata is not None and asked.metadata["event_payload"]["stop_asked_by"] == "U1"
+    # Edge Impulse may tell a cancelled job as failed: the stop is what happened, its words after
+    failed = run.event(EventKind.JOB_FINISHED, outcome="failed", job_error="Job was cancelled")
+    shown = render_event(Stop("U1", confirmed=True).told(failed)).text
+    assert shown.startswith("⏹") and "(Edge Impulse says: Job was cancelled)" in shown
+
+
+def test_a_finished_card_says_who_stopped_the_run() -> None:
+    _, snap = diff(None, state(trial("a", "completed", accuracy=0.9), running=False), project_id=P)
+    assert snap.summary is not None and snap.summary.finished
+    card = render_card(snap.summary, stop=Stop("U1", confirmed=True))
+    validated(card.blocks)
+    assert "⏹ *Stopped* by <@U1>" in card.text and "Finished" not in card.text
+    assert "⏹ *Ended* after <@U1> asked" in render_card(snap.summary, stop=Stop("U1", False)).text
+    _, running = diff(None, state(trial("a", "running")), project_id=P)
+    assert running.summary is not None  # a stop still under way is not said on a running card
+    assert "Stopped" not in render_card(running.summary, stop=Stop("U1", True)).text
+
+
+async def test_the_stop_of_a_run_is_read_from_the_actions_table(rig: Rig) -> None:
+    assert await stop_of(rig.store, P, RUN) is None
+    rig.ei.answer = lambda _: httpx.Response(504)  # no clear answer: the outcome is unknown
+    await rig.click("stop", "U2")
+    assert await stop_of(rig.store, P, RUN) == Stop("U2", confirmed=False)
+    assert await stop_of(rig.store, P, "another run") is None
+    [record] = await rig.store.actions_of(P, RUN)
+    assert record.id is not None
+    await rig.store.move_action(record.id, from_states=[UNKNOWN], state=DONE)
+    assert await stop_of(rig.store, P, RUN) == Stop("U2", confirmed=True)
+
+
+async def test_delivery_tells_the_end_and_the_card_of_a_stopped_run_by_whom(rig: Rig) -> None:
+    before = await rig.store.snapshot(P)
+    assert before is not None
+    started = started_event(before)
+    assert started is not None
+    async with FakeSlack() as fake:
+        slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        delivery = Delivery(store=rig.store, slack=slack, idle_s=0.05)
+        runner = asyncio.create_task(delivery.run())
+        try:
+            await rig.store.save_poll(P, snapshot=before, events=[started], outage=Outage())
+            delivery.wake()
+            [card] = await fake.wait_for(lambda f: f.top_level("C1"), timeout=30.0)
+            assert "Running" in card.text  # posted before the stop: an edit must tell it
+            assert await rig.click("stop", "U1") is None
+            events, snap = diff(before, state(trial("a", "failed"), running=False), project_id=P)
+            assert [e.kind for e in events if e.kind is EventKind.JOB_FINISHED]
+            await rig.store.save_poll(P, snapshot=snap, events=events, outage=Outage())
+            delivery.wake()
+            [end] = await fake.wait_for(ended_messages, timeout=30.0)
+            await fake.wait_for(
+                lambda f: "Running" not in f.message("C1", card.ts).text, timeout=30.0
+            )
+        finally:
+            await delivery.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+    assert "⏹ *Stopped* by <@U1>" in fake.message("C1", card.ts).text
+    assert end.text.startswith(f"⏹ The EON Tuner run in project {P} was stopped by <@U1>")
+    assert end.metadata is not None and end.metadata["event_payload"]["stopped_by"] == "U1"
+    assert end.thread_ts == card.ts
+
+
+def ended_messages(fake: FakeSlack) -> list[Any]:
+    return [m for m in fake.messages("C1") if m.event_type == EventKind.JOB_FINISHED.value]

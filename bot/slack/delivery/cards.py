@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.summary import RunSummary
 from bot.errors import SlackOutcomeUnknown
+from bot.slack.delivery.stops import StopStore, stop_of
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import Message, render_card
 from bot.store import Card
@@ -40,7 +41,7 @@ def card_edit_gap(interval: float, *, cards: int = 1) -> float:
     return max(min(CARD_EDIT_GAP_MAX_S, 3 * interval), 60.0 * cards / CARD_EDITS_PER_MINUTE)
 
 
-class CardStore(Protocol):
+class CardStore(StopStore, Protocol):
     """The part of `bot.store.Store` the card editor uses."""
 
     async def earlier_card(
@@ -84,7 +85,12 @@ class CardEditor:
                 held.append(shown + gap)
                 continue
             earlier = await self.earlier(channel, summary)
-            await self.edit(channel, card.ts, render_card(summary, earlier), what="card")
+            stop = (
+                await stop_of(self._store, card.project_id, card.run_id)
+                if summary.finished
+                else None
+            )
+            await self.edit(channel, card.ts, render_card(summary, earlier, stop), what="card")
             if summary.finished:
                 self._shown.pop((channel, card.ts), None)
             else:

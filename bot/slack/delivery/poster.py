@@ -28,6 +28,7 @@ from bot.errors import SlackOutcomeUnknown, SlackUnrenderable
 from bot.metrics import Metrics
 from bot.slack.charts import ChartStore, ChartUploads, is_message_of
 from bot.slack.delivery.cards import CardEditor
+from bot.slack.delivery.stops import StopStore, stop_of
 from bot.slack.delivery.verdicts import Failed
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import (
@@ -47,7 +48,7 @@ BROADCAST_KINDS = frozenset(
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 
 
-class PosterStore(ChartStore, Protocol):
+class PosterStore(ChartStore, StopStore, Protocol):
     """The part of `bot.store.Store` the poster uses."""
 
     async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
@@ -143,12 +144,17 @@ class Poster:
         return await self._store.card(row.channel_id, row.project_id, row.run_id)
 
     async def _compose(self, row: OutboxRow) -> tuple[Message, int | None]:
-        if row.event.kind is not EventKind.RUN_STARTED or row.run_id is None:
-            return render_event(row.event), None
+        """The row's message; a run's end (and a card posted after it) says who stopped it."""
+        event = row.event
+        if row.run_id is None or event.kind not in (EventKind.RUN_STARTED, EventKind.JOB_FINISHED):
+            return render_event(event), None
+        stop = await stop_of(self._store, row.project_id, row.run_id)
+        if event.kind is EventKind.JOB_FINISHED:
+            return render_event(stop.told(event) if stop else event), None
         found = await self._store.run_summary(row.project_id, row.run_id)
         summary, version = found if found else (None, 0)
         earlier = await self._cards.earlier(row.channel_id, summary) if summary else None
-        return render_run_started_card(row.event, summary, earlier), version
+        return render_run_started_card(event, summary, earlier, stop), version
 
     async def _post(
         self, row: OutboxRow, message: Message, *, thread_ts: str | None, broadcast: bool

@@ -126,6 +126,37 @@ def event_buttons(event: Event) -> list[ButtonElement]:
     return [button for button in wanted if button is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Who stopped a run from Slack, as the actions table records it; `confirmed`: Edge Impulse
+    said it did (else the call's outcome is awaited or unknown, and only the asking is told)."""
+
+    user_id: str
+    confirmed: bool
+
+    def told(self, end: Event) -> Event:
+        """The run's end with who stopped it in its payload (`stopped_by`, or `stop_asked_by`
+        while Edge Impulse's answer is not known); `outcome` keeps its two values."""
+        key = "stopped_by" if self.confirmed else "stop_asked_by"
+        return end.model_copy(update={"payload": {**end.payload, key: self.user_id}})
+
+    def state(self) -> str:
+        """The finished card's state line."""
+        who = mention(self.user_id)
+        return (
+            f"⏹ *Stopped* by {who}" if self.confirmed else f"⏹ *Ended* after {who} asked to stop it"
+        )
+
+
+def stopped_words(p: dict[str, Any]) -> str | None:
+    """How an end's payload says the run was stopped from Slack ("was stopped by @U"), if so."""
+    if p.get("stopped_by"):
+        return f"was stopped by {mention(p['stopped_by'])}"
+    if p.get("stop_asked_by"):
+        return f"ended after {mention(p['stop_asked_by'])} asked to stop it"
+    return None
+
+
 def offers(event: Event, action: str) -> bool:
     """Whether the event's message shows the button of `action` (its words then point to it)."""
     action_id = ACTION_SPECS[action].action_id

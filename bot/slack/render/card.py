@@ -16,7 +16,7 @@ from bot.core.events import Event
 from bot.core.run_name import says_eon_tuner
 from bot.core.status_text import TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary
-from bot.slack.render.actions import card_buttons
+from bot.slack.render.actions import Stop, card_buttons
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     LIMITS,
@@ -57,8 +57,11 @@ def continues_text(summary: RunSummary, earlier_card: str | None = None) -> str 
     return text
 
 
-def state_text(summary: RunSummary) -> str:
-    """Where the run is, in a few words: what a glance at the card must tell."""
+def state_text(summary: RunSummary, stop: Stop | None = None) -> str:
+    """Where the run is, in a few words: what a glance at the card must tell. `stop`: who
+    stopped it from Slack (the actions table), said once it ended."""
+    if summary.finished and stop is not None:
+        return stop.state()
     if summary.finished and summary.outcome == "failed":
         return f"💥 *Failed*: {safe(summary.job_error, ERROR_CHARS)}"
     if summary.ended_unseen:
@@ -127,13 +130,15 @@ def top_text(summary: RunSummary) -> tuple[str, int]:
     return "\n".join(lines), total - len(lines)
 
 
-def card_blocks(summary: RunSummary, earlier_card: str | None = None) -> list[Block | None]:
+def card_blocks(
+    summary: RunSummary, earlier_card: str | None = None, stop: Stop | None = None
+) -> list[Block | None]:
     top, more = top_text(summary)
     continues = continues_text(summary, earlier_card)
     return [
         header_block(card_title(summary)),
         context_block(continues) if continues else None,
-        section_block(f"{state_text(summary)}\n{progress_text(summary)}", _fields(summary)),
+        section_block(f"{state_text(summary, stop)}\n{progress_text(summary)}", _fields(summary)),
         section_block(best_text(summary)),
         DividerBlock() if top else None,
         section_block(f"*Top trials*\n{top}") if top else None,
@@ -144,33 +149,43 @@ def card_blocks(summary: RunSummary, earlier_card: str | None = None) -> list[Bl
     ]
 
 
-def card_text(summary: RunSummary, earlier_card: str | None = None) -> str:
+def card_text(
+    summary: RunSummary, earlier_card: str | None = None, stop: Stop | None = None
+) -> str:
     """The card's fallback: title, what it continues, state, progress and best, a line each."""
     lines = (
         card_title(summary),
         continues_text(summary, earlier_card),
-        state_text(summary),
+        state_text(summary, stop),
         progress_text(summary),
         best_text(summary),
     )
     return "\n".join(line for line in lines if line)
 
 
-def render_card(summary: RunSummary, earlier_card: str | None = None) -> Message:
+def render_card(
+    summary: RunSummary, earlier_card: str | None = None, stop: Stop | None = None
+) -> Message:
     """The run card: one top-level message per run, edited in place as the run moves. It
     carries no metadata: the notification that first posts it carries the event's own.
-    `earlier_card`: the permalink of the card of the run this one continues, if any."""
-    return build_message(card_text(summary, earlier_card), card_blocks(summary, earlier_card))
+    `earlier_card`: the permalink of the card of the run this one continues, if any; `stop`:
+    who stopped the run from Slack, if anyone."""
+    return build_message(
+        card_text(summary, earlier_card, stop), card_blocks(summary, earlier_card, stop)
+    )
 
 
 def render_run_started_card(
-    event: Event, summary: RunSummary | None, earlier_card: str | None = None
+    event: Event,
+    summary: RunSummary | None,
+    earlier_card: str | None = None,
+    stop: Stop | None = None,
 ) -> Message:
     """The `eon_run_started` notification is the card itself, with that event's metadata;
     without a summary it falls back to the plain event message."""
     if summary is None:
         return render_event(event)
-    card = render_card(summary, earlier_card)
+    card = render_card(summary, earlier_card, stop)
     return Message(text=card.text, blocks=card.blocks, metadata=event_metadata(event))
 
 

@@ -12,7 +12,7 @@ from slack_sdk.models.blocks import (
 from bot import fmt
 from bot.core.events import Event, EventKind
 from bot.core.summary import studio_page
-from bot.slack.render.actions import action_line, event_buttons, offers
+from bot.slack.render.actions import action_line, event_buttons, offers, stopped_words
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     SEP,
@@ -148,10 +148,17 @@ def _finished_line(event: Event) -> str:
         unseen = "ended while eon-bot could not look"
         return f"🏁 The EON Tuner run in {project} {unseen}; {seen} trials seen"
     counts = trials_text(p)
-    if p.get("outcome") == "failed":
+    stopped = stopped_words(p)
+    failed = p.get("outcome") == "failed"
+    if failed and stopped is None:
         error = safe(payload_text(p, "job_error"), ERROR_CHARS)
         return f"💥 The EON Tuner run in {project} failed: {error} — {counts}"
-    line = f"🏁 The EON Tuner run in {project} finished — {counts}"
+    if stopped is None:
+        line = f"🏁 The EON Tuner run in {project} finished — {counts}"
+    else:  # stopped from Slack: an error Edge Impulse gives then is the stop's, said after it
+        said = payload_text(p, "job_error") if failed else None
+        error = f" (Edge Impulse says: {safe(said, ERROR_CHARS)})" if said else ""
+        line = f"⏹ The EON Tuner run in {project} {stopped}{error} — {counts}"
     best_name = payload_text(p, "best_trial_name") or payload_text(p, "best_trial_id")
     if best_name is None:
         return line
