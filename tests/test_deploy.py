@@ -20,6 +20,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from bot import config
+from bot.store import migrations
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,3 +131,15 @@ def test_the_readme_commands_name_real_markers_and_paths() -> None:
     assert (ROOT / ".ci" / "run").exists() and "python -m pytest" in (
         ROOT / ".ci" / "run"
     ).read_text()
+
+
+def test_the_rolling_deploy_note_points_to_the_schema_steps_instead_of_naming_one() -> None:
+    """A version number in the README goes stale with the next step; the note names where the
+    steps are listed, and that list is whole."""
+    readme = (ROOT / "README.md").read_text()
+    note = readme[readme.index("- **Rolling deploys**") :].split("\n- **", 1)[0]
+    assert "`MIGRATIONS` in `bot/store/migrations.py`" in note
+    assert "SELECT version FROM schema_version" in note
+    assert re.search(r"\bv\d+\b", note) is None, note
+    listed = re.findall(r"^    v(\d+)  ", migrations.__doc__ or "", re.MULTILINE)
+    assert listed == [str(n) for n in range(1, migrations.SCHEMA_VERSION + 1)]
