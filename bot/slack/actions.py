@@ -129,7 +129,10 @@ def already(record: ActionRecord) -> str:
     """The answer to a click on an action someone already took."""
     who, when = mention(record.user_id), _when(record)
     if record.state == CLAIMED:
-        return f"⏳ {who} did this at {when}; Edge Impulse's answer is awaited. Nothing more done."
+        return (
+            f"⏳ {who} asked for this at {when}; Edge Impulse's answer is awaited. "
+            "Nothing more done."
+        )
     if record.state == UNKNOWN:
         return (
             f"⚠ {who} asked for this at {when}, and whether Edge Impulse did it is not known "
@@ -230,7 +233,9 @@ class RunActions:
             if _refused(exc):
                 await self._store.drop_action(record.id)
                 said = exc.detail if isinstance(exc, TunerApiError) else str(exc)
-                return f"⚠ Nothing was done: {one_line(said, 400)}"
+                busy = isinstance(exc, TunerUnavailable)  # a 429: it passes by itself
+                again = " Edge Impulse is busy: try again in a minute." if busy else ""
+                return f"⚠ Nothing was done: {one_line(said, 400)}{again}"
             reason = (
                 exc.reason
                 if isinstance(exc, TunerUnavailable)

@@ -294,6 +294,15 @@ async def test_a_read_only_key_gets_its_fix_and_the_next_click_may_try_again(rig
     assert len(rig.ei.posts()) == 2
 
 
+async def test_a_busy_edge_impulse_is_a_refusal_that_says_to_try_again(rig: Rig) -> None:
+    rig.ei.answer = lambda _: httpx.Response(429, json={"success": False, "error": "slow down"})
+    said = await rig.click("stop")
+    assert said is not None and said.startswith("⚠ Nothing was done:")
+    assert said.endswith("try again in a minute.") and await rig.thread() == []
+    rig.ei.answer = rig.ei.started
+    assert await rig.click("stop") is None and len(rig.ei.posts()) == 2
+
+
 async def test_no_clear_answer_is_told_as_unknown_in_the_thread(rig: Rig) -> None:
     def broken(_: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("no answer")
@@ -303,9 +312,25 @@ async def test_no_clear_answer_is_told_as_unknown_in_the_thread(rig: Rig) -> Non
     assert said is not None and "thread says what is known" in said
     [notice] = await rig.thread()
     assert notice.payload["outcome"] == "unknown"
-    assert "does not know whether Edge Impulse did it" in render_event(notice).text
+    told = render_event(notice).text
+    assert "does not know whether Edge Impulse did it" in told
+    # No "try again": a later click does not (below), so the thread sends the user to Studio.
+    assert "act there if it was not done: the button will not try again" in told
     again = await rig.click("stop")
     assert again is not None and "not known" in again and len(rig.ei.posts()) == 1
+
+
+def test_a_click_while_the_first_awaits_edge_impulse_is_told_it_was_asked_not_done() -> None:
+    from datetime import UTC, datetime
+
+    from bot.slack.actions import already
+    from bot.store import CLAIMED, ActionRecord
+
+    at = datetime(2025, 1, 1, tzinfo=UTC)
+    record = ActionRecord(project_id=P, run_id=RUN, action="stop", target=RUN, channel_id="C1",
+                          user_id="U1", state=CLAIMED, created_at=at)  # fmt: skip
+    said = already(record)
+    assert said.startswith("⏳ <@U1> asked for this at <!date^1735689600^") and "awaited" in said
 
 
 async def test_a_used_trial_is_followed_to_its_outcome_with_the_studio_link(rig: Rig) -> None:

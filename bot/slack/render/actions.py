@@ -198,7 +198,8 @@ def action_line(event: Event) -> str:
         why = safe(str(p.get("detail") or "no answer"), 200)
         return (
             f"⚠ {words['user']} asked to {asked}, but eon-bot does not know whether Edge "
-            f"Impulse did it ({why}). Check the project in Studio before trying again."
+            f"Impulse did it ({why}). Check the project in Studio, and act there if it was not "
+            "done: the button will not try again."
         )
     return _DONE.get(action, "{user} acted on the run").format(**words)
 
