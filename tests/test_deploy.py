@@ -143,3 +143,22 @@ def test_the_rolling_deploy_note_points_to_the_schema_steps_instead_of_naming_on
     assert re.search(r"\bv\d+\b", note) is None, note
     listed = re.findall(r"^    v(\d+)  ", migrations.__doc__ or "", re.MULTILINE)
     assert listed == [str(n) for n in range(1, migrations.SCHEMA_VERSION + 1)]
+
+
+def test_ci_installs_each_runtime_dependency_at_its_lowest_allowed_version() -> None:
+    """`.ci/run` ends with `.ci/lowest`, whose pins are each dependency's `>=` bound."""
+    assert (ROOT / ".ci" / "run").read_text().rstrip().endswith(".ci/lowest")
+    found = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "lowest_pins.py"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    wanted = _pyproject()["project"]["dependencies"]
+    assert len(found) == len(wanted)
+    for line, pin in zip(wanted, found, strict=True):
+        requirement = Requirement(line)
+        name, _, floor = pin.partition("==")
+        assert canonicalize_name(name) == canonicalize_name(requirement.name)
+        assert f">={floor}" in {str(spec) for spec in requirement.specifier}
+        assert requirement.specifier.contains(floor)

@@ -12,10 +12,14 @@ own; a transaction with no statement makes no trip at all. And a ROLLBACK with n
 open (SQLAlchemy's pool sends one as each connection comes back, after a commit too) makes no
 trip either.
 
-What this relies on beyond aiosqlite's documented API is what SQLAlchemy's own aiosqlite
-dialect relies on too: `Connection._execute` (a function run on the thread) and `_conn` (the
-sqlite3 connection). A server-side cursor (`stream()`) works, but its rows are all read on the
-thread first, like any statement's; the store streams nothing.
+What this relies on beyond aiosqlite's documented API: `Connection._execute` (a function run
+on the thread) and `_conn` (the sqlite3 connection), which SQLAlchemy's own aiosqlite dialect
+relies on too, and `_connection` and `_thread` (0.20 and 0.21 have no `_thread`). So
+pyproject.toml holds aiosqlite and SQLAlchemy to the minors in `WRITTEN_FOR`, and
+tests/store/test_sqlite_driver.py fails when a pin moves without this module, when an
+installed version is outside them, or when a private name is gone. A server-side cursor
+(`stream()`) works, but its rows are all read on the thread first, like any statement's; the
+store streams nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ import aiosqlite
 
 Row = tuple[Any, ...]
 T = TypeVar("T")
+
+# The versions this module was written and tested against (see above); widen both together
+# only after checking the private names against the new release's source.
+WRITTEN_FOR = ("aiosqlite>=0.22,<0.23", "sqlalchemy[asyncio]>=2.1,<2.2")
 
 
 class Cursor:

@@ -5,11 +5,15 @@ included, at one trip each."""
 from __future__ import annotations
 
 import sqlite3
+import tomllib
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -191,3 +195,39 @@ async def test_a_read_of_the_store_is_one_trip_and_sees_each_commit(
             assert len(await store.outbox("C1")) == n
     finally:
         await store.close()
+
+
+# --- the versions the driver was written against ---
+
+
+def test_pyproject_holds_aiosqlite_and_sqlalchemy_to_what_the_driver_was_written_for() -> None:
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    declared = {
+        canonicalize_name(req.name): req
+        for req in map(Requirement, tomllib.loads(pyproject.read_text())["project"]["dependencies"])
+    }
+    for line in sqlite_driver.WRITTEN_FOR:
+        written = Requirement(line)
+        pinned = declared[canonicalize_name(written.name)]
+        assert pinned.specifier == written.specifier, (
+            f"pyproject.toml allows {pinned}; bot/store/sqlite_driver.py was written for "
+            f"{written}: check its private names against that release, then move both"
+        )
+
+
+def test_the_installed_aiosqlite_and_sqlalchemy_are_versions_the_driver_was_written_for() -> None:
+    for line in sqlite_driver.WRITTEN_FOR:
+        written = Requirement(line)
+        installed = version(written.name)
+        assert written.specifier.contains(installed), f"{written.name} {installed}: not {written}"
+
+
+async def test_the_private_names_the_driver_uses_are_there(tmp_path: Path) -> None:
+    connection = await sqlite_driver.connect(tmp_path / "names.db")
+    try:
+        assert callable(connection._execute)
+        assert isinstance(connection._conn, sqlite3.Connection)
+        assert connection._connection is connection._conn
+        assert connection._thread.daemon
+    finally:
+        await connection.close()
