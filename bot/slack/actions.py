@@ -141,8 +141,13 @@ def already(record: ActionRecord) -> str:
     return f"✅ Already done by {who} at {when}: nothing was done again."
 
 
-def action_event(record: ActionRecord, kind: EventKind, what: str, **payload: Any) -> Event:
-    """A message about `record` for its channel; its key is unique per (action, what)."""
+def action_event(
+    record: ActionRecord, kind: EventKind, what: str, *, run_name: str | None = None,
+    **payload: Any,
+) -> Event:  # fmt: skip
+    """A message about `record` for its channel; its key is unique per (action, what).
+    `run_name`: the run's one name (`core.run_name`) for its context line, as its other
+    messages read; None says "run <job id>"."""
     words = {
         "action": record.action,
         "user_id": record.user_id,
@@ -155,6 +160,7 @@ def action_event(record: ActionRecord, kind: EventKind, what: str, **payload: An
         key=key,
         project_id=record.project_id,
         run_id=record.run_id,
+        run_name=run_name,
         coordinator_job_id=record.run_id,
         trial_id=record.trial_id or None,
         payload={k: v for k, v in {**words, **payload}.items() if v is not None},
@@ -246,7 +252,7 @@ class RunActions:
             log.warning(
                 "%s of project %s: outcome unknown (%s)", record.action, record.project_id, reason
             )
-            event = action_event(record, EventKind.ACTION_TAKEN, "unknown", outcome="unknown",
+            event = await self._event(record, EventKind.ACTION_TAKEN, "unknown", outcome="unknown",
                                  detail="Edge Impulse gave no clear answer")  # fmt: skip
             await self._store.move_action(
                 record.id, from_states=[CLAIMED], state=UNKNOWN, detail=reason, events=[event]
@@ -254,7 +260,7 @@ class RunActions:
             self._wake()
             return "⚠ Edge Impulse gave no clear answer; the run's thread says what is known."
         job_id = job or record.target
-        event = action_event(record, EventKind.ACTION_TAKEN, "taken", job_id=job_id)
+        event = await self._event(record, EventKind.ACTION_TAKEN, "taken", job_id=job_id)
         await self._store.move_action(
             record.id, from_states=[CLAIMED, UNKNOWN], state=STARTED if job else DONE,
             job_id=job_id, events=[event],
@@ -262,12 +268,22 @@ class RunActions:
         self._wake()
         return None
 
+    async def _event(
+        self, record: ActionRecord, kind: EventKind, what: str, **payload: Any
+    ) -> Event:
+        """`action_event` named as the run's other messages are, while it is the project's run."""
+        snapshot = await self._store.snapshot(record.project_id)
+        summary = snapshot.summary if snapshot is not None else None
+        same = summary is not None and summary.run_id == record.run_id
+        name = summary.display_name if summary is not None and same else None
+        return action_event(record, kind, what, run_name=name, **payload)
+
     async def sweep(self) -> None:
         """Tell claims a dead process left as unknown; reply the outcome of each job that ended."""
         moved = False
         for record in await self._store.stale_actions():
             assert record.id is not None
-            event = action_event(record, EventKind.ACTION_TAKEN, "unknown", outcome="unknown",
+            event = await self._event(record, EventKind.ACTION_TAKEN, "unknown", outcome="unknown",
                                  detail=INTERRUPTED)  # fmt: skip
             moved |= await self._store.move_action(
                 record.id, from_states=[CLAIMED], state=UNKNOWN, detail=INTERRUPTED, events=[event]
@@ -290,7 +306,7 @@ class RunActions:
             return False
         outcome = "completed" if status.ok is not False else "failed"
         link = await self._impulse_link(record) if record.action == "use" and status.ok else None
-        event = action_event(record, EventKind.ACTION_OUTCOME, "outcome", job_id=record.job_id,
+        event = await self._event(record, EventKind.ACTION_OUTCOME, "outcome", job_id=record.job_id,
                              outcome=outcome, link=link)  # fmt: skip
         return await self._store.move_action(
             record.id, from_states=[STARTED], state=DONE, detail=outcome, events=[event]

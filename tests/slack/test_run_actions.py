@@ -484,3 +484,15 @@ async def test_delivery_tells_the_end_and_the_card_of_a_stopped_run_by_whom(rig:
 
 def ended_messages(fake: FakeSlack) -> list[Any]:
     return [m for m in fake.messages("C1") if m.event_type == EventKind.JOB_FINISHED.value]
+
+
+async def test_the_thread_lines_name_the_run_as_its_other_messages_do(rig: Rig) -> None:
+    named = {"name": "EON Tuner run 4"}
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False, config=named)
+    assert await rig.click("use", trial_id="a") is None
+    rig.ei.finished = True
+    await rig.actions.sweep()
+    taken, outcome = await rig.thread()
+    for told in (taken, outcome):
+        context = json.dumps(render_event(told).blocks[1], ensure_ascii=False)
+        assert f"project {P} · EON Tuner run 4 · trial a" in context, context  # not "run 11"
