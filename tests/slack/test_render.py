@@ -473,8 +473,13 @@ def test_card_content() -> None:
         ({"finished": True, "outcome": "failed", "job_error": "OOM"}, "💥 *Failed*: OOM"),
         (
             {"time_limit_exceeded": True, "can_extend_search": True},
-            "⏱ *Time limit reached* The search can be extended in Studio.",
+            "⏱ *Time limit reached*. The search can be extended in Studio.",
         ),
+        (
+            {"time_limit_exceeded": True, "can_extend_search": False},
+            "⏱ *Time limit reached*. The search cannot be extended.",
+        ),
+        ({"time_limit_exceeded": True}, "⏱ *Time limit reached*"),
         ({"running": False, "status": "creating"}, "⏳ *Creating*"),
         ({"running": None, "status": None}, "⏳ *—*"),
     ],

@@ -69,7 +69,8 @@ def state_text(summary: RunSummary, stop: Stop | None = None) -> str:
     if summary.finished:
         return "🏁 *Finished*"
     if summary.time_limit_exceeded:
-        return f"⏱ *Time limit reached*{extend_text(summary.can_extend_search)}"
+        extend = extend_text(summary.can_extend_search)  # a sentence of its own, when known
+        return f"⏱ *Time limit reached*.{extend}" if extend else "⏱ *Time limit reached*"
     if summary.running or summary.status == "running":
         return "🔄 *Running*"
     if summary.status:
