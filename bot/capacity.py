@@ -17,6 +17,8 @@ from dataclasses import dataclass
 class Capacity:
     """- `fetches`: requests to Edge Impulse under way at once (`bot.poller`): enough for
       every project polled each interval when answers take a few hundred milliseconds;
+    - `slow_share`: slow projects hold at most 1/`slow_share` of the fetches (`bot.lanes`),
+      so the others always find a free one;
     - `connections`: the tuner transport's pool (`bot.tuner.client.default_transport`), one
       for each fetch that may be under way, so a fetch never waits for a connection;
     - `writes`: changed documents being read or stored at once (`bot.poller`), each of which
@@ -27,6 +29,7 @@ class Capacity:
       waits for the polls' writes."""
 
     fetches: int = 32
+    slow_share: int = 4
     connections: int = 32
     writes: int = 8
     pool_size: int = 10
@@ -36,6 +39,8 @@ class Capacity:
     def __post_init__(self) -> None:
         rules = [
             (self.fetches >= 1 and self.writes >= 1, "at least one fetch and one write"),
+            (self.fetches // max(self.slow_share, 1) >= 1, "a fetch for the slow lane"),
+            (self.slow_share >= 2, "fetches kept from the slow lane"),
             (self.connections >= self.fetches, "a connection for every fetch under way"),
             (self.writes <= self.fetches, "no more writes than fetches to feed them"),
             (

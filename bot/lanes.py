@@ -2,8 +2,8 @@
 
 A project whose last fetch from Edge Impulse took over `SLOW_FETCH_S` (a slow answer, or a
 failing one retried with backoff) is polled in the slow lane: it needs a slow-lane pass (a
-quarter of the slots' number) before it takes one of the shared request slots, so slow
-projects together never hold more than a quarter of them, and when most projects answer
+part of the slots: `bot.capacity`) before it takes one of the shared request slots, so slow
+projects together never hold more than that part of them, and when most projects answer
 slowly, the healthy ones still find a free slot at their time. A slow project's next fast
 answer brings it back. A project is judged by its last fetch, so one that turns slow holds
 a main slot for that one fetch; a run of them (a whole region of Edge Impulse slowing down
@@ -23,10 +23,10 @@ import statistics
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 
+from bot.capacity import CAPACITY
 from bot.store import project_order
 
 SLOW_FETCH_S = 2.0  # a fetch slower than this puts its project in the slow lane
-SLOW_SHARE = 4  # the slow lane has 1/SLOW_SHARE of the request slots
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often, per lane
 RECENT_FETCHES = 200  # fetch times kept to tell a slow Edge Impulse from a busy process
 SLOW_ANSWERS_S = 1.0  # a median fetch this long means Edge Impulse is what is slow
@@ -48,7 +48,7 @@ class Lanes:
         log: logging.Logger,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        slow_slots = max(1, slots // SLOW_SHARE)
+        slow_slots = max(1, slots // CAPACITY.slow_share)
         self._slots = asyncio.Semaphore(slots)
         self._slow_lane = asyncio.Semaphore(slow_slots)
         self.slow_slots = slow_slots

@@ -4,6 +4,7 @@ that needs a slot count takes it from there."""
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot import collector
 from bot.capacity import CAPACITY, Capacity
+from bot.lanes import Lanes
 from bot.store import url
 from bot.tuner.client import TunerClient, default_transport
 
@@ -25,6 +27,8 @@ from bot.tuner.client import TunerClient, default_transport
         ({"spare_connections": 3}, "database connections for every write"),
         ({"fetches": 0, "writes": 0}, "at least one fetch and one write"),
         ({"pool_overflow": -1}, "no negative overflow"),
+        ({"slow_share": 33}, "a fetch for the slow lane"),
+        ({"slow_share": 1}, "fetches kept from the slow lane"),
     ],
 )
 def test_a_capacity_that_breaks_a_relation_is_refused_naming_it(
@@ -46,6 +50,9 @@ def test_the_poller_the_transport_and_the_pool_take_their_slots_from_it() -> Non
     defaults = Poller.__init__.__kwdefaults__ or {}
     assert (defaults["max_fetches"], defaults["max_writes"]) == (CAPACITY.fetches, CAPACITY.writes)
     assert default_transport()._max_connections == CAPACITY.connections
+    assert Lanes(CAPACITY.fetches, interval=10.0, log=logging.getLogger()).slow_slots == (
+        CAPACITY.fetches // CAPACITY.slow_share
+    )
     database_url = "postgresql://u:p@127.0.0.1:1/x"  # never connected to: the engine is lazy
     engine = url.create_engine(database_url, url.parse(database_url))
     pool = engine.sync_engine.pool
