@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import pytest
 
@@ -69,9 +70,9 @@ def test_clockless(a: str, b: str, same: bool) -> None:
     assert (clockless(a) == clockless(b)) is same
 
 
-async def test_the_demo_reads_like_slack() -> None:
+async def test_the_demo_reads_like_slack(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert await demo(out=out, run_seconds=6.0) == 0
+    assert await demo(out=out, run_seconds=6.0, keep=tmp_path) == 0  # its charts stay there
     text = out.getvalue()
     lines = text.splitlines()
     assert f"channel #{CHANNEL_NAME}" in lines[0]
