@@ -353,17 +353,13 @@ class TunerClient:
     def _failure(self, project_id: str, exc: httpx.HTTPError, key: SecretStr) -> TunerUnavailable:
         """The tuner's error for a request that got no answer (`bot.tuner.failures`): raised
         at once unless it may pass by itself (`TunerUnavailable`, returned to retry)."""
-        meaning = failures.meaning_of(exc)
-        if meaning.tuner is None:
-            raise ConfigError(meaning.words) from None
-        # aiohttp's own words whole (a closed port's are some 95 characters; cut at 80 they
-        # stopped mid-address), and the URL short enough that the reason's limit cuts neither.
-        said = one_line(str(exc), 110)
         where = f" at {one_line(self._base_url, 50)}"  # a closed port: which one
-        reason = f"{meaning.words}: {type(exc).__name__}" + (f": {said}" if said else "")
-        if meaning.tuner is not TunerUnavailable:
-            raise meaning.tuner(project_id, _reason(reason, key)) from None
-        return TunerUnavailable(project_id, _reason(reason + where, key))
+        error = failures.tuner_error(
+            project_id, exc, hide=lambda text: _reason(text, key), where=where
+        )
+        if not isinstance(error, TunerUnavailable):
+            raise error from None
+        return error
 
     def _too_large(self, project_id: str, size: int | None) -> TunerBadResponse:
         limit = f"{self._max_bytes / 1024 / 1024:.3g} MB"

@@ -12,13 +12,15 @@ key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 import aiohttp
 import httpx
 
-from bot.errors import TunerApiError, TunerBadResponse, TunerUnavailable
+from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavailable
+from bot.fmt import one_line
 
 TIMED_OUT: Final = "timed out"
 NO_CONNECTION: Final = "connection failed"
@@ -72,3 +74,21 @@ def meaning_of(error: httpx.HTTPError) -> Meaning:
         if isinstance(error, meaning.httpx):
             return meaning
     return FAILURES[-1][1]  # unreachable: the last row's httpx.HTTPError is every one's base
+
+
+def tuner_error(
+    project_id: str, error: httpx.HTTPError, *, hide: Callable[[str], str], where: str = ""
+) -> TunerApiError | ConfigError:
+    """The error a request to Edge Impulse that got no answer amounts to, for every tuner
+    call: "timed out: ReadTimeout: …" and the like, through `hide` (which cuts the API key
+    out of the text); `where` (the URL tried) is named when it may pass by itself."""
+    meaning = meaning_of(error)
+    if meaning.tuner is None:
+        return ConfigError(meaning.words)
+    # aiohttp's own words whole (a closed port's run past 80 characters; cut there they
+    # stopped mid-address); the caller keeps `where` short enough that neither is cut.
+    said = one_line(str(error), 110)
+    reason = f"{meaning.words}: {type(error).__name__}" + (f": {said}" if said else "")
+    if meaning.tuner is TunerUnavailable:
+        reason += where
+    return meaning.tuner(project_id, hide(reason))

@@ -32,10 +32,10 @@ from bot.errors import (
     TunerAuthError,
     TunerBadResponse,
     TunerReportedError,
-    TunerUnavailable,
     TunerWriteRefused,
 )
 from bot.fmt import one_line, redact
+from bot.tuner import failures
 from bot.tuner.client import TIMEOUT, USER_AGENT, check_answer, project_id_from
 
 Action = Literal["stop", "extend", "use"]
@@ -182,9 +182,10 @@ class TunerJobs:
                 body = await response.aread()
             finally:
                 await response.aclose()
-        except httpx.HTTPError as exc:
-            reason = _redacted(f"{type(exc).__name__}: {one_line(str(exc), 80)}", key)
-            raise TunerUnavailable(project_id, reason) from None
+        except httpx.HTTPError as exc:  # no answer: what it means is `bot.tuner.failures`'
+            raise failures.tuner_error(
+                project_id, exc, hide=lambda text: _redacted(text, key)
+            ) from None
         if len(body) > MAX_ANSWER_BYTES:
             raise TunerBadResponse(project_id, "the answer is too large", response.status_code)
         return response.status_code, body

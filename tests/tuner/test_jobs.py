@@ -179,8 +179,9 @@ async def test_success_false_is_an_error_quoting_edge_impulse_without_the_key() 
 
 async def test_no_answer_is_an_unknown_outcome() -> None:
     jobs = bot_jobs("http://127.0.0.1:9/v1")  # the discard port: nothing listens
-    with pytest.raises(TunerUnavailable):
+    with pytest.raises(TunerUnavailable, match="connection failed: ConnectError") as caught:
         await jobs.act("extend", "12345", "9")
+    assert KEY not in str(caught.value)  # worded as every tuner call is (`bot.tuner.failures`)
 
 
 # --- the simulator's side of the same calls --------------------------------------------------
