@@ -19,9 +19,11 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.fmt import one_line
 from bot.logs import LEVELS
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")  # a workspace user (U…) or an org's (W…)
 # Set while `Settings.given` builds: the values passed in are then the only source.
 _ONLY_GIVEN: ContextVar[bool] = ContextVar("eon_settings_only_given", default=False)
 
@@ -101,7 +103,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return frozenset(part.strip() for part in value.split(",") if part.strip())
+            value = frozenset(part.strip() for part in value.split(",") if part.strip())
+        for user in value:
+            if not _SLACK_USER_ID.fullmatch(user):
+                raise ValueError(
+                    f"{one_line(user, 24)!r} is not a Slack user id (U… or W…: a profile's ⋮ → "
+                    "Copy member ID), ids separated by commas"
+                )
         return value
 
     @classmethod

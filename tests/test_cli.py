@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,21 @@ def test_apschedulers_line_per_skipped_poll_is_dropped_and_nothing_else() -> Non
     )
     assert SkippedRuns().filter(record(skipped)) is False
     assert SkippedRuns().filter(record("Scheduler started")) is True
+
+
+@pytest.mark.parametrize("command", ["demo", "try"])
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+def test_a_keep_folder_that_cannot_be_made_is_one_line(
+    command: str,
+    where: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # `try` reads what is typed
+    (tmp_path / "a-file").write_text("not a folder")
+    keep = tmp_path / where
+    assert main([command, "--keep", str(keep)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--keep {keep}: cannot work there" in err, err
+    assert "Traceback" not in err

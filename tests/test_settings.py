@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
 
 EXPORTED = {
     "ADMIN_USER_IDS": "U0BOSS",
@@ -71,3 +72,18 @@ def test_what_run_lacks_is_told_at_once_the_bot_token_first(
 
     missing = missing_for_run(Settings.given(**values))
     assert [line.split()[0] for line in missing] == named
+
+
+@pytest.mark.parametrize("given", ["U0BOSS, bad", "u0boss", "U0BOSS;U1", "@alice"])
+def test_an_admin_list_that_holds_no_slack_user_id_is_refused_naming_it(given: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        load_settings(admin_user_ids=given)
+    assert "ADMIN_USER_IDS" in str(refused.value) and "is not a Slack user id" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_workspace_and_org_user_ids_are_admins() -> None:
+    assert Settings.given(admin_user_ids="U0BOSS,W0ORGUSER").admin_user_ids == {
+        "U0BOSS",
+        "W0ORGUSER",
+    }

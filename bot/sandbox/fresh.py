@@ -5,9 +5,11 @@ removed first (only the database's own files; whatever else the folder holds sta
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 from pathlib import Path
 
+from bot.errors import ConfigError
 from bot.fleet import SqliteLock
 
 DATABASE = "eon-bot.db"
@@ -34,8 +36,15 @@ def fresh_database(folder: Path) -> bool:
 
 
 def sandbox_folder(keep: Path | None, prefix: str) -> contextlib.AbstractContextManager[str]:
-    """A temporary folder removed at the end, or `keep` (made if need be) left in place."""
+    """A temporary folder removed at the end, or `keep` (made if need be) left in place. A
+    `keep` that is a file, or that cannot be made or written, is a `ConfigError` naming it."""
     if keep is None:
         return tempfile.TemporaryDirectory(prefix=prefix)
-    keep.mkdir(parents=True, exist_ok=True)
+    try:
+        keep.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = "it is a file" if keep.is_file() else (error.strerror or str(error)).lower()
+        raise ConfigError(f"--keep {keep}: cannot work there ({reason}); name a folder") from None
+    if not os.access(keep, os.W_OK | os.X_OK):
+        raise ConfigError(f"--keep {keep}: cannot write there (permission denied); name a folder")
     return contextlib.nullcontext(str(keep))
