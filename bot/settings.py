@@ -19,7 +19,6 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
-from bot.fmt import one_line
 from bot.logs import LEVELS
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
@@ -107,7 +106,7 @@ class Settings(BaseSettings):
         for user in value:
             if not _SLACK_USER_ID.fullmatch(user):
                 raise ValueError(
-                    f"{one_line(user, 24)!r} is not a Slack user id (U… or W…: a profile's ⋮ → "
+                    f"{user[:24]!r} is not a Slack user id (U… or W…: a profile's ⋮ → "
                     "Copy member ID), ids separated by commas"
                 )
         return value
