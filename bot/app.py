@@ -20,13 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import collector
 from bot.clock import utcnow
-from bot.conditions import Condition
+from bot.conditions import Condition, database_condition
 from bot.edges import open_edges, tuner_client
 from bot.errors import ConfigError
 from bot.fleet import Fleet, lease_seconds, replica_id
 from bot.keys import KeyRing
 from bot.metrics import Metrics
-from bot.poller import Poller, database_condition
+from bot.names import ProjectNames
+from bot.poller import Poller
 from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
 from bot.slack.auth import verify_bot_token
@@ -204,6 +205,7 @@ def _pipeline(
         metrics=metrics,
         database=database,
     )
+    names = ProjectNames(store=store, tuner=tuner, now=now)
     poller = Poller(
         store=store,
         tuner=tuner,
@@ -216,7 +218,9 @@ def _pipeline(
         owner=claims,
         metrics=metrics,
         database=database,
+        names=names,
     )
+    names.on_renamed = poller.renamed
     fleet = Fleet(
         store=store,
         poller=poller,

@@ -175,3 +175,12 @@ class Unexpected:
                 extra=extra,
             )
             seen[0] = now
+
+
+DATABASE_FIX = "check that the database at DATABASE_URL is up and reachable; nothing is lost"
+
+
+def database_condition(log: logging.Logger) -> Condition:
+    """The database's one condition, shared by whatever uses it (polls, delivery, leases,
+    /healthz), so an outage is one line however many parts notice it."""
+    return Condition(log, "the database", DATABASE_FIX)

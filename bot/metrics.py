@@ -171,3 +171,9 @@ def rate_limit_handler(metrics: Metrics | None, max_retry_count: int = 3) -> Asy
     if metrics is None:
         return AsyncRateLimitErrorRetryHandler(max_retry_count=max_retry_count)
     return CountingRateLimitHandler(metrics, max_retry_count=max_retry_count)
+
+
+def error_kind(error: BaseException) -> str:
+    """A metric label for an error: its class in snake case, less the `Tuner` prefix."""
+    name = type(error).__name__.removeprefix("Tuner")
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")

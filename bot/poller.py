@@ -35,7 +35,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.capacity import CAPACITY
-from bot.conditions import Condition, Unexpected
+from bot.conditions import Condition, Unexpected, database_condition
 from bot.core.diff import started_event
 from bot.core.events import EventKind, Snapshot
 from bot.core.handover import Earlier, Wanted, read_news
@@ -44,7 +44,8 @@ from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
 from bot.lanes import Lanes
-from bot.metrics import Metrics
+from bot.metrics import Metrics, error_kind
+from bot.names import ProjectNames, stamped
 from bot.store import LeaseLost, Store, database_away
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
@@ -58,20 +59,7 @@ Ask = list[Earlier] | None  # the runs closed before a document is read (`core.h
 # the reader thread rests after each document as long as reading it took: reading uses at most
 # half of the process's time, whatever the backlog.
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
-DATABASE_FIX = "check that the database at DATABASE_URL is up and reachable; nothing is lost"
 EDGE_IMPULSE_FIX = "polls go on; its channels are told once it lasts OUTAGE_NOTICE_AFTER seconds"
-
-
-def database_condition(log: logging.Logger) -> Condition:
-    """The database's one condition, shared by whatever uses it (polls, delivery, leases,
-    /healthz), so an outage is one line however many parts notice it."""
-    return Condition(log, "the database", DATABASE_FIX)
-
-
-def error_kind(error: BaseException) -> str:
-    """A metric label for an error: its class in snake case, less the `Tuner` prefix."""
-    name = type(error).__name__.removeprefix("Tuner")
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
 
 
 class _Stored(NamedTuple):
@@ -102,7 +90,9 @@ class Poller:
         max_writes: int = CAPACITY.writes,
         metrics: Metrics | None = None,
         database: Condition | None = None,
+        names: ProjectNames | None = None,
     ) -> None:
+        self._names = names  # the projects' names in messages (`bot.names`)
         self._store = store
         self._tuner = tuner
         self._scheduler = scheduler
@@ -170,6 +160,10 @@ class Poller:
             return error.detail
         return None
 
+    def renamed(self, project_id: str) -> None:
+        """The project's name changed (`bot.names`): the next poll writes, so cards show it."""
+        self._stored.pop(project_id, None)
+
     def unwatch(self, project_id: str) -> None:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
@@ -226,6 +220,8 @@ class Poller:
             await asyncio.wait(late)
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
+        if self._names is not None:
+            await self._names.stop()
         self._reader.shutdown(wait=False, cancel_futures=True)
 
     async def _poll(self, project_id: str) -> tuple[str, str]:
@@ -244,8 +240,9 @@ class Poller:
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
             self._edge_impulse.ok(project_id)
             return "unchanged", ""
+        name = await self._names.name(project_id) if self._names else None
         async with self._turn(self._writing):
-            failure = await self._changed(project_id, body, digest, stored, asked_at)
+            failure = await self._changed(project_id, body, digest, stored, asked_at, name)
         return ("failed", error_kind(failure)) if failure is not None else ("ok", "")
 
     @contextlib.asynccontextmanager
@@ -277,8 +274,10 @@ class Poller:
         digest: str,
         stored: _Stored | None,
         asked_at: datetime,
+        name: str | None = None,
     ) -> EonBotError | None:
-        """Read and store a changed document; the error if it is not a state."""
+        """Read and store a changed document; the error if it is not a state. `name`: the
+        project's, for its messages (`bot.names`)."""
         kept: str | None
         if stored is not None:
             kept, outage = stored.snapshot, stored.outage
@@ -298,7 +297,7 @@ class Poller:
             await self._failed(project_id, error, asked_at, outage)
             return error
         assert isinstance(read, Read)
-        await self._save(project_id, read, snapshot, outage, digest, kept)
+        await self._save(project_id, read, snapshot, outage, digest, kept, name)
         self._edge_impulse.ok(project_id)
         return None
 
@@ -310,25 +309,27 @@ class Poller:
         outage: Outage,
         digest: str,
         kept: str | None,
+        name: str | None,
     ) -> None:
         """Store what the poll read; the snapshot only if it changed (`kept`: as stored)."""
         recovered = after_success(project_id, outage)
         stalls, fresh = watch_progress(
             read.snapshot, read.progress, now=self._now(), stall_after=self._stall_after
         )
+        fresh, events = stamped(fresh, [*recovered.events, *read.events, *stalls], name)
         text = fresh.model_dump_json()
         added = await self._store.save_poll(
             project_id,
             snapshot=fresh,
             snapshot_json=text,
             snapshot_stored=text == kept,
-            events=[*recovered.events, *read.events, *stalls],
+            events=events,
             outage=recovered.outage,
             start_event=started_event(fresh),
             owner=self._owner,
             closed=read.closed,
         )
-        for event in read.events:
+        for event in events:
             if event.kind is EventKind.RUN_STARTED:
                 log.info("project %s: found a tuner run (job %s)", project_id, event.run_id)
         due = stall_due(fresh, self._stall_after)
@@ -387,8 +388,10 @@ class Poller:
             project_id, outage, error, now=asked_at, notice_after=self._notice_after
         )
         self._edge_impulse.failed("polling", error, key=project_id)
+        name = self._names.known(project_id) if self._names else None
+        events = [event.model_copy(update={"project_name": name}) for event in step.events]
         await self._store.save_poll(
-            project_id, snapshot=None, events=step.events, outage=step.outage, owner=self._owner
+            project_id, snapshot=None, events=events, outage=step.outage, owner=self._owner
         )
         if step.outage.unreachable_notified:
             self.unreachable.add(project_id)

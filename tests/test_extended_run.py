@@ -44,7 +44,9 @@ async def test_an_extended_run_card_names_and_links_the_run_it_continues(running
     later = cards[1]
 
     assert header(later.blocks) != header(earlier.blocks)
-    assert header(later.blocks).endswith(f"(extended search) · project {PROJECT}")
+    assert header(later.blocks).endswith(
+        f"(extended search) · Machine vibration anomalies (project {PROJECT})"
+    )
     link = f"https://eon-test.slack.com/archives/{CHANNEL}/p{earlier.ts.replace('.', '')}"
     context = next(b for b in later.blocks if b["type"] == "context")
     assert context["elements"][0]["text"] == (

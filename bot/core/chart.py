@@ -25,6 +25,7 @@ class ChartData(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     project_id: str
+    project_name: str | None = None  # carried by the event, not in its payload
     run_id: str | None = None
     title: str | None = None
     target_latency_ms: float | None = None
@@ -92,6 +93,7 @@ def chart_data(snapshot: Snapshot, summary: RunSummary | None = None) -> ChartDa
     summary = summary or snapshot.summary
     return ChartData(
         project_id=snapshot.project_id,
+        project_name=summary.project_name if summary else None,
         run_id=snapshot.run_id,
         title=summary.display_name if summary else None,
         target_latency_ms=summary.target_latency_ms if summary else None,
@@ -105,6 +107,7 @@ def chart_event(run: RunRef, data: ChartData, *parts: object, on_demand: bool = 
     """The event whose delivery uploads the chart; it carries the data to draw."""
     payload: dict[str, Any] = data.model_dump(mode="json", exclude_defaults=True)
     payload.pop("project_id", None)
+    payload.pop("project_name", None)
     return run.event(EventKind.RUN_CHART, *parts, on_demand=on_demand or None, chart=payload)
 
 
@@ -112,4 +115,5 @@ def chart_of(event: Event) -> ChartData:
     """The data an `eon_run_chart` event carries."""
     raw = event.payload.get("chart")
     fields = raw if isinstance(raw, dict) else {}
-    return ChartData.model_validate({**fields, "project_id": event.project_id})
+    ids = {"project_id": event.project_id, "project_name": event.project_name}
+    return ChartData.model_validate({**fields, **ids})

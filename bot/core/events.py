@@ -48,6 +48,8 @@ class Event(BaseModel):
     coordinator_job_id: str | None = None  # names the run's Studio page
     run_name: str | None = None
     """The run's one name in messages (`core.run_name`); None in rows queued before it was."""
+    project_name: str | None = None
+    """Edge Impulse's name of the project (`bot.names`); None while it is not known."""
     trial_id: str | None = None
     payload: dict[str, Any] = {}
     after_failure: bool | None = None
@@ -140,12 +142,16 @@ class RunRef(NamedTuple):
     tuner_job_id: str | None
     name: str | None = None
     """The run's one name (`core.run_name`), carried by its events; not part of their keys."""
+    project_name: str | None = None
+    """The project's name (`bot.names`), carried by its events likewise."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> RunRef:
         summary = snapshot.summary
         name = summary.display_name if summary is not None else None
-        return cls(snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id, name)
+        project = summary.project_name if summary is not None else None
+        ids = (snapshot.project_id, snapshot.coordinator_job_id, snapshot.tuner_job_id)
+        return cls(*ids, name, project)
 
     def event(self, kind: EventKind, *parts: object, **payload: Any) -> Event:
         """`parts` tell occurrences apart in the key (a trial id, a failure's number)."""
@@ -160,6 +166,7 @@ class RunRef(NamedTuple):
             project_id=self.project_id,
             run_id=self.coordinator_job_id or self.tuner_job_id,
             run_name=self.name,
+            project_name=self.project_name,
             tuner_job_id=self.tuner_job_id,
             coordinator_job_id=self.coordinator_job_id,
             trial_id=trial_id,

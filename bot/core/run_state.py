@@ -135,3 +135,14 @@ def count_workers(state: OptimizeStateResponse) -> Workers:
         busy=statuses.count("busy"),
         pending=statuses.count("pending"),
     )
+
+
+def current_index(state: OptimizeStateResponse) -> int | None:
+    """The run's number by Studio's own rule, for a run Edge Impulse gave no name: Studio names
+    a new run "EON Tuner run {nextRunIndex}" and counts on, so the project's current run is
+    `nextRunIndex - 1`. None when that is not known, or for a run that never started (its
+    `nextRunIndex` names a run still to come). An earlier run's own state has its
+    `nextRunIndex` taken out (`bot.tuner.runs`): it counts the project's runs, not that one."""
+    if state.next_run_index is None or state.run_id is None or state.next_run_index < 2:
+        return None
+    return state.next_run_index - 1

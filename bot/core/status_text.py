@@ -9,7 +9,7 @@ send escape sequences to a terminal.
 
 from __future__ import annotations
 
-from bot.core.run_name import says_eon_tuner
+from bot.core.run_name import numbered, project_label, says_eon_tuner
 from bot.core.summary import RunSummary, TrialSummary
 from bot.fmt import UNKNOWN, duration, latency, one_line, plural, progress_bar, quality, size
 from bot.tuner.models import TunerStatus
@@ -37,13 +37,14 @@ def state_words(summary: RunSummary) -> str:
 
 
 def _title(summary: RunSummary) -> str:
-    name = one_line(summary.name, 100) if summary.name else ""
+    name = one_line(summary.name, 100) if summary.name else numbered(summary.index) or ""
     if name and says_eon_tuner(name):
         run = name
     else:
         run = f'EON Tuner run "{name}"' if name else "EON Tuner run"
     extended = " (extended search)" if summary.continuation_job_id else ""  # as `display_name`
-    return f"{run}{extended} · project {one_line(summary.project_id, 40)}"
+    project = project_label(summary.project_id, summary.project_name, id_chars=40)
+    return f"{run}{extended} · {project}"
 
 
 def _ids(summary: RunSummary) -> str:

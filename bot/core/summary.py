@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from bot.core.figures import (
     TrialFit,
 )
-from bot.core.run_name import run_name
+from bot.core.run_name import project_label, run_name
 
 STUDIO_TUNER = "https://studio.edgeimpulse.com/studio/{project_id}/tuner"
 
@@ -106,7 +106,9 @@ class RunSummary(_Frozen):
     coordinator_job_id: str | None = None  # names the run's Studio page
     continuation_job_id: str | None = None
     never_ran: bool = False  # the project's tuner never ran: "no EON Tuner run yet"
-    name: str | None = None
+    name: str | None = None  # Studio's name of the run (`config.name`)
+    index: int | None = None  # the run's number, when it has no name (`core.run_name`)
+    project_name: str | None = None  # Edge Impulse's name of the project (`bot.names`)
     status: str | None  # creating / ready / running / completed / anything new
     running: bool | None
     finished: bool
@@ -147,4 +149,9 @@ class RunSummary(_Frozen):
     @property
     def display_name(self) -> str:
         """The run's one name in every message (`core.run_name`)."""
-        return run_name(self.name, self.run_id, self.continuation_job_id)
+        return run_name(self.name, self.run_id, self.continuation_job_id, self.index)
+
+    @property
+    def project_label(self) -> str:
+        """ "Keyword spotting (project 1)", or "project 1" (`core.run_name`)."""
+        return project_label(self.project_id, self.project_name)

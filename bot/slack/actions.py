@@ -27,6 +27,7 @@ from typing import Any, Final, Protocol
 
 from bot.conditions import Condition, Unexpected
 from bot.core.events import Event, EventKind, Snapshot
+from bot.core.run_name import LABEL_CHARS, project_label
 from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavailable
 from bot.fmt import one_line
 from bot.slack.render.actions import ACTION_IDS, mention, parse_value
@@ -94,8 +95,9 @@ class ActionStore(Protocol):
 
 def why_stale(click: Click, snapshot: Snapshot | None) -> str | None:
     """Why the clicked button no longer applies, or None (pure: from the latest snapshot)."""
-    project = f"project {safe(click.project_id, 20)}"
     summary = snapshot.summary if snapshot is not None else None
+    name = summary.project_name if summary is not None else None
+    project = safe(project_label(click.project_id, name), LABEL_CHARS)
     if snapshot is None or summary is None:
         return f"eon-bot knows no EON Tuner run of {project} now: nothing was done."
     if click.action == "use":
@@ -143,11 +145,11 @@ def already(record: ActionRecord) -> str:
 
 def action_event(
     record: ActionRecord, kind: EventKind, what: str, *, run_name: str | None = None,
-    **payload: Any,
+    project_name: str | None = None, **payload: Any,
 ) -> Event:  # fmt: skip
     """A message about `record` for its channel; its key is unique per (action, what).
     `run_name`: the run's one name (`core.run_name`) for its context line, as its other
-    messages read; None says "run <job id>"."""
+    messages read; None says "run <job id>". `project_name`: the project's (`bot.names`)."""
     words = {
         "action": record.action,
         "user_id": record.user_id,
@@ -161,6 +163,7 @@ def action_event(
         project_id=record.project_id,
         run_id=record.run_id,
         run_name=run_name,
+        project_name=project_name,
         coordinator_job_id=record.run_id,
         trial_id=record.trial_id or None,
         payload={k: v for k, v in {**words, **payload}.items() if v is not None},
@@ -276,7 +279,8 @@ class RunActions:
         summary = snapshot.summary if snapshot is not None else None
         same = summary is not None and summary.run_id == record.run_id
         name = summary.display_name if summary is not None and same else None
-        return action_event(record, kind, what, run_name=name, **payload)
+        project = summary.project_name if summary is not None else None
+        return action_event(record, kind, what, run_name=name, project_name=project, **payload)
 
     async def sweep(self) -> None:
         """Tell claims a dead process left as unknown; reply the outcome of each job that ended."""

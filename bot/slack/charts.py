@@ -21,9 +21,9 @@ from typing import Any, Final, Protocol
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import fmt
 from bot.core.chart import chart_of
 from bot.core.events import Event
+from bot.core.run_name import project_label
 from bot.errors import SlackAuthError, SlackChannelUnusable, SlackOutcomeUnknown
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.plot import render_chart
@@ -114,7 +114,7 @@ class ChartUploads:
                 thread_ts=card.ts if card is not None else None,
                 file=png,
                 filename=chart_filename(row.event),
-                title=f"EON Tuner run · project {fmt.one_line(row.project_id, 40)}",
+                title=f"EON Tuner run · {project_label(row.project_id, row.event.project_name)}",
                 alt_txt="Accuracy against latency of the run's trials",
                 initial_comment=chart_comment(row.event),
             )

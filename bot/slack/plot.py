@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 from bot import fmt
 from bot.core.chart import ChartData
 from bot.core.ranking import pareto_front
-from bot.core.run_name import says_eon_tuner
+from bot.core.run_name import project_label, says_eon_tuner
 from bot.core.summary import TrialSummary
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ def _draw(ax: Axes, data: ChartData) -> None:
     run = fmt.one_line(data.title or f"run {data.run_id or '?'}", NAME_CHARS)
     prefix = "" if says_eon_tuner(run) else "EON Tuner · "  # not "EON Tuner · EON Tuner run 4"
     ax.set_title(
-        f"{prefix}{run} · project {fmt.one_line(data.project_id, 20)}\n"
+        f"{prefix}{run} · {project_label(data.project_id, data.project_name)}\n"
         f"{len(data.completed)} completed · {len(data.failed)} failed{_limits_text(data)}",
         loc="left",
         # At a fixed height: matplotlib would otherwise measure the axis's tick labels to see

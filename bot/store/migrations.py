@@ -14,6 +14,7 @@ append a step, never edit one. `schema` holds the tables as queries see them now
         action, trial)
     v5  PostgreSQL: the hot tables (projects, runs, leases) vacuumed by a fixed count of dead
         rows, with room in each page for updates (`_hot_tables`); SQLite unchanged
+    v6  `project_names`: each project's name from Edge Impulse, for messages
 """
 
 from __future__ import annotations
@@ -39,7 +40,15 @@ from sqlalchemy import (
 )
 
 from bot.errors import ConfigError
-from bot.store.schema import UtcDateTime, actions, digest, ei_keys, leases, schema_version
+from bot.store.schema import (
+    UtcDateTime,
+    actions,
+    digest,
+    ei_keys,
+    leases,
+    project_names,
+    schema_version,
+)
 
 _v1 = MetaData()
 _V1_TABLES = [
@@ -209,12 +218,18 @@ def _hot_tables(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE {table} SET ({', '.join(HOT_TABLE_SETTINGS)})"))
 
 
+def _project_names(conn: Connection) -> None:
+    """v5 → v6."""
+    project_names.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
     _ei_keys,
     _actions,
     _hot_tables,
+    _project_names,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

@@ -9,6 +9,7 @@
     leases          (kind, name): which replica polls a project or delivers to a channel
     ei_keys         per project: its Edge Impulse key added with `/eon key`, sealed (`bot.keys`)
     actions         one row per (project, run, action, trial) done from Slack (`actions`)
+    project_names   per project: its name from Edge Impulse and when it was asked (`names`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -218,4 +219,14 @@ actions = Table(
     UniqueConstraint("project_id", "run_hash", "action", "trial_hash", name="actions_once"),
     Index("actions_open", "state"),
     sqlite_autoincrement=True,
+)
+
+# Edge Impulse's name of each project (`bot.store.names`): written when it is fetched (daily at
+# most), apart from the `projects` row that every changed poll rewrites.
+project_names = Table(
+    "project_names",
+    metadata,
+    Column("project_id", String, primary_key=True),
+    Column("name", Text),  # None: not known (the key may not read it, or it was never asked)
+    Column("fetched_at", UtcDateTime, nullable=False),  # when it was last asked for
 )

@@ -6,7 +6,8 @@ reported without their rows, nor rows without the snapshot. Inserts that may rac
 pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQUE(channel, event
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
-`subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`.
+`subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
+`names`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
 `Store` builds them and offers their methods as its own (`via`), so callers see one object.
@@ -27,6 +28,7 @@ from bot.store.backend import Backend
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
+from bot.store.names import Names
 from bot.store.outages import Outages
 from bot.store.outbox import Outbox
 from bot.store.polls import Polls
@@ -69,6 +71,7 @@ class Store:
         self._ei_keys = EiKeys(backend, now)
         self._actions = Actions(backend, now, self._polls)
         self._outages = Outages(backend)
+        self._names = Names(backend)
 
     @classmethod
     async def open(cls, database_url: str, *, now: Callable[[], datetime] = utcnow) -> Store:
@@ -150,3 +153,7 @@ class Store:
     actions_of = via("_actions", Actions.actions_of)
 
     failing = via("_outages", Outages.failing)
+
+    project_name = via("_names", Names.project_name)
+    project_names = via("_names", Names.project_names)
+    put_project_name = via("_names", Names.put_project_name)

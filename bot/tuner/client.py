@@ -16,6 +16,7 @@ a server echoes back) reaches a message, a repr or a logged traceback.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -260,6 +261,12 @@ class TunerClient:
     def __repr__(self) -> str:
         return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
 
+    def key_digest(self, project_id: str) -> str | None:
+        """A digest of the key a read of the project would use now (None: no key), to notice
+        that it changed without keeping it (`bot.names`)."""
+        key = self._api_key_for(project_id)
+        return hashlib.sha256(key.get_secret_value().encode()).hexdigest() if key else None
+
     def _key(self, project_id: str) -> SecretStr:
         key = self._api_key_for(project_id)
         if key is None or not key.get_secret_value():
@@ -285,10 +292,11 @@ class TunerClient:
     async def fetch(self, project_id: str, path: str = "optimize/state") -> bytes:
         """The body of the project's 200 answer, unread (see `read`), retrying what may pass;
         a body over `max_bytes` (`EI_MAX_RESPONSE_MB`) is refused before it is all in memory.
-        `path`: another read under `/api/{projectId}/` (`bot.tuner.runs`)."""
+        `path`: another read under `/api/{projectId}/` (`bot.tuner.runs`); "" the project's
+        own info, `/api/{projectId}` (`bot.tuner.project_info`)."""
         project_id = project_id_from(project_id)
         key = self._key(project_id)
-        url = f"{self._base_url}/api/{project_id}/{path}"
+        url = f"{self._base_url}/api/{project_id}" + (f"/{path}" if path else "")
         headers = {
             "x-api-key": key.get_secret_value(),
             "Accept": "application/json",

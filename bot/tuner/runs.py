@@ -22,6 +22,7 @@ from concurrent.futures import Executor
 from pydantic import ValidationError
 
 from bot.core.handover import Earlier, RunIds, Wanted, to_close
+from bot.core.run_name import numbered
 from bot.errors import (
     NotEdgeImpulse,
     TunerApiError,
@@ -90,6 +91,16 @@ def refused(error: TunerApiError) -> bool:
     return error.status is not None and 400 <= error.status < 500 and error.status != 429
 
 
+def as_earlier(state: OptimizeStateResponse, run: TunerRun | None) -> OptimizeStateResponse:
+    """An earlier run's own state, named as the runs list names it when its configuration
+    gives no name (`core.run_name`), without its `nextRunIndex`: that counts the project's
+    runs, so it does not number this one."""
+    config = state.config
+    if config is not None and not (config.name or "").strip() and run is not None:
+        config = config.model_copy(update={"name": run.name or numbered(run.index)})
+    return state.model_copy(update={"config": config, "next_run_index": None})
+
+
 def _order(run: TunerRun) -> tuple[bool, int, str]:
     return run.index is None, run.index or 0, run.created or ""
 
@@ -101,11 +112,11 @@ async def read_earlier(
     it is refused or not understood), each with its own state read in `reader` (the poller's
     thread), or None when Edge Impulse refuses it (`refused`). An outage, or a garbled state,
     is raised: the poll fails and the next one asks again, rather than close a run unseen."""
+    listed: dict[str, TunerRun] = {}
+    runs: list[RunIds] | None
     try:
-        runs: list[RunIds] | None = [
-            (run.tuner_coordinator_job_id, run.tuner_job_id)
-            for run in await list_runs(tuner, project_id)
-        ]
+        listed = {run.tuner_coordinator_job_id: run for run in await list_runs(tuner, project_id)}
+        runs = [(run.tuner_coordinator_job_id, run.tuner_job_id) for run in listed.values()]
     except TunerUnavailable:
         raise
     except TunerApiError as error:  # refused or not understood: the list is only a help
@@ -118,6 +129,7 @@ async def read_earlier(
         try:
             body = await fetch_run_state(tuner, project_id, coordinator)
             state = await loop.run_in_executor(reader, tuner.read, project_id, body, whole_state)
+            state = as_earlier(state, listed.get(coordinator))
         except TunerApiError as error:
             if not refused(error):
                 raise

@@ -32,7 +32,7 @@ async def test_the_demo_writes_and_names_each_runs_chart_in_keep_twice(tmp_path:
         assert path.parent == kept.resolve()
         with Image.open(path) as image:
             assert image.format == "PNG" and image.size[0] >= 800 and image.size[1] >= 500
-    assert "📈 The EON Tuner run in project 1 in one picture" in first
+    assert "📈 The EON Tuner run in Keyword spotting (project 1) in one picture" in first
     assert (kept / "eon-bot.db").exists()
     assert "> click ✅ Use this trial" in first  # the demo presses one button
     assert "used trial" in first and "is now the project's impulse" in first

@@ -149,6 +149,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.subs: dict[tuple[str, str], Sub] = {}
         self.snapshots: dict[str, Snapshot] = {}
+        self.names: dict[str, str] = {}  # projects' names from Edge Impulse (`bot.names`)
         self.broken = False
 
     async def subscribe(
@@ -182,6 +183,9 @@ class MemoryStore:
     async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
         found = (self.snapshots.get(pid) for pid in project_ids)
         return {s.project_id: s.summary for s in found if s is not None and s.summary}
+
+    async def project_names(self, project_ids: Sequence[str]) -> dict[str, str]:
+        return {pid: self.names[pid] for pid in project_ids if pid in self.names}
 
     async def resume_channel(self, channel_id: str) -> None:
         for key, sub in self.subs.items():
@@ -463,6 +467,9 @@ async def test_list(make_bot: MakeBot) -> None:
         " · ⏸ paused: not_in_channel — invite the bot (`/invite @eon-bot`),"
         " then `/eon watch 43` here to resume"
     )
+    bot.store.names["42"] = "Keyword <spotting>"  # Edge Impulse's text: escaped
+    _, body = await bot.command("list")
+    assert "• Keyword &lt;spotting&gt; (project *42*) — every trial" in body["text"]
 
 
 async def test_list_of_very_many_fits(make_bot: MakeBot) -> None:

@@ -151,7 +151,7 @@ async def test_top_answers_from_the_snapshot(rig: Rig) -> None:
 
 async def test_chart_queues_the_runs_chart_for_this_channel(rig: Rig) -> None:
     reply = await rig.ask("chart 7")
-    assert reply.text.startswith("📈 Drawing project 7's run (1 completed trial)")
+    assert reply.text.startswith("📈 Drawing the run of project 7 (1 completed trial)")
     (queued,) = await rig.queued()
     data = chart_of(queued)
     assert [t.id for t in data.trials] == ["a", "b"] and queued.payload["on_demand"] is True

@@ -1,7 +1,8 @@
 """The EON Tuner simulator: an HTTP server that answers like Edge Impulse's tuner state API.
 
 `GET /v1/api/{projectId}/optimize/state` serves, for any positive numeric project id, the
-document of that project's own `Simulation` (see `.simulation` for the timeline). A
+document of that project's own `Simulation` (see `.simulation` for the timeline);
+`GET /v1/api/{projectId}` its project info, with its name (`.projects`). A
 project's simulated clock starts at its first request: `t = (clock() - first) * speed`, so
 every project watched in a demo starts from the beginning of a run. Timestamps in the documents
 count from a fixed date (reproducible bytes), or with `live_timestamps` from the wall-clock time
@@ -40,6 +41,7 @@ from bot.sandbox.simulator import jobs
 from bot.sandbox.simulator.faults import JSON_HEADERS, Fault, error_body
 from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.keys import install as install_keys
+from bot.sandbox.simulator.projects import install as install_project_info
 from bot.sandbox.simulator.runs import Render, add_run_routes
 from bot.sandbox.simulator.simulation import Simulation
 
@@ -300,6 +302,7 @@ def make_app(
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
     jobs.register(app, app[SIM_KEY])
     install_keys(app)  # per-project keys and api-key-info
+    install_project_info(app, project_key)  # the project's name
     add_run_routes(app.router, respond=_answer)
     return app
 

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 
 
 async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]:
-    """Every watched project, as the Home tab shows it, in three reads of the store; an
+    """Every watched project, as the Home tab shows it, in four reads of the store; an
     admin also sees each stored key masked (`ei_…abcd`), to tell which one is in use."""
     by_project: dict[str, list[SubscriptionView]] = {}
     for sub in await deps.store.subscriptions():
@@ -26,6 +26,7 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
     pids = list(by_project)
     summaries = await deps.store.summaries(pids)
     failing = await deps.store.failing(pids)
+    names = await deps.store.project_names(pids)
     projects = []
     for pid in pids:
         row = deps.keys.row(pid) if deps.keys is not None else None
@@ -34,6 +35,7 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
                 project_id=pid,
                 subscriptions=by_project[pid],
                 summary=summaries.get(pid),
+                name=names.get(pid),
                 failing=failing.get(pid),
                 key_source=deps.keys.source(pid) if deps.keys is not None else "none",
                 key_added_by=row.added_by if row is not None else None,

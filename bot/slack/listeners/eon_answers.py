@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from bot.core.routing import MODES
+from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
 from bot.slack.listeners import eon_runs
@@ -128,12 +129,13 @@ def mode_words(mode: str) -> str:
     return escape(one_line(mode, 20))
 
 
-def subscription_line(sub: SubscriptionView) -> str:
-    """ "• project 42 — every trial · added by <@U1> · paused: not_in_channel — invite…"."""
-    line = (
-        f"• project *{escape(one_line(sub.project_id, 40))}* — {mode_words(sub.mode)}"
-        f" · added by {_mention(sub.added_by)}"
-    )
+def subscription_line(sub: SubscriptionView, name: str | None = None) -> str:
+    """ "• project 42 — every trial · added by <@U1> · paused: not_in_channel — invite…";
+    "• Keyword spotting (project *42*) — …" once the project's name is known (`bot.names`)."""
+    project = f"project *{escape(one_line(sub.project_id, 40))}*"
+    if name is not None and name.strip():
+        project = f"{escape(one_line(name, PROJECT_NAME_CHARS))} ({project})"
+    line = f"• {project} — {mode_words(sub.mode)} · added by {_mention(sub.added_by)}"
     if sub.paused_reason:
         reason = escape(one_line(sub.paused_reason, 40))
         hint = PAUSE_HINTS.get(sub.paused_reason, "fix it")
@@ -244,7 +246,8 @@ async def _list(channel_id: str, deps: Deps) -> Reply:
     subs = await deps.store.subscriptions(channel_id=channel_id)
     if not subs:
         return Reply(EMPTY_HINT)
-    lines = [subscription_line(sub) for sub in subs]  # the store orders them by project id
+    names = await deps.store.project_names([sub.project_id for sub in subs])
+    lines = [subscription_line(sub, names.get(sub.project_id)) for sub in subs]  # by project id
     return Reply(_lines_within("*Watched in this channel:*", lines, LIMITS.fallback_text))
 
 

@@ -17,6 +17,7 @@ from slack_sdk.models.blocks import ActionsBlock, ContextBlock, MarkdownTextObje
 from bot import fmt
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import RunRef, Snapshot
+from bot.core.run_name import project_label
 from bot.core.summary import TrialSummary
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_parse import Chart, Top
@@ -81,7 +82,8 @@ async def chart(command: Chart, channel_id: str, deps: Deps) -> str:
     deps.wake_delivery()
     completed = fmt.plural(len(data.completed), "completed trial")
     return (
-        f"📈 Drawing project {project}'s run ({completed}); the chart follows in its thread here."
+        f"📈 Drawing the run of {escape(project_label(project, data.project_name))} "
+        f"({completed}); the chart follows in its thread here."
     )
 
 
@@ -90,7 +92,7 @@ async def top(command: Top, channel_id: str, deps: Deps) -> Message | str:
     if isinstance(found, Refusal):
         return found
     project, snapshot, data = found
-    name = snapshot.summary.name if snapshot.summary else None
+    name = snapshot.summary.display_name if snapshot.summary else None
     return render_top(project, name, data, command.count, run_id=snapshot.run_id)
 
 
@@ -132,7 +134,7 @@ def render_top(
     run = f" · {escape(fmt.one_line(run_name, 60))}" if run_name else ""
     title = (
         f"*Top {len(trials)} of {len(data.completed)} completed trials* · "
-        f"project {escape(project_id)}{run}"
+        f"{escape(project_label(project_id, data.project_name))}{run}"
     )
     body = clip(escape(table(trials)), LIMITS.section_text - 8)
     blocks = [

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
+from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.core.summary import RunSummary, studio_page
 from bot.fmt import one_line
 from bot.keys import KeySource
@@ -35,6 +36,7 @@ class HomeProject:
     key_added_at: datetime | None = None
     key_role: str | None = None
     key_mask: str | None = None  # `ei_…abcd`, for admins only
+    name: str | None = None  # Edge Impulse's name of the project (`bot.names`)
 
 
 def _channel(channel_id: str) -> str:
@@ -82,12 +84,20 @@ def _channel_words(subs: Sequence[SubscriptionView]) -> list[str]:
     return lines
 
 
+def _title(project: HomeProject) -> str:
+    """ "*Keyword spotting* (project 42)", or "*Project 42*" while its name is unknown."""
+    pid = escape(project.project_id)
+    if project.name is None or not project.name.strip():
+        return f"*Project {pid}*"
+    return f"*{escape(one_line(project.name, PROJECT_NAME_CHARS))}* (project {pid})"
+
+
 def project_blocks(project: HomeProject, *, admin: bool) -> list[dict[str, Any]]:
     pid = project.project_id
     summary = project.summary
     link = summary.studio_url if summary is not None else studio_page(pid, None)
     lines = [
-        f"*Project {escape(pid)}* · <{link}|Open in Studio>",
+        f"{_title(project)} · <{link}|Open in Studio>",
         *_run_words(project),
         *_channel_words(project.subscriptions),
         _key_words(project),

@@ -13,7 +13,7 @@ from slack_sdk.models.blocks import (
 
 from bot import fmt
 from bot.core.events import Event
-from bot.core.run_name import says_eon_tuner
+from bot.core.run_name import LABEL_CHARS, says_eon_tuner
 from bot.core.status_text import TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary
 from bot.slack.render.actions import Stop, card_buttons
@@ -38,12 +38,13 @@ STATUS_SHOWN: Final = 15
 
 
 def card_title(summary: RunSummary) -> str:
-    """ "EON Tuner · my run · project 42"; "… · my run (extended search) · …" for a run that
-    continues an earlier one, so its card never reads as a restart (plain text, escaped).
+    """ "EON Tuner · my run · Keyword spotting (project 42)" ("… · project 42" while the
+    project's name is unknown); "… · my run (extended search) · …" for a run that continues
+    an earlier one, so its card never reads as a restart (plain text, escaped).
     A name that already says "EON Tuner" ("EON Tuner run 4") is not prefixed again."""
     run = safe(summary.display_name)
     prefix = "" if says_eon_tuner(run) else f"EON Tuner{SEP}"
-    return f"{prefix}{run}{SEP}project {safe(summary.project_id)}"
+    return f"{prefix}{run}{SEP}{safe(summary.project_label, LABEL_CHARS)}"
 
 
 def continues_text(summary: RunSummary, earlier_card: str | None = None) -> str | None:

@@ -11,6 +11,7 @@ from slack_sdk.models.blocks import (
 
 from bot import fmt
 from bot.core.events import Event, EventKind
+from bot.core.run_name import LABEL_CHARS, project_label
 from bot.core.summary import studio_page
 from bot.slack.render.actions import action_line, event_buttons, offers, stopped_words
 from bot.slack.render.blocks import (
@@ -42,7 +43,7 @@ def event_metadata(event: Event) -> dict[str, Any]:
 
 
 def _where(event: Event) -> str:
-    parts = [f"project {safe(event.project_id)}"]
+    parts = [safe(project_label(event.project_id, event.project_name), LABEL_CHARS)]
     if event.run_name is not None:
         parts.append(safe(event.run_name))
     elif event.run_id is not None:  # a row queued before events carried the run's name
@@ -55,7 +56,7 @@ def _where(event: Event) -> str:
 def _event_line(event: Event) -> str:
     """The one mrkdwn line that says what happened; the fallback text is the same line."""
     p = event.payload
-    project = f"project {safe(event.project_id)}"
+    project = safe(project_label(event.project_id, event.project_name), LABEL_CHARS)
     name = safe(payload_text(p, "trial_name") or payload_text(p, "trial_id") or event.trial_id)
     match event.kind:
         case EventKind.RUN_STARTED:
@@ -142,7 +143,7 @@ def extend_text(can_extend: object, *, button: bool = False) -> str:
 
 def _finished_line(event: Event) -> str:
     p = event.payload
-    project = f"project {safe(event.project_id)}"
+    project = safe(project_label(event.project_id, event.project_name), LABEL_CHARS)
     if p.get("ended_unseen") is True:  # no count it did not see (`core.diff.unseen_figures`)
         seen = f"{payload_count(p, 'trials_seen')} of {payload_count(p, 'trials_planned')}"
         unseen = "ended while eon-bot could not look"
@@ -167,7 +168,7 @@ def _finished_line(event: Event) -> str:
 
 def chart_comment(event: Event) -> str:
     """The words posted with the run's chart (the upload's `initial_comment`)."""
-    project = f"project {safe(event.project_id)}"
+    project = safe(project_label(event.project_id, event.project_name), LABEL_CHARS)
     when = "so far" if event.payload.get("on_demand") is True else "at its end"
     return f"📈 The EON Tuner run in {project} in one picture, {when}."
 
