@@ -70,9 +70,14 @@ STARTUP_KILL_CHANCE = 0.3
 # kills spread over this land before, inside and after the transaction.
 POLL_WORK_S = 0.012
 HOLD_S = 0.4  # how long Slack holds an `in_flight` post before acting on it
-REPOST_GRACE_S = 1.0  # a wrong second post would show up within a few polls
-DELIVERY_TIMEOUT_S = 30.0
-WALL_LIMIT_S = 90.0
+REPOST_GRACE_POLLS = 20  # a wrong second post would show up within a few polls (1 s idle)
+# Hang guards only, never speed limits: each wait below is for a condition, and these bound it
+# so that a hang fails instead of blocking the suite. The test's time depends on the machine
+# and what runs beside it (it is printed with the figures); what it asserts is the channel's
+# content: nothing missed, nothing repeated. Prompt takeover of a dead replica's leases has its
+# own bound in tests/e2e/test_fleet.py.
+STEP_HANG_S = 60.0  # one poll, post, start or delivery
+HANG_S = 300.0  # the whole test
 FOUND_LOG = "not posting it again"  # delivery's line for a post found by its event_key
 
 
@@ -235,10 +240,12 @@ async def kill_at(stack: Stack, switch: KillSwitch, kill: Kill, t: float) -> boo
         fake.fail_next("chat.postMessage", delay=HOLD_S)
     controller.set_time(stack.project_id, t)
     if kill.kind is Kind.ANSWERED:
-        await fake.wait_for(lambda f: posts(f) >= posted + kill.nth_post, timeout=10.0)
+        await fake.wait_for(lambda f: posts(f) >= posted + kill.nth_post, timeout=STEP_HANG_S)
     else:
         await wait_until(
-            lambda: controller.requests(stack.project_id) > polled, within=10.0, what="a poll"
+            lambda: controller.requests(stack.project_id) > polled,
+            within=STEP_HANG_S,
+            what="a poll",
         )
         await asyncio.sleep(kill.after_s)
     stopped = await bot.kill()
@@ -247,14 +254,11 @@ async def kill_at(stack: Stack, switch: KillSwitch, kill: Kill, t: float) -> boo
         return False
     # Slack finishes a held post on its own; the restart must not race it (a real restart
     # takes longer than a server holds a request). Never held (the kill came first): drop it.
-    before = posts(fake)
-    try:
-        await fake.wait_for(lambda f: posts(f) > before, timeout=HOLD_S + 0.5)
-    except TimeoutError:
-        return False
-    finally:
-        fake.clear_faults()
-    return True
+    before, held = posts(fake), fake.pending_faults() == 0
+    fake.clear_faults()
+    if held:  # the post reached Slack before the kill: it lands HOLD_S after it came
+        await fake.wait_for(lambda f: posts(f) > before, timeout=STEP_HANG_S)
+    return held
 
 
 async def restart(stack: Stack, kill: Kill, t: float, figures: Figures) -> None:
@@ -267,9 +271,30 @@ async def restart(stack: Stack, kill: Kill, t: float, figures: Figures) -> None:
         if stack.bot.running:
             await stack.bot.kill()
             figures.kills["startup"] += 1
-    await stack.bot.start()
+    await stack.bot.start(within=STEP_HANG_S)
     figures.restarts += 1
-    await stack.advance(t)
+    await stack.advance(t, within=STEP_HANG_S)
+
+
+async def run_with_kills(
+    stack: Stack, switch: KillSwitch, plan: list[Kill], times: list[float], figures: Figures
+) -> None:
+    """Step the run's clock through `times`, killing and restarting the bot as planned."""
+    kills = {kill.step: kill for kill in plan}
+    await stack.bot.start(within=STEP_HANG_S)
+    await stack.watch()
+    for step, t in enumerate(times):
+        kill = kills.get(step)
+        if kill is None:
+            await stack.advance(t, within=STEP_HANG_S)
+            continue
+        figures.held_then_posted += await kill_at(stack, switch, kill, t)
+        figures.kills[kill.kind] += 1
+        rows, attempting = await outbox_rows(stack.bot)
+        figures.attempting += len(attempting)
+        figures.posted_unrecorded += len(attempting & event_keys(stack.slack))
+        await restart(stack, kill, t, figures)
+        figures.poll_redone += (await outbox_rows(stack.bot))[0] > rows
 
 
 async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
@@ -279,7 +304,7 @@ async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
     a restart on the same database each time (SQLite, and PostgreSQL, where the restarted
     process is another replica taking over the dead one's leases and claims): every
     notification exactly once, in order, in its thread, and each run's card edited to its
-    final counts."""
+    final counts. Its time is printed with the figures, not asserted (`HANG_S`)."""
     seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(2**32))
     figures = Figures(seed)
     switch = KillSwitch()
@@ -295,28 +320,16 @@ async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
         owed = owed_notifications(simulation)
         times = [t for t in simulation.milestones() if t > 0]
         plan = plan_kills(random.Random(seed), times, Counter(item.at for item in owed))
-        kills = {kill.step: kill for kill in plan}
         with explain(stack.bot), reproducible(figures, plan):
-            await stack.bot.start()
-            await stack.watch()
-            for step, t in enumerate(times):
-                kill = kills.get(step)
-                if kill is None:
-                    await stack.advance(t)
-                    continue
-                figures.held_then_posted += await kill_at(stack, switch, kill, t)
-                figures.kills[kill.kind] += 1
-                rows, attempting = await outbox_rows(stack.bot)
-                figures.attempting += len(attempting)
-                figures.posted_unrecorded += len(attempting & event_keys(stack.slack))
-                await restart(stack, kill, t, figures)
-                figures.poll_redone += (await outbox_rows(stack.bot))[0] > rows
-            with contextlib.suppress(TimeoutError):  # assert_notifications lists what is missing
-                await stack.slack.wait_for(
-                    lambda fake: delivered_all(fake, CHANNEL, owed), timeout=DELIVERY_TIMEOUT_S
-                )
-            await asyncio.sleep(REPOST_GRACE_S)
-            stopped = await stack.bot.terminate()
+            async with asyncio.timeout(HANG_S):
+                await run_with_kills(stack, switch, plan, times, figures)
+                with contextlib.suppress(TimeoutError):  # assert_notifications lists the missing
+                    await stack.slack.wait_for(
+                        lambda fake: delivered_all(fake, CHANNEL, owed), timeout=STEP_HANG_S
+                    )
+                # Counted in polls, not seconds: a busy machine gets a longer window, not shorter.
+                await stack.advance(times[-1], polls=REPOST_GRACE_POLLS, within=STEP_HANG_S)
+                stopped = await stack.bot.terminate()
             assert stopped.returncode == 0, f"SIGTERM at the end: exit code {stopped.returncode}"
 
             log = stack.bot.log_text()
@@ -337,4 +350,3 @@ async def test_repeated_sigkills_miss_nothing_and_repeat_nothing(
             assert figures.posted_unrecorded >= figures.kills[Kind.POSTED] >= 2
             assert figures.found_after_restart >= figures.posted_unrecorded
             assert "Traceback" not in log, "a restarted bot logged a traceback"
-    assert figures.seconds < WALL_LIMIT_S, f"took {figures.seconds:.0f}s"

@@ -84,6 +84,11 @@ class Faults(SlackState):
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def pending_faults(self) -> int:
+        """Queued failures no call has used yet: a test tells a request that reached the fake
+        (and is held by its `delay`) from one that never came, without waiting to see."""
+        return sum(fault.times for fault in self._faults)
+
     def set_channel_state(self, channel: str, state: ChannelState) -> None:
         """A lasting condition: "missing" → `channel_not_found`, "archived" → `is_archived` on
         writes, "not_in_channel" → `not_in_channel` on writes and reads, "ok" undoes them."""
