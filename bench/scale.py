@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `tests.e2e.ha
 
 from bot.core.events import EventKind  # noqa: E402
 from bot.sandbox.fakeslack import FakeSlack  # noqa: E402
+from bot.sandbox.simulator.runs import Render  # noqa: E402
 from bot.sandbox.simulator.server import SimulatorServer  # noqa: E402
 from bot.sandbox.simulator.simulation import Simulation  # noqa: E402
 from bot.store import Store  # noqa: E402
@@ -68,9 +69,10 @@ def _simulator(conn: Connection, speed: float, trials: int) -> None:
             seen: dict[str, list[float]] = defaultdict(list)
             respond = controller.respond
 
-            async def logged(project_id: str) -> Any:
-                seen[project_id].append(time.time())
-                return await respond(project_id)
+            async def logged(project_id: str, render: Render | None = None) -> Any:
+                if render is None:  # a poll of the project's state (not a run's or the runs list)
+                    seen[project_id].append(time.time())
+                return await respond(project_id, render)
 
             controller.respond = logged  # type: ignore[method-assign]
             conn.send(server.url)
