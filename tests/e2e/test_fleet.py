@@ -49,7 +49,6 @@ TRIALS = 10
 POLL_S = 0.1
 TAKEOVER_LIMIT_S = max(3 * POLL_S, 10.0)  # the bound
 REPOST_GRACE_S = 1.0
-WALL_LIMIT_S = 120.0
 
 
 def channel(project: str) -> str:
@@ -235,4 +234,3 @@ async def test_three_replicas_one_killed_one_redeployed_deliver_everything_once(
         finally:
             for bot in (a, b, c, c2):
                 await bot.close()
-    assert figures.seconds < WALL_LIMIT_S, f"took {figures.seconds:.0f}s"

@@ -619,14 +619,16 @@ async def test_eon_bot_simulate_serves_until_sigterm() -> None:
     )
     try:
         async with httpx.AsyncClient(headers={"x-api-key": "cli-secret-key"}) as http:
-            for _ in range(100):
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60.0  # against a hang: a start takes seconds when busy
+            while True:
                 try:
                     response = await http.get(f"http://127.0.0.1:{port}/v1/api/1/optimize/state")
                     break
                 except httpx.ConnectError:
+                    if loop.time() > deadline:
+                        pytest.fail("eon-bot simulate did not come up within 60 s")
                     await asyncio.sleep(0.1)
-            else:
-                pytest.fail("eon-bot simulate did not come up")
         assert response.status_code == 200 and response.json()["success"] is True
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=10)

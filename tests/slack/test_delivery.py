@@ -26,6 +26,7 @@ from bot.slack.listeners.eon_answers import subscription_line
 from bot.store import Outage, OutboxRow, Store
 
 CHANNEL = "C0RACE"
+HANG_S = 60.0  # a deadline only against a hang: what it waits for comes in well under 1 s
 
 
 class UnwatchedWhileRead(Store):
@@ -50,10 +51,9 @@ async def test_a_row_unsubscribed_after_it_was_read_is_not_posted(tmp_path: Path
         assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 1
         runner = asyncio.create_task(delivery.run())
         delivery.wake()
-        for _ in range(40):  # until delivery has read the row
-            await asyncio.sleep(0.05)
-            if store.raced:
-                break
+        async with asyncio.timeout(HANG_S):  # until delivery has read the row
+            while not store.raced:  # noqa: ASYNC110 (the store offers no event to wait on)
+                await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # time for a wrong post to be made
         await delivery.stop()
         runner.cancel()
@@ -295,7 +295,8 @@ async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_poll
         try:
             await asyncio.sleep(0.1)
             await owe(store)  # no wake
-            await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=2.0)
+            # Found at all: with the wakes pushing back the look everywhere, it never would be.
+            await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=HANG_S)
         finally:
             polls.cancel()
             await delivery.stop()
