@@ -50,8 +50,9 @@ async def test_an_extended_run_card_names_and_links_the_run_it_continues(running
     link = f"https://eon-test.slack.com/archives/{CHANNEL}/p{earlier.ts.replace('.', '')}"
     context = next(b for b in later.blocks if b["type"] == "context")
     assert context["elements"][0]["text"] == (
-        f"↪ Continues run {first.coordinator_job_id} · <{link}|earlier card>"
+        f"↪ Extends an earlier run's search · <{link}|earlier card>"
     )
-    assert f"↪ Continues run {first.coordinator_job_id}" in later.text
+    assert "↪ Extends an earlier run's search" in later.text
+    assert str(first.coordinator_job_id) not in later.text
     asked = running.slack.calls_to("chat.getPermalink")
     assert asked and all(call.args.get("message_ts") == earlier.ts for call in asked)

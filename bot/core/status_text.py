@@ -16,6 +16,7 @@ from bot.tuner.models import TunerStatus
 
 _STARTING = frozenset({TunerStatus.CREATING, TunerStatus.READY})
 NO_RUN_YET = "no EON Tuner run yet"
+STATE = "State: "  # the status line of where the run is, which `/eon status` may reword
 
 
 def state_words(summary: RunSummary) -> str:
@@ -158,7 +159,7 @@ def status_lines(summary: RunSummary) -> list[str]:
     lines = [
         _title(summary),
         _ids(summary),
-        f"State: {state_words(summary)}",
+        f"{STATE}{state_words(summary)}",
         _progress(summary),
         _counts(summary),
         _workers(summary),

@@ -640,9 +640,10 @@ def test_an_extended_run_card_has_another_title_and_says_what_it_continues() -> 
     card = render_card(extended, link)
     assert card.blocks[0]["text"]["text"] == "EON Tuner · run 3 (extended search) · project 42"
     assert card.blocks[0]["text"]["text"] != plain.blocks[0]["text"]["text"]
-    assert card.blocks[1]["elements"][0]["text"] == f"↪ Continues run 900 · <{link}|earlier card>"
+    context = card.blocks[1]["elements"][0]["text"]
+    assert context == f"↪ Extends an earlier run's search · <{link}|earlier card>"
     # No card of the earlier run here, or a link that is not one: named, not linked.
-    assert "↪ Continues run 900\n" in render_card(extended).text
+    assert "↪ Extends an earlier run's search\n" in render_card(extended).text
     for bad in ("javascript:alert(1)", "https://x|<!channel>", "https://a b"):
         assert "<" not in render_card(extended, bad).blocks[1]["elements"][0]["text"]
     assert "Continues" not in plain.text

@@ -25,11 +25,13 @@ from bot.sandbox.fakeslack import FakeSlack
 from bot.settings import Settings
 from bot.slack.actions import Click, RunActions, read_click
 from bot.slack.delivery import Delivery
-from bot.slack.delivery.stops import stop_of
+from bot.slack.delivery.stops import stop_of, stops_of
+from bot.slack.listeners.app_home import home_projects
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_runs import render_top
+from bot.slack.listeners.home_view import home_view
 from bot.slack.listeners.run_buttons import answer
-from bot.slack.render import render_card, render_event
+from bot.slack.render import render_card, render_event, render_status
 from bot.slack.render.actions import ACTION_SPECS, Stop, action_button
 from bot.store import DONE, UNKNOWN, Store
 from bot.store.schema import outbox
@@ -496,3 +498,20 @@ async def test_the_thread_lines_name_the_run_as_its_other_messages_do(rig: Rig) 
     for told in (taken, outcome):
         context = json.dumps(render_event(told).blocks[1], ensure_ascii=False)
         assert f"project {P} · EON Tuner run 4 · trial a" in context, context  # not "run 11"
+
+
+async def test_status_and_the_home_tab_say_who_stopped_the_run_as_its_card_does(rig: Rig) -> None:
+    assert await rig.click("stop", "U1") is None
+    before = await rig.store.snapshot(P)
+    events, snap = diff(before, state(trial("a", "failed"), running=False), project_id=P)
+    await rig.store.save_poll(P, snapshot=snap, events=events, outage=Outage())
+    summaries = list((await rig.store.summaries([P])).values())
+    assert summaries and summaries[0].finished and summaries[0].run_id == RUN
+    assert "State: finished" in render_status(summaries).text  # the control: no stop given
+    stops = await stops_of(rig.store, summaries)
+    assert stops == {P: Stop("U1", confirmed=True)}
+    status = render_status(summaries, stops=stops)
+    assert "State: stopped by <@U1>" in status.text and "State: finished" not in status.text
+    [home] = await home_projects(rig.deps)
+    view = json.dumps(home_view([home], admin=False, keys_enabled=False), ensure_ascii=False)
+    assert "⏹ *Stopped* by <@U1>" in view and "Finished" not in view

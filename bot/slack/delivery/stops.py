@@ -8,8 +8,10 @@ posts the end message and when it edits the finished card: "⏹ stopped by @some
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
+from bot.core.summary import RunSummary
 from bot.slack.render.actions import Stop
 from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord
 
@@ -23,6 +25,18 @@ class StopStore(Protocol):
     async def actions_of(
         self, project_id: str, run_id: str | None = None
     ) -> list[ActionRecord]: ...
+
+
+async def stops_of(store: StopStore, summaries: Sequence[RunSummary]) -> dict[str, Stop]:
+    """By project id, the stop taken from Slack on each of these runs that ended, if any
+    (`/eon status` and the Home tab word the end as the card does)."""
+    stops = {}
+    for summary in summaries:
+        if summary.finished and summary.run_id:
+            stop = await stop_of(store, summary.project_id, summary.run_id)
+            if stop is not None:
+                stops[summary.project_id] = stop
+    return stops
 
 
 async def stop_of(store: StopStore, project_id: str, run_id: str) -> Stop | None:

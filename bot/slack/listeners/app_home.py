@@ -10,6 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.slack.delivery.stops import stops_of
 from bot.slack.key_admins import key_refusal
 from bot.slack.listeners.deps import Deps, SubscriptionView
 from bot.slack.listeners.home_view import HomeProject, home_view
@@ -27,6 +28,7 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
     summaries = await deps.store.summaries(pids)
     failing = await deps.store.failing(pids)
     names = await deps.store.project_names(pids)
+    stops = await stops_of(deps.store, list(summaries.values()))
     projects = []
     for pid in pids:
         row = deps.keys.row(pid) if deps.keys is not None else None
@@ -35,6 +37,7 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
                 project_id=pid,
                 subscriptions=by_project[pid],
                 summary=summaries.get(pid),
+                stop=stops.get(pid),
                 name=names.get(pid),
                 failing=failing.get(pid),
                 key_source=deps.keys.source(pid) if deps.keys is not None else "none",

@@ -14,6 +14,7 @@ from bot.core.routing import Mode
 from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
+from bot.store import ActionRecord
 from bot.tuner.keys import KeyVerdict
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ class ListenerStore(Protocol):
     async def queue(self, channel_id: str, event: Event) -> bool: ...
     async def failing(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
     async def project_names(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
+    async def actions_of(
+        self, project_id: str, run_id: str | None = None
+    ) -> list[ActionRecord]: ...
 
 
 def _nothing() -> None:

@@ -17,6 +17,7 @@ from bot.core.routing import MODES
 from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
+from bot.slack.delivery.stops import stops_of
 from bot.slack.listeners import eon_runs
 from bot.slack.listeners.deps import Deps, SubscriptionView
 from bot.slack.listeners.eon_parse import (
@@ -170,7 +171,9 @@ async def _status(command: Status, channel_id: str, deps: Deps) -> Reply:
     found = await deps.store.summaries(project_ids)
     summaries = [found[pid] for pid in project_ids if pid in found]
     not_polled = [pid for pid in project_ids if pid not in found]
-    message = render_status(summaries, not_polled=not_polled)
+    message = render_status(
+        summaries, not_polled=not_polled, stops=await stops_of(deps.store, summaries)
+    )
     return Reply(message.text, message.blocks)
 
 

@@ -19,6 +19,7 @@ from bot.keys import KeySource
 from bot.slack.listeners.deps import SubscriptionView
 from bot.slack.listeners.eon_answers import PAUSE_HINTS, mode_words
 from bot.slack.render import best_text, clip, escape, progress_text, state_text
+from bot.slack.render.actions import Stop
 from bot.slack.render.key_form import OPEN_KEY_FORM_ACTION
 
 HOME_PROJECTS: Final = 40  # two blocks each, within Slack's 100 per view
@@ -37,6 +38,7 @@ class HomeProject:
     key_role: str | None = None
     key_mask: str | None = None  # `ei_…abcd`, for admins only
     name: str | None = None  # Edge Impulse's name of the project (`bot.names`)
+    stop: Stop | None = None  # who stopped its run from Slack (`bot.slack.delivery.stops`)
 
 
 def _channel(channel_id: str) -> str:
@@ -70,7 +72,7 @@ def _run_words(project: HomeProject) -> list[str]:
         return ["⏳ Not polled yet"]
     if summary.never_ran:
         return ["💤 *No run yet*"]
-    return [f"{state_text(summary)} · {progress_text(summary)}", best_text(summary)]
+    return [f"{state_text(summary, project.stop)} · {progress_text(summary)}", best_text(summary)]
 
 
 def _channel_words(subs: Sequence[SubscriptionView]) -> list[str]:

@@ -140,6 +140,11 @@ class Stop:
         key = "stopped_by" if self.confirmed else "stop_asked_by"
         return end.model_copy(update={"payload": {**end.payload, key: self.user_id}})
 
+    def words(self) -> str:
+        """How `/eon status` words the end: "stopped by @U" (mrkdwn)."""
+        who = mention(self.user_id)
+        return f"stopped by {who}" if self.confirmed else f"ended after {who} asked to stop it"
+
     def state(self) -> str:
         """The finished card's state line."""
         who = mention(self.user_id)

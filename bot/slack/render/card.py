@@ -3,7 +3,7 @@ built from a RunSummary."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from slack_sdk.models.blocks import (
@@ -14,7 +14,7 @@ from slack_sdk.models.blocks import (
 from bot import fmt
 from bot.core.events import Event
 from bot.core.run_name import LABEL_CHARS, says_eon_tuner
-from bot.core.status_text import TRAINING_LABEL, status_lines, training_words
+from bot.core.status_text import STATE, TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary
 from bot.slack.render.actions import Stop, card_buttons
 from bot.slack.render.blocks import (
@@ -48,11 +48,12 @@ def card_title(summary: RunSummary) -> str:
 
 
 def continues_text(summary: RunSummary, earlier_card: str | None = None) -> str | None:
-    """ "↪ Continues run 123 · earlier card" (a link to that run's card in this channel, when
-    there is one), for a run extending an earlier one; None otherwise."""
+    """ "↪ Extends an earlier run's search · earlier card" (a link to that run's card in this
+    channel, when there is one), for a run extending an earlier one; None otherwise. The
+    earlier run's job id stays in the metadata and `/eon status` ("continues job …")."""
     if not summary.continuation_job_id:
         return None
-    text = f"↪ Continues run {safe(summary.continuation_job_id, 40)}"
+    text = "↪ Extends an earlier run's search"
     if earlier_card and earlier_card.startswith("https://") and not set("<>| ") & set(earlier_card):
         text += f"{SEP}<{earlier_card}|earlier card>"
     return text
@@ -191,25 +192,36 @@ def render_run_started_card(
     return Message(text=card.text, blocks=card.blocks, metadata=event_metadata(event))
 
 
-def status_text(summary: RunSummary) -> str:
+def status_text(summary: RunSummary, stop: Stop | None = None) -> str:
     """One project's `/eon status` section: the lines `eon-bot status` prints in a terminal,
-    escaped, title in bold; the Studio link becomes the button below it."""
+    escaped, title in bold; the Studio link becomes the button below it. `stop`: who stopped
+    the run from Slack, which its state then says, as its card does."""
     lines = [escape(line) for line in status_lines(summary) if not line.startswith("Studio: ")]
+    if stop is not None and summary.finished:
+        lines = [f"{STATE}{stop.words()}" if x.startswith(STATE) else x for x in lines]
     return "\n".join([f"*{lines[0]}*", *lines[1:]] if lines else [])
 
 
-def render_status(summaries: Sequence[RunSummary], *, not_polled: Sequence[str] = ()) -> Message:
+def render_status(
+    summaries: Sequence[RunSummary],
+    *,
+    not_polled: Sequence[str] = (),
+    stops: Mapping[str, Stop] | None = None,
+) -> Message:
     """The `/eon status` answer: one section per project (at most `STATUS_SHOWN`), and the
-    projects watched but not polled yet (`not_polled`, project ids) in one line."""
+    projects watched but not polled yet (`not_polled`, project ids) in one line. `stops`: by
+    project id, who stopped its run from Slack."""
+    stops = stops or {}
     shown = list(summaries[:STATUS_SHOWN])
     blocks: list[Block | None] = []
     texts: list[str] = []
     for summary in shown:
         if blocks:
             blocks.append(DividerBlock())
-        blocks.append(section_block(status_text(summary)))
+        text = status_text(summary, stops.get(summary.project_id))
+        blocks.append(section_block(text))
         blocks.append(studio_button(summary.studio_url))
-        texts.append(status_text(summary))
+        texts.append(text)
     notes: list[str] = []
     if len(summaries) > len(shown):
         notes.append(f"…and {len(summaries) - len(shown)} more projects")
