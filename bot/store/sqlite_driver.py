@@ -3,8 +3,8 @@
 aiosqlite runs each call on the connection's own thread and hands the result back to the
 event loop: a queue put, a thread wake-up, a wake-up of the loop through its self-pipe. For
 each statement SQLAlchemy's adapter makes four such calls (open a cursor, execute, fetch the
-rows, close the cursor), so at a thousand watched projects the store made some 850 of them a
-second, most of the process's 1,000 context switches a second. Here a statement's cursor is
+rows, close the cursor), so with many watched projects these trips made most of the process's
+context switches (bench/scale.py measures it). Here a statement's cursor is
 opened, executed, read to the end and closed in one call on that thread; SQLAlchemy then
 reads the rows, `description`, `rowcount` and `lastrowid` kept from it. A transaction's
 BEGIN (`begin_with_next`) goes with its first statement, in the same trip, not in one of its
