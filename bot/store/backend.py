@@ -256,6 +256,9 @@ class PostgresBackend(Backend):
         if self._presence is not None:
             try:
                 await self._presence.execute(select(literal(1)))
+                # Not left open: an idle transaction holds back vacuum (the horizon stays at
+                # its snapshot), and `idle_in_transaction_session_timeout` would end it.
+                await self._presence.commit()
                 return
             except Exception:  # the server or the network dropped it: announce again
                 await self.leave()

@@ -67,6 +67,23 @@ async def test_a_lease_is_held_by_one_live_replica(postgres_url: str) -> None:
 
 
 @pytest.mark.postgres
+async def test_a_replica_announcing_itself_holds_no_transaction_open(postgres_url: str) -> None:
+    """Its presence connection is checked every few seconds; left idle in a transaction it
+    would hold back vacuum's horizon, and `idle_in_transaction_session_timeout` would end it
+    (the replica would look dead to the others)."""
+    store, name = await Store.open(postgres_url), f"replica-{secrets.token_hex(6)}"
+    try:
+        await store.join(name)
+        await store.join(name)  # the check
+        [(state,)] = await sql(
+            store, "SELECT state FROM pg_stat_activity WHERE application_name = :n", n=name
+        )
+        assert state == "idle"
+    finally:
+        await store.close()
+
+
+@pytest.mark.postgres
 async def test_a_replica_that_hangs_loses_its_leases_when_they_expire(postgres_url: str) -> None:
     a, b = await Store.open(postgres_url), await Store.open(postgres_url)
     try:
