@@ -15,6 +15,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v5  PostgreSQL: the hot tables (projects, runs, leases) vacuumed by a fixed count of dead
         rows, with room in each page for updates (`_hot_tables`); SQLite unchanged
     v6  `project_names`: each project's name from Edge Impulse, for messages
+    v7  a project's snapshot is kept as a base and the changes since (`snapshot_patch`,
+        `snapshot_tag`; `bot.store.snapshots`); rows from before read as a base alone
 """
 
 from __future__ import annotations
@@ -223,6 +225,14 @@ def _project_names(conn: Connection) -> None:
     project_names.create(conn)
 
 
+def _snapshot_patches(conn: Connection) -> None:
+    """v6 → v7: a changed poll writes what changed in the snapshot, not all of it (v5's
+    settings alone left `projects` holding a minute of whole snapshots in TOAST between two
+    autovacuum rounds, growing with the runs)."""
+    _add_column(conn, "projects", "snapshot_patch", Text())
+    _add_column(conn, "projects", "snapshot_tag", String(64))
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -230,6 +240,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _actions,
     _hot_tables,
     _project_names,
+    _snapshot_patches,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

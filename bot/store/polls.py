@@ -18,6 +18,28 @@ from bot.core.summary import RunSummary
 from bot.store.backend import Backend
 from bot.store.leases import Leases
 from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
+from bot.store.snapshots import Change, SnapshotWriter, whole
+
+_SNAPSHOT_COLUMNS = ("snapshot", "snapshot_patch", "snapshot_tag")
+
+
+def _change(
+    project_id: str,
+    snapshot: Snapshot | None,
+    text: str | None,
+    stored_json: str | None,
+    stored: Snapshot | None,
+) -> Change | None:
+    """The snapshot a poll writes: none after a failed one, nor one the store holds already
+    (a rewritten snapshot is a dead row version for PostgreSQL to vacuum); else its changes
+    since `stored_json` where they are short (`bot.store.snapshots`), found between the
+    models when the caller has that one parsed too (`stored`)."""
+    if snapshot is None:
+        return None
+    if snapshot.project_id != project_id:
+        raise ValueError(f"snapshot of project {snapshot.project_id}, not {project_id}")
+    text = text if text is not None else snapshot.model_dump_json()
+    return None if text == stored_json else Change(text, stored_json, stored, snapshot)
 
 
 class Polls:
@@ -26,6 +48,7 @@ class Polls:
         self._memory = backend.memory
         self._now = now
         self._leases = leases
+        self._snapshots = SnapshotWriter()
 
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
         text, outage = await self.stored_project(project_id)
@@ -39,7 +62,7 @@ class Polls:
             ).first()
         if row is None:
             return None, Outage()
-        return row.snapshot or None, Outage(
+        return self._snapshots.read(project_id, row) or None, Outage(
             failing_since=row.failing_since,
             unreachable_notified=row.unreachable_notified,
             auth_notified=row.auth_notified,
@@ -47,10 +70,12 @@ class Polls:
         )
 
     async def snapshot(self, project_id: str) -> Snapshot | None:
+        query = select(projects.c.snapshot, projects.c.snapshot_patch).where(
+            projects.c.project_id == project_id
+        )
         async with self._backend.read() as conn:
-            found = await conn.scalar(
-                select(projects.c.snapshot).where(projects.c.project_id == project_id)
-            )
+            row = (await conn.execute(query)).first()
+        found = whole(row.snapshot, row.snapshot_patch) if row is not None else None
         return Snapshot.model_validate_json(found) if found else None
 
     async def save_poll(
@@ -63,17 +88,18 @@ class Polls:
         start_event: Event | None = None,
         owner: str | None = None,
         snapshot_json: str | None = None,
-        snapshot_stored: bool = False,
+        stored_json: str | None = None,
+        stored: Snapshot | None = None,
         closed: Sequence[RunSummary] = (),
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
         `snapshot=None` (a failed poll) keeps the previous snapshot; `snapshot_json` is its
-        JSON when the caller has it already; `snapshot_stored`: the store holds that JSON
-        already, so it is not written again (a rewritten snapshot is a dead row version for
-        PostgreSQL to vacuum). `start_event` goes to the subscriptions still waiting for one (new
-        ones), ahead of `events` unless `events` already carry its key; then no subscription of
-        the project waits any more. `closed`: earlier runs' last summaries (`core.handover`).
+        JSON when the caller has it already; `stored_json` and `stored`: the snapshot the
+        store holds, as the caller last stored or read it (see `_change`). `start_event` goes
+        to the subscriptions still waiting for one (new ones), ahead of `events` unless
+        `events` already carry its key; then no subscription of the project waits any more.
+        `closed`: earlier runs' last summaries (`core.handover`).
 
         With `owner`, only while that replica holds the project's poll lease (else LeaseLost,
         nothing stored): a replica that stalled past its lease cannot overwrite the snapshot
@@ -82,20 +108,14 @@ class Polls:
         for item in (*events, *([start_event] if start_event else [])):
             if item.project_id != project_id:
                 raise ValueError(f"event {item.key!r} is not about project {project_id}")
-        if snapshot is not None and snapshot.project_id != project_id:
-            raise ValueError(f"snapshot of project {snapshot.project_id}, not {project_id}")
         now = self._now()
         summary = snapshot.summary if snapshot is not None else None
         shown = summary.model_dump_json() if summary is not None else ""
-        text = snapshot_json
-        if snapshot is not None and text is None:
-            text = snapshot.model_dump_json()
+        write = _change(project_id, snapshot, snapshot_json, stored_json, stored)
         async with self._backend.write() as conn:
             if owner is not None:
                 await self._leases.hold(conn, POLL, project_id, owner)
-            await self._save_project(
-                conn, project_id, None if snapshot_stored else text, outage, now
-            )
+            patch = await self._save_project(conn, project_id, write, outage, now)
             kept = self._memory.summary(project_id)
             if snapshot is not None and summary is not None and snapshot.run_id and kept != shown:
                 await self._save_summary(
@@ -119,6 +139,8 @@ class Polls:
                 if all(item.key != start_event.key for item in events):
                     plan.insert(0, (start_event, sorted((r.channel_id, r.mode) for r in waiting)))
             inserted = await self.enqueue(conn, plan, now)
+        if write is not None:
+            self._snapshots.written(project_id, patch)
         if snapshot is not None:
             self._memory.summarised(project_id, shown)
         self._memory.started(project_id, (row.channel_id for row in waiting))
@@ -151,7 +173,10 @@ class Polls:
             ),
             "project+snapshot": project.on_conflict_do_update(
                 index_elements=[projects.c.project_id],
-                set_={**kept, "snapshot": project.excluded.snapshot},
+                set_={
+                    **kept,
+                    **{name: project.excluded[name] for name in _SNAPSHOT_COLUMNS},
+                },
             ),
             "run": run.on_conflict_do_update(
                 index_elements=[runs.c.project_id, runs.c.run_hash],
@@ -171,10 +196,12 @@ class Polls:
         self,
         conn: AsyncConnection,
         project_id: str,
-        snapshot: str | None,
+        change: Change | None,
         outage: Outage,
         now: datetime,
-    ) -> None:
+    ) -> str | None:
+        """The project's row; with `change`, its snapshot too (as a patch where it can be).
+        Returns the patch written, if one was."""
         values: dict[str, Any] = {
             "project_id": project_id,
             "failing_since": outage.failing_since,
@@ -183,10 +210,10 @@ class Polls:
             "last_error": outage.last_error,
             "updated_at": now,
         }
-        if snapshot is None:
+        if change is None:
             await conn.execute(self._upserts["project"], values)
-        else:
-            await conn.execute(self._upserts["project+snapshot"], {**values, "snapshot": snapshot})
+            return None
+        return await self._snapshots.write(conn, values, change, self._upserts["project+snapshot"])
 
     async def _save_closed(
         self, conn: AsyncConnection, project_id: str, closed: Sequence[RunSummary], now: datetime
@@ -287,10 +314,13 @@ class Polls:
             found = {row.project_id: row.summary for row in await conn.execute(latest)}
             runless = [pid for pid in project_ids if pid not in found]
             if runless:
-                query = select(projects.c.project_id, projects.c.snapshot).where(
-                    projects.c.project_id.in_(runless)
-                )
-                snapshots = {row.project_id: row.snapshot for row in await conn.execute(query)}
+                query = select(
+                    projects.c.project_id, projects.c.snapshot, projects.c.snapshot_patch
+                ).where(projects.c.project_id.in_(runless))
+                snapshots = {
+                    row.project_id: whole(row.snapshot, row.snapshot_patch)
+                    for row in await conn.execute(query)
+                }
         for pid in runless:
             text = snapshots.get(pid)
             snapshot = Snapshot.model_validate_json(text) if text else None

@@ -2,7 +2,8 @@
 
     schema_version  one row: the schema the data is in
     subscriptions   (channel_id, project_id): who watches what, and how
-    projects        per project: the last snapshot and the outage bookkeeping
+    projects        per project: the last snapshot (a base and the changes since) and the
+                    outage bookkeeping
     runs            (project_id, run_hash): the run's latest summary and its `version`
     outbox          one row per (channel, event hash): what is owed to, or was posted in, a channel
     cards           (channel_id, project_id, run_hash): the run's top-level message in a channel
@@ -113,12 +114,14 @@ projects = Table(
     "projects",
     metadata,
     Column("project_id", String, primary_key=True),
-    Column("snapshot", Text),  # Snapshot.model_dump_json()
+    Column("snapshot", Text),  # Snapshot.model_dump_json(), as of its last whole write
     Column("failing_since", UtcDateTime),
     Column("unreachable_notified", Boolean, nullable=False),
     Column("auth_notified", Boolean, nullable=False),
     Column("last_error", Text),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("snapshot_patch", Text),  # the changes to `snapshot` since (`bot.store.snapshots`)
+    Column("snapshot_tag", String(64)),  # digest of the snapshot the two make
 )
 
 runs = Table(

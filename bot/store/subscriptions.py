@@ -20,6 +20,7 @@ from bot.store.schema import (
     projects,
     subscriptions,
 )
+from bot.store.snapshots import CLEARED
 
 
 def _order(sub: Subscription) -> tuple[tuple[int, int, str], str]:
@@ -64,9 +65,7 @@ class Subscriptions:
             )
             if others == 1:
                 await conn.execute(
-                    update(projects)
-                    .where(projects.c.project_id == project_id)
-                    .values(snapshot=None)
+                    update(projects).where(projects.c.project_id == project_id).values(CLEARED)
                 )
         if others == 1:
             self._memory.summarised(project_id, "")
