@@ -1,6 +1,7 @@
-"""Bounded storage (issue 21): a snapshot the store already holds is not written again, and on
-PostgreSQL the tables every poll rewrites are vacuumed by a fixed count of dead rows, with
-room in each page for updates (migration v3). `bench/storage.py` shows their sizes level off."""
+"""Bounded storage (issue 21): a snapshot the store already holds is not written again, a
+changed one is written as its changes since a base (`bot.store.snapshots`), and on PostgreSQL
+the tables every poll rewrites are vacuumed by a fixed count of dead rows, with room in each
+page for updates. `bench/storage.py` shows their sizes level off."""
 
 from __future__ import annotations
 
