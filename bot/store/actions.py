@@ -140,6 +140,17 @@ class Actions:
         async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
 
+    async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]:
+        """The stops asked from Slack in these projects, oldest first, in one read (for
+        `/eon status` and the Home tab, which show many projects at once)."""
+        if not project_ids:
+            return []
+        query = select(actions).where(
+            actions.c.action == "stop", actions.c.project_id.in_(list(project_ids))
+        )
+        async with self._backend.read() as conn:
+            return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
+
     async def actions_of(self, project_id: str, run_id: str | None = None) -> list[ActionRecord]:
         """What was done to a project (or one of its runs), oldest first: which buttons still
         apply."""

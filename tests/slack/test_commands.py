@@ -187,7 +187,7 @@ class MemoryStore:
     async def project_names(self, project_ids: Sequence[str]) -> dict[str, str]:
         return {pid: self.names[pid] for pid in project_ids if pid in self.names}
 
-    async def actions_of(self, project_id: str, run_id: str | None = None) -> list[Any]:
+    async def stops_in(self, project_ids: Any) -> list[Any]:
         return []  # no run acted on from Slack here (tests/slack/test_run_actions.py)
 
     async def resume_channel(self, channel_id: str) -> None:

@@ -510,6 +510,8 @@ async def test_status_and_the_home_tab_say_who_stopped_the_run_as_its_card_does(
     assert "State: finished" in render_status(summaries).text  # the control: no stop given
     stops = await stops_of(rig.store, summaries)
     assert stops == {P: Stop("U1", confirmed=True)}
+    another_run = summaries[0].model_copy(update={"run_id": "another run"})
+    assert await stops_of(rig.store, [another_run]) == {}  # a stop of the project's earlier run
     status = render_status(summaries, stops=stops)
     assert "State: stopped by <@U1>" in status.text and "State: finished" not in status.text
     [home] = await home_projects(rig.deps)

@@ -8,7 +8,7 @@ posts the end message and when it edits the finished card: "⏹ stopped by @some
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from bot.core.summary import RunSummary
@@ -20,22 +20,27 @@ ASKED = frozenset({CLAIMED, UNKNOWN})  # its answer awaited, or never known
 
 
 class StopStore(Protocol):
-    """The part of `bot.store.Store` this needs."""
+    """The part of `bot.store.Store` `stop_of` needs."""
 
     async def actions_of(
         self, project_id: str, run_id: str | None = None
     ) -> list[ActionRecord]: ...
 
 
-async def stops_of(store: StopStore, summaries: Sequence[RunSummary]) -> dict[str, Stop]:
+class StopsStore(Protocol):
+    """The part of `bot.store.Store` `stops_of` needs."""
+
+    async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]: ...
+
+
+async def stops_of(store: StopsStore, summaries: Sequence[RunSummary]) -> dict[str, Stop]:
     """By project id, the stop taken from Slack on each of these runs that ended, if any
-    (`/eon status` and the Home tab word the end as the card does)."""
+    (`/eon status` and the Home tab word the end as the card does), in one read."""
+    ended = {s.project_id: s.run_id for s in summaries if s.finished and s.run_id}
     stops = {}
-    for summary in summaries:
-        if summary.finished and summary.run_id:
-            stop = await stop_of(store, summary.project_id, summary.run_id)
-            if stop is not None:
-                stops[summary.project_id] = stop
+    for record in await store.stops_in(ended) if ended else []:
+        if ended.get(record.project_id) == record.run_id and record.state in CONFIRMED | ASKED:
+            stops[record.project_id] = Stop(record.user_id, confirmed=record.state in CONFIRMED)
     return stops
 
 

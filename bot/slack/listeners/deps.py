@@ -3,7 +3,7 @@ small in-memory one) and the actions `build()` wires to the poller and delivery.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -53,9 +53,7 @@ class ListenerStore(Protocol):
     async def queue(self, channel_id: str, event: Event) -> bool: ...
     async def failing(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
     async def project_names(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
-    async def actions_of(
-        self, project_id: str, run_id: str | None = None
-    ) -> list[ActionRecord]: ...
+    async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]: ...
 
 
 def _nothing() -> None:
