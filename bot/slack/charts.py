@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.chart import chart_of
 from bot.core.events import Event
-from bot.core.run_name import project_label
+from bot.core.run_name import project_label, says_eon_tuner
 from bot.errors import SlackAuthError, SlackChannelUnusable, SlackOutcomeUnknown
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.plot import render_chart
@@ -56,6 +56,13 @@ def chart_filename(event: Event) -> str:
     digest = hashlib.sha256(event.key.encode()).hexdigest()[:16]
     project = _slug(event.project_id, "project")
     return f"eon-tuner-{project}-{_slug(event.tuner_job_id, 'run')}-{digest}.png"
+
+
+def chart_title(event: Event) -> str:
+    """The file's title in Slack: the run's one name and the project's, as on the chart."""
+    run = chart_of(event).title or "EON Tuner run"
+    run = run if says_eon_tuner(run) else f"EON Tuner · {run}"  # as the chart's own title
+    return f"{run} · {project_label(event.project_id, event.project_name)}"
 
 
 def is_message_of(message: Mapping[str, Any], event: Event) -> bool:
@@ -114,7 +121,7 @@ class ChartUploads:
                 thread_ts=card.ts if card is not None else None,
                 file=png,
                 filename=chart_filename(row.event),
-                title=f"EON Tuner run · {project_label(row.project_id, row.event.project_name)}",
+                title=chart_title(row.event),
                 alt_txt="Accuracy against latency of the run's trials",
                 initial_comment=chart_comment(row.event),
             )

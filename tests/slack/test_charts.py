@@ -95,6 +95,7 @@ async def test_the_chart_goes_into_the_cards_thread_as_a_png(rig: Rig) -> None:
     assert reply.thread_ts == card.ts
     assert "project 7" in reply.text
     (shared,) = reply.files
+    assert shared["title"] == "EON Tuner run · project 7"  # no name in DATA: none made up
     png = rig.fake.file(str(shared["id"])).data
     assert png is not None
     assert Image.open(io.BytesIO(png)).size == (1000, 600)
@@ -138,3 +139,16 @@ async def test_a_chart_that_keeps_failing_is_given_up(
     await rig.until("eon_run_chart", "abandoned")
     assert len(rig.fake.calls_to("files.getUploadURLExternal")) == charts.MAX_ATTEMPTS
     assert chart_files(rig.fake) == []
+
+
+@pytest.mark.parametrize(
+    ("title", "named"),
+    [
+        ("EON Tuner run 4", "EON Tuner run 4 · project 7"),
+        ("EON Tuner run 4 (extended search)", "EON Tuner run 4 (extended search) · project 7"),
+        ("mine", "EON Tuner · mine · project 7"),
+        (None, "EON Tuner run · project 7"),
+    ],
+)
+def test_the_files_title_names_the_run_as_the_chart_does(title: str | None, named: str) -> None:
+    assert charts.chart_title(chart_event(RUN, DATA.model_copy(update={"title": title}))) == named
