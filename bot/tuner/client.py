@@ -25,7 +25,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Final, TypeVar
 
 import httpx
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from bot import collector
 from bot.capacity import CAPACITY
@@ -56,6 +56,7 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9
 # A dead host should fail fast; a large tuner state needs time to arrive.
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def _user_agent() -> str:
@@ -288,6 +289,20 @@ class TunerClient:
     ) -> T:
         """`read_state` with the project's key as the secret to keep out of error text."""
         return read_state(project_id, body, use, secret=self._key(project_id), known=known)
+
+    async def fetch_answer(self, project_id: str, path: str, model: type[M], what: str) -> M:
+        """Another read under the project (`fetch`'s `path`) as `model`, an answer with a
+        `success` flag; `what` names it in the error ("the runs list") when it is not one or
+        says `success: false` (Edge Impulse's words are not quoted: nothing of the key echoed)."""
+        body = await self.fetch(project_id, path)
+        try:
+            answer = model.model_validate_json(body)
+        except ValidationError:
+            what_not = f"{what} is not a {what.removeprefix('the ')}"  # "the runs list is not a …"
+            raise TunerBadResponse(project_id, what_not, 200) from None
+        if not getattr(answer, "success", False):
+            raise TunerReportedError(project_id, f"{what} says success: false", 200)
+        return answer
 
     async def fetch(self, project_id: str, path: str = "optimize/state") -> bytes:
         """The body of the project's 200 answer, unread (see `read`), retrying what may pass;

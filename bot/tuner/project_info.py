@@ -9,9 +9,9 @@ do, and the caller (`bot.names`) keeps saying "project 1".
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from bot.errors import TunerBadResponse, TunerReportedError
+from bot.errors import TunerBadResponse
 from bot.fmt import one_line
 from bot.tuner.client import TunerClient
 
@@ -33,13 +33,7 @@ class ProjectInfo(_Lenient):
 
 async def fetch_project_name(tuner: TunerClient, project_id: str) -> str:
     """The project's name on one line; a `TunerApiError` when it cannot be had."""
-    body = await tuner.fetch(project_id, "")
-    try:
-        answer = ProjectInfo.model_validate_json(body)
-    except ValidationError:
-        raise TunerBadResponse(project_id, "the project info is not a project info", 200) from None
-    if not answer.success:  # Edge Impulse's words are not quoted: nothing of the key echoed
-        raise TunerReportedError(project_id, "the project info says success: false", 200)
+    answer = await tuner.fetch_answer(project_id, "", ProjectInfo, "the project info")
     name = one_line(answer.project.name, NAME_CHARS) if answer.project is not None else ""
     if not name.strip():
         raise TunerBadResponse(project_id, "the project info gives no name", 200)

@@ -19,15 +19,12 @@ import asyncio
 import logging
 from concurrent.futures import Executor
 
-from pydantic import ValidationError
-
 from bot.core.handover import Earlier, RunIds, Wanted, to_close
 from bot.core.run_name import numbered
 from bot.errors import (
     NotEdgeImpulse,
     TunerApiError,
     TunerAuthError,
-    TunerBadResponse,
     TunerNotFound,
     TunerReportedError,
     TunerUnavailable,
@@ -72,13 +69,9 @@ async def fetch_run_state(tuner: TunerClient, project_id: str, coordinator_job_i
 async def list_runs(tuner: TunerClient, project_id: str) -> list[TunerRun]:
     """The project's runs, oldest first (by `index`, then `created`: the list's own order is
     not relied on); a `TunerApiError` when they cannot be had."""
-    body = await tuner.fetch(project_id, "optimize/runs")
-    try:
-        answer = ListTunerRunsResponse.model_validate_json(body)
-    except ValidationError:
-        raise TunerBadResponse(project_id, "the runs list is not a runs list", 200) from None
-    if not answer.success:  # Edge Impulse's words are not quoted: nothing of the key echoed
-        raise TunerReportedError(project_id, "the runs list says success: false", 200)
+    answer = await tuner.fetch_answer(
+        project_id, "optimize/runs", ListTunerRunsResponse, "the runs list"
+    )
     return sorted(answer.runs, key=_order)
 
 
