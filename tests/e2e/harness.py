@@ -860,19 +860,26 @@ class Stack:
     def simulation(self) -> Simulation:
         return self.controller.simulation(self.project_id)
 
-    async def command(self, text: str) -> CommandReply:
-        """`/eon <text>` in the stack's channel, with a fresh response_url."""
-        return await self.bot.command(self.http, text, response_url=self.slack.response_url())
+    async def command(self, text: str, *, channel_id: str | None = None) -> CommandReply:
+        """`/eon <text>` in `channel_id` (the stack's channel), with a fresh response_url."""
+        return await self.bot.command(
+            self.http,
+            text,
+            response_url=self.slack.response_url(),
+            channel_id=channel_id or self.channel,
+        )
 
     async def advance(self, t: float, *, polls: int = 2, within: float = 10.0) -> None:
         await advance(self.controller, self.project_id, t, polls=polls, within=within)
 
-    async def watch(self) -> None:
-        """`/eon watch`, then wait for the run card: the bot's first poll is stored by then,
-        so the watch's own check of the project no longer muddles `advance`."""
-        reply = await self.command(f"watch {self.project_id}")
+    async def watch(self, channel_id: str | None = None) -> None:
+        """`/eon watch` in `channel_id` (the stack's channel), then wait for the run card
+        there: the bot's first poll for it is stored by then, so the watch's own check of the
+        project no longer muddles `advance` (nor the next channel's watch)."""
+        channel = channel_id or self.channel
+        reply = await self.command(f"watch {self.project_id}", channel_id=channel)
         assert_ack(reply, f"Watching project {self.project_id}")
-        await self.slack.wait_for(lambda fake: fake.top_level(self.channel), timeout=15.0)
+        await self.slack.wait_for(lambda fake: fake.top_level(channel), timeout=15.0)
 
 
 @contextlib.asynccontextmanager

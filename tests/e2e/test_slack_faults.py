@@ -57,19 +57,6 @@ Hook = Callable[[], None]
 # --- helpers ----------------------------------------------------------------------------------
 
 
-async def watch_in(stack: Stack, channel: str) -> None:
-    """`/eon watch` in `channel`, then its run card: the first poll for it is stored by then,
-    so the next channel's watch (and `advance`) are not muddled by this one's check."""
-    reply = await stack.bot.command(
-        stack.http,
-        f"watch {stack.project_id}",
-        response_url=stack.slack.response_url(),
-        channel_id=channel,
-    )
-    assert_ack(reply, f"Watching project {stack.project_id}")
-    await stack.slack.wait_for(lambda fake: fake.top_level(channel), timeout=15.0)
-
-
 async def list_in(stack: Stack, channel: str) -> str:
     """`/eon list` in `channel`: where a person sees why the channel gets nothing."""
     reply = await stack.bot.command(
@@ -267,7 +254,7 @@ async def test_429_5xx_and_dropped_connections_lose_nothing_and_delay_no_other_c
         with explain(stack.bot):
             await stack.bot.start()
             for channel in channels:
-                await watch_in(stack, channel)
+                await stack.watch(channel)
             stepped = await drive(stack, times, hooks)
             await wait_delivered(fake, HEALTHY, owed, timeout=15.0)
             healthy_done = time.monotonic()
@@ -360,7 +347,7 @@ async def test_a_run_card_whose_answer_was_lost_still_ends_up_showing_the_finish
                 "chat.postMessage", channel=CARD_LOST, drop_connection=True, take_effect=True
             )
             fake.fail_next("conversations.history", channel=CARD_LOST, status=500, times=1000)
-            await watch_in(stack, CARD_LOST)
+            await stack.watch(CARD_LOST)
             await drive(stack, times, {})
             await fake.wait_for(lookup_failed, timeout=15.0)
             fake.clear_faults()  # Slack answers again, after the run ended
@@ -413,7 +400,7 @@ async def test_broken_channels_are_paused_listed_and_caught_up_in_order_on_rejoi
         with explain(stack.bot):
             await stack.bot.start()
             for channel in channels:
-                await watch_in(stack, channel)
+                await stack.watch(channel)
             stepped = await drive(stack, times, hooks)
             await wait_delivered(fake, HEALTHY, owed, timeout=15.0)
             assert_channel(fake, HEALTHY, owed)
@@ -495,7 +482,7 @@ async def test_a_revoked_token_stops_delivery_keeps_the_outbox_and_a_restart_sen
         with explain(stack.bot):
             await stack.bot.start()
             for channel in channels:
-                await watch_in(stack, channel)
+                await stack.watch(channel)
             await drive(
                 stack, times, {revoke_step: [functools.partial(fake.set_token, ROTATED_TOKEN)]}
             )

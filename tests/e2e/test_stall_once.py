@@ -37,12 +37,7 @@ async def test_a_run_held_still_stalls_once_and_resumes_once_in_each_channel(
         with explain(stack.bot):
             await stack.bot.start()
             await stack.watch()
-            reply = await stack.bot.command(
-                stack.http,
-                f"watch {stack.project_id} best",
-                response_url=stack.slack.response_url(),
-                channel_id=BEST,
-            )
+            reply = await stack.command(f"watch {stack.project_id} best", channel_id=BEST)
             assert_ack(reply, f"Watching project {stack.project_id}")
             for t in times[: times.index(hold)]:
                 await stack.advance(t)
