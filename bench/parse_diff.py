@@ -48,9 +48,9 @@ from pydantic import SecretStr
 from sqlalchemy import update
 
 from bot.core.outage import Outage
-from bot.poller import Poller
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.simulator.simulation import Simulation
+from bot.service.poller import Poller
 from bot.store import Store
 from bot.store.schema import projects
 from bot.tuner.client import TunerClient, default_transport

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Capacity:
-    """- `fetches`: requests to Edge Impulse under way at once (`bot.poller`): enough for
+    """- `fetches`: requests to Edge Impulse under way at once (`bot.service.poller`): enough for
       every project polled each interval when answers take a few hundred milliseconds;
-    - `slow_share`: slow projects hold at most 1/`slow_share` of the fetches (`bot.lanes`),
+    - `slow_share`: slow projects hold at most 1/`slow_share` of the fetches (`bot.service.lanes`),
       so the others always find a free one;
     - `connections`: the tuner transport's pool (`bot.tuner.client.default_transport`), one
       for each fetch that may be under way, so a fetch never waits for a connection;
-    - `writes`: changed documents being read or stored at once (`bot.poller`), each of which
+    - `writes`: changed documents being read or stored at once (`bot.service.poller`), each of which
       may hold a database connection;
     - `pool_size` / `pool_overflow`: PostgreSQL connections kept open, and more at busy times
       (`bot.store.url`), shared by the writes, delivery's channels and `/eon` commands;

@@ -16,7 +16,7 @@ PAUSE_BYTES = 1024 * 1024
 
 
 def freeze() -> None:
-    """Take what the process holds now out of the collector's rounds (`bot.app.settle`, once
+    """Take what the process holds now out of the collector's rounds (`bot.service.app.settle`, once
     started): its modules, settings and the projects it polls stay until it exits, and a full
     collection walking them all held the event loop still, every few seconds, at many
     projects (`bench/scale.py`: `/eon status ID` p99). `gc.freeze()` moves them to a

@@ -170,9 +170,9 @@ def test_settle_takes_what_the_process_holds_out_of_the_collectors_rounds() -> N
     collection walks a few hundred objects instead of the ~170,000 modules hold."""
     script = """
 import gc, sys
-import bot.app
+import bot.service.app
 before = len(gc.get_objects())
-bot.app.settle()
+bot.service.app.settle()
 print(before, len(gc.get_objects()), gc.get_freeze_count(), "matplotlib.figure" in sys.modules)
 """
     done = subprocess.run(

@@ -13,7 +13,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot import collector
 from bot.capacity import CAPACITY, Capacity
-from bot.lanes import Lanes
+from bot.service.lanes import Lanes
 from bot.store import url
 from bot.tuner.client import TunerClient, default_transport
 
@@ -45,7 +45,7 @@ def test_the_processes_capacity_keeps_every_relation() -> None:
 
 
 def test_the_poller_the_transport_and_the_pool_take_their_slots_from_it() -> None:
-    from bot.poller import Poller
+    from bot.service.poller import Poller
 
     defaults = Poller.__init__.__kwdefaults__ or {}
     assert (defaults["max_fetches"], defaults["max_writes"]) == (CAPACITY.fetches, CAPACITY.writes)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot.check import FAIL, PASS, check
+from bot.cli.check import FAIL, PASS, check
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.socketmode import SocketModeServer

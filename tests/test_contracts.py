@@ -40,3 +40,14 @@ def test_the_rooms_contract_places_every_room_of_bot() -> None:
     missing = top_level - {"bot.tuner"} - named
     assert not missing, f"place {sorted(missing)} in a layer of the rooms contract"
     assert {"bot.tuner.client", "bot.tuner.models"} <= named
+
+
+def test_the_service_contract_places_every_module_of_the_service() -> None:
+    """A module added to `bot.service` takes its place in the "service" layers contract, so what
+    assembles what inside the service stays stated."""
+    import bot.service
+
+    layers: list[str] = contract("service")["layers"]  # type: ignore[assignment]
+    named = {name.strip() for layer in layers for name in layer.split("|")}
+    modules = {module.name for module in pkgutil.iter_modules(bot.service.__path__)}
+    assert modules == named, f"place {sorted(modules - named)} in the service contract"

@@ -1,4 +1,4 @@
-"""`bot.fleet`: replicas share the watched projects through the database, take over a dead
+"""`bot.service.fleet`: replicas share the watched projects through the database, take over a dead
 one's at their next tick, and a second process on one SQLite file refuses to start."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy import update
 
 from bot.clock import utcnow
 from bot.errors import ConfigError
-from bot.fleet import Fleet, SqliteLock, lease_seconds, tick_seconds
-from bot.poller import Poller
+from bot.service.fleet import Fleet, SqliteLock, lease_seconds, tick_seconds
+from bot.service.poller import Poller
 from bot.store import Store
 from bot.store.schema import leases
 
@@ -166,7 +166,7 @@ def test_a_second_process_on_one_sqlite_file_refuses_in_one_line(tmp_path: Path)
         assert "already runs" in message and str(database) in message and "PostgreSQL" in message
         # Another process, as `eon-bot run` would be: the same answer.
         code = (
-            "from pathlib import Path; from bot.fleet import SqliteLock; "
+            "from pathlib import Path; from bot.service.fleet import SqliteLock; "
             f"SqliteLock(Path({str(database)!r})).acquire()"
         )
         other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

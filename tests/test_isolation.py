@@ -1,4 +1,4 @@
-"""One slow dependency does not slow everything (`bot.lanes`): with 40 of 50 projects
+"""One slow dependency does not slow everything (`bot.service.lanes`): with 40 of 50 projects
 answering in 8 s, the 10 healthy ones are still polled at their interval, and the log's
 "falling behind" names the slow answers and the projects, not a lack of replicas.
 
@@ -22,8 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot.clock import utcnow
-from bot.poller import Poller
 from bot.sandbox.simulator.server import Fault, SimulatorServer
+from bot.service.poller import Poller
 from bot.store import Store
 from bot.tuner.client import TunerClient, default_transport
 
@@ -33,7 +33,7 @@ SLOW_S = 8.0
 PROJECTS = [str(n) for n in range(1, 51)]
 SLOW = PROJECTS[:40]
 HEALTHY = PROJECTS[40:]
-WARM_UP_S = SLOW_S + 2 * INTERVAL_S  # the first round finds out who is slow (bot.lanes)
+WARM_UP_S = SLOW_S + 2 * INTERVAL_S  # the first round finds out who is slow (bot.service.lanes)
 MEASURE_S = 20.0
 KEEPS_ITS_DELAY_S = INTERVAL_S + 1.0  # a healthy project's longest gap between two polls
 
@@ -41,7 +41,7 @@ KEEPS_ITS_DELAY_S = INTERVAL_S + 1.0  # a healthy project's longest gap between 
 async def test_healthy_projects_keep_their_interval_while_most_answer_in_8_s(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="bot.poller")
+    caplog.set_level(logging.INFO, logger="bot.service.poller")
     seen: dict[str, list[float]] = defaultdict(list)
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     transport = default_transport()

@@ -8,9 +8,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from slack_sdk.errors import SlackApiError
 
-from bot.edges import slack_client
 from bot.metrics import Metrics, label
 from bot.sandbox.fakeslack import FakeSlack
+from bot.service.edges import slack_client
 from bot.settings import Settings
 
 TOKEN = "xoxb-metrics-test-token"

@@ -1,6 +1,6 @@
-"""Projects' names (`bot.names`) asked of the simulator over real HTTP: once per project, not
-per poll; again after a day or when the key changes; a refusal keeps "project N", said once.
-The simulator's project info is checked against the official client's model."""
+"""Projects' names (`bot.service.names`) asked of the simulator over real HTTP: once per
+project, not per poll; again after a day or when the key changes; a refusal keeps "project N", said
+once. The simulator's project info is checked against the official client's model."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import edgeimpulse_api
 import pytest
 from pydantic import SecretStr
 
-from bot.names import ProjectNames
 from bot.sandbox.simulator.projects import PROJECT_INFO, ProjectInfos
 from bot.sandbox.simulator.server import SimulatorServer
+from bot.service.names import ProjectNames
 from bot.store import Store
 from bot.tuner.client import TunerClient, default_transport
 from bot.tuner.project_info import fetch_project_name
@@ -95,7 +95,7 @@ async def test_a_refused_name_keeps_project_n_and_is_said_once(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     world.infos.refused.add("2")
-    with caplog.at_level(logging.INFO, logger="bot.names"):
+    with caplog.at_level(logging.INFO, logger="bot.service.names"):
         for _ in range(4):
             assert await world.names.name("2") is None
     assert world.infos.requests["2"] == 1  # a refusal is an answer: asked again in a day

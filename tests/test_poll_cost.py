@@ -19,8 +19,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import SecretStr
 
 from bot.core.events import EventKind
-from bot.poller import Poller
 from bot.sandbox.simulator.simulation import Simulation
+from bot.service.poller import Poller
 from bot.store.store import Store
 from bot.tuner.client import TunerClient
 from tests.sql import statements
@@ -344,7 +344,7 @@ async def test_falling_behind_is_said_once_a_minute_not_per_poll(
 
     # Each poll waits longer than half the interval for its turn.
     async with poller_over(tmp_path, slow, interval=0.04, max_fetches=1) as poller:
-        with caplog.at_level("WARNING", logger="bot.poller"):
+        with caplog.at_level("WARNING", logger="bot.service.poller"):
             await asyncio.gather(*(poller.poll(str(n)) for n in range(1, 6)))
     behind = [r for r in caplog.records if "falling behind" in r.getMessage()]
     assert len(behind) == 1, [r.getMessage() for r in caplog.records]

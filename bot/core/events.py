@@ -49,7 +49,7 @@ class Event(BaseModel):
     run_name: str | None = None
     """The run's one name in messages (`core.run_name`); None in rows queued before it was."""
     project_name: str | None = None
-    """Edge Impulse's name of the project (`bot.names`); None while it is not known."""
+    """Edge Impulse's name of the project (`bot.service.names`); None while it is not known."""
     trial_id: str | None = None
     payload: dict[str, Any] = {}
     after_failure: bool | None = None
@@ -143,7 +143,7 @@ class RunRef(NamedTuple):
     name: str | None = None
     """The run's one name (`core.run_name`), carried by its events; not part of their keys."""
     project_name: str | None = None
-    """The project's name (`bot.names`), carried by its events likewise."""
+    """The project's name (`bot.service.names`), carried by its events likewise."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> RunRef:

@@ -8,7 +8,7 @@ else, as a last resort when Edge Impulse gave neither, "run <job id>". An extend
 Job ids stay in the metadata and in `/eon status`.
 
 A project: "Keyword spotting (project 1)" once its name is known from Edge Impulse's project
-info (`bot.names`), else "project 1".
+info (`bot.service.names`), else "project 1".
 """
 
 from __future__ import annotations

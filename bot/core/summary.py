@@ -108,7 +108,7 @@ class RunSummary(_Frozen):
     never_ran: bool = False  # the project's tuner never ran: "no EON Tuner run yet"
     name: str | None = None  # Studio's name of the run (`config.name`)
     index: int | None = None  # the run's number, when it has no name (`core.run_name`)
-    project_name: str | None = None  # Edge Impulse's name of the project (`bot.names`)
+    project_name: str | None = None  # Edge Impulse's name of the project (`bot.service.names`)
     status: str | None  # creating / ready / running / completed / anything new
     running: bool | None
     finished: bool

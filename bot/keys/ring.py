@@ -42,7 +42,7 @@ class KeyRing:
     ) -> None:
         self._settings = settings
         self._store = store
-        # The database's one condition (`bot.poller.database_condition`): an outage is said
+        # The database's one condition (`bot.service.poller.database_condition`): an outage is said
         # once for the process, not at each refresh.
         self._database = database
         self._unexpected = Unexpected(log)

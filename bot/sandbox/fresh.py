@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from bot.errors import ConfigError
-from bot.fleet import SqliteLock
+from bot.service.fleet import SqliteLock
 
 DATABASE = "eon-bot.db"
 _SUFFIXES = ("", "-wal", "-shm", "-journal")

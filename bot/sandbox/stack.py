@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 
-from bot.app import Bot, build
 from bot.sandbox.fakeslack import FakeSlack, Message
 from bot.sandbox.fresh import DATABASE
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.slashcmd import send_slash_command
+from bot.service.app import Bot, build
 from bot.settings import Settings
 
 TOKEN, SECRET, API_KEY = "xoxb-sandbox", "sandbox-signing-secret", "ei_sandbox_key"

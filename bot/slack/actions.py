@@ -149,7 +149,7 @@ def action_event(
 ) -> Event:  # fmt: skip
     """A message about `record` for its channel; its key is unique per (action, what).
     `run_name`: the run's one name (`core.run_name`) for its context line, as its other
-    messages read; None says "run <job id>". `project_name`: the project's (`bot.names`)."""
+    messages read; None says "run <job id>". `project_name`: the project's (`bot.service.names`)."""
     words = {
         "action": record.action,
         "user_id": record.user_id,
@@ -188,7 +188,7 @@ class RunActions:
         database: Condition | None = None, call_limit_s: float = CALL_LIMIT_S,
     ) -> None:  # fmt: skip
         self._store = store
-        # The database's one condition (`bot.poller.database_condition`): an outage is said
+        # The database's one condition (`bot.service.poller.database_condition`): an outage is said
         # once for the process, not at each sweep.
         self._database = database
         self._unexpected = Unexpected(log)

@@ -63,7 +63,7 @@ def _points(
 
 def load_matplotlib() -> None:
     """Import what drawing needs (slow, and many objects): `eon-bot run` does it at start
-    (`bot.app.settle`), anything else when it first draws."""
+    (`bot.service.app.settle`), anything else when it first draws."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)

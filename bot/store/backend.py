@@ -2,7 +2,7 @@
 
 The parts (`subscriptions`, `polls`, `outbox`, `leases`, `retention`) write their queries
 once and never ask which database they talk to; a `Backend` answers for it. SQLite serves one
-process (`bot.fleet.SqliteLock`): its transactions take turns on a lock in the process, its
+process (`bot.service.fleet.SqliteLock`): its transactions take turns on a lock in the process, its
 clock is the process's, every lease belongs to whoever asks, and it keeps the subscriptions
 and summaries in memory (`bot.store.mirror`). PostgreSQL serves replicas: MVCC instead of a
 lock, the server's clock, leases that lapse or whose holder's session is gone, row locks, and
@@ -52,7 +52,7 @@ _sessions = table("pg_stat_activity", column("application_name"))
 class Backend(ABC):
     """One database as the store's parts see it. Create with `Backend.of(target, engine)`."""
 
-    shared: bool  # other processes may write here too: PostgreSQL replicas (`bot.fleet`)
+    shared: bool  # other processes may write here too: PostgreSQL replicas (`bot.service.fleet`)
 
     def __init__(self, engine: AsyncEngine, memory: Memory) -> None:
         self.engine = engine

@@ -6,7 +6,7 @@ conditional upsert locks the row it touches, and a second replica racing for the
 re-checks the condition once the first commits and finds it taken, so at most one replica
 holds a lease at a time without `SKIP LOCKED` scans or session-bound advisory locks (which a
 pooled connection would hold past its user). The holder renews its leases every few seconds
-(`bot.fleet`); a replica that dies stops renewing, and its leases are free once they expire.
+(`bot.service.fleet`); a replica that dies stops renewing, and its leases are free once they expire.
 
 A replica that is killed outright need not wait for its leases to expire: on PostgreSQL each
 replica keeps one connection open whose `application_name` is its id (`Backend.join`), and a
@@ -14,9 +14,9 @@ lease whose owner has no such session is free, since the server ends a dead proc
 as soon as its socket closes. Expiry still covers a replica that hangs or loses the network.
 Expiry is read from the database's clock, so replicas whose own clocks differ still agree.
 
-SQLite serves one process (`bot.fleet.SqliteLock` makes sure), so there every lease belongs to
-whoever asks: another owner's lease can only be a dead process's. Which lease is free, what
-"now" is and which rows get locked is the backend's to say (`bot.store.backend`).
+SQLite serves one process (`bot.service.fleet.SqliteLock` makes sure), so there every lease
+belongs to whoever asks: another owner's lease can only be a dead process's. Which lease is free,
+what "now" is and which rows get locked is the backend's to say (`bot.store.backend`).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """What a store keeps in memory between queries: `Memory` keeps nothing, `Mirror` keeps all.
 
-SQLite serves one process (`bot.fleet.SqliteLock`), so that process writes every subscription
-and every run summary, and its backend keeps them in a `Mirror`, changed after each commit
-that changes the tables: `/eon status` and `/eon list` then answer without a query, and a poll
-finds its audience (the channels to queue its events for) without one. PostgreSQL replicas
+SQLite serves one process (`bot.service.fleet.SqliteLock`), so that process writes every
+subscription and every run summary, and its backend keeps them in a `Mirror`, changed after each
+commit that changes the tables: `/eon status` and `/eon list` then answer without a query, and a
+poll finds its audience (the channels to queue its events for) without one. PostgreSQL replicas
 share the tables, so their backend's `Memory` knows nothing and every read asks the database.
 The store's parts tell either one what they committed, and ask it first; they never ask which.
 """

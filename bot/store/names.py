@@ -1,6 +1,6 @@
-"""Each project's name as Edge Impulse gives it (`bot.names` fetches it, daily at most), kept in
-its own narrow table so that the poll-hot `projects` row is not rewritten for it, and read in
-one query for views that list many projects (the Home tab, `/eon list`)."""
+"""Each project's name as Edge Impulse gives it (`bot.service.names` fetches it, daily at most),
+kept in its own narrow table so that the poll-hot `projects` row is not rewritten for it, and read
+in one query for views that list many projects (the Home tab, `/eon list`)."""
 
 from __future__ import annotations
 

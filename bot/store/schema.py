@@ -16,7 +16,7 @@ Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unkn
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
 (kept, like `sent`, because the message may have been posted). UNIQUE(channel_id, event_hash)
 is what makes every event reach a channel at most once, across restarts and racing pollers.
-`claimed_by`/`claim_expires`: the replica attempting the row, until when (`bot.fleet`).
+`claimed_by`/`claim_expires`: the replica attempting the row, until when (`bot.service.fleet`).
 
 Ids and names from Edge Impulse can be of any length, and a PostgreSQL btree entry cannot
 exceed about 2.7 KB: so keys made of them are indexed by their SHA-256 (`digest`), never by

@@ -93,8 +93,8 @@ class Store:
 
     @property
     def shared(self) -> bool:
-        """Whether other processes may write here too: PostgreSQL replicas (`bot.fleet`).
-        A SQLite file serves one process (`bot.fleet.SqliteLock`)."""
+        """Whether other processes may write here too: PostgreSQL replicas (`bot.service.fleet`).
+        A SQLite file serves one process (`bot.service.fleet.SqliteLock`)."""
         return self.backend.shared
 
     close = via("backend", Backend.close)

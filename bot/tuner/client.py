@@ -264,7 +264,7 @@ class TunerClient:
 
     def key_digest(self, project_id: str) -> str | None:
         """A digest of the key a read of the project would use now (None: no key), to notice
-        that it changed without keeping it (`bot.names`)."""
+        that it changed without keeping it (`bot.service.names`)."""
         key = self._api_key_for(project_id)
         return hashlib.sha256(key.get_secret_value().encode()).hexdigest() if key else None
 

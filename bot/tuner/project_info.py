@@ -4,7 +4,7 @@ client's `ProjectsApi.get_project_info`, a `ProjectInfoResponse` whose `project.
 Only the name is read; the rest of that large document (collaborators, data summaries,
 settings) is ignored, not kept. Any key that may read the tuner may read it too, but a key
 that may not (401/403), or any other failure, raises a `TunerApiError` like the state's reads
-do, and the caller (`bot.names`) keeps saying "project 1".
+do, and the caller (`bot.service.names`) keeps saying "project 1".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One stall, one resume: progress is a function of the document, whichever way a poll read it.
 
-A poll reads a document in one of four ways (`bot.poller`): not at all (the same bytes as
+A poll reads a document in one of four ways (`bot.service.poller`): not at all (the same bytes as
 last time, no stall due), a check of an unchanged document (`read_unchanged`: the stall
 clock is due, or the first poll after a start or a watch), only the trials that changed
 (`read_changes` with the last listing), or the whole document (no listing: a restart from an

@@ -12,7 +12,7 @@ from bot.core.diff import diff
 from bot.core.events import EventKind
 from bot.core.run_name import project_label, run_name
 from bot.core.summarize import summarize_run
-from bot.names import stamped
+from bot.service.names import stamped
 from bot.slack.render import render_card, render_event
 from bot.tuner.runs import TunerRun, as_earlier
 from tests.factories import state, trial

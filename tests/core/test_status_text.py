@@ -15,11 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from bot.cli.status import status
 from bot.core.status_text import state_words, status_lines
 from bot.core.summarize import summarize_run
 from bot.core.summary import Counts, RunSummary, TrialSummary, Workers
 from bot.settings import Settings
-from bot.status_cmd import status
 from bot.tuner.models import OptimizeStateResponse
 from tests.factories import trial
 
@@ -385,7 +385,7 @@ async def test_a_key_stored_with_eon_key_is_used_first(tmp_path: Path) -> None:
 def test_status_creates_no_database_for_stored_keys(tmp_path: Path) -> None:
     import asyncio
 
-    from bot.status_cmd import _stored_keys
+    from bot.cli.status import _stored_keys
 
     database = f"sqlite:///{tmp_path / 'none.db'}"
     settings = run_settings(secret_key=SecretStr("z" * 40), database_url=database)

@@ -31,7 +31,7 @@ async def test_json_lines_on_the_real_process(tmp_path: Path) -> None:
     assert len(parsed) >= 3
     assert all(set(line) >= FIELDS for line in parsed), parsed
     started = [p for p in parsed if p["message"].startswith("eon-bot listening on port")]
-    assert started and started[0]["level"] == "INFO" and started[0]["logger"] == "bot.app"
+    assert started and started[0]["level"] == "INFO" and started[0]["logger"] == "bot.service.app"
     down = [p for p in parsed if "Edge Impulse for project 1 is down" in p["message"]]
     assert down and down[0]["project"] == "1" and down[0]["level"] == "WARNING", parsed
 
@@ -46,4 +46,4 @@ async def test_log_level_warning_leaves_out_info(tmp_path: Path) -> None:
             await stack.bot.terminate()
         text = stack.bot.log_text()
     assert " INFO " not in text and "eon-bot listening" not in text
-    assert "WARNING bot.poller: Edge Impulse for project 1 is down" in text, text
+    assert "WARNING bot.service.poller: Edge Impulse for project 1 is down" in text, text

@@ -149,7 +149,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self.subs: dict[tuple[str, str], Sub] = {}
         self.snapshots: dict[str, Snapshot] = {}
-        self.names: dict[str, str] = {}  # projects' names from Edge Impulse (`bot.names`)
+        self.names: dict[str, str] = {}  # projects' names from Edge Impulse (`bot.service.names`)
         self.broken = False
 
     async def subscribe(

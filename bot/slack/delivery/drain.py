@@ -33,8 +33,8 @@ class DeliveryStore(SchedulerStore, PosterStore, CardStore, Protocol):
 
 class Delivery:
     """Outbox to Slack; `owner` and `claim_s`: this replica's delivery leases and row claims
-    (`bot.fleet`); `poll_interval`: what a running run's card edits are spaced by (None: every
-    change shown at once)."""
+    (`bot.service.fleet`); `poll_interval`: what a running run's card edits are spaced by
+    (None: every change shown at once)."""
 
     def __init__(
         self,

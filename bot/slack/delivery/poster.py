@@ -8,8 +8,9 @@ its message metadata, and posted only if absent. Only Slack's own "not done" ans
 (`SlackUnrenderable`) is posted again as text only. Any other failure is raised as `Failed`,
 with the row's attempts so far, for the channel's verdict (`verdicts.judge`).
 
-Replicas (`bot.fleet`): each row is claimed by its replica (`owner`, for `claim_s` seconds) in
-`mark_attempting`; a dead replica's claim lapses and its row goes through the look-up above.
+Replicas (`bot.service.fleet`): each row is claimed by its replica (`owner`, for `claim_s`
+seconds) in `mark_attempting`; a dead replica's claim lapses and its row goes through the look-up
+above.
 """
 
 from __future__ import annotations

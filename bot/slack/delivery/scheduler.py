@@ -7,7 +7,7 @@ due); in between, a wake with a project looks only at that project's subscriptio
 that ends looks again at its own channel if news came meanwhile. So a poll's news costs a look
 at a few rows, not at every subscription.
 
-Replicas (`bot.fleet`): a channel is drained only by the replica holding its delivery lease,
+Replicas (`bot.service.fleet`): a channel is drained only by the replica holding its delivery lease,
 taken before the drain and released after a clean one. On SQLite the process is the only one
 (`owner` None): no lease.
 """
@@ -60,7 +60,7 @@ class ChannelScheduler:
         database: Condition | None = None,
     ) -> None:
         self._store = store
-        # The database's one condition (`bot.poller.database_condition`), shared with polls.
+        # The database's one condition (`bot.service.poller.database_condition`), shared with polls.
         self._database = database
         self._unexpected = Unexpected(log)
         self._drain = drain

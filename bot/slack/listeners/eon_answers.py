@@ -132,7 +132,8 @@ def mode_words(mode: str) -> str:
 
 def subscription_line(sub: SubscriptionView, name: str | None = None) -> str:
     """ "• project 42 — every trial · added by <@U1> · paused: not_in_channel — invite…";
-    "• Keyword spotting (project *42*) — …" once the project's name is known (`bot.names`)."""
+    "• Keyword spotting (project *42*) — …" once the project's name is known
+    (`bot.service.names`)."""
     project = f"project *{escape(one_line(sub.project_id, 40))}*"
     if name is not None and name.strip():
         project = f"{escape(one_line(name, PROJECT_NAME_CHARS))} ({project})"

@@ -37,7 +37,7 @@ class HomeProject:
     key_added_at: datetime | None = None
     key_role: str | None = None
     key_mask: str | None = None  # `ei_…abcd`, for admins only
-    name: str | None = None  # Edge Impulse's name of the project (`bot.names`)
+    name: str | None = None  # Edge Impulse's name of the project (`bot.service.names`)
     stop: Stop | None = None  # who stopped its run from Slack (`bot.slack.delivery.stops`)
 
 

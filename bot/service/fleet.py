@@ -40,7 +40,7 @@ from bot.clock import utcnow
 from bot.conditions import Condition
 from bot.errors import ConfigError
 from bot.fmt import one_line
-from bot.poller import Poller
+from bot.service.poller import Poller
 from bot.store import DELIVER, POLL, REPLICA, Store, database_away, project_order
 
 log = logging.getLogger(__name__)

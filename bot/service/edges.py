@@ -16,9 +16,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conditions import Condition
 from bot.errors import ConfigError
-from bot.fleet import SqliteLock
 from bot.keys import KeyRing
 from bot.metrics import MeteredWebClient, Metrics, rate_limit_handler
+from bot.service.fleet import SqliteLock
 from bot.settings import Settings
 from bot.store import Store, parse_url
 from bot.tuner.client import TunerClient, default_transport

@@ -21,7 +21,6 @@ from pydantic import SecretStr
 from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summarize import summarize_run
-from bot.edges import tuner_client
 from bot.errors import (
     ConfigError,
     EonBotError,
@@ -32,6 +31,7 @@ from bot.errors import (
 )
 from bot.fmt import one_line, redact
 from bot.keys import KeyRing
+from bot.service.edges import tuner_client
 from bot.settings import Settings, load_settings
 from bot.store import Store, parse_url
 from bot.tuner.client import default_transport, project_id_from

@@ -25,7 +25,6 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.edges import slack_client, tuner_client
 from bot.errors import (
     AppTokenRefused,
     BotTokenRefused,
@@ -42,6 +41,7 @@ from bot.errors import (
 from bot.fmt import one_line
 from bot.keys import SECRET_KEY_HOWTO, KeyRing
 from bot.keys.ring import unreadable_line
+from bot.service.edges import slack_client, tuner_client
 from bot.settings import Settings, load_settings
 from bot.slack.auth import (
     REQUIRED_SCOPES,

@@ -253,7 +253,7 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.app import run
+    from bot.service.app import run
     from bot.settings import load_settings
 
     settings = load_settings()
@@ -262,13 +262,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bot.check import check
+    from bot.cli.check import check
 
     return asyncio.run(check(args.project_ids))
 
 
 def _status(args: argparse.Namespace) -> int:
-    from bot.status_cmd import status
+    from bot.cli.status import status
 
     return asyncio.run(status(args.project_id))
 

@@ -21,13 +21,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import collector
 from bot.clock import utcnow
 from bot.conditions import Condition, database_condition
-from bot.edges import open_edges, tuner_client
 from bot.errors import ConfigError
-from bot.fleet import Fleet, lease_seconds, replica_id
 from bot.keys import KeyRing
 from bot.metrics import Metrics
-from bot.names import ProjectNames
-from bot.poller import Poller
+from bot.service.edges import open_edges, tuner_client
+from bot.service.fleet import Fleet, lease_seconds, replica_id
+from bot.service.names import ProjectNames
+from bot.service.poller import Poller
 from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
 from bot.slack.auth import verify_bot_token

@@ -14,7 +14,7 @@ store on the first poll after a start or a `watch` (that first poll always write
 that just started watching gets its run card). A changed document is then diffed against that
 text, parsed in the reader thread, and the store is only written, never read: its snapshot is
 this process's own last write, because only the holder of a project's poll lease writes it
-(`bot.fleet` calls `watch` for every lease it takes, which forgets what was kept). The JSON
+(`bot.service.fleet` calls `watch` for every lease it takes, which forgets what was kept). The JSON
 text, not the parsed model, is what stays: about the snapshot's size per project, where the
 model would be several times that. A failed poll forgets it all, so the poll after an outage
 goes the whole way and can say the project recovered.
@@ -43,9 +43,9 @@ from bot.core.increment import Read, read_unchanged
 from bot.core.outage import Outage, after_failure, after_success
 from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
-from bot.lanes import Lanes
 from bot.metrics import Metrics, error_kind
-from bot.names import ProjectNames, stamped
+from bot.service.lanes import Lanes
+from bot.service.names import ProjectNames, stamped
 from bot.store import LeaseLost, Store, database_away
 from bot.tuner.client import TunerClient, whole_state
 from bot.tuner.piecewise import Pieces, body_digest
@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 Ask = list[Earlier] | None  # the runs closed before a document is read (`core.handover`)
 
 # How much a process with more to poll than CPU gives to polling: `bot.capacity` (fetches and
-# writes at once); slow projects hold a quarter of the fetches at most (`bot.lanes`). Besides,
+# writes at once); slow projects hold a quarter of the fetches at most (`lanes`). Besides,
 # the reader thread rests after each document as long as reading it took: reading uses at most
 # half of the process's time, whatever the backlog.
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
@@ -92,7 +92,7 @@ class Poller:
         database: Condition | None = None,
         names: ProjectNames | None = None,
     ) -> None:
-        self._names = names  # the projects' names in messages (`bot.names`)
+        self._names = names  # the projects' names in messages (`bot.service.names`)
         self._store = store
         self._tuner = tuner
         self._scheduler = scheduler
@@ -101,7 +101,7 @@ class Poller:
         self._stall_after = stall_after
         self._now = now
         self._on_events = on_events
-        # The replica whose poll lease each save needs (`bot.fleet`); None: the only process.
+        # The replica whose poll lease each save needs (`fleet`); None: the only process.
         self._owner = owner
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopping = False
@@ -161,7 +161,7 @@ class Poller:
         return None
 
     def renamed(self, project_id: str) -> None:
-        """The project's name changed (`bot.names`): the next poll writes, so cards show it."""
+        """The project's name changed (`names`): the next poll writes, so cards show it."""
         self._stored.pop(project_id, None)
 
     def unwatch(self, project_id: str) -> None:
@@ -249,7 +249,7 @@ class Poller:
     async def _turn(self, slots: asyncio.Semaphore) -> AsyncIterator[None]:
         """One of `slots` (to read and store a changed document), once free. A poll that
         waited over half an interval for it means the process has more to poll than it keeps
-        up with: said once a minute at most. (Fetches wait in `bot.lanes`.)"""
+        up with: said once a minute at most. (Fetches wait in `bot.service.lanes`.)"""
         loop = asyncio.get_running_loop()
         queued = loop.time()
         async with slots:
@@ -277,7 +277,7 @@ class Poller:
         name: str | None = None,
     ) -> EonBotError | None:
         """Read and store a changed document; the error if it is not a state. `name`: the
-        project's, for its messages (`bot.names`)."""
+        project's, for its messages (`bot.service.names`)."""
         kept: str | None
         if stored is not None:
             kept, outage = stored.snapshot, stored.outage
