@@ -4,20 +4,15 @@ Most polls find the document exactly as last time (every run that is over, and m
 of one that is not): its bytes' digest equals the last one stored, so it is not parsed,
 diffed or written and delivery is not woken. Only the stall clock is looked at: a running
 job's document that has not moved by its stall time (`bot.core.stall.stall_due`) goes the
-whole way, which tells the stall. A changed document is read in a worker thread, trial by
-trial and only the trials that changed (`bot.core.increment`), so even a 2,000-trial
-document never holds the event loop.
+whole way, which tells the stall.
 
-What was stored last is kept per project in memory (`_stored`: the digest, the stall time,
-the snapshot as the JSON text the store holds, and the outage bookkeeping), seeded from the
-store on the first poll after a start or a `watch` (that first poll always writes, so a channel
-that just started watching gets its run card). A changed document is then diffed against that
-text, parsed in the reader thread, and the store is only written, never read: its snapshot is
-this process's own last write, because only the holder of a project's poll lease writes it
-(`bot.service.fleet` calls `watch` for every lease it takes, which forgets what was kept). The JSON
-text, not the parsed model, is what stays: about the snapshot's size per project, where the
-model would be several times that. A failed poll forgets it all, so the poll after an outage
-goes the whole way and can say the project recovered.
+The work is shared by four classes, one job each: `Poller` schedules the polls and runs each
+one's course; `Reader` (`bot.service.reader`) reads a changed document in its thread; `Saver`
+(`bot.service.saver`) stores what was read; `Failures` (`bot.service.failures`) keeps the
+outage's books. What was stored last is kept per project (`Kept`), seeded from the store on the
+first poll after a start or a `watch` (that first poll always writes, so a channel that just
+started watching gets its run card; `bot.service.fleet` calls `watch` for every lease it takes,
+which forgets what was kept). A failed poll forgets it all.
 """
 
 from __future__ import annotations
@@ -27,49 +22,34 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.capacity import CAPACITY
 from bot.conditions import Condition, Unexpected, database_condition
-from bot.core.diff import started_event
-from bot.core.events import EventKind, Snapshot
-from bot.core.handover import Earlier, Wanted, read_news
-from bot.core.increment import Read, read_unchanged
-from bot.core.outage import Outage, after_failure, after_success
-from bot.core.stall import stall_due, watch_progress
 from bot.errors import EonBotError, TunerApiError, TunerAuthError, TunerUnavailable
 from bot.metrics import Metrics, error_kind
+from bot.service.failures import Failures
 from bot.service.lanes import Lanes
-from bot.service.names import ProjectNames, stamped
+from bot.service.names import ProjectNames
+from bot.service.reader import Reader
+from bot.service.saver import Kept, Saver
 from bot.store import LeaseLost, Store, database_away
-from bot.tuner.client import TunerClient, whole_state
-from bot.tuner.piecewise import Pieces, body_digest
-from bot.tuner.runs import read_earlier
+from bot.tuner.client import TunerClient
+from bot.tuner.piecewise import body_digest
 
 log = logging.getLogger(__name__)
-Ask = list[Earlier] | None  # the runs closed before a document is read (`core.handover`)
 
 # How much a process with more to poll than CPU gives to polling: `bot.capacity` (fetches and
-# writes at once); slow projects hold a quarter of the fetches at most (`lanes`). Besides,
-# the reader thread rests after each document as long as reading it took: reading uses at most
-# half of the process's time, whatever the backlog.
+# writes at once); slow projects hold a quarter of the fetches at most (`lanes`); reading uses
+# at most half of the process's time (`reader`).
 BEHIND_LOG_EVERY_S = 60.0  # "falling behind" is said at most this often
-EDGE_IMPULSE_FIX = "polls go on; its channels are told once it lasts OUTAGE_NOTICE_AFTER seconds"
 
 
-class _Stored(NamedTuple):
-    digest: str  # of the document last stored
-    stall_due: datetime | None  # when an unchanged document is due a stall check
-    snapshot: str  # the snapshot as stored (its JSON)
-    outage: Outage  # as stored
-
-
-def _due(stored: _Stored, now: datetime) -> bool:
+def _due(stored: Kept, now: datetime) -> bool:
     return stored.stall_due is not None and now >= stored.stall_due
 
 
@@ -97,27 +77,38 @@ class Poller:
         self._tuner = tuner
         self._scheduler = scheduler
         self._interval = interval
-        self._notice_after = outage_notice_after
-        self._stall_after = stall_after
         self._now = now
-        self._on_events = on_events
-        # The replica whose poll lease each save needs (`fleet`); None: the only process.
-        self._owner = owner
         self._in_flight: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.lanes = Lanes(max_fetches, interval=interval, log=log)
         self._writing = asyncio.Semaphore(max_writes)
         self._metrics = metrics if metrics is not None else Metrics()
         self._database = database if database is not None else database_condition(log)
-        self._edge_impulse = Condition(log, "Edge Impulse", EDGE_IMPULSE_FIX)
         self._unexpected = Unexpected(log)
         self.stalled: set[str] = set()  # projects told stalled, not moved since
         self.unreachable: set[str] = set()  # projects whose channels were told of an outage
         self._behind_said_at: float | None = None
-        self._stored: dict[str, _Stored] = {}
-        # One reader: parsing two large documents at once would not be faster (one GIL), only
-        # hold both in memory.
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eon-read")
+        self._stored: dict[str, Kept] = {}
+        self._reader = Reader(tuner, now=now)
+        self._saver = Saver(
+            store=store,
+            kept=self._stored,
+            now=now,
+            stall_after=stall_after,
+            on_events=on_events,
+            owner=owner,
+            stalled=self.stalled,
+            unreachable=self.unreachable,
+        )
+        self._failures = Failures(
+            store=store,
+            kept=self._stored,
+            notice_after=outage_notice_after,
+            on_events=on_events,
+            owner=owner,
+            names=names,
+            unreachable=self.unreachable,
+        )
 
     @staticmethod
     def _job_id(project_id: str) -> str:
@@ -146,9 +137,7 @@ class Poller:
         None. An outage is no reason: polls keep trying and tell the channel if it lasts."""
         try:
             body = await self._tuner.fetch(project_id)
-            await asyncio.get_running_loop().run_in_executor(
-                self._reader, self._tuner.read, project_id, body, whole_state
-            )
+            await self._reader.whole(project_id, body)
         except TunerUnavailable:
             return None
         except TunerAuthError as error:
@@ -222,7 +211,7 @@ class Poller:
             self._scheduler.shutdown(wait=False)
         if self._names is not None:
             await self._names.stop()
-        self._reader.shutdown(wait=False, cancel_futures=True)
+        self._reader.shutdown()
 
     async def _poll(self, project_id: str) -> tuple[str, str]:
         """The poll's outcome and, when it failed, the error's kind (for the metrics)."""
@@ -232,13 +221,13 @@ class Poller:
                 body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             async with self._writing:
-                await self._failed(project_id, error, asked_at)
+                await self._failures.failed(project_id, error, asked_at)
             return "failed", error_kind(error)
         self._metrics.ei_bytes.inc(len(body))
         digest = body_digest(body)
         stored = self._stored.get(project_id)
         if stored is not None and stored.digest == digest and not _due(stored, asked_at):
-            self._edge_impulse.ok(project_id)
+            self._failures.ok(project_id)
             return "unchanged", ""
         name = await self._names.name(project_id) if self._names else None
         async with self._turn(self._writing):
@@ -272,7 +261,7 @@ class Poller:
         project_id: str,
         body: bytes,
         digest: str,
-        stored: _Stored | None,
+        stored: Kept | None,
         asked_at: datetime,
         name: str | None = None,
     ) -> EonBotError | None:
@@ -283,118 +272,11 @@ class Poller:
             kept, outage = stored.snapshot, stored.outage
         else:
             kept, outage = await self._store.stored_project(project_id)
-        loop = asyncio.get_running_loop()
         try:
-            snapshot, read = await loop.run_in_executor(
-                self._reader, self._read, project_id, body, digest, kept, self._now(), None
-            )
-            if isinstance(read, Wanted):  # another run than the snapshot's: close it first
-                earlier = await read_earlier(self._tuner, project_id, read, self._reader)
-                snapshot, read = await loop.run_in_executor(
-                    self._reader, self._read, project_id, body, digest, kept, self._now(), earlier
-                )
+            snapshot, read = await self._reader.news(project_id, body, digest, kept)
         except EonBotError as error:  # an answer that is not a state
-            await self._failed(project_id, error, asked_at, outage)
+            await self._failures.failed(project_id, error, asked_at, outage)
             return error
-        assert isinstance(read, Read)
-        await self._save(project_id, read, snapshot, outage, digest, kept, name)
-        self._edge_impulse.ok(project_id)
+        await self._saver.save(project_id, read, snapshot, outage, digest, kept, name)
+        self._failures.ok(project_id)
         return None
-
-    async def _save(
-        self,
-        project_id: str,
-        read: Read,
-        snapshot: Snapshot | None,
-        outage: Outage,
-        digest: str,
-        kept: str | None,
-        name: str | None,
-    ) -> None:
-        """Store what the poll read; the snapshot only if it changed (`kept`: as stored)."""
-        recovered = after_success(project_id, outage)
-        stalls, fresh = watch_progress(
-            read.snapshot, read.progress, now=self._now(), stall_after=self._stall_after
-        )
-        fresh, events = stamped(fresh, [*recovered.events, *read.events, *stalls], name)
-        text = fresh.model_dump_json()
-        added = await self._store.save_poll(
-            project_id,
-            snapshot=fresh,
-            snapshot_json=text,
-            stored_json=kept,
-            stored=snapshot,
-            events=events,
-            outage=recovered.outage,
-            start_event=started_event(fresh),
-            owner=self._owner,
-            closed=read.closed,
-        )
-        for event in events:
-            if event.kind is EventKind.RUN_STARTED:
-                log.info("project %s: found a tuner run (job %s)", project_id, event.run_id)
-        due = stall_due(fresh, self._stall_after)
-        self._stored[project_id] = _Stored(digest, due, text, recovered.outage)
-        self.unreachable.discard(project_id)
-        if fresh.stalled:
-            self.stalled.add(project_id)
-        else:
-            self.stalled.discard(project_id)
-        if added or snapshot is None or fresh.summary != snapshot.summary:
-            self._on_events(project_id)  # new rows, or a card to edit
-
-    def _read(
-        self,
-        project_id: str,
-        body: bytes,
-        digest: str,
-        kept: str | None,
-        now: datetime,
-        earlier: Ask,
-    ) -> tuple[Snapshot | None, Read | Wanted]:
-        """In the reader thread: the snapshot `kept` (its JSON) and the document's news since (or
-        what must be read first to close earlier runs); then as long a rest (see `Poller`)."""
-        started = time.thread_time()
-        try:
-            return self._read_now(project_id, body, digest, kept, now, earlier)
-        finally:
-            time.sleep(time.thread_time() - started)  # sleeping lets go of the GIL
-
-    def _read_now(
-        self, pid: str, body: bytes, digest: str, kept: str | None, now: datetime, earlier: Ask
-    ) -> tuple[Snapshot | None, Read | Wanted]:
-        snapshot = Snapshot.model_validate_json(kept) if kept else None
-        listing = snapshot.listing if snapshot is not None else None
-        if (unchanged := read_unchanged(snapshot, digest)) is not None:
-            return snapshot, unchanged  # stored before: nothing to read again
-
-        def changes(pieces: Pieces) -> Read | Wanted:
-            return read_news(snapshot, pieces, earlier, digest=digest, project_id=pid, now=now)
-
-        # The ids of the trials whose bytes the last poll saw: only new bytes have theirs read.
-        known = {print_: id_ for id_, print_ in listing.fingerprints.items()} if listing else None
-        return snapshot, self._tuner.read(pid, body, changes, known)
-
-    async def _failed(
-        self,
-        project_id: str,
-        error: EonBotError,
-        asked_at: datetime,
-        outage: Outage | None = None,
-    ) -> None:
-        self._stored.pop(project_id, None)  # the next success goes the whole way
-        if outage is None:
-            _, outage = await self._store.stored_project(project_id)
-        step = after_failure(
-            project_id, outage, error, now=asked_at, notice_after=self._notice_after
-        )
-        self._edge_impulse.failed("polling", error, key=project_id)
-        name = self._names.known(project_id) if self._names else None
-        events = [event.model_copy(update={"project_name": name}) for event in step.events]
-        await self._store.save_poll(
-            project_id, snapshot=None, events=events, outage=step.outage, owner=self._owner
-        )
-        if step.outage.unreachable_notified:
-            self.unreachable.add(project_id)
-        if step.events:
-            self._on_events(project_id)
