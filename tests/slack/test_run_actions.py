@@ -517,3 +517,39 @@ async def test_status_and_the_home_tab_say_who_stopped_the_run_as_its_card_does(
     [home] = await home_projects(rig.deps)
     view = json.dumps(home_view([home], admin=False, keys_enabled=False), ensure_ascii=False)
     assert "⏹ *Stopped* by <@U1>" in view and "Finished" not in view
+
+
+# --- buttons that outlived their run or their channel's watch ------------------------------
+
+
+async def test_stop_on_an_earlier_runs_card_leaves_the_new_run_alone(rig: Rig) -> None:
+    """The card of run 11 still shows "Stop" when the project's run is 21: a click must not
+    cancel run 21 (the job a stop would name is read from the latest snapshot)."""
+    await rig.poll(trial("b", "running"), job=20, coordinator=21)
+    said = await rig.click("stop")
+    assert said == f"This run is no longer project {P}'s current run: nothing was done."
+    assert rig.ei.requests == [] and await rig.store.actions_of(P) == []
+    await rig.poll(trial("b", "completed", accuracy=0.9), job=20, coordinator=21,
+                   running=False, can_extend=True)  # fmt: skip
+    said = await rig.click("extend")  # run 11's "Extend" would extend run 21's search
+    assert said == f"This run is no longer project {P}'s current run: nothing was done."
+    assert rig.ei.requests == []
+
+
+async def test_a_button_after_unwatch_in_its_channel_does_nothing(rig: Rig) -> None:
+    await rig.store.subscribe("C2", P, added_by="U1")  # another channel still watches it
+    assert await rig.store.unsubscribe("C1", P)
+    said = await rig.click("stop")  # the payload's channel is C1
+    assert said == f"This channel no longer watches project {P}: nothing was done."
+    assert rig.ei.requests == [] and await rig.store.actions_of(P) == []
+
+
+async def test_a_stop_then_an_extend_of_the_same_run_are_both_done(rig: Rig) -> None:
+    """Two actions on one run are two rows (the actions table's key names the action)."""
+    await rig.poll(trial("a", "running"), can_extend=True)
+    assert await rig.click("stop", "U1") is None
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False, can_extend=True)
+    assert await rig.click("extend", "U2") is None
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel", f"/v1/api/{P}/jobs/optimize"]
+    done = {(a.action, a.user_id) for a in await rig.store.actions_of(P, RUN)}
+    assert done == {("stop", "U1"), ("extend", "U2")}

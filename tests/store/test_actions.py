@@ -96,3 +96,16 @@ async def test_a_claim_left_by_a_dead_process_is_found_once_it_expires(database_
         assert stale.action == "stop" and stale.state == CLAIMED
     finally:
         await store.close()
+
+
+async def test_a_stop_and_an_extend_of_one_run_are_two_rows(store: Store) -> None:
+    """The key names the action: an extend after a stop of the same run (no trial in either)
+    is its own first click, not the stop's row read back."""
+    extend = replace(STOP, action="extend", user_id="U2")
+    stopped, stop_row = await store.claim_action(STOP)
+    extended, extend_row = await store.claim_action(extend)
+    assert stopped and extended and stop_row.id != extend_row.id
+    assert (extend_row.action, extend_row.user_id) == ("extend", "U2")
+    again, row = await store.claim_action(replace(STOP, user_id="U3"))
+    assert not again and row.id == stop_row.id and row.user_id == "U1"
+    assert [a.action for a in await store.actions_of("42", "R1")] == ["stop", "extend"]
