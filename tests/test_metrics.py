@@ -3,15 +3,24 @@ each bot's own registry, the text format read back by prometheus_client's own pa
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
 import aiohttp
+import httpx
 import pytest
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 
 from bot.metrics import Metrics, label
 from bot.sandbox.fakeslack import FakeSlack
 from bot.service.edges import slack_client
+from bot.service.poller import Poller
 from bot.settings import Settings
+from bot.store import Store
+from bot.tuner.client import TunerClient
 
 TOKEN = "xoxb-metrics-test-token"
 
@@ -92,3 +101,53 @@ async def test_a_refresh_that_fails_leaves_the_scrape_answering() -> None:
 
     metrics.on_scrape(database_away)
     assert samples((await metrics.render()).decode())[("eonbot_outbox_waiting", ())] == 3
+
+
+async def test_a_slack_error_that_is_not_a_code_never_becomes_a_label() -> None:
+    """Slack's `error` is whatever the answer says: anything but a plain code is "error"."""
+    metrics = Metrics()
+    said = "xoxb-leaked token in an error text"
+    async with FakeSlack(token=TOKEN) as fake, aiohttp.ClientSession() as session:
+        settings = Settings.given(slack_bot_token=TOKEN, slack_api_url=fake.api_url)
+        client = slack_client(settings, session, metrics)
+        fake.fail_next("chat.postMessage", error=said)
+        with pytest.raises(SlackApiError):
+            await client.chat_postMessage(channel="C1", text="refused")
+    scraped = (await metrics.render()).decode()
+    assert said not in scraped and "leaked" not in scraped
+    key = ("eonbot_slack_api_calls_total", (("method", "chat.postMessage"), ("result", "error")))
+    assert samples(scraped)[key] == 1
+    metrics.slack_call("a method/../with text", "ok")  # the method is a label too
+    assert "with text" not in (await metrics.render()).decode()
+
+
+async def test_an_unexpected_poll_error_is_counted_by_kind_never_by_its_text(
+    tmp_path: Path,
+) -> None:
+    """A poll that fails in a way nobody foresaw counts as `unexpected`: its message (which
+    may quote a document, a URL or a key) is for the log, never a label."""
+    said = "ei_SECRET-key in an unforeseen error"
+
+    def unforeseen(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(said)  # not an httpx error: the client does not map it
+
+    metrics = Metrics()
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    tuner = TunerClient(
+        httpx.MockTransport(unforeseen), base_url="https://ei.test/v1",
+        api_key_for=lambda _: SecretStr("k"), attempts=1,
+    )  # fmt: skip
+    poller = Poller(
+        store=store, tuner=tuner, scheduler=AsyncIOScheduler(timezone=UTC), interval=10,
+        outage_notice_after=300, now=lambda: datetime(2025, 1, 1, tzinfo=UTC),
+        on_events=lambda _: None, metrics=metrics,
+    )  # fmt: skip
+    try:
+        await poller.poll("7")  # never raises: one project's failure stops no other
+    finally:
+        await poller.stop(grace_s=1.0)
+        await store.close()
+    scraped = (await metrics.render()).decode()
+    assert said not in scraped and "SECRET" not in scraped
+    key = ("eonbot_polls_total", (("error", "unexpected"), ("outcome", "failed")))
+    assert samples(scraped)[key] == 1

@@ -102,3 +102,22 @@ def test_an_unreadable_run_is_left_to_diff_which_ends_it_unseen() -> None:
     card = unseen_summary(held, events)
     assert card is not None and card.ended_unseen and card.finished
     assert (card.counts.running, card.counts.completed) == (0, 1)
+
+
+def test_an_own_state_read_that_names_another_run_is_skipped() -> None:
+    """Asked for run 11's own state, Edge Impulse answered the live run 31's: were it diffed,
+    run 31 would start, then end unseen when run 21's own state follows (a live run told
+    "finished"). Skipped, run 11 is left to `diff` and run 31 is only started, live."""
+    held = first_seen(trial("a", "running"))
+    live = state(trial("d", "running"), job=30, coordinator=31)
+    own_second = state(trial("c", "completed", accuracy=0.95), job=20, coordinator=21,
+                       running=False)  # fmt: skip
+    closed = close(held, [Earlier("11", live), Earlier("21", own_second)], project_id="7",
+                   now=None)  # fmt: skip
+    events, _ = diff(closed.snapshot, live, project_id="7")
+    told = [(e.kind, e.run_id) for e in [*closed.events, *events]]
+    assert (FINISHED, "31") not in told
+    assert told.count((STARTED, "31")) == 1 and told[-1] == (STARTED, "31")
+    assert [(s.run_id, s.finished) for s in closed.summaries] == [("21", True)]
+    alone = close(held, [Earlier("11", live)], project_id="7", now=None)
+    assert alone.events == [] and alone.snapshot == held  # not that run's: `diff` says it
