@@ -11,7 +11,7 @@ from typing import Final, Literal
 
 from bot.core.events import Event, EventKind
 
-Mode = Literal["all", "best", "milestones"]
+Mode = Literal["all", "best", "milestones", "failures"]
 
 _EVERY_KIND: Final = frozenset(EventKind)
 MILESTONE_KINDS: Final = _EVERY_KIND - {EventKind.TRIAL_COMPLETED, EventKind.TRIAL_FAILED}
@@ -20,10 +20,14 @@ MILESTONE_KINDS: Final = _EVERY_KIND - {EventKind.TRIAL_COMPLETED, EventKind.TRI
 BEST_KINDS: Final = MILESTONE_KINDS | {EventKind.TRIAL_COMPLETED}
 """What `best` subscriptions get: the milestones, and completions that are new bests."""
 
+FAILURE_KINDS: Final = MILESTONE_KINDS | {EventKind.TRIAL_FAILED}
+"""What `failures` subscriptions get: the milestones and failed trials, never a completion."""
+
 MODE_KINDS: Final[Mapping[Mode, frozenset[EventKind]]] = {
     "all": _EVERY_KIND,
     "best": BEST_KINDS,
     "milestones": MILESTONE_KINDS,
+    "failures": FAILURE_KINDS,
 }
 MODES: Final[tuple[Mode, ...]] = tuple(MODE_KINDS)
 """The modes in the order help and usage list them; the first is the default."""

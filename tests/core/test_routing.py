@@ -33,13 +33,45 @@ def test_milestones_skip_single_trials(kind: EventKind, told: bool) -> None:
     assert receives("milestones", event(kind)) is told
 
 
+@pytest.mark.parametrize(
+    ("kind", "told"),
+    [
+        (EventKind.TRIAL_COMPLETED, False),
+        (EventKind.TRIAL_FAILED, True),
+        (EventKind.RUN_STARTED, True),
+        (EventKind.TIME_LIMIT_EXCEEDED, True),
+        (EventKind.JOB_FINISHED, True),
+        (EventKind.RUN_CHART, True),
+        (EventKind.RUN_STALLED, True),
+        (EventKind.RUN_RESUMED, True),
+        (EventKind.API_UNREACHABLE, True),
+        (EventKind.API_RECOVERED, True),
+        (EventKind.ACTION_TAKEN, True),
+        (EventKind.ACTION_OUTCOME, True),
+    ],
+)
+def test_failures_get_failed_trials_and_the_milestones_never_a_completion(
+    kind: EventKind, told: bool
+) -> None:
+    assert receives("failures", event(kind)) is told
+    best = event(kind).model_copy(update={"payload": {"is_best": True}})
+    assert receives("failures", best) is told  # a new best is still a completion
+
+
 def test_an_unknown_mode_is_never_starved() -> None:
     assert receives("from-a-newer-version", event(EventKind.TRIAL_COMPLETED))
 
 
 @pytest.mark.parametrize(
     ("word", "mode"),
-    [("all", "all"), ("MileStones", "milestones"), ("milestone", None), ("", None)],
+    [
+        ("all", "all"),
+        ("MileStones", "milestones"),
+        ("Failures", "failures"),
+        ("failure", None),
+        ("milestone", None),
+        ("", None),
+    ],
 )
 def test_as_mode(word: str, mode: str | None) -> None:
     assert as_mode(word) == mode

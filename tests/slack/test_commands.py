@@ -23,19 +23,27 @@ from slack_bolt.request.internals import parse_body
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Snapshot
+from bot.core.routing import MODES
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.slashcmd import signed_headers, slash_body
 from bot.settings import Settings
 from bot.slack.listeners import Deps, register_all
-from bot.slack.listeners.eon_answers import EMPTY_HINT, FOLLOW_UP_ERROR, HELP_TEXT, INTERNAL_ERROR
+from bot.slack.listeners.eon_answers import (
+    EMPTY_HINT,
+    FOLLOW_UP_ERROR,
+    HELP_TEXT,
+    INTERNAL_ERROR,
+    MODE_WORDS,
+    mode_words,
+)
 from bot.slack.listeners.eon_parse import Help, List, Status, Unwatch, UsageError, Watch, parse
 from bot.slack.render import STUDIO_ACTION_ID
 from bot.slack.web import slack_request
 
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
-WATCH_USAGE = "Usage: `/eon watch PROJECT_ID [all|best|milestones]`"
+WATCH_USAGE = "Usage: `/eon watch PROJECT_ID [all|best|milestones|failures]`"
 NOT_AN_ID = "is not a project id: use the number in the Studio URL"
 
 # --- parse ------------------------------------------------------------------------------------
@@ -58,6 +66,8 @@ NOT_AN_ID = "is not a project id: use the number in the Studio URL"
         ("watch 42 MILESTONES", Watch("42", "milestones", mode_named=True)),
         ("watch 42 all", Watch("42", "all", mode_named=True)),
         ("watch 42 Best", Watch("42", "best", mode_named=True)),
+        ("watch 42 failures", Watch("42", "failures", mode_named=True)),
+        ("watch 42 FAILURES", Watch("42", "failures", mode_named=True)),
         ("watch 0042", Watch("42", "all")),
         (f"watch {2**63 - 1}", Watch(str(2**63 - 1), "all")),
         ("unwatch 42", Unwatch("42")),
@@ -80,7 +90,7 @@ def test_parse_commands(text: str, expected: object) -> None:
         ("payload", "Unknown command “payload”. Try `/eon status`"),
         (
             "watch 42 payload",
-            f"Unknown mode “payload”: use `all` or `best` or `milestones`. {WATCH_USAGE}",
+            f"Unknown mode “payload”: use `all`, `best`, `milestones` or `failures`. {WATCH_USAGE}",
         ),
         (" 42 ", "Unknown command “42”"),
         ("frobnicate 42", "Unknown command “frobnicate”"),
@@ -104,7 +114,7 @@ def test_parse_commands(text: str, expected: object) -> None:
         ("watch a&b", "“a&amp;b”"),
         (
             "watch 42 extra",
-            f"Unknown mode “extra”: use `all` or `best` or `milestones`. {WATCH_USAGE}",
+            f"Unknown mode “extra”: use `all`, `best`, `milestones` or `failures`. {WATCH_USAGE}",
         ),
         ("watch 42 all extra", f"Too many words, starting at “extra”. {WATCH_USAGE}"),
         ("unwatch 42 43", "Too many words, starting at “43”. Usage: `/eon unwatch PROJECT_ID`"),
@@ -414,6 +424,11 @@ async def test_watch_in_a_paused_channel_resumes_it(make_bot: MakeBot) -> None:
     assert bot.edge.started == ["42"]
 
 
+def test_every_mode_has_words_for_list_and_home() -> None:
+    assert set(MODE_WORDS) == set(MODES)
+    assert all(mode_words(mode) == MODE_WORDS[mode] for mode in MODES)
+
+
 async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
     bot = make_bot()
     await bot.store.subscribe("C1", "42", added_by="U2", mode="milestones")
@@ -421,7 +436,7 @@ async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
     assert body["text"] == (
         "This channel already watches project *42* — milestones only (run start, time limit, "
         "end) · added by <@U2>. To change the mode: `/eon watch 42 MODE` with one of "
-        "all, best, milestones."
+        "all, best, milestones, failures."
     )
     assert bot.store.subs["C1", "42"].mode == "milestones"  # no mode named: nothing changes
 
@@ -436,6 +451,14 @@ async def test_watching_again_with_a_mode_changes_it_and_list_shows_it(make_bot:
     assert bot.store.subs["C1", "42"].mode == "best"
     _, listed = await bot.command("list")
     assert "project *42* — new bests only" in listed["text"]
+    _, body = await bot.command("watch 42 failures")
+    assert body["text"] == (
+        "🔁 Project 42 here: now failures only (failed trials, time limit, end, stalls, "
+        "outages) (was new bests only (plus time limit, end, stalls))."
+    )
+    assert bot.store.subs["C1", "42"].mode == "failures"
+    _, listed = await bot.command("list")
+    assert "project *42* — failures only (failed trials" in listed["text"]
     await settle()
     assert bot.edge.started == []
 

@@ -39,8 +39,9 @@ HELP_TEXT: Final = "\n".join(
         "*eon-bot* posts what happens in Edge Impulse EON Tuner runs. Commands:",
         f"• `{USAGE['status']}` — the runs this channel watches, or one of them",
         f"• `{USAGE['watch']}` — post this project's runs here: every trial (`all`, the "
-        "default), only new bests (`best`) or only run start, time limit and end "
-        "(`milestones`); watching again changes the mode",
+        "default), only new bests (`best`), only run start, time limit and end "
+        "(`milestones`), or those and failed trials (`failures`); watching again changes "
+        "the mode",
         f"• `{USAGE['unwatch']}` — stop posting this project here",
         f"• `{USAGE['list']}` — what this channel watches, and how",
         f"• `{USAGE['chart']}` — the run in one picture, posted in its thread here",
@@ -120,14 +121,18 @@ def _key_problem(deps: Deps, pid: str) -> str | None:
     )
 
 
+MODE_WORDS: Final[dict[str, str]] = {
+    "all": "every trial",
+    "best": "new bests only (plus time limit, end, stalls)",
+    "milestones": "milestones only (run start, time limit, end)",
+    "failures": "failures only (failed trials, time limit, end, stalls, outages)",
+}
+
+
 def mode_words(mode: str) -> str:
-    if mode == "milestones":
-        return "milestones only (run start, time limit, end)"
-    if mode == "all":
-        return "every trial"
-    if mode == "best":
-        return "new bests only (plus time limit, end, stalls)"
-    return escape(one_line(mode, 20))
+    """How `/eon list`, the Home tab and `/eon watch` name a mode; a mode this version does
+    not know (a newer one's row) is shown as stored."""
+    return MODE_WORDS.get(mode) or escape(one_line(mode, 20))
 
 
 def subscription_line(sub: SubscriptionView, name: str | None = None) -> str:

@@ -208,5 +208,6 @@ def parse(text: str) -> Command | Key | UsageError:
     mode = as_mode(args[1])
     if mode is not None:
         return Watch(project_id, mode, mode_named=True)
-    choices = " or ".join(f"`{known}`" for known in MODES)
+    *others, last = (f"`{known}`" for known in MODES)
+    choices = f"{', '.join(others)} or {last}"
     return _usage_error(f"Unknown mode {echo(args[1])}: use {choices}", sub)
