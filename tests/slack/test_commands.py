@@ -10,10 +10,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import httpx
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
@@ -27,6 +30,7 @@ from bot.core.routing import MODES
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.slashcmd import signed_headers, slash_body
+from bot.service.app import build
 from bot.settings import Settings
 from bot.slack.listeners import Deps, register_all
 from bot.slack.listeners.eon_answers import (
@@ -40,6 +44,7 @@ from bot.slack.listeners.eon_answers import (
 from bot.slack.listeners.eon_parse import Help, List, Status, Unwatch, UsageError, Watch, parse
 from bot.slack.render import STUDIO_ACTION_ID
 from bot.slack.web import slack_request
+from bot.store import Store
 
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
@@ -562,13 +567,41 @@ async def test_studio_button_clicks_are_acknowledged(make_bot: MakeBot) -> None:
     assert response.status == 200
 
 
-async def test_unsigned_requests_are_refused(make_bot: MakeBot) -> None:
-    bot = make_bot()
-    request = AsyncBoltRequest(
-        body=urlencode({"command": "/eon", "text": "list"}),
-        headers={"x-slack-request-timestamp": str(int(time.time())), "x-slack-signature": "v0=0"},
+@pytest.mark.parametrize(
+    "forge", ["a wrong signature", "no signature", "an old timestamp", "another body"]
+)
+async def test_unsigned_requests_are_refused(fake: FakeSlack, tmp_path: Path, forge: str) -> None:
+    """The product's own app (`bot.service.app.build`, its HTTP server), not one built here: a
+    request Slack did not sign gets 401 and reaches no listener; a signed one is served."""
+    store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
+    bot = await build(
+        Settings.given(slack_bot_token="xoxb-test", slack_signing_secret=SECRET),
+        store=store,
+        ei_transport=httpx.MockTransport(lambda _: httpx.Response(500)),
+        slack=AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
     )
-    assert (await bot.app.async_dispatch(request)).status == 401
+    body = slash_body("watch 5", channel_id="C1", user_id="U1", response_url=fake.response_url())
+    forged = {
+        "a wrong signature": signed_headers("not-the-secret", body),
+        "no signature": {"Content-Type": "application/x-www-form-urlencoded"},
+        "an old timestamp": signed_headers(SECRET, body, timestamp=int(time.time()) - 360),
+        "another body": signed_headers(SECRET, body + "&text=unwatch+5"),
+    }[forge]
+    try:
+        async with TestClient(TestServer(bot.web_app)) as http:
+            refused = await http.post("/slack/events", data=body, headers=forged)
+            assert refused.status == 401
+            assert await store.subscriptions() == []
+            listed = slash_body(
+                "list", channel_id="C1", user_id="U1", response_url=fake.response_url()
+            )
+            served = await http.post(
+                "/slack/events", data=listed, headers=signed_headers(SECRET, listed)
+            )
+            assert served.status == 200 and (await served.json())["text"] == EMPTY_HINT
+    finally:
+        await bot.stop()
+        await store.close()
 
 
 # --- the `payload` trap -----------------------------------------------------------------------
