@@ -156,8 +156,9 @@ def _parser() -> argparse.ArgumentParser:
             "the service to play with: type /eon commands, press buttons, cause a stall",
             "Starts the tuner simulator, a local Slack stand-in and the bot (as `run` builds\n"
             "it), shows the channel here, and reads what you type: /eon commands (sent signed,\n"
-            "as Slack sends them), buttons and press N, stall [SECONDS], help, quit. Ctrl-C\n"
-            "ends it; nothing is left behind unless --keep.",
+            "as Slack sends them), buttons and press N (a button keeps its number), submit\n"
+            "TEXT (a form), home (the App Home tab), stall [SECONDS], help, quit. Ctrl-C ends\n"
+            "it (exit 130); the runs' charts are written to a folder it names.",
         )
     )
     simulate = command(

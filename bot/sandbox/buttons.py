@@ -1,5 +1,6 @@
 """Slack's side of a button press: the buttons a channel shows, numbered as a person would
-point at them, and a signed `block_actions` payload to `/slack/events`, as Slack sends it.
+point at them (each keeps its number for the session: `ButtonNumbers`), and a signed
+`block_actions` payload to `/slack/events`, as Slack sends it.
 
 Generic on purpose: it reads any `button` element in a message's blocks (in `actions` blocks and
 as a section's accessory), so whatever buttons the bot's messages carry can be pressed from
@@ -10,8 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -69,6 +70,43 @@ def buttons_in(messages: Iterable[Message]) -> list[Button]:
                 if isinstance(element, dict) and element.get("type") == "button"
             ]
     return found
+
+
+ButtonId = tuple[str, str, str, str, str, int]
+
+
+def button_ids(buttons: Iterable[Button]) -> list[ButtonId]:
+    """Who each button is across its message's edits: the message, what a press sends (action
+    id, value) or opens (url), and which of the message's look-alikes it is."""
+    seen: dict[tuple[str, str, str, str, str], int] = {}
+    ids: list[ButtonId] = []
+    for b in buttons:
+        channel, ts, value = b.message.channel, b.message.ts, str(b.element.get("value", ""))
+        what = (channel, ts, b.action_id, value, b.url or "")
+        seen[what] = seen.get(what, -1) + 1
+        ids.append((channel, ts, b.action_id, value, b.url or "", seen[what]))
+    return ids
+
+
+@dataclass(slots=True)
+class ButtonNumbers:
+    """The number a person points at a button with, given as the button is first seen and
+    never changed: new messages only add numbers, and a button that goes away leaves its
+    number unused, so `press N` always means the button that was listed as N."""
+
+    _numbers: dict[ButtonId, int] = field(default_factory=dict)
+
+    def number(self, buttons: Sequence[Button]) -> dict[int, Button]:
+        """The buttons shown now by their numbers (new ones numbered in the order shown)."""
+        shown: dict[int, Button] = {}
+        for key, button in zip(button_ids(buttons), buttons, strict=True):
+            n = self._numbers.setdefault(key, len(self._numbers) + 1)
+            shown[n] = button
+        return shown
+
+    def given(self, n: int) -> bool:
+        """Whether `n` was ever given to a button."""
+        return 1 <= n <= len(self._numbers)
 
 
 def describe(button: Button) -> str:

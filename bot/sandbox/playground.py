@@ -1,40 +1,49 @@
 """`eon-bot try`: the service to play with, Slack's and Edge Impulse's sides simulated.
 
 It starts the tuner simulator, the Slack stand-in and the bot as `eon-bot run` builds it, shows
-the channel in the terminal as the demo does, and reads what the person types:
-
-    /eon TEXT    a signed slash command, as Slack sends it; its answer is shown
-    buttons      the buttons of the messages shown so far, numbered
-    press N      presses button N: a signed block_actions payload, as Slack sends it
-    stall [S]    holds every simulated run still for S seconds (default: STALL_AFTER + 10)
-    help, quit   (Ctrl-D and Ctrl-C end it too)
+the channel in the terminal as the demo does, and reads what the person types (`HELP`).
 
 Nothing is watched until `/eon watch 1` (the simulated projects are any number). Its database
 lives in a temporary folder removed at the end; `keep` works in a folder of the person's
-instead, left in place, and a previous sandbox's database there starts afresh. A button's
-confirm dialog is shown, then the press is sent: typing `press N` is the confirmation.
+instead, left in place, and a previous sandbox's database there starts afresh. The runs' charts
+are written into a folder of their own (`keep`'s `charts`), shown by their paths. A button's
+confirm dialog is shown, then the press is sent: typing `press N` is the confirmation. The bot
+has a `SECRET_KEY` of the session's, and the person is a workspace admin, so `/eon key N`
+opens its form and stores the key the simulator holds for project N.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import signal
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.sandbox.buttons import Button, buttons_in, describe, press
+from bot.sandbox.buttons import Button, ButtonNumbers, buttons_in, describe, press
+from bot.sandbox.chartfiles import SavingFiles
 from bot.sandbox.fakeslack import FakeSlack, Message, ResponsePost, blocks_to_lines
 from bot.sandbox.fresh import fresh_database, sandbox_folder
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, USER, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
+from bot.sandbox.views import Views, issue_key
 
-HELP = __doc__.split("\n\n")[1] if __doc__ else ""
+HELP = """\
+  /eon TEXT      a slash command, signed as Slack sends it (/eon help lists its own)
+  buttons        the buttons shown so far, each with its number for the whole session
+  press N        presses button N: its confirm dialog is shown and taken as yes
+  submit TEXT    types TEXT into the open form (/eon key N opens one) and sends it
+  home           the App Home tab, as the bot publishes it
+  stall [S]      holds every simulated run still for S seconds (default: STALL_AFTER + 10)
+  help           this list
+  quit           ends it (so do Ctrl-D and Ctrl-C)"""
 ANSWER_WAIT_S = 60.0  # how long a command's delayed answers (its response_url) are shown
 
 
@@ -45,8 +54,10 @@ class Playground:
     stack: Stack
     printer: TerminalPrinter
     stall_after: float
+    views: Views
     answers: list[Message] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    numbers: ButtonNumbers = field(default_factory=ButtonNumbers)
 
     async def line(self, text: str) -> bool:
         """Carry out one typed line; False once the person asked to end."""
@@ -66,11 +77,20 @@ class Playground:
 
     async def command(self, text: str) -> None:
         self.printer.say(f"> /eon {text}")
-        response_url = self.stack.slack.response_url()
-        reply = await self.stack.command(text, response_url=response_url)
+        slack = self.stack.slack
+        response_url = slack.response_url()
+        self.views.hint = issue_key(self.stack.simulator, text)
+        forms = len(slack.views_opened)
+        reply = await self.stack.command(
+            text, response_url=response_url, trigger_id=slack.trigger_id()
+        )
         body: dict[str, Any] = reply.json() if reply.content else {}
         self._answer(str(body.get("text", "")), list(body.get("blocks") or []))
         self._follow(response_url.rsplit("/", 1)[1])
+        if self.views.hint is not None:  # /eon key N: its form opens within Slack's 3 s
+            with contextlib.suppress(TimeoutError):
+                await slack.wait_for(lambda fake: len(fake.views_opened) > forms, timeout=3.0)
+            self.views.show_new_forms()
 
     def _answer(self, text: str, blocks: list[dict[str, Any]]) -> None:
         lines = blocks_to_lines(blocks) if blocks else text.splitlines()
@@ -99,20 +119,26 @@ class Playground:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def buttons(self) -> list[Button]:
-        return buttons_in([*self.stack.slack.messages(CHANNEL), *self.answers])
+    def buttons(self) -> dict[int, Button]:
+        """The buttons shown now, by the number each got when first seen."""
+        shown = buttons_in([*self.stack.slack.messages(CHANNEL), *self.answers])
+        return self.numbers.number(shown)
 
     async def show_buttons(self, _: list[str]) -> None:
         found = self.buttons()
-        lines = [f"  [{n}] {describe(b)}" for n, b in enumerate(found, 1)]
+        lines = [f"  [{n}] {describe(b)}" for n, b in sorted(found.items())]
         self.printer.say("\n".join(lines) if lines else "  no buttons shown yet")
 
     async def press(self, args: list[str]) -> None:
         found = self.buttons()
-        if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= len(found):
-            self.printer.say(f"  press N, N from 1 to {len(found)} (type buttons to see them)")
+        n = int(args[0]) if len(args) == 1 and args[0].isdigit() else None
+        if n is None or n not in found:
+            why = "press N, a number that buttons lists"
+            if n is not None and self.numbers.given(n):
+                why = f"button {n} is no longer shown (its message changed); type buttons"
+            self.printer.say(f"  {why}")
             return
-        button = found[int(args[0]) - 1]
+        button = found[n]
         if button.confirm:
             self.printer.say(f"  Slack asks first: {button.confirm} (confirmed)")
         self.printer.say(f"> pressed {button.label}")
@@ -168,6 +194,8 @@ _VERBS: dict[str, Callable[[Playground, list[str]], Any]] = {
     "press": Playground.press,
     "stall": Playground.stall,
     "help": Playground.help,
+    "home": lambda playground, args: playground.views.home(args),
+    "submit": lambda playground, args: playground.views.submit(args),
 }
 
 
@@ -179,39 +207,65 @@ async def playground(
     minutes: float = 5.0,
     stall_after: float = 20.0,
 ) -> int:
-    """Run the sandbox until `quit`, the end of the input (a None line) or SIGINT/SIGTERM.
+    """Run the sandbox until `quit`, the end of the input (a None line) or SIGINT/SIGTERM;
+    Ctrl-C (SIGINT) ends it as KeyboardInterrupt once all is cleaned up, for its exit status.
     `lines` defaults to the terminal's input."""
     lines = lines if lines is not None else _stdin_lines()
     speed = Simulation("1").duration / (minutes * 60)
     printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
+    charts = _charts_folder(keep)
+    files = SavingFiles(printer, charts)
     with sandbox_folder(keep, "eon-bot-try-") as folder:
         if fresh_database(Path(folder)):
             printer.say(f"eon-bot try: the previous sandbox's database in {folder} starts afresh")
         async with running_stack(
             Path(folder),
             speed=speed,
-            on_message=printer,
+            on_message=files,
             poll_interval=1.0,
             stall_after=stall_after,
+            secret_key=secrets.token_urlsafe(48),
         ) as stack:
+            files.slack = stack.slack
+            stack.slack.set_user(USER, is_admin=True)  # may add keys with /eon key
             printer.say(
                 f"eon-bot try: Edge Impulse simulator at {stack.simulator.url} (a run takes "
                 f"{minutes:g} min), Slack stand-in at {stack.slack.api_url}, the bot at "
-                f"{stack.events_url}, channel {printer.channel_name(CHANNEL)}.\n"
+                f"{stack.events_url}, channel {printer.channel_name(CHANNEL)}, charts "
+                f"written to {charts}.\n"
                 f"Type /eon watch 1 to start, help for the rest, Ctrl-C to end.\n"
             )
-            await _serve(Playground(stack, printer, stall_after), lines)
+            views = Views(stack, printer)
+            signum = await _serve(Playground(stack, printer, stall_after, views), lines)
+    with contextlib.suppress(OSError):
+        charts.rmdir()  # only when no chart was written
     printer.say(f"eon-bot try: stopped{'' if keep else '; its temporary folder removed'}")
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
     return 0
 
 
-async def _serve(playground: Playground, lines: asyncio.Queue[str | None]) -> None:
-    """Lines until the end, a signal stopping it as cleanly as `quit`."""
+def _charts_folder(keep: Path | None) -> Path:
+    """`keep`'s `charts`, else a folder of their own that outlives the sandbox's."""
+    if keep is None:
+        return Path(tempfile.mkdtemp(prefix="eon-bot-try-charts-"))
+    (keep / "charts").mkdir(parents=True, exist_ok=True)
+    return (keep / "charts").resolve()
+
+
+async def _serve(playground: Playground, lines: asyncio.Queue[str | None]) -> signal.Signals | None:
+    """Lines until the end, a signal stopping it as cleanly as `quit`; the signal, if one."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    caught: list[signal.Signals] = []
     signals = (signal.SIGINT, signal.SIGTERM)
+
+    def on_signal(signum: signal.Signals) -> None:
+        caught.append(signum)
+        stop.set()
+
     for signum in signals:
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     stopped = asyncio.ensure_future(stop.wait())
     try:
         while True:
@@ -219,9 +273,9 @@ async def _serve(playground: Playground, lines: asyncio.Queue[str | None]) -> No
             await asyncio.wait({line, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if stop.is_set() or line.result() is None:
                 line.cancel()
-                return
+                return caught[0] if caught else None
             if not await playground.line(str(line.result())):
-                return
+                return None
     finally:
         stopped.cancel()
         for signum in signals:

@@ -43,6 +43,7 @@ class Stack:
         channel_id: str = CHANNEL,
         user_id: str = USER,
         response_url: str | None = None,
+        trigger_id: str | None = None,
     ) -> httpx.Response:
         """`/eon text`, signed and posted to the bot's `/slack/events` as Slack does."""
         return await send_slash_command(
@@ -53,6 +54,7 @@ class Stack:
             channel_id=channel_id,
             user_id=user_id,
             response_url=response_url or self.slack.response_url(),
+            trigger_id=trigger_id,
         )
 
 
