@@ -8,6 +8,7 @@ second, and a traceback each would bury everything else in the log.
 
 `Unexpected` does the same for errors nothing expects (a bug): the traceback once per
 distinct error (its type and where it was raised), then a count at most once a minute.
+`Refusals` does it for requests refused at the door (a bad signature, a stale timestamp).
 """
 
 from __future__ import annotations
@@ -143,6 +144,31 @@ class Condition:
 
 
 @dataclass
+class _Gate:
+    """Once per kind at once, then at most once every `every_s`, counting the repeats between:
+    the rule `Unexpected` and `Refusals` share."""
+
+    every_s: float
+    clock: Callable[[], float]
+    _seen: dict[object, list[float]] = field(default_factory=dict)
+
+    def open(self, kind: object) -> int | None:
+        """None: stay quiet; else say it now, with this many repeats since it was last said
+        (0 the first time)."""
+        now = self.clock()
+        seen = self._seen.get(kind)
+        if seen is None:
+            self._seen[kind] = [now, 0.0]  # last said, repeats since
+            return 0
+        seen[1] += 1
+        if now - seen[0] < self.every_s:
+            return None
+        repeats = int(seen[1])
+        seen[0], seen[1] = now, 0.0
+        return repeats
+
+
+@dataclass
 class Unexpected:
     """Errors nothing expects: a traceback once per distinct error (type and the line that
     raised it), then one line a minute at most counting its repeats."""
@@ -150,31 +176,54 @@ class Unexpected:
     log: logging.Logger
     every_s: float = SUMMARY_EVERY_S
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    _gate: _Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._gate = _Gate(self.every_s, self.clock)
 
     def __call__(self, doing: str, error: BaseException, **extra: str) -> None:
         """Log `error`, raised while `doing` (e.g. "delivery to channel C1")."""
         frames = traceback.extract_tb(error.__traceback__)
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-        signature = (type(error).__qualname__, where)
-        now = self.clock()
-        seen = self._seen.get(signature)
-        if seen is None:
-            self._seen[signature] = [now, 0.0]  # last said, repeats since
+        repeats = self._gate.open((type(error).__qualname__, where))
+        if repeats == 0:
             self.log.error("%s failed unexpectedly", doing, exc_info=error, extra=extra)
-            return
-        seen[1] += 1
-        if now - seen[0] >= self.every_s:
+        elif repeats is not None:
             self.log.error(
                 "%s failed unexpectedly: %s: %s (the same error %d more time(s) since its "
                 "traceback was logged above)",
                 doing,
                 type(error).__name__,
                 one_line(str(error), 200),
-                int(seen[1]),
+                repeats,
                 extra=extra,
             )
-            seen[0] = now
+
+
+@dataclass
+class Refusals:
+    """Requests refused at the door (a bad signature, a stale timestamp): one line per cause,
+    then at most one a minute per cause counting the others, so a flood of forged requests
+    is a few lines, and a real misconfiguration (a stale signing secret, a clock off by
+    minutes) is still said at once. A line names the cause and the fix, never the request."""
+
+    log: logging.Logger
+    every_s: float = SUMMARY_EVERY_S
+    clock: Callable[[], float] = time.monotonic
+    _gate: _Gate = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._gate = _Gate(self.every_s, self.clock)
+
+    def __call__(self, cause: str, said: str) -> None:
+        """One more refusal for `cause`; `said` is its line (cause, detail, fix)."""
+        repeats = self._gate.open(cause)
+        if repeats == 0:
+            self.log.warning("%s", said)
+        elif repeats is not None:
+            self.log.warning(
+                "%s (and %d more refused for this cause since the last such line)", said, repeats
+            )
 
 
 DATABASE_FIX = "check that the database at DATABASE_URL is up and reachable; nothing is lost"

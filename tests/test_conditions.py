@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.conditions import NEW_DOWN_LINES, Condition, Unexpected
+from bot.conditions import NEW_DOWN_LINES, Condition, Refusals, Unexpected
 
 LOG = logging.getLogger("tests.conditions")
 
@@ -102,3 +102,25 @@ def test_an_unexpected_error_has_its_traceback_once_then_a_count_a_minute(
     repeats = [r.getMessage() for r in caplog.records if not r.exc_info]
     assert len(repeats) == 1, repeats  # at 60 s, not at every one of the 99 repeats
     assert "the same error 60 more time(s)" in repeats[0]
+
+
+def test_refusals_are_a_line_per_cause_then_one_a_minute_counting(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    refused = Refusals(LOG, clock=clock)
+    for index in range(200):  # 200 forged requests in 20 s, three causes in turn
+        clock.t += 0.1
+        cause = ("unsigned", "bad signature", "stale timestamp")[index % 3]
+        refused(cause, f"refused ({cause})")
+    assert lines(caplog) == [
+        "refused (unsigned)",
+        "refused (bad signature)",
+        "refused (stale timestamp)",
+    ]
+    clock.t += 60
+    refused("unsigned", "refused (unsigned)")
+    refused("unsigned", "refused (unsigned)")
+    assert lines(caplog)[3:] == [
+        "refused (unsigned) (and 67 more refused for this cause since the last such line)"
+    ]

@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 import httpx
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import SecretStr
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import collector
 from bot.clock import utcnow
-from bot.conditions import Condition, database_condition
+from bot.conditions import Condition, Unexpected, database_condition
 from bot.errors import ConfigError
 from bot.keys import KeyRing
 from bot.metrics import Metrics
@@ -35,7 +36,7 @@ from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
 from bot.slack.socket_mode import SocketMode
-from bot.slack.web import make_web_app
+from bot.slack.web import make_web_app, quiet_bolt_errors
 from bot.store import Store
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
@@ -170,7 +171,7 @@ async def build(
         delivery=delivery,
         fleet=fleet,
         bolt=bolt,
-        web_app=make_web_app(bolt, _health(scheduler, delivery, store, database), metrics.render),
+        web_app=_web_app(settings, bolt, _health(scheduler, delivery, store, database), metrics),
         now=now,
         keys=keys,
         actions=actions,
@@ -234,14 +235,29 @@ def _pipeline(
 
 def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
     """The bolt app with every listener registered (`bot.slack.listeners`)."""
-    signing = settings.slack_signing_secret
     bolt = AsyncApp(
         client=slack,
-        signing_secret=signing.get_secret_value() if signing else None,
+        signing_secret=_secret(settings.slack_signing_secret),
         process_before_response=True,
     )
+    quiet_bolt_errors(bolt, Unexpected(log))
     register_all(bolt, deps)
     return bolt
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _web_app(
+    settings: Settings,
+    bolt: AsyncApp,
+    unhealthy: Callable[[], Awaitable[str | None]],
+    metrics: Metrics,
+) -> web.Application:
+    """`/slack/events` (verified with SLACK_SIGNING_SECRET), `/healthz` and `/metrics`."""
+    signing = _secret(settings.slack_signing_secret)
+    return make_web_app(bolt, unhealthy, metrics.render, signing_secret=signing)
 
 
 def _health(

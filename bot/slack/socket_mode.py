@@ -26,9 +26,14 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 
+from bot.conditions import Refusals
 from bot.errors import AppTokenRefused
+from bot.fmt import one_line
 from bot.slack.auth import is_refusal
+from bot.slack.inbound import MALFORMED, shape_problem
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +90,27 @@ class _Client(SocketModeClient):
 
 class _BoltHandler(AsyncSocketModeHandler):
     """bolt's handler (its `handle` dispatches an envelope and sends the ack) on our client.
-    bolt's `__init__` is not called: it would open a client of its own."""
+    bolt's `__init__` is not called: it would open a client of its own.
+
+    An envelope whose payload has not the shape bolt assumes (`bot.slack.inbound.SHAPE`, the
+    rule `POST /slack/events` follows) is acknowledged and dropped, one line per minute at most
+    (`Refusals`), instead of a traceback from deep inside bolt."""
 
     def __init__(self, bolt: AsyncApp, client: _Client) -> None:
         self.app = bolt
         self.app_token = client.app_token
         self.client = client
+        self._refusals = Refusals(log)
         client.socket_mode_request_listeners.append(self.handle)  # type: ignore[arg-type]
+
+    async def handle(self, client: SocketModeClient, req: SocketModeRequest) -> None:  # type: ignore[override]
+        problem = shape_problem(req.payload)
+        if problem is None:
+            await super().handle(client, req)
+            return
+        kind = one_line(str(req.type), 40)
+        self._refusals(MALFORMED, f"dropped a Socket Mode envelope ({kind}): {problem}")
+        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
 
 
 class SocketMode:

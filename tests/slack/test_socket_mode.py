@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from typing import Any
 
+import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -58,3 +61,29 @@ async def test_a_dropped_socket_is_replaced() -> None:
             assert len(slack.calls_to("apps.connections.open")) == 2
         finally:
             await socket.close()
+
+
+async def test_a_malformed_envelope_is_acknowledged_and_one_line_never_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with FakeSlack(token=BOT) as slack, SocketModeServer() as server:
+        slack.enable_socket_mode(APP, server.open_url)
+        socket = SocketMode(_bolt(slack), APP, ping_interval=0.2)
+        socket.start()
+        try:
+            await server.wait_for_hellos(1, within=5)
+            broken: list[dict[str, Any]] = [
+                {"type": "block_actions", "actions": 5},
+                {"type": "block_actions", "actions": []},
+                {"type": "view_submission", "view": [1]},
+                {"type": "event_callback", "event": "x"},
+            ] * 5
+            for payload in broken:
+                ack = await server.interactive(payload, within=5)
+                assert ack.payload is None
+        finally:
+            await socket.close()
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert len([r for r in logged if "dropped a Socket Mode envelope" in r.getMessage()]) == 1

@@ -1,0 +1,159 @@
+"""`bot.slack.inbound`: what `POST /slack/events` refuses before bolt, and why. The real app
+over real HTTP is attacked in tests/e2e/test_slack_door.py; here, the rules one by one."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.signature import Clock
+
+from bot.slack.inbound import (
+    BAD_SIGNATURE,
+    MALFORMED,
+    MAX_BODY_BYTES,
+    NO_SECRET,
+    STALE,
+    TOO_LARGE,
+    UNSIGNED,
+    Refusal,
+    read,
+    shape_problem,
+    too_large,
+    verify,
+)
+
+SECRET = "inbound-signing-secret"
+NOW = 1_800_000_000
+
+
+class Fixed(Clock):
+    def now(self) -> float:
+        return float(NOW)
+
+
+def signed(body: bytes, *, stamp: int = NOW, secret: str = SECRET) -> dict[str, str]:
+    base = b"v0:" + str(stamp).encode() + b":" + body
+    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    return {"X-Slack-Request-Timestamp": str(stamp), "X-Slack-Signature": f"v0={digest}"}
+
+
+BODY = b"command=%2Feon&text=help"
+
+
+@pytest.mark.parametrize(
+    ("headers", "secret", "cause"),
+    [
+        (signed(BODY), SECRET, None),
+        ({}, SECRET, UNSIGNED),
+        ({"X-Slack-Signature": signed(BODY)["X-Slack-Signature"]}, SECRET, UNSIGNED),
+        ({"X-Slack-Request-Timestamp": str(NOW)}, SECRET, UNSIGNED),
+        (signed(BODY, stamp=NOW - 301), SECRET, STALE),
+        (signed(BODY, stamp=NOW + 301), SECRET, STALE),
+        (signed(BODY, stamp=NOW - 299), SECRET, None),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "1e9"}, SECRET, STALE),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "9" * 400}, SECRET, STALE),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "１８"}, SECRET, STALE),
+        (signed(BODY, secret="an-old-secret"), SECRET, BAD_SIGNATURE),
+        (signed(BODY + b"&"), SECRET, BAD_SIGNATURE),
+        (signed(BODY) | {"X-Slack-Signature": "v0=0"}, SECRET, BAD_SIGNATURE),
+        (signed(BODY), None, NO_SECRET),
+    ],
+)
+def test_verify_names_the_cause(headers: dict[str, str], secret: str | None, cause: str) -> None:
+    refusal = verify(BODY, headers, secret, Fixed())
+    assert (refusal.cause if refusal else None) == cause
+    assert refusal is None or refusal.status == 401
+
+
+def test_bytes_that_are_not_utf8_cannot_carry_slacks_signature() -> None:
+    body = b"payload=\xff"
+    refusal = verify(body, signed(body), SECRET, Fixed())
+    assert refusal is not None and refusal.cause == BAD_SIGNATURE
+
+
+def test_too_large_is_past_the_limit_only() -> None:
+    assert too_large(None) is None and too_large(MAX_BODY_BYTES) is None
+    refusal = too_large(MAX_BODY_BYTES + 1)
+    assert refusal is not None and (refusal.status, refusal.cause) == (413, TOO_LARGE)
+
+
+def form(payload: Any) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "problem"),
+    [
+        (b"payload=x", None, "not a form or JSON"),
+        (form([1]), None, "a JSON list, not an object"),
+        (b"[]", "application/json", "the body is a JSON list"),
+        (b"{", None, "not a form or JSON"),
+        (b'{"type": "event_callback", "event": 5}', None, "event is a number"),
+        (form({"type": "block_actions", "actions": 5}), None, "actions is a number"),
+        (form({"type": "block_actions", "actions": []}), None, "without actions"),
+        (form({"type": "block_actions", "actions": [1]}), None, "actions[0] is a number"),
+        (form({"type": "view_submission", "view": 5}), None, "view is a number"),
+        (form({"type": "view_submission", "view": {"state": None}}), None, "view.state is null"),
+        (form({"type": ["x"]}), None, "type is a list"),
+        (form({"user": {"id": {}}}), None, "user.id is an object"),
+        (b'{"authorizations": ["x"]}', None, "authorizations[0] is a string"),
+    ],
+)
+def test_a_verified_body_bolt_cannot_use_is_malformed(
+    raw: bytes, content_type: str | None, problem: str
+) -> None:
+    refused = read(raw, content_type)
+    assert isinstance(refused, Refusal) and (refused.status, refused.cause) == (400, MALFORMED)
+    assert problem in refused.detail
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "wanted"),
+    [
+        (b"", None, {}),
+        (BODY, "application/x-www-form-urlencoded", {"command": "/eon", "text": "help"}),
+        (b"command=%2Feon&text=watch+payload", None, {"command": "/eon", "text": "watch payload"}),
+        (b'{"type": "url_verification", "challenge": "c"}', None, None),
+        (
+            form({"type": "block_actions", "actions": [{"action_id": "a", "value": "1"}]}),
+            None,
+            None,
+        ),
+        (b'{"type": "event_callback", "event": {"type": "app_home_opened"}}', None, None),
+    ],
+)
+def test_what_slack_sends_is_read_as_bolt_reads_it(
+    raw: bytes, content_type: str | None, wanted: dict[str, str] | None
+) -> None:
+    body = read(raw, content_type)
+    assert isinstance(body, dict), body
+    if wanted is not None:
+        assert body == wanted
+
+
+NAMES = ["type", "event", "view", "actions", "user", "state", "values", "authorizations", "id"]
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(NAMES) | st.text(max_size=4), inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(raw=st.binary(max_size=300) | JSON_VALUES.map(lambda v: form(v)), ctype=st.sampled_from(
+    [None, "application/json", "text/plain"]))  # fmt: skip
+def test_reading_never_raises(raw: bytes, ctype: str | None) -> None:
+    assert isinstance(read(raw, ctype), dict | Refusal)
+
+
+@given(JSON_VALUES.filter(lambda v: isinstance(v, dict)))
+def test_the_shape_rule_never_raises(body: dict[str, Any]) -> None:
+    problem = shape_problem(body)
+    assert problem is None or " is " in problem or "without actions" in problem
