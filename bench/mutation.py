@@ -1,0 +1,318 @@
+"""Mutation testing (mutmut 3) of the modules where a wrong line costs a team most: acting on a
+run, the keys, request verification and who may act, the handover, delivery's exactly-once
+poster and the diff. A suite is measured by the bugs it catches, not by the lines it runs.
+
+    python bench/mutation.py                      # every module, in the order of MODULES
+    python bench/mutation.py actions handover     # some of them
+    python bench/mutation.py --list               # the modules, their files and their tests
+    python bench/mutation.py --survivors diff     # also each unexplained survivor's diff
+    python bench/mutation.py --jobs 2             # mutants at once (default 1: a shared machine)
+    python bench/mutation.py --again handover     # keep the killed, run the others again
+
+Each module is mutated alone, in a scratch copy of the tree (`.mutation/<module>/`, ignored by
+git), and each of its mutants runs against only the tests listed for it in MODULES, which
+mutmut narrows further to the tests that reach the mutated function: a module takes minutes,
+not the suite's time per mutant. Each run starts afresh; `--again` keeps the verdicts of the
+mutants killed last time (a test added kills more, it never revives one) and runs the others
+again with the tests' reach measured anew: the loop of reading a survivor and writing its
+test. The files to mutate are `[tool.mutmut] only_mutate` in
+pyproject.toml (what a plain `mutmut run` at the root does, all at once); this script fails
+when the two lists differ. PostgreSQL is left out (`TEST_POSTGRES_URL` unset): the store's
+tests run on SQLite, which shares the schema, and the run stays short. Runs under `nice`.
+
+Printed per module: mutants, killed, timeout (counted as caught: the mutant hangs a test),
+survived, of which reached by no listed test, of which known to be equivalent (EQUIVALENT,
+each with why), and the score, (killed + timeout) / mutants. The target is 90 % a module,
+and every survivor either killed by a test or listed in EQUIVALENT. docs/mutation.md keeps
+the scores and how to read a survivor (`mutmut show NAME` in the module's copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+TARGET = 0.90
+
+
+@dataclass(frozen=True)
+class Module:
+    files: tuple[str, ...]  # what is mutated
+    tests: tuple[str, ...]  # what its mutants run against (no e2e: those run the installed code)
+
+
+# Ordered by what a bug costs: acting twice on a run, a key, a forged request first.
+MODULES: dict[str, Module] = {
+    "actions": Module(("bot/slack/actions.py",), ("tests/slack/test_run_actions.py",)),
+    "actions-store": Module(
+        ("bot/store/actions.py",),
+        ("tests/store/test_actions.py", "tests/slack/test_run_actions.py"),
+    ),
+    "keys": Module(
+        ("bot/keys/box.py", "bot/keys/ring.py"),
+        ("tests/keys/test_keys.py", "tests/slack/test_eon_key.py"),
+    ),
+    "key-form": Module(("bot/slack/listeners/eon_key.py",), ("tests/slack/test_eon_key.py",)),
+    "handover": Module(
+        ("bot/core/handover.py",),
+        ("tests/core/test_handover.py", "tests/test_extended_run.py", "tests/test_poll_cost.py"),
+    ),
+    "poster": Module(
+        ("bot/slack/delivery/poster.py",),
+        ("tests/slack/test_delivery.py", "tests/slack/test_charts.py"),
+    ),
+    "verification": Module(
+        (
+            "bot/slack/inbound.py",
+            "bot/slack/web.py",
+            "bot/slack/auth.py",
+            "bot/slack/key_admins.py",
+            "bot/slack/listeners/run_buttons.py",
+        ),
+        (
+            "tests/slack/test_inbound.py",
+            "tests/slack/test_commands.py",
+            "tests/slack/test_run_actions.py",
+            "tests/slack/test_eon_key.py",
+            "tests/test_app.py",
+            "tests/test_check.py",
+        ),
+    ),
+    "diff": Module(
+        ("bot/core/diff.py",),
+        (
+            "tests/core/test_diff.py",
+            "tests/core/test_diff_property.py",
+            "tests/core/test_handover.py",
+        ),
+    ),
+}
+
+# Survivors that no test can kill: the mutant behaves as the original for every input. Keyed by
+# module, then (function, the mutated line as `mutmut show` prints it, stripped): why.
+EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
+    "handover": {
+        (
+            "to_close",
+            "if mine not in ids or now not in ids or ids.index(now) <= ids.index(mine):",
+        ): "the indexes are equal only when the current run is the snapshot's; then the slice "
+        "between them is empty either way",
+    },
+}
+
+
+@dataclass
+class Tally:
+    module: str
+    seconds: float = 0.0
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant name: mutmut's status
+    equivalent: dict[str, str] = field(default_factory=dict)  # survivor: why it is equivalent
+
+    def count(self, *statuses: str) -> int:
+        return sum(1 for s in self.statuses.values() if s in statuses)
+
+    @property
+    def score(self) -> float:
+        total = len(self.statuses) - self.count("skipped")
+        return (self.count("killed", "timeout") / total) if total else 1.0
+
+    def survivors(self) -> list[str]:
+        return sorted(
+            (n for n, s in self.statuses.items() if s not in ("killed", "timeout", "skipped")),
+            key=_natural,
+        )
+
+
+def _natural(name: str) -> list[object]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def check_config() -> list[str]:
+    """The files pyproject's [tool.mutmut] mutates, which MODULES must name exactly."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    listed = sorted(config["only_mutate"])
+    named = sorted(f for m in MODULES.values() for f in m.files)
+    if listed != named:
+        raise SystemExit(
+            f"pyproject's [tool.mutmut] only_mutate {listed} and bench/mutation.py's MODULES "
+            f"{named} differ: keep them the same"
+        )
+    return listed
+
+
+def prepare(name: str, module: Module, *, again: bool) -> Path:
+    """The module's scratch copy: the tree as it is now, and a [tool.mutmut] of its own."""
+    work = WORK / name
+    work.mkdir(parents=True, exist_ok=True)
+    if again:
+        forget_all_but_killed(work / "mutants")
+    else:
+        shutil.rmtree(work / "mutants", ignore_errors=True)
+    for folder in ("bot", "tests"):
+        shutil.rmtree(work / folder, ignore_errors=True)
+        shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    pyproject = re.sub(  # the root's [tool.mutmut] table out, up to the next table
+        r"\n\[tool\.mutmut\]\n.*?(?=\n\[|\Z)", "", (ROOT / "pyproject.toml").read_text(), flags=re.S
+    )
+    own = {
+        "source_paths": ["bot"],
+        "only_mutate": list(module.files),
+        "pytest_add_cli_args_test_selection": list(module.tests),
+        "pytest_add_cli_args": ["-p", "no:cacheprovider", "-q", "-m", "not e2e"],
+    }
+    lines = [f"{key} = {json.dumps(value)}" for key, value in own.items()]
+    (work / "pyproject.toml").write_text(pyproject + "\n[tool.mutmut]\n" + "\n".join(lines) + "\n")
+    return work
+
+
+def forget_all_but_killed(mutants: Path) -> None:
+    """Every verdict but `killed` to be tried again, and which test reaches what measured anew
+    (mutmut keeps both, and would not notice a test that was added)."""
+    from mutmut.stats import status_by_exit_code  # here: mutmut reads its config on import
+
+    (mutants / "mutmut-stats.json").unlink(missing_ok=True)
+    for meta in mutants.rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        codes = data["exit_code_by_key"]
+        data["exit_code_by_key"] = {
+            key: code if status_by_exit_code[code] == "killed" else None
+            for key, code in codes.items()
+        }
+        meta.write_text(json.dumps(data, indent=4))
+
+
+def run(name: str, module: Module, jobs: int, *, again: bool) -> Tally:
+    work = prepare(name, module, again=again)
+    env = {k: v for k, v in os.environ.items() if k not in ("TEST_POSTGRES_URL", "CI")}
+    started = time.monotonic()
+    with (work / "mutmut.log").open("w") as log:
+        done = subprocess.run(
+            [
+                "nice",
+                "-n",
+                "10",
+                sys.executable,
+                "-m",
+                "mutmut",
+                "run",
+                "--max-children",
+                str(jobs),
+            ],
+            cwd=work,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    tally = Tally(name, seconds=time.monotonic() - started)
+    if done.returncode != 0:
+        print(f"{name}: mutmut failed (exit {done.returncode}); see {work / 'mutmut.log'}")
+    tally.statuses = statuses(work, module)
+    known = EQUIVALENT.get(name, {})
+    for survivor in tally.survivors() if known else []:
+        key = mutated_line(work, survivor)
+        if key in known:
+            tally.equivalent[survivor] = known[key]
+    return tally
+
+
+def statuses(work: Path, module: Module) -> dict[str, str]:
+    """Each mutant's status from mutmut's own results (the `.meta` files beside the mutants)."""
+    from mutmut.stats import status_by_exit_code  # here: mutmut reads its config on import
+
+    found: dict[str, str] = {}
+    for file in module.files:
+        meta = work / "mutants" / f"{file}.meta"
+        if not meta.exists():
+            continue
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        found.update({key: status_by_exit_code[code] for key, code in codes.items()})
+    return found
+
+
+def show(work: Path, mutant: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "mutmut", "show", mutant],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+
+
+def mutated_line(work: Path, mutant: str) -> tuple[str, str]:
+    """(function, the mutant's changed line): how EQUIVALENT names a survivor, stable while
+    mutmut's numbering moves with the code."""
+    function = mutant.rsplit(".", 1)[-1].removeprefix("x_").split("__mutmut_")[0]
+    added = [
+        line[1:].strip()
+        for line in show(work, mutant).splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
+    return function, " / ".join(added)
+
+
+def report(tallies: list[Tally], *, survivors: bool) -> None:
+    head = f"{'module':<14}{'mutants':>8}{'killed':>8}{'timeout':>8}{'survived':>9}"
+    print(f"{head}{'no test':>8}{'equiv.':>7}{'score':>7}{'time':>7}")
+    for t in tallies:
+        lived = len(t.survivors())
+        print(
+            f"{t.module:<14}{len(t.statuses):>8}{t.count('killed'):>8}{t.count('timeout'):>8}"
+            f"{lived:>9}{t.count('no tests'):>8}{len(t.equivalent):>7}{t.score:>7.1%}"
+            f"{t.seconds:>6.0f}s"
+        )
+    for t in tallies:
+        for survivor, why in sorted(t.equivalent.items()):
+            print(f"  {t.module}: {survivor} is equivalent: {why}")
+        unexplained = [s for s in t.survivors() if s not in t.equivalent]
+        if unexplained:
+            names = ", ".join(s.rsplit(".", 1)[-1].removeprefix("x_") for s in unexplained)
+            print(f"  {t.module}: {len(unexplained)} unexplained: {names}")
+        if survivors:
+            for survivor in unexplained:
+                print(show(WORK / t.module, survivor))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"default: all ({', '.join(MODULES)})")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants at once (1)")
+    parser.add_argument("--list", action="store_true", help="the modules and their tests")
+    parser.add_argument("--survivors", action="store_true", help="each survivor's diff")
+    parser.add_argument("--again", action="store_true", help="keep the killed from last time")
+    args = parser.parse_args(argv)
+    check_config()
+    chosen = args.modules or list(MODULES)
+    unknown = [name for name in chosen if name not in MODULES]
+    if unknown:
+        parser.error(f"no such module: {', '.join(unknown)} (one of {', '.join(MODULES)})")
+    if args.list:
+        for name in chosen:
+            print(f"{name}: {', '.join(MODULES[name].files)}\n    {' '.join(MODULES[name].tests)}")
+        return 0
+    tallies = []
+    for name in chosen:
+        tallies.append(run(name, MODULES[name], args.jobs, again=args.again))
+        report(tallies[-1:], survivors=False)
+    if len(tallies) > 1:
+        print()
+        report(tallies, survivors=args.survivors)
+    elif args.survivors:
+        report(tallies, survivors=True)
+    return 0 if all(t.score >= TARGET for t in tallies) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
