@@ -145,6 +145,7 @@ async def build(
         tuner=tuner,
         wake_delivery=delivery.wake,
         interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
+        owner=fleet.owner,  # its claims live while this replica does
         database=database,
     )
     deps = Deps(
@@ -156,7 +157,7 @@ async def build(
         wake_delivery=delivery.wake,
         keys=keys,
         check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
-        act=actions.click,
+        act=actions,
     )
     bolt = _bolt_app(settings, slack, deps)
     metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))

@@ -1,20 +1,22 @@
 """Acting on a run from Slack: a click on "Stop the run", "Extend the search" or "Use this
 trial" becomes one Edge Impulse call, once, told in the run's thread.
 
-A click (already acknowledged, and from someone who may act: the listener checks both) is
-checked against the store: a button that no longer applies (the run ended or moved on, the
-search can no longer be extended, the trial is unknown) answers why and does nothing. Then the
-action is recorded under its unique key (`bot.store.actions`): every other click, on any copy
-of the message or any replica, reads "already done by @someone at …". Only the click that
-recorded it calls Edge Impulse. What the call did is stored with its audit line (metadata
+A click from someone who may act (the listener checks) is checked against the store: a button
+that no longer applies (the run ended or moved on, the search can no longer be extended, the
+trial is unknown) answers why and does nothing. Then the action is recorded under its unique
+key (`claim`, `bot.store.actions`) *before* Slack is acknowledged, so a crash a moment after
+the ack still leaves the click to tell; every other click, on any copy of the message or any
+replica, reads "already done by @someone at …". Only the click that recorded it calls Edge
+Impulse (`call`, after the ack). What the call did is stored with its audit line (metadata
 `eon_action_taken`) in one transaction, and delivery posts it in the run's thread:
 
 - done: the audit line; a job it started (extend, use) is followed with its status until it
   ends, then its outcome is replied in the thread (`eon_action_outcome`);
 - refused (a read-only key, a run Edge Impulse no longer knows): the record is dropped and the
   clicker told why and how to fix it; nothing reaches the thread, since nothing happened;
-- no clear answer, or the process died between the record and the answer (a claim left
-  past its expiry, found by `sweep`): the thread says the outcome is unknown.
+- no clear answer, or the process died between the record and the answer (found by `sweep`
+  at once on another replica or at the next start, or once its claim expires): the thread says
+  the outcome is unknown, naming the clicker.
 """
 
 from __future__ import annotations
@@ -79,14 +81,14 @@ class ActionStore(Protocol):
         self, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Any: ...
     async def claim_action(
-        self, wanted: ActionRecord, *, claim_s: float = 60.0
+        self, wanted: ActionRecord, *, claim_s: float = 60.0, owner: str | None = None
     ) -> tuple[bool, ActionRecord]: ...
     async def drop_action(self, action_id: int) -> None: ...
     async def move_action(
         self, action_id: int, *, from_states: Any, state: str, job_id: str | None = None,
         detail: str | None = None, events: Any = (),
     ) -> bool: ...  # fmt: skip
-    async def stale_actions(self) -> list[ActionRecord]: ...
+    async def stale_actions(self, owner: str | None = None) -> list[ActionRecord]: ...
     async def followed_actions(self) -> list[ActionRecord]: ...
     async def actions_of(
         self, project_id: str, run_id: str | None = None
@@ -184,10 +186,14 @@ class RunActions:
 
     def __init__(
         self, *, store: ActionStore, jobs: TunerJobs, tuner: TunerClient,
-        wake_delivery: Callable[[], None], interval: float, claim_s: float = CLAIM_S,
-        database: Condition | None = None, call_limit_s: float = CALL_LIMIT_S,
+        wake_delivery: Callable[[], None], interval: float, owner: str,
+        claim_s: float = CLAIM_S, database: Condition | None = None,
+        call_limit_s: float = CALL_LIMIT_S,
     ) -> None:  # fmt: skip
+        """`owner`: this replica's name as the fleet gives it (`bot.service.fleet.replica_id`):
+        the claims it holds are alive while that replica is."""
         self._store = store
+        self._owner = owner
         # The database's one condition (`bot.service.poller.database_condition`): an outage is said
         # once for the process, not at each sweep.
         self._database = database
@@ -200,7 +206,14 @@ class RunActions:
         self._call_limit_s = call_limit_s
 
     async def click(self, click: Click) -> str | None:
-        """What to tell the clicker (ephemeral), or None when the thread tells it all."""
+        """`claim` then `call`: what to tell the clicker (ephemeral), or None when the thread
+        tells it all."""
+        claimed = await self.claim(click)
+        return claimed if isinstance(claimed, str) else await self.call(claimed)
+
+    async def claim(self, click: Click) -> ActionRecord | str:
+        """The click checked and recorded (a few reads and one row: it goes before the ack):
+        the claimed record, for `call`; or what to tell the clicker, nothing claimed."""
         for done in await self._store.actions_of(click.project_id, click.run_id):
             if (done.action, done.trial_id) == (click.action, click.trial_id):
                 return already(done)
@@ -211,8 +224,9 @@ class RunActions:
             return f"This channel no longer watches project {project}: nothing was done."
         snapshot = await self._store.snapshot(click.project_id)
         stale = why_stale(click, snapshot)
-        if stale is not None or snapshot is None:
+        if stale is not None:
             return stale
+        assert snapshot is not None  # why_stale said why otherwise
         mark = snapshot.trials.get(click.trial_id)
         wanted = ActionRecord(
             project_id=click.project_id,
@@ -226,12 +240,14 @@ class RunActions:
             trial_id=click.trial_id,
             trial_name=mark.figures.name if mark is not None and mark.figures else None,
         )
-        first, record = await self._store.claim_action(wanted, claim_s=self._claim_s)
-        if not first:
-            return already(record)
-        return await self._call(record)
+        first, record = await self._store.claim_action(
+            wanted, claim_s=self._claim_s, owner=self._owner
+        )
+        return record if first else already(record)
 
-    async def _call(self, record: ActionRecord) -> str | None:
+    async def call(self, record: ActionRecord) -> str | None:
+        """Edge Impulse asked to do what `record` claimed, and what it did stored with its
+        thread line: what to tell the clicker, or None when the thread tells it all."""
         assert record.id is not None
         try:
             async with asyncio.timeout(self._call_limit_s):
@@ -285,7 +301,7 @@ class RunActions:
     async def sweep(self) -> None:
         """Tell claims a dead process left as unknown; reply the outcome of each job that ended."""
         moved = False
-        for record in await self._store.stale_actions():
+        for record in await self._store.stale_actions(self._owner):
             assert record.id is not None
             event = await self._event(record, EventKind.ACTION_TAKEN, "unknown", outcome="unknown",
                                  detail=INTERRUPTED)  # fmt: skip

@@ -4,8 +4,9 @@ The row is written before Edge Impulse is called (`claim_action`), and UNIQUE(pr
 hash, action, trial hash) lets only one click, of any copy of the message on any replica,
 write it: every other click reads who did it and when. What the call did is written with the
 message that tells it, in ONE transaction (`move_action`: the row's state and an outbox row),
-so an audit line is never lost nor posted twice. A row left `claimed` past its claim (the
-process died between the row and the call) is found by `stale_actions` and told as unknown.
+so an audit line is never lost nor posted twice. A row left `claimed` by a process that died
+between the row and the call is found by `stale_actions` and told as unknown: at once when its
+holder (`claimed_by`) is gone (`Backend.gone`), else once its claim expires (a call that hangs).
 
     claimed ──▶ started ──▶ done      (a job it started is followed until it ends)
        │   └──▶ done                  (a stop: nothing to follow)
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 
 from bot.core.events import Event
 from bot.store.backend import Backend
@@ -61,10 +62,10 @@ class Actions:
         self._polls = polls  # its events are queued as a poll's are
 
     async def claim_action(
-        self, wanted: ActionRecord, *, claim_s: float = 60.0
+        self, wanted: ActionRecord, *, claim_s: float = 60.0, owner: str | None = None
     ) -> tuple[bool, ActionRecord]:
         """(True, the new row) for the first click; (False, the row that was there) for any
-        other."""
+        other. `owner`: the replica that will make the call (`bot.service.fleet.replica_id`)."""
         now = self._now()
         values = {
             "project_id": wanted.project_id, "run_id": wanted.run_id,
@@ -74,6 +75,7 @@ class Actions:
             "channel_id": wanted.channel_id, "user_id": wanted.user_id, "state": CLAIMED,
             "job_id": wanted.job_id, "created_at": now,
             "claim_expires": now + timedelta(seconds=claim_s), "updated_at": now,
+            "claimed_by": owner,
         }  # fmt: skip
         insert = self._backend.insert(actions).values(**values).on_conflict_do_nothing()
         same = and_(
@@ -124,11 +126,15 @@ class Actions:
             await self._polls.enqueue(conn, [(event, [(channel, "all")]) for event in events], now)
         return True
 
-    async def stale_actions(self) -> list[ActionRecord]:
-        """Claims whose call should long have ended: the process making it died."""
-        query = select(actions).where(
-            actions.c.state == CLAIMED, actions.c.claim_expires < self._now()
-        )
+    async def stale_actions(self, owner: str | None = None) -> list[ActionRecord]:
+        """Claims whose call should long have ended, or whose holder is gone: the process
+        making it died. `owner`: the asking replica, whose own claims are alive."""
+        left = actions.c.claim_expires < self._now()
+        if owner is not None:
+            holder = actions.c.claimed_by
+            gone = and_(holder.is_not(None), holder != owner, self._backend.gone(holder))
+            left = or_(left, gone)
+        query = select(actions).where(actions.c.state == CLAIMED, left)
         async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query)]
 

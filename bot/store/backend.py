@@ -93,6 +93,11 @@ class Backend(ABC):
         """An outbox row `owner` may claim for posting (`bot.store.outbox`)."""
 
     @abstractmethod
+    def gone(self, holder: ColumnElement[str]) -> ColumnElement[bool]:
+        """The replica named in `holder` has ended (`bot.store.actions`; asked only of the
+        others' names: the asking replica is alive)."""
+
+    @abstractmethod
     def locking(self, query: Select[Any]) -> Select[Any]:
         """`query`, holding the rows it reads against other replicas until the transaction ends."""
 
@@ -177,6 +182,9 @@ class SqliteBackend(Backend):
     def claimable(self, owner: str) -> ColumnElement[bool]:
         return true()  # likewise another's claim
 
+    def gone(self, holder: ColumnElement[str]) -> ColumnElement[bool]:
+        return true()  # another process's: it can only have ended
+
     def locking(self, query: Select[Any]) -> Select[Any]:
         return query  # writes take turns in the process
 
@@ -231,6 +239,10 @@ class PostgresBackend(Backend):
             outbox.c.claim_expires < self.clock(),
             ~_present(outbox.c.claimed_by),
         )
+
+    def gone(self, holder: ColumnElement[str]) -> ColumnElement[bool]:
+        """Its session is over (`join`): crashed, killed, or cut off from the database."""
+        return ~_present(holder)
 
     async def start(self, subscriptions: Callable[[], Awaitable[list[Subscription]]]) -> None:
         return None  # nothing kept: replicas share the tables

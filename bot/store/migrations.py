@@ -17,6 +17,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v6  `project_names`: each project's name from Edge Impulse, for messages
     v7  a project's snapshot is kept as a base and the changes since (`snapshot_patch`,
         `snapshot_tag`; `bot.store.snapshots`); rows from before read as a base alone
+    v8  `actions.claimed_by`: the replica that claimed a click, so a claim whose process died
+        is told at once, not only when its claim expires
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from sqlalchemy import (
 from bot.errors import ConfigError
 from bot.store.schema import (
     UtcDateTime,
-    actions,
     digest,
     ei_keys,
     leases,
@@ -189,9 +190,36 @@ def _ei_keys(conn: Connection) -> None:
     ei_keys.create(conn)
 
 
+_v4 = MetaData()
+_V4_ACTIONS = Table(  # as v4 made it: `schema.actions` has grown since (v8)
+    "actions",
+    _v4,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", String, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("run_hash", String(64), nullable=False),
+    Column("action", String, nullable=False),
+    Column("trial_id", Text, nullable=False),
+    Column("trial_hash", String(64), nullable=False),
+    Column("trial_name", Text),
+    Column("target", Text, nullable=False),
+    Column("channel_id", String, nullable=False),
+    Column("user_id", String, nullable=False),
+    Column("state", String, nullable=False),
+    Column("job_id", String),
+    Column("detail", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("claim_expires", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "run_hash", "action", "trial_hash", name="actions_once"),
+    Index("actions_open", "state"),
+    sqlite_autoincrement=True,
+)
+
+
 def _actions(conn: Connection) -> None:
     """v3 → v4."""
-    actions.create(conn)
+    _V4_ACTIONS.create(conn)
 
 
 # PostgreSQL storage settings of the tables every poll or tick updates (`_hot_tables`).
@@ -233,6 +261,11 @@ def _snapshot_patches(conn: Connection) -> None:
     _add_column(conn, "projects", "snapshot_tag", String(64))
 
 
+def _action_owners(conn: Connection) -> None:
+    """v7 → v8: who holds a claim (rows from before have none: they wait for their expiry)."""
+    _add_column(conn, "actions", "claimed_by", String())
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -241,6 +274,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _hot_tables,
     _project_names,
     _snapshot_patches,
+    _action_owners,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

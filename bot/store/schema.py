@@ -219,6 +219,7 @@ actions = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("claim_expires", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+    Column("claimed_by", String),  # the replica making the call (v8; None in older rows)
     UniqueConstraint("project_id", "run_hash", "action", "trial_hash", name="actions_once"),
     Index("actions_open", "state"),
     sqlite_autoincrement=True,

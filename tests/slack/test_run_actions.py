@@ -168,11 +168,12 @@ class Rig:
             tuner=TunerClient(transport, base_url="https://ei.test/v1", api_key_for=key),
             wake_delivery=lambda: None,
             interval=1.0,
+            owner="eon-bot test-rig",
         )
         self.deps = Deps(
             store=store, settings=Settings.given(admin_user_ids=admins),
             start_watching=self._nothing, stop_watching=self._nothing,
-            check_project=self._no_problem, act=self.actions.click,
+            check_project=self._no_problem, act=self.actions,
         )  # fmt: skip
 
     async def _nothing(self, project_id: str) -> None:

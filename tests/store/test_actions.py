@@ -109,3 +109,25 @@ async def test_a_stop_and_an_extend_of_one_run_are_two_rows(store: Store) -> Non
     again, row = await store.claim_action(replace(STOP, user_id="U3"))
     assert not again and row.id == stop_row.id and row.user_id == "U1"
     assert [a.action for a in await store.actions_of("42", "R1")] == ["stop", "extend"]
+
+
+async def test_a_claim_whose_holder_is_gone_is_found_at_once(database_url: str) -> None:
+    """A replica's claims stay its own while it lives; once its process is gone (SQLite: any
+    other process; PostgreSQL: its session ended), the next replica or start finds them at
+    once, long before they expire. Claims from before v8 (no holder) wait for their expiry."""
+    holder, other = [await Store.open(database_url) for _ in range(2)]
+    try:
+        await holder.join("eon-bot test holder")
+        await other.join("eon-bot test other")
+        _, mine = await holder.claim_action(STOP, claim_s=600, owner="eon-bot test holder")
+        _, legacy = await holder.claim_action(use("a"), claim_s=600)  # no holder named
+        assert await holder.stale_actions("eon-bot test holder") == []
+        if holder.backend.shared:
+            assert await other.stale_actions("eon-bot test other") == []  # alive: its own
+        await holder.leave()  # as a SIGKILL ends its session
+        [stale] = await other.stale_actions("eon-bot test other")
+        assert stale.id == mine.id != legacy.id
+        assert await other.stale_actions() == []  # asked without a name: expiry alone
+    finally:
+        for store in (holder, other):
+            await store.close()

@@ -36,6 +36,15 @@ class SubscriptionView(Protocol):
     def paused_reason(self) -> str | None: ...
 
 
+class RunActing(Protocol):
+    """Acting on a run from its buttons (`bot.slack.actions.RunActions`): `claim` checks and
+    records a click (before the ack), `call` makes its Edge Impulse call (after); each returns
+    what to tell the clicker (`claim`: instead of a record, when nothing was claimed)."""
+
+    async def claim(self, click: Click) -> ActionRecord | str: ...
+    async def call(self, record: ActionRecord) -> str | None: ...
+
+
 class ListenerStore(Protocol):
     """The part of `bot.store.Store` the listeners use, so tests can pass a small in-memory one."""
 
@@ -76,6 +85,4 @@ class Deps:
     wake_delivery: Callable[[], None] = _nothing
     keys: KeyRing | None = None  # the stored keys (`/eon key`); None: the environment's alone
     check_key: Callable[[str, SecretStr], Awaitable[KeyVerdict]] | None = None  # bounded in time
-    # A click on a button that acts on a run (`bot.slack.actions.RunActions.click`): what to
-    # tell the clicker, or None. None: this bot does not act on runs.
-    act: Callable[[Click], Awaitable[str | None]] | None = None
+    act: RunActing | None = None  # clicks on the run's buttons; None: this bot does not act
