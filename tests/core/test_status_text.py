@@ -465,7 +465,7 @@ async def test_status_against_the_simulator_over_loopback() -> None:
 
 async def test_an_unreachable_api_is_exit_1_its_cause_whole() -> None:
     """A closed port: the URL and aiohttp's whole reason, not cut mid-address."""
-    from tests.e2e.harness import free_port
+    from tests.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     settings = run_settings(ei_api_url=url, ei_api_key=SecretStr(KEY))

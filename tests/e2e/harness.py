@@ -32,7 +32,6 @@ import math
 import os
 import re
 import signal
-import socket
 import struct
 import sys
 from collections import Counter
@@ -48,6 +47,7 @@ from bot.sandbox.simulator.server import SimController, SimulatorServer
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.slashcmd import send_slash_command
 from bot.settings import Settings
+from tests.ports import free_port
 
 TOKEN: Final = "xoxb-e2e-bot-token"
 SIGNING_SECRET: Final = "e2e-signing-secret"
@@ -86,13 +86,6 @@ def as_in_a_terminal() -> None:
     background by a shell (`pytest &`) passes SIGINT down ignored, and Python then keeps
     ignoring it: Ctrl-C tests would wait for a process that never sees it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def free_port() -> int:
-    """A port free right now on every interface (the bot binds 0.0.0.0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("", 0))
-        return int(probe.getsockname()[1])
 
 
 def bot_environment(
@@ -899,8 +892,10 @@ async def e2e_stack(
     `on_message`: called as each post or edit is stored, before its answer goes out.
     `database_url`: another database than a SQLite file under `tmp_path` (PostgreSQL)."""
     async with (
-        SimulatorServer(api_key=EI_KEY, trials=trials) as simulator,
-        FakeSlack(token=TOKEN, on_message=on_slack_message) as slack,
+        # Ports of the worker's own (tests.ports): a server stopped for an outage comes back
+        # on its port, which no connection may have taken from the kernel's range meanwhile.
+        SimulatorServer(api_key=EI_KEY, trials=trials, port=free_port()) as simulator,
+        FakeSlack(token=TOKEN, on_message=on_slack_message, port=free_port()) as slack,
         httpx.AsyncClient(timeout=10.0) as http,
     ):
         simulator.controller.set_time(PROJECT_ID, 0)

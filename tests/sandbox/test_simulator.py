@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sys
 from collections import Counter
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from bot.core.summarize import summarize_run
 from bot.sandbox.simulator.server import SIM_KEY, Fault, SimulatorServer, make_app
 from bot.sandbox.simulator.simulation import Simulation
 from bot.tuner.models import OptimizeStateResponse
+from tests.ports import free_port
 from tests.schema import seed_validator
 
 Doc = dict[str, Any]
@@ -584,13 +584,6 @@ async def test_injected_faults_are_served_in_order_then_documents(client: Client
     assert controller.requests(5) == 6
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_a_real_server_drops_and_delays_then_recovers() -> None:
     async with SimulatorServer(api_key="k3y", speed=60.0) as server:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", server.url) and server.port > 0
@@ -609,7 +602,7 @@ async def test_a_real_server_drops_and_delays_then_recovers() -> None:
 
 
 async def test_eon_bot_simulate_serves_until_sigterm() -> None:
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "bot", "simulate", "--port", str(port)],
         *["--api-key", "cli-secret-key", "--speed", "30"],
