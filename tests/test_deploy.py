@@ -128,9 +128,21 @@ def test_the_readme_commands_name_real_markers_and_paths() -> None:
     assert 'python -m pytest -q -m "not e2e"' in readme
     assert "pip install -e . && eon-bot demo" in readme
     assert "pip install -e '.[test]' && python -m pytest" in readme
-    assert (ROOT / ".ci" / "run").exists() and "python -m pytest" in (
-        ROOT / ".ci" / "run"
-    ).read_text()
+
+
+def test_ci_runs_the_readmes_test_command_after_lint_format_and_types() -> None:
+    """The Quick start's test command is, word for word, a line of `.ci/run`, which checks
+    lint, format and types (strict, from pyproject) before it, so a red check costs seconds."""
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"pip install -e '\.\[test\]' && (python -m pytest[^\n`]*)", readme)
+    assert found, "the Quick start has no test command"
+    lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert found.group(1).strip() in lines, f"{found.group(1)!r} is not what .ci/run runs"
+    tests = lines.index(found.group(1).strip())
+    checks = ["ruff check bot tests bench", "ruff format --check bot tests bench", "mypy"]
+    for check in [*checks, "lint-imports"]:
+        assert check in lines[:tests], f"{check!r} is not run before the tests"
+    assert _pyproject()["tool"]["mypy"]["strict"] is True
 
 
 def test_the_rolling_deploy_note_points_to_the_schema_steps_instead_of_naming_one() -> None:
