@@ -7,7 +7,7 @@ import re
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -69,19 +69,35 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[frozenset[str], NoDecode] = frozenset()
     # Seals the Edge Impulse keys added with `/eon key` (`bot.keys`); unset: `/eon key` is off.
     secret_key: SecretStr | None = None
+    # The secret before the last change of SECRET_KEY: what it sealed still opens, and is
+    # re-sealed under SECRET_KEY (`bot.keys.ring`); unset once no stored key needs it.
+    secret_key_previous: SecretStr | None = None
 
-    @field_validator("secret_key", mode="before")
+    @field_validator("secret_key", "secret_key_previous", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value  # `SECRET_KEY=` in a .env: not set
 
-    @field_validator("secret_key")
+    @field_validator("secret_key", "secret_key_previous")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError(
                 "must be a long random string (32 characters at least), e.g. from "
                 '`python -c "import secrets; print(secrets.token_urlsafe(48))"`'
+            )
+        return value
+
+    @field_validator("secret_key_previous")
+    @classmethod
+    def _beside_a_current_one(
+        cls, value: SecretStr | None, info: ValidationInfo
+    ) -> SecretStr | None:
+        unset = "secret_key" in info.data and info.data["secret_key"] is None  # not invalid
+        if value is not None and unset:
+            raise ValueError(
+                "is set but SECRET_KEY is not: set SECRET_KEY to the new secret (the keys are "
+                "re-sealed under it), and SECRET_KEY_PREVIOUS to the one they were sealed with"
             )
         return value
 

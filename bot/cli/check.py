@@ -206,7 +206,7 @@ async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | Non
     try:
         watched = await store.watched_projects()
         keys = KeyRing(settings, store)
-        await keys.refresh(say=False)
+        await keys.refresh(say=False, reseal=False)  # check looks; `run` re-seals
     finally:
         await store.close()
     detail = f"opened; {len(watched)} project(s) watched"
@@ -226,13 +226,32 @@ def _secret_key(settings: Settings, keys: KeyRing | None) -> Check:
             )
         )
         secret_set = settings.secret_key is not None
-        line = unreadable_line(sorted(keys.unreadable), secret_key_set=secret_set)
-        return Check("SECRET_KEY", False, line.partition("; their projects")[0], fix)
+        line = unreadable_line(sorted(keys.unreadable), secret_key_set=secret_set,
+                               rotating=settings.secret_key_previous is not None)  # fmt: skip
+        line = line.partition("; their projects")[0] + _still_previous(keys)
+        return Check("SECRET_KEY", False, line, fix)
     if settings.secret_key is None:
         return Check(
             "SECRET_KEY", True, "not set: keys come from the environment only (/eon key is off)"
         )
-    return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open with it")
+    if settings.secret_key_previous is None:
+        return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open with it")
+    if keys is not None and keys.previous:
+        return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open{_still_previous(keys)}")
+    return Check(
+        "SECRET_KEY", True, f"set; {stored} stored key(s) open with it, none is left under "
+        "SECRET_KEY_PREVIOUS: it can be removed",
+    )  # fmt: skip
+
+
+def _still_previous(keys: KeyRing) -> str:
+    """How many stored keys are still sealed under the previous secret, if any."""
+    if not keys.previous:
+        return ""
+    return (
+        f"; {len(keys.previous)} still sealed under SECRET_KEY_PREVIOUS (`eon-bot run` "
+        "re-seals them under SECRET_KEY)"
+    )
 
 
 async def _projects(

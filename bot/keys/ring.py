@@ -6,6 +6,12 @@ interval): that is how a key added through one PostgreSQL replica reaches the ot
 one poll interval. Only rows whose sealed text changed are opened again. A row that does not
 open (another `SECRET_KEY`, or none set) is never used and no other key stands in for it: its
 polls fail with `StoredKeyUnreadable`, and the start-up log says so once, on one line.
+
+With `SECRET_KEY_PREVIOUS` set, a row sealed under it opens as well (no gap for its polls) and
+each replica's refresh writes it back sealed under `SECRET_KEY` (`KeyStore.reseal_key`, only
+if the row still holds what was read: the first replica to do it wins, the others read its
+text at their next refresh). `eon-bot check` reads without writing (`reseal=False`) and counts
+the rows still under the previous secret (`previous`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class KeyStore(Protocol):
         self, project_id: str, sealed: str, *, role: str | None, added_by: str
     ) -> None: ...
     async def remove_key(self, project_id: str) -> bool: ...
+    async def reseal_key(self, project_id: str, sealed: str, resealed: str) -> bool: ...
 
 
 class KeyRing:
@@ -47,10 +54,12 @@ class KeyRing:
         self._database = database
         self._unexpected = Unexpected(log)
         secret = settings.secret_key
-        self.box = KeyBox(secret) if secret is not None else None
+        previous = settings.secret_key_previous
+        self.box = KeyBox(secret, previous) if secret is not None else None
         self._opened: dict[str, tuple[str, SecretStr]] = {}  # project → (sealed, key)
         self._rows: dict[str, SealedKey] = {}
         self._unreadable: frozenset[str] = frozenset()
+        self._previous: frozenset[str] = frozenset()
 
     def api_key_for(self, project_id: str) -> SecretStr | None:
         """The key for the project's polls; `StoredKeyUnreadable` rather than another key."""
@@ -83,33 +92,62 @@ class KeyRing:
         return self._unreadable
 
     @property
+    def previous(self) -> frozenset[str]:
+        """The projects whose stored key is still sealed under `SECRET_KEY_PREVIOUS`."""
+        return self._previous
+
+    @property
     def stored_projects(self) -> list[str]:
         """The projects with a stored key, readable or not."""
         return list(self._rows)
 
-    async def refresh(self, *, say: bool = True) -> frozenset[str]:
-        """Read the stored keys again; returns the projects whose key does not open (logged
-        once unless `say` is false: a command that reports them itself)."""
+    async def refresh(self, *, say: bool = True, reseal: bool = True) -> frozenset[str]:
+        """Read the stored keys again, re-sealing under `SECRET_KEY` those sealed under the
+        previous secret (unless `reseal` is false: a command that only looks); returns the
+        projects whose key does not open (logged once unless `say` is false: a command that
+        reports them itself)."""
         rows = await self._store.sealed_keys()
         opened: dict[str, tuple[str, SecretStr]] = {}
         unreadable: set[str] = set()
+        previous: set[str] = set()
+        resealed: list[str] = []
         for row in rows:
             kept = self._opened.get(row.project_id)
-            if kept is not None and kept[0] == row.sealed:
+            if kept is not None and kept[0] == row.sealed and row.project_id not in self._previous:
                 opened[row.project_id] = kept
                 continue
             try:
-                if self.box is None:
-                    raise Unreadable(row.project_id)
-                opened[row.project_id] = (row.sealed, self.box.open(row.project_id, row.sealed))
+                sealed, key, again = self._open(row)
             except Unreadable:
                 unreadable.add(row.project_id)
+                continue
+            if again is not None and reseal:
+                if await self._store.reseal_key(row.project_id, sealed, again):
+                    sealed = again
+                    resealed.append(row.project_id)
+            elif again is not None:
+                previous.add(row.project_id)
+            opened[row.project_id] = (sealed, key)
         self._opened, self._rows = opened, {row.project_id: row for row in rows}
+        self._previous = frozenset(previous)
+        if resealed:
+            log.info("%s", resealed_line(resealed))
         fresh = frozenset(unreadable) - self._unreadable
         self._unreadable = frozenset(unreadable)
         if fresh and say:
-            log.error("%s", unreadable_line(sorted(fresh), secret_key_set=self.box is not None))
+            rotating = self.box is not None and self.box.rotating
+            line = unreadable_line(sorted(fresh), secret_key_set=self.box is not None,
+                                   rotating=rotating)  # fmt: skip
+            log.error("%s", line)
         return self._unreadable
+
+    def _open(self, row: SealedKey) -> tuple[str, SecretStr, str | None]:
+        """(the row's text, its key, its text sealed under `SECRET_KEY` if it was sealed under
+        the previous secret), or `Unreadable`."""
+        if self.box is None:
+            raise Unreadable(row.project_id)
+        key = self.box.open(row.project_id, row.sealed)
+        return row.sealed, key, self.box.reseal(row.project_id, row.sealed)
 
     async def run(self, every: float) -> None:
         """Refresh every `every` seconds until cancelled; a failed read is logged and retried."""
@@ -137,10 +175,23 @@ class KeyRing:
         return removed
 
 
-def unreadable_line(project_ids: Sequence[str], *, secret_key_set: bool) -> str:
+def resealed_line(project_ids: Sequence[str]) -> str:
+    """One line: which stored keys this replica re-sealed under the new `SECRET_KEY`."""
+    shown = ", ".join(project_ids[:10]) + (" …" if len(project_ids) > 10 else "")
+    return (
+        f"re-sealed {len(project_ids)} stored Edge Impulse key(s) (project(s) {shown}) under "
+        "SECRET_KEY; SECRET_KEY_PREVIOUS can go once `eon-bot check` finds none left under it"
+    )
+
+
+def unreadable_line(
+    project_ids: Sequence[str], *, secret_key_set: bool, rotating: bool = False
+) -> str:
     """One line: which stored keys cannot be used, why, and the fix."""
     shown = ", ".join(project_ids[:10]) + (" …" if len(project_ids) > 10 else "")
     why = "were stored under another SECRET_KEY" if secret_key_set else "need SECRET_KEY, unset"
+    if rotating:
+        why = "open under neither SECRET_KEY nor SECRET_KEY_PREVIOUS"
     return (
         f"{len(project_ids)} stored Edge Impulse key(s) (project(s) {shown}) cannot be "
         f"decrypted: they {why}; their projects are not polled until SECRET_KEY is the one "

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from bot.store.backend import Backend
 from bot.store.mirror import project_order
@@ -47,6 +47,14 @@ class EiKeys:
         )
         async with self._backend.write() as conn:
             await conn.execute(statement)
+
+    async def reseal_key(self, project_id: str, sealed: str, resealed: str) -> bool:
+        """The project's key sealed anew (`SECRET_KEY` rotation), if its row still holds
+        `sealed`: False if another replica re-sealed it first or the key was replaced."""
+        same = (ei_keys.c.project_id == project_id) & (ei_keys.c.sealed == sealed)
+        async with self._backend.write() as conn:
+            result = await conn.execute(update(ei_keys).where(same).values(sealed=resealed))
+        return bool(result.rowcount)
 
     async def remove_key(self, project_id: str) -> bool:
         """Forget the project's key; False if none was stored."""

@@ -143,6 +143,7 @@ class Store:
 
     put_key = via("_ei_keys", EiKeys.put_key)
     remove_key = via("_ei_keys", EiKeys.remove_key)
+    reseal_key = via("_ei_keys", EiKeys.reseal_key)
     sealed_keys = via("_ei_keys", EiKeys.sealed_keys)
 
     claim_action = via("_actions", Actions.claim_action)
