@@ -37,6 +37,7 @@ def _duration(seconds: float) -> str:
 @dataclass(slots=True)
 class _Down:
     since: float
+    reason: str
     failures: int = 1
 
 
@@ -62,6 +63,11 @@ class Condition:
         """The keys down now, with when each went down (clock seconds)."""
         return {key: down.since for key, down in self._down.items()}
 
+    def why(self, key: str = "") -> str | None:
+        """The last failure's reason while `key` is down (for /healthz), else None."""
+        down = self._down.get(key)
+        return None if down is None else down.reason
+
     def _name(self, key: str) -> str:
         return f"{self.what} for {self.key_name} {key}" if key else self.what
 
@@ -72,17 +78,18 @@ class Condition:
         """An attempt at `doing` ("polling", "a health check") failed with `error`."""
         now = self.clock()
         self._failures_since_summary += 1
+        reason = one_line(str(error) or type(error).__name__, 300)
         down = self._down.get(key)
         if down is not None:
             down.failures += 1
+            down.reason = reason
             self._summarise(now)
             return
-        self._down[key] = _Down(since=now)
+        self._down[key] = _Down(since=now, reason=reason)
         if self._summary_at is None:
             self._summary_at = now
         if self._said_down < NEW_DOWN_LINES:
             self._said_down += 1
-            reason = one_line(str(error) or type(error).__name__, 300)
             self.log.warning(
                 "%s is down: %s failed: %s; %s",
                 self._name(key),

@@ -27,16 +27,17 @@ from bot.keys import KeyRing
 from bot.metrics import Metrics
 from bot.service.edges import open_edges, tuner_client
 from bot.service.fleet import Fleet, lease_seconds, replica_id
+from bot.service.front import Front, Handler, listen
 from bot.service.names import ProjectNames
 from bot.service.poller import Poller
 from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
-from bot.slack.auth import verify_bot_token
+from bot.slack.auth import slack_condition, verify_bot_token
 from bot.slack.delivery import Delivery
 from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
 from bot.slack.socket_mode import SocketMode
-from bot.slack.web import make_web_app, quiet_bolt_errors
+from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
 from bot.store import Store
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
@@ -63,15 +64,23 @@ class Bot:
     keys: KeyRing
     actions: RunActions
     metrics: Metrics = field(default_factory=Metrics)
+    unhealthy: Callable[[], Awaitable[str | None]] | None = None  # why /healthz says 503
+    slack_start: Condition = field(default_factory=slack_condition)
     port: int | None = None
     _owned: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
     _runner: web.AppRunner | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    async def start(self) -> None:
-        """Check the bot token with Slack, then poll, deliver and serve. A refused token raises
-        `BotTokenRefused`; while Slack does not answer, this waits (see `verify_bot_token`)."""
-        await verify_bot_token(self.slack)
+    @property
+    def events(self) -> Handler:
+        """`POST /slack/events`, for a `Front` that serves for the bot."""
+        return slack_events(self.bolt, _secret(self.settings.slack_signing_secret))
+
+    async def start(self, *, serve: bool = True) -> None:
+        """Check the bot token with Slack, then poll, deliver and serve (unless a `Front`
+        serves for it). A refused token raises `BotTokenRefused`; while Slack does not
+        answer, this waits (see `verify_bot_token`)."""
+        await verify_bot_token(self.slack, condition=self.slack_start)
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
@@ -79,16 +88,10 @@ class Bot:
             self._tasks.append(asyncio.create_task(self.keys.run(self.settings.poll_interval / 2)))
         self._tasks.append(asyncio.create_task(self.actions.run()))  # started jobs, lost claims
         self.delivery.wake()  # whatever a previous run left in the outbox
-        self._runner = web.AppRunner(self.web_app, access_log=None)
-        await self._runner.setup()
-        try:
-            await web.TCPSite(self._runner, "0.0.0.0", self.settings.port).start()
-        except OSError as error:  # taken, or a privileged port
-            raise ConfigError(
-                f"cannot listen on PORT={self.settings.port}: {error.strerror or error}; "
-                "set PORT to a free port"
-            ) from None
-        self.port = self._runner.addresses[0][1]  # the real one when PORT=0
+        if serve:
+            self._runner = web.AppRunner(self.web_app, access_log=None)
+            await self._runner.setup()
+            self.port = await listen(self._runner, self.settings.port)
         log.info(
             "eon-bot listening on port %s as %r, polling %d project(s)",
             self.port,
@@ -116,14 +119,13 @@ async def build(
     ei_transport: httpx.AsyncBaseTransport | None = None,
     slack: AsyncWebClient | None = None,
     now: Callable[[], datetime] = utcnow,
+    metrics: Metrics | None = None,
 ) -> Bot:
     """The whole bot, not started. What is passed in stays the caller's (left open by
     `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
-    missing = missing_for_run(settings)
-    if missing:
-        raise ConfigError("; ".join(missing) + ".")
+    _require(settings)
     owned = contextlib.AsyncExitStack()
-    metrics = Metrics()
+    metrics = metrics if metrics is not None else Metrics()
     database = database_condition(log)
     store, ei_transport, slack, keys = await open_edges(
         settings,
@@ -161,6 +163,7 @@ async def build(
     )
     bolt = _bolt_app(settings, slack, deps)
     metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))
+    unhealthy = _health(scheduler, delivery, store, database)
     return Bot(
         settings=settings,
         store=store,
@@ -172,7 +175,8 @@ async def build(
         delivery=delivery,
         fleet=fleet,
         bolt=bolt,
-        web_app=_web_app(settings, bolt, _health(scheduler, delivery, store, database), metrics),
+        web_app=_web_app(settings, bolt, unhealthy, metrics),
+        unhealthy=unhealthy,
         now=now,
         keys=keys,
         actions=actions,
@@ -232,6 +236,12 @@ def _pipeline(
         database=database,
     )
     return scheduler, delivery, poller, fleet
+
+
+def _require(settings: Settings) -> None:
+    missing = missing_for_run(settings)
+    if missing:
+        raise ConfigError("; ".join(missing) + ".")
 
 
 def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
@@ -300,22 +310,57 @@ def _gauges(
 async def run(settings: Settings) -> int:
     """`eon-bot run`: serve until SIGTERM/SIGINT, then stop cleanly (exit 0).
 
-    The signals are caught first, so they end the process in every state: opening the
+    The port is taken first (`Front`: /healthz says 503 and why while the rest starts). The
+    signals are caught first too, so they end the process in every state: opening the
     database, asking Slack who the bot is (`auth.test`, retried while Slack does not answer),
-    serving, and connecting or reconnecting in Socket Mode. A refused token is a `ConfigError`.
+    serving, and connecting or reconnecting in Socket Mode. A refused token is a
+    `ConfigError`. Ctrl-C (SIGINT) ends as KeyboardInterrupt once all is closed, for its exit
+    status.
     """
-    stop = asyncio.Event()
+    stop, caught = asyncio.Event(), list[signal.Signals]()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        caught.append(sig)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    bot = await _unless_stopped(build(settings), stop)
-    if bot is None:
-        return 0
+        loop.add_signal_handler(sig, on_signal, sig)
+    _require(settings)  # what is missing is said before the port is taken
+    starting: list[Bot] = []
+    front = Front(Metrics(), lambda: _starting(starting))
+    await front.open(settings.port)
+    try:
+        bot = await _unless_stopped(build(settings, metrics=front.metrics), stop)
+        if bot is not None:
+            starting.append(bot)
+            await _serve(bot, front, settings, stop)
+    finally:
+        await front.close()
+    if caught and caught[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    return 0
+
+
+def _starting(built: list[Bot]) -> str:
+    """What `run` waits for, for /healthz before the bot is ready."""
+    if not built:
+        return "starting: opening the database (DATABASE_URL)"
+    why = built[0].slack_start.why()
+    if why is None:
+        return "starting: asking Slack who the bot is (auth.test)"
+    return f"starting: Slack does not answer auth.test ({why}); asking again"
+
+
+async def _serve(bot: Bot, front: Front, settings: Settings, stop: asyncio.Event) -> None:
     socket_mode: SocketMode | None = None
     try:
-        await _unless_stopped(bot.start(), stop)
+        bot.port = front.port
+        await _unless_stopped(bot.start(serve=False), stop)
         if stop.is_set():
-            return 0
+            return
+        assert bot.unhealthy is not None  # made by build()
+        front.attach(bot.events, bot.unhealthy)
         settle()
         if settings.slack_app_token is not None:
             socket_mode = SocketMode(bot.bolt, settings.slack_app_token.get_secret_value())
@@ -330,7 +375,6 @@ async def run(settings: Settings) -> int:
         if socket_mode is not None:
             await socket_mode.close()
         await bot.stop()
-    return 0
 
 
 def settle() -> None:

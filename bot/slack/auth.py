@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.conditions import Condition
 from bot.errors import BotTokenRefused, SlackAuthError
 from bot.fmt import one_line
 from bot.retry import Backoff
@@ -98,26 +99,36 @@ async def auth_test(slack: AsyncWebClient) -> Identity:
 async def verify_bot_token(
     slack: AsyncWebClient,
     *,
+    condition: Condition | None = None,
     backoff: Backoff = RETRY,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Identity:
-    """`auth_test` until Slack answers: a refusal is raised at once, a passing failure is
-    logged on one line and asked again (for ever: a service waits for Slack to come back;
-    SIGTERM cancels the wait)."""
+    """`auth_test` until Slack answers: a refusal is raised at once; a passing failure is
+    asked again (for ever: a service waits for Slack to come back; SIGTERM cancels the wait),
+    told as one condition (`condition`, `slack_condition`'s by default): one line when Slack
+    cannot be reached, at most one summary a minute, one line when it answers."""
+    condition = condition if condition is not None else slack_condition()
     attempt = 0
     while True:
         try:
-            return await auth_test(slack)
+            identity = await auth_test(slack)
         except SlackUnavailable as error:
             attempt += 1
-            delay = backoff.delay(attempt)
-            log.warning(
-                "Slack's auth.test failed (%s; SLACK_API_URL=%s); again in %.1fs",
-                error.reason,
-                slack.base_url,
-                delay,
-            )
-            await sleep(delay)
+            condition.failed(f"auth.test at {slack.base_url}", error.reason)
+            await sleep(backoff.delay(attempt))
+            continue
+        condition.ok()
+        return identity
+
+
+def slack_condition() -> Condition:
+    """Slack at start-up, as one condition of the log."""
+    return Condition(
+        log,
+        "Slack",
+        "check SLACK_API_URL and the network; eon-bot keeps asking and serves /healthz (503) "
+        "meanwhile",
+    )
 
 
 def _reason(error: BaseException) -> str:

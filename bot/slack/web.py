@@ -111,6 +111,27 @@ def events_handler(
     return slack_events
 
 
+def slack_events(
+    bolt: AsyncApp, signing_secret: str | None
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """`POST /slack/events` as the app serves it, refusals logged by this module."""
+    return events_handler(bolt, signing_secret, Refusals(log))
+
+
+def health_answer(reason: str | None) -> web.Response:
+    """`/healthz`: 200 when nothing is wrong, else 503 with the reason in its JSON body."""
+    if reason is None:
+        return web.json_response({"ok": True})
+    return web.json_response({"ok": False, "reason": reason}, status=503)
+
+
+async def metrics_answer(render: Callable[[], Awaitable[bytes]]) -> web.Response:
+    """`/metrics`: Prometheus' text format."""
+    response = web.Response(body=await render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
 def make_web_app(
     bolt: AsyncApp,
     unhealthy: Callable[[], Awaitable[str | None]],
@@ -121,24 +142,18 @@ def make_web_app(
     """`unhealthy()` says why the bot cannot do its job (503 with the reason), or None (200);
     `metrics()` is the Prometheus text `GET /metrics` serves; `signing_secret` what
     `POST /slack/events` verifies requests with (None in Socket Mode: it takes none)."""
-    slack_events = events_handler(bolt, signing_secret, Refusals(log))
 
     async def healthz(_: web.Request) -> web.Response:
-        reason = await unhealthy()
-        if reason is None:
-            return web.json_response({"ok": True})
-        return web.json_response({"ok": False, "reason": reason}, status=503)
+        return health_answer(await unhealthy())
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_post("/slack/events", slack_events)
+    app.router.add_post("/slack/events", slack_events(bolt, signing_secret))
     app.router.add_get("/healthz", healthz)
     if metrics is not None:
         render = metrics
 
         async def metrics_page(_: web.Request) -> web.Response:
-            response = web.Response(body=await render())
-            response.headers["Content-Type"] = CONTENT_TYPE
-            return response
+            return await metrics_answer(render)
 
         app.router.add_get("/metrics", metrics_page)
     return app
