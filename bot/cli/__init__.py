@@ -254,7 +254,7 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.service.app import run
+    from bot.service.runner import run
     from bot.settings import load_settings
 
     settings = load_settings()
