@@ -120,9 +120,8 @@ async def build(
     """The whole bot, not started. What is passed in stays the caller's (left open by
     `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
     require(settings)
-    owned = contextlib.AsyncExitStack()
+    owned, database = contextlib.AsyncExitStack(), database_condition(log)
     metrics = metrics if metrics is not None else Metrics()
-    database = database_condition(log)
     store, ei_transport, slack, keys = await open_edges(
         settings,
         owned,
