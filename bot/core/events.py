@@ -29,6 +29,9 @@ class EventKind(StrEnum):
     """A run stopped, a search extended or a trial used from Slack: the audit line."""
     ACTION_OUTCOME = "eon_action_outcome"
     """How the job an action started ended."""
+    THRESHOLD_MET = "eon_threshold_met"
+    """A trial met every condition of a channel's alert (`/eon alert`, `core.alerts`): told to
+    that channel alone, once per alert and run."""
 
 
 class Event(BaseModel):

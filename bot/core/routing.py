@@ -2,6 +2,8 @@
 queues a poll's events and by `/eon watch` when it parses a mode.
 
 A mode is a row of `MODE_KINDS`; adding one is adding a row (and its name to `Mode`).
+An event addressed to one channel (an alert's `eon_threshold_met`, `core.alerts`) is of a kind
+every mode gets: the address, not the mode, decides who is told.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ Callers outside the store import from here only (`lint-imports` checks it):
 
 from bot.core.outage import Outage
 from bot.store.actions import ActionRecord
+from bot.store.alerts import Added as AlertAdded
+from bot.store.alerts import StoredAlert
 from bot.store.ei_keys import SealedKey
 from bot.store.leases import LeaseLost
 from bot.store.mirror import Subscription, project_order
@@ -22,6 +24,8 @@ __all__ = [
     "STARTED",
     "UNKNOWN",
     "ActionRecord",
+    "AlertAdded",
+    "StoredAlert",
     "DELIVER",
     "POLL",
     "REPLICA",

@@ -19,6 +19,7 @@ append a step, never edit one. `schema` holds the tables as queries see them now
         `snapshot_tag`; `bot.store.snapshots`); rows from before read as a base alone
     v8  `actions.claimed_by`: the replica that claimed a click, so a claim whose process died
         is told at once, not only when its claim expires
+    v9  `alerts`: channels' threshold alerts (`/eon alert`)
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from sqlalchemy import (
 from bot.errors import ConfigError
 from bot.store.schema import (
     UtcDateTime,
+    alerts,
     digest,
     ei_keys,
     leases,
@@ -266,6 +268,11 @@ def _action_owners(conn: Connection) -> None:
     _add_column(conn, "actions", "claimed_by", String())
 
 
+def _alerts(conn: Connection) -> None:
+    """v8 → v9."""
+    alerts.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -275,6 +282,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _project_names,
     _snapshot_patches,
     _action_owners,
+    _alerts,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

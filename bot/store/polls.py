@@ -11,10 +11,12 @@ from typing import Any
 from sqlalchemy import Executable, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.core.events import Event, Snapshot
+from bot.core.alerts import with_alerts
+from bot.core.events import Event, EventKind, Snapshot
 from bot.core.outage import Outage
 from bot.core.routing import receives
 from bot.core.summary import RunSummary
+from bot.store.alerts import Alerts
 from bot.store.backend import Backend
 from bot.store.leases import Leases
 from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
@@ -43,11 +45,18 @@ def _change(
 
 
 class Polls:
-    def __init__(self, backend: Backend, now: Callable[[], datetime], leases: Leases) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        now: Callable[[], datetime],
+        leases: Leases,
+        alerts: Alerts | None = None,
+    ) -> None:
         self._backend = backend
         self._memory = backend.memory
         self._now = now
         self._leases = leases
+        self._alerts = alerts if alerts is not None else Alerts(backend, now)
         self._snapshots = SnapshotWriter()
 
     async def load_project(self, project_id: str) -> tuple[Snapshot | None, Outage]:
@@ -122,8 +131,7 @@ class Polls:
                     conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
                 )
             await self._save_closed(conn, project_id, closed, now)
-            everyone = await self._audience(conn, project_id) if events else []
-            plan = [(item, everyone) for item in events]
+            plan = await self._plan(conn, project_id, events)
             waiting: Sequence[Any] = []
             if start_event is not None and self._memory.may_await_start(project_id):
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
@@ -145,6 +153,22 @@ class Polls:
             self._memory.summarised(project_id, shown)
         self._memory.started(project_id, (row.channel_id for row in waiting))
         return inserted
+
+    async def _plan(
+        self, conn: AsyncConnection, project_id: str, events: Sequence[Event]
+    ) -> list[tuple[Event, list[tuple[str, str]]]]:
+        """Each event and the (channel, mode) pairs it is queued for, in the order told: every
+        subscription, and after a completion its alerts' notices to their own channels
+        (`core.alerts`), read in this transaction; a channel no longer watching gets none."""
+        if not events:
+            return []
+        everyone = await self._audience(conn, project_id)
+        completed = any(item.kind is EventKind.TRIAL_COMPLETED for item in events)
+        alerts = await self._alerts.project_alerts(conn, project_id) if completed else []
+        return [
+            (item, everyone if to is None else [pair for pair in everyone if pair[0] == to])
+            for item, to in with_alerts(events, alerts)
+        ]
 
     async def _audience(self, conn: AsyncConnection, project_id: str) -> list[tuple[str, str]]:
         """(channel, mode) of each subscription to the project, by channel: from memory where

@@ -11,6 +11,7 @@
     ei_keys         per project: its Edge Impulse key added with `/eon key`, sealed (`bot.keys`)
     actions         one row per (project, run, action, trial) done from Slack (`actions`)
     project_names   per project: its name from Edge Impulse and when it was asked (`names`)
+    alerts          (channel_id, project_id, rule_hash): a channel's threshold alerts (`alerts`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -233,4 +234,21 @@ project_names = Table(
     Column("project_id", String, primary_key=True),
     Column("name", Text),  # None: not known (the key may not read it, or it was never asked)
     Column("fetched_at", UtcDateTime, nullable=False),  # when it was last asked for
+)
+
+# A channel's threshold alerts on a project (`bot.store.alerts`, `bot.core.rules`): the rule kept
+# as its canonical text, read back through the grammar; once per alert and run is the outbox's.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the order `list` numbers
+    Column("channel_id", String, nullable=False),
+    Column("project_id", String, nullable=False),
+    Column("rule", Text, nullable=False),  # Rule.text: "accuracy>=92% latency<=50ms"
+    Column("rule_hash", String(64), nullable=False),  # digest(rule)
+    Column("added_by", String, nullable=False),  # Slack user id
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("channel_id", "project_id", "rule_hash", name="alerts_once"),
+    Index("alerts_project", "project_id"),
+    sqlite_autoincrement=True,
 )

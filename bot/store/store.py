@@ -7,7 +7,7 @@ pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQU
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
 `subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
-`names`.
+`names`, `alerts`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
 `Store` builds them and offers their methods as its own (`via`), so callers see one object.
@@ -24,6 +24,7 @@ from bot.clock import utcnow
 from bot.errors import ConfigError
 from bot.store import url
 from bot.store.actions import Actions
+from bot.store.alerts import Alerts
 from bot.store.backend import Backend
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
@@ -65,7 +66,8 @@ class Store:
         self.backend = backend
         self._leases = Leases(backend)
         self._subscriptions = Subscriptions(backend, now)
-        self._polls = Polls(backend, now, self._leases)
+        self._alerts = Alerts(backend, now)
+        self._polls = Polls(backend, now, self._leases, self._alerts)
         self._outbox = Outbox(backend, now, self._leases)
         self._retention = Retention(backend)
         self._ei_keys = EiKeys(backend, now)
@@ -155,6 +157,10 @@ class Store:
     stops_in = via("_actions", Actions.stops_in)
 
     failing = via("_outages", Outages.failing)
+
+    add_alert = via("_alerts", Alerts.add_alert)
+    alerts = via("_alerts", Alerts.alerts)
+    remove_alerts = via("_alerts", Alerts.remove_alerts)
 
     project_name = via("_names", Names.project_name)
     project_names = via("_names", Names.project_names)

@@ -16,6 +16,7 @@ from bot.store.schema import (
     ATTEMPTING,
     OPEN_STATES,
     PENDING,
+    alerts,
     outbox,
     projects,
     subscriptions,
@@ -91,8 +92,9 @@ class Subscriptions:
         return changed
 
     async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
-        """Drop the subscription and its pending rows; rows mid-attempt become `abandoned` and
-        sent ones stay, since those messages may be in the channel and must not be re-posted."""
+        """Drop the subscription, its alerts and its pending rows; rows mid-attempt become
+        `abandoned` and sent ones stay, since those messages may be in the channel and must not
+        be re-posted."""
         pair = and_(outbox.c.channel_id == channel_id, outbox.c.project_id == project_id)
         async with self._backend.write() as conn:
             gone = await conn.execute(
@@ -103,6 +105,11 @@ class Subscriptions:
             )
             if gone.first() is None:
                 return False
+            await conn.execute(
+                delete(alerts).where(
+                    alerts.c.channel_id == channel_id, alerts.c.project_id == project_id
+                )
+            )
             await conn.execute(delete(outbox).where(pair, outbox.c.state == PENDING))
             await conn.execute(
                 update(outbox).where(pair, outbox.c.state == ATTEMPTING).values(state=ABANDONED)
