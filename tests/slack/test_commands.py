@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.events import Snapshot
 from bot.core.routing import MODES
+from bot.core.rules import Rule
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.sandbox.fakeslack import FakeSlack
 from bot.sandbox.slashcmd import signed_headers, slash_body
@@ -44,7 +45,8 @@ from bot.slack.listeners.eon_answers import (
 from bot.slack.listeners.eon_parse import Help, List, Status, Unwatch, UsageError, Watch, parse
 from bot.slack.render import STUDIO_ACTION_ID
 from bot.slack.web import slack_request
-from bot.store import Store
+from bot.store import Store, StoredAlert
+from bot.store.alerts import MAX_ALERTS
 
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
@@ -166,6 +168,7 @@ class MemoryStore:
         self.snapshots: dict[str, Snapshot] = {}
         self.names: dict[str, str] = {}  # projects' names from Edge Impulse (`bot.service.names`)
         self.broken = False
+        self.alert_list: list[StoredAlert] = []
 
     async def subscribe(
         self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
@@ -216,6 +219,32 @@ class MemoryStore:
             return False
         self.subs[channel_id, project_id] = dataclasses.replace(sub, mode=mode)
         return True
+
+    async def add_alert(self, channel_id: str, project_id: str, rule: Rule, added_by: str) -> str:
+        if (channel_id, project_id) not in self.subs:
+            return "not_watched"
+        mine = await self.alerts(channel_id=channel_id, project_id=project_id)
+        if any(alert.rule == rule.text for alert in mine):
+            return "exists"
+        if len(mine) >= MAX_ALERTS:
+            return "full"
+        self.alert_list.append(StoredAlert(channel_id, project_id, rule.text, added_by, NOW))
+        return "added"
+
+    async def alerts(self, *, channel_id: str, project_id: str | None = None) -> list[StoredAlert]:
+        return [
+            a
+            for a in self.alert_list
+            if a.channel_id == channel_id and project_id in (None, a.project_id)
+        ]
+
+    async def remove_alerts(
+        self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
+    ) -> list[str]:
+        mine = await self.alerts(channel_id=channel_id, project_id=project_id)
+        gone = [a for n, a in enumerate(mine, 1) if numbers is None or n in numbers]
+        self.alert_list = [a for a in self.alert_list if a not in gone]
+        return [a.rule for a in gone]
 
 
 @dataclass

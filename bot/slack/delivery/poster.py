@@ -44,7 +44,12 @@ from bot.store import Card, OutboxRow
 log = logging.getLogger(__name__)
 
 BROADCAST_KINDS = frozenset(
-    {EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED, EventKind.RUN_STALLED}
+    {
+        EventKind.TIME_LIMIT_EXCEEDED,
+        EventKind.JOB_FINISHED,
+        EventKind.RUN_STALLED,
+        EventKind.THRESHOLD_MET,  # what the channel asked to hear of, seen outside the thread
+    }
 )
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 

@@ -2,7 +2,8 @@
 
     eon                 the `/eon` slash command (eon_parse: text → command, pure;
                         eon_answers: command → acknowledgement, from the store alone;
-                        eon_key: `/eon key`, its form and the form's submission)
+                        eon_key: `/eon key`, its form and the form's submission;
+                        eon_alert: `/eon alert`, a channel's threshold alerts)
     app_home            the Home tab, published when opened (home_view: what it shows, pure)
     studio_link         the "Open in Studio" button's click
     run_buttons         clicks on "Stop the run", "Extend the search", "Use this trial"

@@ -11,10 +11,11 @@ from pydantic import SecretStr
 
 from bot.core.events import Event, Snapshot
 from bot.core.routing import Mode
+from bot.core.rules import Rule
 from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
-from bot.store import ActionRecord
+from bot.store import ActionRecord, AlertAdded
 from bot.tuner.keys import KeyVerdict
 
 if TYPE_CHECKING:
@@ -45,6 +46,17 @@ class RunActing(Protocol):
     async def call(self, record: ActionRecord) -> str | None: ...
 
 
+class AlertView(Protocol):
+    """What commands read of an alert (`bot.store.StoredAlert` has these fields)."""
+
+    @property
+    def project_id(self) -> str: ...
+    @property
+    def rule(self) -> str: ...
+    @property
+    def added_by(self) -> str: ...
+
+
 class ListenerStore(Protocol):
     """The part of `bot.store.Store` the listeners use, so tests can pass a small in-memory one."""
 
@@ -63,6 +75,15 @@ class ListenerStore(Protocol):
     async def failing(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
     async def project_names(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
     async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]: ...
+    async def add_alert(
+        self, channel_id: str, project_id: str, rule: Rule, added_by: str
+    ) -> AlertAdded: ...
+    async def alerts(
+        self, *, channel_id: str, project_id: str | None = None
+    ) -> Sequence[AlertView]: ...
+    async def remove_alerts(
+        self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
+    ) -> list[str]: ...
 
 
 def _nothing() -> None:

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.fmt import one_line
+from bot.slack.listeners import eon_alert
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_answers import (
     FOLLOW_UP_ERROR,
@@ -26,7 +27,7 @@ from bot.slack.listeners.eon_answers import (
     answer,
 )
 from bot.slack.listeners.eon_key import key_command
-from bot.slack.listeners.eon_parse import Key, parse
+from bot.slack.listeners.eon_parse import AlertAdd, AlertList, AlertRemove, Key, parse
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +69,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
             said = await _key(parsed, command, client)
             await (ack(text=said, response_type="ephemeral") if said else ack())  # "": a form
             return
+        channel_id = str(command.get("channel_id") or "")
+        user_id = str(command.get("user_id") or "")
         try:
-            reply = await answer(
-                parsed,
-                channel_id=str(command.get("channel_id") or ""),
-                user_id=str(command.get("user_id") or ""),
-                deps=deps,
-            )
+            if isinstance(parsed, AlertAdd | AlertList | AlertRemove):
+                said = await eon_alert.answer(
+                    parsed, channel_id=channel_id, user_id=user_id, deps=deps
+                )
+                reply = Reply(said)
+            else:
+                reply = await answer(parsed, channel_id=channel_id, user_id=user_id, deps=deps)
         except Exception:
             log.exception("/eon %s failed", one_line(text, 100))
             reply = Reply(INTERNAL_ERROR)

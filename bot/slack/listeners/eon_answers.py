@@ -19,7 +19,7 @@ from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
 from bot.slack.delivery.stops import stops_of
 from bot.slack.listeners import eon_runs
-from bot.slack.listeners.deps import Deps, SubscriptionView
+from bot.slack.listeners.deps import AlertView, Deps, SubscriptionView
 from bot.slack.listeners.eon_parse import (
     USAGE,
     Chart,
@@ -48,6 +48,10 @@ HELP_TEXT: Final = "\n".join(
         f"• `{USAGE['top']}` — the N best trials so far (5 unless told), as a table",
         f"• `{USAGE['key']}` — admins: give eon-bot a project's Edge Impulse key (a form), "
         "or forget it",
+        f"• `{escape(USAGE['alert'])}` — tell this channel when the first trial of a run "
+        "meets every condition, e.g. `accuracy&gt;=0.92 latency&lt;=50` (fields accuracy, "
+        "latency in ms, ram, rom in bytes or KB/MB; accuracy as 0.92 or 92%); "
+        "`list` numbers them, `remove N` or `remove all` drops them",
         f"• `{USAGE['help']}` — this help",
         "The project id is the number in the Studio URL: studio.edgeimpulse.com/studio/12345",
     )
@@ -101,6 +105,7 @@ def _refusal(deps: Deps, user_id: str, doing: str = "change what a channel watch
 
 
 refusal = _refusal
+mention = _mention
 
 
 def _key_problem(deps: Deps, pid: str) -> str | None:
@@ -149,6 +154,16 @@ def subscription_line(sub: SubscriptionView, name: str | None = None) -> str:
         hint += f", then `/eon watch {sub.project_id}` here to resume"
         line += f" · ⏸ paused: {reason} — {hint}"
     return line
+
+
+def shown(rule: str) -> str:
+    """A stored alert's rule in a reply: code, escaped (`<=` must not open a Slack link)."""
+    return f"`{escape(rule)}`"
+
+
+def alerts_line(alerts: Sequence[AlertView]) -> str:
+    """ "🎯 alerts: `accuracy>=92%` · `latency<=50ms`", for `/eon list` under its project."""
+    return "    🎯 alerts: " + " · ".join(shown(alert.rule) for alert in alerts)
 
 
 def _lines_within(header: str, lines: Sequence[str], limit: int) -> str:
@@ -256,7 +271,14 @@ async def _list(channel_id: str, deps: Deps) -> Reply:
     if not subs:
         return Reply(EMPTY_HINT)
     names = await deps.store.project_names([sub.project_id for sub in subs])
-    lines = [subscription_line(sub, names.get(sub.project_id)) for sub in subs]  # by project id
+    alerts: dict[str, list[AlertView]] = {}
+    for alert in await deps.store.alerts(channel_id=channel_id):
+        alerts.setdefault(alert.project_id, []).append(alert)
+    lines: list[str] = []
+    for sub in subs:  # by project id
+        lines.append(subscription_line(sub, names.get(sub.project_id)))
+        if sub.project_id in alerts:
+            lines[-1] += "\n" + alerts_line(alerts[sub.project_id])
     return Reply(_lines_within("*Watched in this channel:*", lines, LIMITS.fallback_text))
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from bot.core.project_ids import canonical_project_id
 from bot.core.routing import MODES, Mode, as_mode
+from bot.core.rules import MAX_CONDITIONS, Rule, RuleError, parse_rule
 from bot.fmt import one_line
 from bot.slack.render import escape
 
@@ -26,6 +27,7 @@ USAGE: Final = {
     "chart": "/eon chart [PROJECT_ID]",
     "top": "/eon top [PROJECT_ID] [N]",
     "key": "/eon key PROJECT_ID [remove]",
+    "alert": "/eon alert PROJECT_ID FIELD>=VALUE…|list|remove [N|all]",
     "help": "/eon help",
 }
 _MAX_ARGS: Final = {
@@ -36,6 +38,7 @@ _MAX_ARGS: Final = {
     "chart": 1,
     "top": 2,
     "key": 2,
+    "alert": 1 + 4 * MAX_CONDITIONS,  # `accuracy >= 92 %` is four words; the rule counts
 }
 TOP_DEFAULT: Final = 5
 TOP_MAX: Final = 25
@@ -91,6 +94,30 @@ class Key:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertAdd:
+    """Tell the channel when the first trial of a run meets `rule` (`core.alerts`)."""
+
+    project_id: str
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class AlertList:
+    project_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRemove:
+    """`which`: the numbers `list` shows, "all", or None (the only one, else ask which)."""
+
+    project_id: str
+    which: tuple[int, ...] | Literal["all"] | None = None
+
+
+AlertCommand = AlertAdd | AlertList | AlertRemove
+
+
+@dataclass(frozen=True, slots=True)
 class UsageError:
     """A mistake in the command: `message` is one line, the mistake and the right usage."""
 
@@ -118,7 +145,7 @@ def echo(word: str) -> str:
 
 
 def _usage_error(mistake: str, subcommand: str) -> UsageError:
-    return UsageError(f"{mistake}. Usage: `{USAGE[subcommand]}`")
+    return UsageError(f"{mistake}. Usage: `{escape(USAGE[subcommand])}`")
 
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -164,7 +191,34 @@ def _key(project_id: str, rest: list[str]) -> Key | UsageError:
     return _usage_error(f"Unknown word {echo(rest[0])}: only `remove` may follow the id", "key")
 
 
-def parse(text: str) -> Command | Key | UsageError:
+def _alert(project_id: str, rest: list[str]) -> AlertCommand | UsageError:
+    """`list`, `remove [N…|all]`, or a rule (`core.rules`); nothing after the id lists."""
+    first = rest[0].lower() if rest else "list"
+    if first == "list":
+        if len(rest) > 1:
+            return _usage_error(f"Too many words, starting at {echo(rest[1])}", "alert")
+        return AlertList(project_id)
+    if first != "remove":
+        rule = parse_rule(" ".join(rest))
+        if isinstance(rule, RuleError):
+            return _usage_error(escape(one_line(rule.message, 300)).rstrip("."), "alert")
+        return AlertAdd(project_id, rule)
+    words = [word.lower() for word in rest[1:]]
+    if not words:
+        return AlertRemove(project_id)
+    if words == ["all"]:
+        return AlertRemove(project_id, "all")
+    wrong = next((w for w in words if not (_DIGITS.fullmatch(w) and 1 <= int(w[:3]) <= 99)), None)
+    if wrong is not None:
+        return _usage_error(
+            f"Remove by the numbers `/eon alert {project_id} list` shows, or `all`, "
+            f"not {echo(wrong)}",
+            "alert",
+        )
+    return AlertRemove(project_id, tuple(dict.fromkeys(int(w) for w in words)))
+
+
+def parse(text: str) -> Command | Key | AlertCommand | UsageError:
     """`/eon` text → a command, or a one-line `UsageError`. Empty text is a request for help;
     subcommands and modes are case-insensitive; every word is just a word (even `payload`)."""
     words = _unescape(text).split()
@@ -177,7 +231,7 @@ def parse(text: str) -> Command | Key | UsageError:
         return UsageError(
             f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
             "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top`, "
-            "`/eon key PROJECT_ID` or `/eon help`"
+            "`/eon key PROJECT_ID`, `/eon alert PROJECT_ID` or `/eon help`"
         )
     max_args = _MAX_ARGS[sub]
     if len(args) > max_args:
@@ -203,6 +257,8 @@ def parse(text: str) -> Command | Key | UsageError:
         return Unwatch(project_id)
     if sub == "key":
         return _key(project_id, args[1:])
+    if sub == "alert":
+        return _alert(project_id, args[1:])
     if len(args) == 1:
         return Watch(project_id)
     mode = as_mode(args[1])

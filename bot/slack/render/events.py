@@ -34,6 +34,8 @@ from bot.slack.render.numbers import (
     trials_text,
 )
 
+RULE_CHARS = 400  # an alert's rule: at most 8 short conditions (`core.rules`)
+
 
 def event_metadata(event: Event) -> dict[str, Any]:
     """`event.metadata()` plus the event key, which crash recovery looks messages up by."""
@@ -113,6 +115,9 @@ def _event_line(event: Event) -> str:
             return chart_comment(event)
         case EventKind.ACTION_TAKEN | EventKind.ACTION_OUTCOME:
             return action_line(event)
+        case EventKind.THRESHOLD_MET:
+            rule = safe(payload_text(p, "rule") or "?", RULE_CHARS)
+            return f"🎯 *{name}* meets this channel's alert `{rule}` — {numbers_line(p)}"
     return f"{safe(str(event.kind))} in {project}"  # pragma: no cover - a kind added later
 
 
