@@ -69,7 +69,7 @@ async def _stored_keys(settings: Settings) -> Callable[[str], SecretStr | None] 
         return None
     try:
         ring = KeyRing(settings, store)
-        await ring.refresh(say=False)
+        await ring.refresh(say=False, reseal=False)  # a look: `run` re-seals
     finally:
         await store.close()
     return ring.api_key_for

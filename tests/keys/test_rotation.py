@@ -8,6 +8,7 @@ wrong key."""
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from bot.cli.status import status
 from bot.errors import StoredKeyUnreadable
 from bot.keys import KeyBox, KeyRing
 from bot.keys.box import Unreadable
@@ -145,3 +147,18 @@ async def test_check_counts_keys_under_the_previous_secret_and_writes_nothing(
         assert "none is left under SECRET_KEY_PREVIOUS: it can be removed" in line, line
     text = "\n".join(lines)
     assert KEY not in text and "o" * 40 not in text and "n" * 40 not in text
+
+
+async def test_status_reads_a_key_under_the_previous_secret_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path}/eon-bot.db"
+    async with replicas(url, 1) as (store,):
+        await KeyRing(settings(OLD), store).add("1", SecretStr(KEY), role=None, user="U1")
+        before = await store.sealed_keys()
+    async with SimulatorServer(api_key=KEY) as simulator:
+        given = settings(NEW, OLD, ei_api_url=simulator.url, database_url=url)
+        out, err = io.StringIO(), io.StringIO()
+        assert await status("1", settings=given, out=out, err=err) == 0, err.getvalue()
+    async with replicas(url, 1) as (store,):
+        assert await store.sealed_keys() == before  # a look: `eon-bot run` re-seals
