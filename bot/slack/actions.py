@@ -213,15 +213,16 @@ class RunActions:
 
     async def claim(self, click: Click) -> ActionRecord | str:
         """The click checked and recorded (a few reads and one row: it goes before the ack):
-        the claimed record, for `call`; or what to tell the clicker, nothing claimed."""
-        for done in await self._store.actions_of(click.project_id, click.run_id):
-            if (done.action, done.trial_id) == (click.action, click.trial_id):
-                return already(done)
+        the claimed record, for `call`; or what to tell the clicker, nothing claimed. A
+        channel that does not watch the project hears only that, never who did what there."""
         if not await self._store.subscriptions(
             channel_id=click.channel_id, project_id=click.project_id
         ):
             project = safe(click.project_id, 20)
             return f"This channel no longer watches project {project}: nothing was done."
+        for done in await self._store.actions_of(click.project_id, click.run_id):
+            if (done.action, done.trial_id) == (click.action, click.trial_id):
+                return already(done)
         snapshot = await self._store.snapshot(click.project_id)
         stale = why_stale(click, snapshot)
         if stale is not None:

@@ -545,6 +545,16 @@ async def test_a_button_after_unwatch_in_its_channel_does_nothing(rig: Rig) -> N
     assert rig.ei.requests == [] and await rig.store.actions_of(P) == []
 
 
+async def test_already_done_is_not_told_to_a_channel_that_does_not_watch(rig: Rig) -> None:
+    """Issue 28, point 9: who stopped a run is the watching channels' to know."""
+    await rig.store.subscribe("C2", P, added_by="U1")
+    assert await rig.click("stop") is None  # done from C1
+    assert await rig.store.unsubscribe("C1", P)
+    said = await rig.click("stop", user="U9")  # the old card's button, in C1
+    assert said == f"This channel no longer watches project {P}: nothing was done."
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel"]
+
+
 async def test_a_stop_then_an_extend_of_the_same_run_are_both_done(rig: Rig) -> None:
     """Two actions on one run are two rows (the actions table's key names the action)."""
     await rig.poll(trial("a", "running"), can_extend=True)
