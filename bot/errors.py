@@ -3,6 +3,7 @@
     EonBotError
     ├── ConfigError                    settings missing or malformed
     │   ├── MissingApiKey(project_id)  no stored key, and neither EI_API_KEY_<id> nor EI_API_KEY
+    │   ├── BadApiKey(project_id)      the key has not a key's shape (bot.key_shape): never sent
     │   ├── StoredKeyUnreadable        a key added with /eon key cannot be decrypted (SECRET_KEY)
     │   └── SlackTokenRefused(setting) Slack refuses SLACK_BOT_TOKEN or SLACK_APP_TOKEN itself
     │       ├── BotTokenRefused
@@ -55,6 +56,21 @@ class MissingApiKey(ConfigError):
             f"no Edge Impulse API key for project {project_id}: set EI_API_KEY_{project_id} "
             "(this project's key) or EI_API_KEY (the default), in the environment or .env, "
             f"or add one from Slack with /eon key {project_id}"
+        )
+
+
+class BadApiKey(ConfigError):
+    """The project's key cannot be one (a line break, a non-ASCII letter, 100 KB): it is not
+    put in a header. `problem` is `bot.key_shape.key_problem`'s line, which names no
+    character of the key."""
+
+    def __init__(self, project_id: str, problem: str) -> None:
+        self.project_id = project_id
+        self.problem = problem
+        super().__init__(
+            f"the Edge Impulse API key for project {project_id} is not usable, so nothing was "
+            f"sent: {problem} Fix EI_API_KEY_{project_id} or EI_API_KEY, or add the key again "
+            f"with /eon key {project_id}"
         )
 
 

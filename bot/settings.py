@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.key_shape import clean_key, key_problem
 from bot.logs import LEVELS
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
@@ -103,6 +104,32 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"  # of `eon-bot run` (bot.logs)
     log_format: Literal["text", "json"] = "text"
+
+    @field_validator("ei_api_key", mode="before")
+    @classmethod
+    def _default_key_shape(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = clean_key(value)
+            if not value:
+                return None  # `EI_API_KEY=` in a .env: not set
+            problem = key_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("project_keys", mode="before")
+    @classmethod
+    def _project_key_shapes(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        keys = {}
+        for project, key in value.items():
+            text = clean_key(key) if isinstance(key, str) else key
+            problem = key_problem(text) if isinstance(text, str) else None
+            if problem is not None:
+                raise ValueError(f"EI_API_KEY_{str(project)[:20]}: {problem}")
+            keys[project] = text
+        return keys
 
     @field_validator("log_level", mode="before")
     @classmethod

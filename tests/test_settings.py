@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from bot.errors import ConfigError
 from bot.settings import Settings, load_settings
@@ -87,3 +87,18 @@ def test_workspace_and_org_user_ids_are_admins() -> None:
         "U0BOSS",
         "W0ORGUSER",
     }
+
+
+def test_edge_impulse_keys_from_the_environment_are_trimmed_or_refused_by_their_shape() -> None:
+    """A key pasted into a `.env` gets what the key form's does (`bot.key_shape`)."""
+    from bot.settings import settings_problem
+
+    pasted = Settings.given(ei_api_key="\u00a0ei_k\u200b\n", project_keys={"5": " ei_p\ufeff"})
+    assert pasted.ei_api_key == SecretStr("ei_k")
+    assert pasted.project_keys == {"5": SecretStr("ei_p")}
+    assert Settings.given(ei_api_key=" \u200b").ei_api_key is None
+    for values in ({"ei_api_key": "ei_se\ncret"}, {"project_keys": {"5": "ei_seécret"}}):
+        with pytest.raises(ValidationError) as caught:
+            Settings.given(**values)
+        said = settings_problem(caught.value)
+        assert "at character 6 of" in said and "se" + "cret" not in said, said

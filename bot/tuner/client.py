@@ -43,6 +43,7 @@ from bot.errors import (
     TunerUnavailable,
 )
 from bot.fmt import one_line, redact
+from bot.key_shape import key_header
 from bot.retry import Backoff, retry_after_seconds, server_now
 from bot.tuner import failures, piecewise
 from bot.tuner.models import OptimizeStateResponse
@@ -313,7 +314,7 @@ class TunerClient:
         key = self._key(project_id)
         url = f"{self._base_url}/api/{project_id}" + (f"/{path}" if path else "")
         headers = {
-            "x-api-key": key.get_secret_value(),
+            "x-api-key": key_header(project_id, key),
             "Accept": "application/json",
             "Accept-Encoding": "gzip, deflate",
             "User-Agent": USER_AGENT,

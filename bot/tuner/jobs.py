@@ -35,6 +35,7 @@ from bot.errors import (
     TunerWriteRefused,
 )
 from bot.fmt import one_line, redact
+from bot.key_shape import key_header
 from bot.tuner import failures
 from bot.tuner.client import TIMEOUT, USER_AGENT, check_answer, project_id_from
 
@@ -165,7 +166,7 @@ class TunerJobs:
     async def _request(self, project_id: str, call: Call, key: SecretStr) -> tuple[int, bytes]:
         content = json.dumps(call.body).encode() if call.body is not None else b""
         headers = {
-            "x-api-key": key.get_secret_value(),
+            "x-api-key": key_header(project_id, key),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }

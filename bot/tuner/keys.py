@@ -17,7 +17,9 @@ from typing import Final
 import httpx
 from pydantic import SecretStr
 
+from bot.errors import BadApiKey
 from bot.fmt import one_line, redact
+from bot.key_shape import key_header
 from bot.tuner.client import USER_AGENT
 
 KEY_INFO_PATH: Final = "/api/projects/api-key-info"
@@ -50,10 +52,15 @@ class KeyChecker:
         self._timeout_s = timeout_s
 
     async def check(self, project_id: str, key: SecretStr) -> KeyVerdict:
-        """Edge Impulse's word on `key` for `project_id`; never raises for its answers."""
+        """Edge Impulse's word on `key` for `project_id`; never raises for its answers. A key
+        without a key's shape (`bot.key_shape`) is refused here, and nothing is sent."""
+        try:
+            header = key_header(project_id, key)
+        except BadApiKey as error:
+            return KeyVerdict(False, error.problem)
         try:
             async with asyncio.timeout(self._timeout_s):
-                status, body = await self._get(key)
+                status, body = await self._get(header)
         except TimeoutError:
             return KeyVerdict(
                 False,
@@ -65,8 +72,8 @@ class KeyChecker:
             return KeyVerdict(False, f"Edge Impulse could not be reached ({reason}). Try again.")
         return verdict(project_id, status, body, key)
 
-    async def _get(self, key: SecretStr) -> tuple[int, bytes]:
-        headers = {"x-api-key": _text(key), "Accept": "application/json", "User-Agent": USER_AGENT}
+    async def _get(self, header: str) -> tuple[int, bytes]:
+        headers = {"x-api-key": header, "Accept": "application/json", "User-Agent": USER_AGENT}
         timeouts = httpx.Timeout(self._timeout_s).as_dict()
         request = httpx.Request("GET", self._url, headers=headers, extensions={"timeout": timeouts})
         response = await self._transport.handle_async_request(request)

@@ -41,6 +41,18 @@ OTHERS = "ei_" + "d4" * 32  # project 9's key
 ADMIN, PERSON = "U0ADMIN", "U0PERSON"
 
 
+class Recording(httpx.AsyncBaseTransport):
+    """The transport to Edge Impulse, keeping every request that reaches it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.requests: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return await self.inner.handle_async_request(request)
+
+
 class Edge:
     def __init__(self) -> None:
         self.started: list[str] = []
@@ -62,6 +74,7 @@ class World:
     store: Store
     keys: KeyRing
     edge: Edge
+    ei: Recording
 
     async def command(self, text: str, user: str = ADMIN) -> tuple[int, Any, float]:
         body = slash_body(
@@ -103,8 +116,9 @@ async def simulator() -> AsyncIterator[SimulatorServer]:
 
 @pytest.fixture
 async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterator[Any]:
-    async with FakeSlack() as fake, default_transport() as transport:
+    async with FakeSlack() as fake, default_transport() as inner:
         stores: list[Store] = []
+        transport = Recording(inner)
 
         async def make(**values: Any) -> World:
             settings = Settings.given(**({"secret_key": SECRET} | values))
@@ -130,7 +144,7 @@ async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterato
             )
             register_all(app, deps)
             fake.set_user(ADMIN, is_admin=True)
-            return World(app, fake, store, keys, edge)
+            return World(app, fake, store, keys, edge, transport)
 
         yield make
         for store in stores:
@@ -216,6 +230,36 @@ async def test_a_non_admin_cannot_open_the_form_nor_remove(make_world: Any, admi
     _, body, _ = await w.submit(GOOD, user=PERSON, view=form)
     assert body["errors"][KEY_BLOCK].startswith("⛔ Only")
     assert await w.store.sealed_keys() == []
+    assert w.ei.requests == [], "a non-admin's key was sent to Edge Impulse"
+
+
+PASTED = [
+    (GOOD + "\u200b", None),  # a zero-width space copied with it
+    ("\u00a0" + GOOD + "\ufeff\n", None),
+    (GOOD[:20] + "\u200b" + GOOD[20:], "The key has an invisible character at character 21 of 68"),
+    (GOOD[:20] + "\n" + GOOD[20:], "The key has a line break at character 21 of 68"),
+    (GOOD[:20] + "\x00" + GOOD[20:], "The key has a control character at character 21 of 68"),
+    ("ei_ñandú" + GOOD[8:], "The key has a character that is not plain ASCII at character 4"),
+    ("k" * 100_000, "The key is 100,000 characters long; an Edge Impulse API key is at most 200"),
+]
+
+
+@pytest.mark.parametrize(("pasted", "error"), PASTED, ids=range(len(PASTED)))
+async def test_a_pasted_key_is_trimmed_or_refused_in_the_form_before_edge_impulse(
+    make_world: Any, pasted: str, error: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    w: World = await make_world()
+    await w.command("key 42")
+    status, body, took = await w.submit(pasted)
+    print(f"\n{pasted[:30]!r}… ({len(pasted):,} chars) -> {body!r}")
+    assert status == 200 and took < 3.0
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    if error is None:  # trimmed: stored as the key it is
+        assert body == "" and w.keys.api_key_for("42") == SecretStr(GOOD)
+        return
+    assert body["response_action"] == "errors" and body["errors"][KEY_BLOCK].startswith(error)
+    assert w.ei.requests == [] and await w.store.sealed_keys() == []
+    assert pasted[:12] not in caplog.text
 
 
 async def test_workspace_owners_count_as_admins_when_admin_user_ids_is_empty(

@@ -643,3 +643,30 @@ async def test_a_get_over_a_kept_connection_imports_nothing() -> None:
     finally:
         server.close()
     assert lookups.names == []
+
+
+@pytest.mark.parametrize(
+    "key", ["ei_a\r\nX-Injected: 1", "ei_\x00", "ei_clé", "ei_\u200bk", "k" * 100_000]
+)
+async def test_a_key_without_a_keys_shape_is_never_put_in_a_header(key: str) -> None:
+    """Whatever the key's source (a stored key opened, an environment variable), the client
+    and the jobs check its shape (`bot.key_shape`) before a header is made: nothing is sent."""
+    from bot.errors import BadApiKey
+    from bot.tuner.jobs import TunerJobs
+
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={"success": True})
+
+    transport = httpx.MockTransport(handler)
+    client = TunerClient(transport, base_url=BASE, api_key_for=lambda _: SecretStr(key))
+    with pytest.raises(BadApiKey) as read:
+        await client.get_state("1")
+    jobs = TunerJobs(transport, base_url=BASE, api_key_for=lambda _: SecretStr(key))
+    with pytest.raises(BadApiKey) as acted:
+        await jobs.act("stop", "1", "17")
+    assert sent == []
+    for caught in (read, acted):
+        assert key[:6] not in str(caught.value) and "nothing was sent" in str(caught.value)

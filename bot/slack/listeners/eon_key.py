@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Final
 
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -19,6 +19,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.project_ids import canonical_project_id
+from bot.key_shape import clean_key, key_problem
 from bot.keys import SECRET_KEY_HOWTO
 from bot.slack.key_admins import key_refusal
 from bot.slack.listeners.deps import Deps
@@ -34,6 +35,7 @@ from bot.slack.render.key_form import (
 
 log = logging.getLogger(__name__)
 
+ANSWER_WITHIN_S: Final = 2.5  # the form's answer, stored key and all, inside Slack's 3 s
 NO_SECRET_KEY = (
     "⚠ Edge Impulse keys cannot be stored: SECRET_KEY is not set. An operator must "
     f"{SECRET_KEY_HOWTO}."
@@ -87,13 +89,19 @@ async def open_form(
 
 
 def _submitted_key(view: dict[str, Any]) -> SecretStr:
+    """The pasted key, trimmed of what pasting adds at its ends (`bot.key_shape.clean_key`)."""
     values = view.get("state", {}).get("values", {})
     text = values.get(KEY_BLOCK, {}).get(KEY_ACTION, {}).get("value") or ""
-    return SecretStr(str(text).strip())
+    return SecretStr(clean_key(str(text)))
 
 
 async def submit(body: dict[str, Any], slack: AsyncWebClient, deps: Deps) -> dict[str, str] | None:
-    """The form's errors by block (the modal stays open), or None: stored, and the modal closes."""
+    """The form's errors by block (the modal stays open), or None: stored, and the modal closes.
+
+    In this order, so that nothing reaches Edge Impulse that should not: who submits (asked
+    again: it may have changed since the form opened), then the key's shape
+    (`bot.key_shape`), then Edge Impulse's word on it, within what is left of Slack's 3 s."""
+    started = asyncio.get_running_loop().time()
     view = body.get("view") or {}
     user_id = str((body.get("user") or {}).get("id") or "")
     context = FormContext.load(str(view.get("private_metadata") or ""))
@@ -102,15 +110,21 @@ async def submit(body: dict[str, Any], slack: AsyncWebClient, deps: Deps) -> dic
         return {KEY_BLOCK: "This form is out of date; run /eon key PROJECT_ID again."}
     if deps.keys is None or deps.keys.box is None or deps.check_key is None:
         return {KEY_BLOCK: NO_SECRET_KEY.removeprefix("⚠ ")}
-    if not key.get_secret_value():
-        return {KEY_BLOCK: "Paste the project's API key (Studio → Dashboard → Keys)."}
-    # Who submits was checked when the form opened; asked again, beside Edge Impulse, in case
-    # that changed. Both are bounded, so the answer is in time.
-    refusal, verdict = await asyncio.gather(
-        key_refusal(slack, deps.settings, user_id), deps.check_key(context.project_id, key)
-    )
+    refusal = await key_refusal(slack, deps.settings, user_id)
     if refusal is not None:
         return {KEY_BLOCK: refusal}
+    problem = key_problem(key.get_secret_value())
+    if problem is not None:
+        log.info("project %s: key refused in the form by its shape", context.project_id)
+        return {KEY_BLOCK: problem}
+    left = ANSWER_WITHIN_S - (asyncio.get_running_loop().time() - started)
+    try:
+        async with asyncio.timeout(max(left, 0.1)):
+            verdict = await deps.check_key(context.project_id, key)
+    except TimeoutError:
+        return {
+            KEY_BLOCK: "Edge Impulse did not answer in time, so the key was not stored. Try again."
+        }
     if not verdict.accepted:
         log.info("project %s: key refused in the form (%s)", context.project_id, verdict.said)
         return {KEY_BLOCK: verdict.said}

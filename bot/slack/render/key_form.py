@@ -11,11 +11,12 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.key_shape import KEY_MAX_CHARS
+
 KEY_FORM_CALLBACK: Final = "eon_key_form"
 KEY_BLOCK: Final = "ei_key"  # the input block: where a refusal is shown (`response_action: errors`)
 KEY_ACTION: Final = "ei_key_value"
 OPEN_KEY_FORM_ACTION: Final = "eon_key_open"  # the Home tab's buttons; the value is the project id
-KEY_MAX_CHARS: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
