@@ -6,8 +6,11 @@ The rules, as users expect them:
 - A project whose tuner never ran (no job id, no trial, not running) has no run: nothing is
   reported until its first run appears, which then starts with its `eon_run_started`.
 - Trials are judged by where they are now, so a trial that went pending -> completed between
-  two polls is still reported; each completion once, each failure once (a retried trial that
-  fails again is reported again, and its later completion too).
+  two polls is still reported; each completion once, each failed attempt once (a retried trial
+  that fails again is reported again, and its later completion too; a failure retried before
+  the poll saw it, from `retries`, as well).
+- What one poll finds is told in the order it happened (`bot.core.batch`), and each
+  completion is judged a new best or not in that order.
 - A trial missing from one response is not "deleted": its mark is kept.
 - A new run (another coordinator or tuner job id) starts afresh with its own
   `eon_run_started`; if the previous run's end was never seen, it is reported first, after
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from bot.core.batch import Change, as_happened, retries_of, trial_changes
 from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
@@ -96,56 +100,53 @@ def _completed_event(
         over_ram=numbers.over_ram or None,
         over_rom=numbers.over_rom or None,
         unchecked=list(numbers.unchecked) or None,
-        retries=trial.retries or None,
+        retries=retries_of(trial) or None,
         is_best=is_best or None,
     )
     return event.model_copy(update={"after_failure": after_failure})
 
 
-def _trial_events(
-    run: RunRef,
+def _failed_event(run: RunRef, change: Change, number: int, state: OptimizeStateResponse) -> Event:
+    """The failure of one attempt (`number`: the trial's failures told before it). One that a
+    retry followed before the poll says so (`retried`) and no retry is then still to come."""
+    trial = change.trial
+    return run.event(
+        EventKind.TRIAL_FAILED,
+        trial.id,
+        number,
+        trial_id=trial.id,
+        trial_name=trial.display_name,
+        retries=change.attempt,
+        retried=change.retried or None,
+        retry_may_follow=(not change.retried and retry_may_follow(state)) or None,
+    )
+
+
+def _trial_news(
     trial: TunerTrial,
     mark: TrialMark | None,
     state: OptimizeStateResponse,
+    position: int,
     *,
     baseline: bool,
-    best: TrialSummary | None,
-) -> tuple[list[Event], TrialMark | None]:
-    """What one trial is owed, and its new mark (None: unchanged). `best` is the best of the
-    run's trials that completed before this one (a completion that beats it is a new best)."""
-    events: list[Event] = []
+) -> tuple[list[Change], TrialMark | None]:
+    """What one trial did since `mark` (its changes, unordered with other trials'), and its
+    new mark (None: unchanged)."""
     completed = trial.status == TrialStatus.COMPLETED
     failed = trial.status == TrialStatus.FAILED
     figures = summarize_trial(trial, state.config) if completed or failed else None
     completed_reported = mark.completed_reported if mark else False
     failures = mark.failures_reported if mark else 0
-    failed_again = failed and (
-        mark is None or mark.status != TrialStatus.FAILED or mark.retries != trial.retries
-    )
+    retries = retries_of(trial)
+    changes: list[Change] = []
     if baseline:
         completed_reported = completed
         failures = int(failed)
     else:
-        if completed and figures is not None and not completed_reported:
-            events.append(
-                _completed_event(
-                    run, trial, figures, is_best=beats(figures, best), after_failure=failures > 0
-                )
-            )
-            completed_reported = True
-        if failed_again:
-            events.append(
-                run.event(
-                    EventKind.TRIAL_FAILED,
-                    trial.id,
-                    failures,
-                    trial_id=trial.id,
-                    trial_name=trial.display_name,
-                    retries=trial.retries,
-                    retry_may_follow=retry_may_follow(state) or None,
-                )
-            )
-            failures += 1
+        owed = completed and figures is not None and not completed_reported
+        changes = trial_changes(trial, mark, position, retries=retries, completion=owed)
+        completed_reported = completed_reported or owed
+        failures += sum(not change.completed for change in changes)
     if (
         mark is not None
         and (
@@ -154,13 +155,13 @@ def _trial_events(
             mark.completed_reported,
             mark.failures_reported,
         )
-        == (trial.status, trial.retries, completed_reported, failures)
+        == (trial.status, retries, completed_reported, failures)
         and (mark.figures is figures or mark.figures == figures)
     ):
-        return events, None
-    return events, TrialMark(
+        return changes, None
+    return changes, TrialMark(
         status=trial.status,
-        retries=trial.retries,
+        retries=retries,
         completed_reported=completed_reported,
         failures_reported=failures,
         figures=figures,
@@ -176,23 +177,36 @@ def _report_trials(
     baseline: bool,
     listed: list[str] | None = None,
 ) -> list[Event]:
-    """The events of `trials` in document order, updating `marks`; each completion is judged
-    against the best of the trials that completed before it (earlier polls, then this one).
+    """The events of `trials` in the order they happened (`bot.core.batch`), updating `marks`;
+    each completion is judged against the best of the trials that completed before it
+    (earlier polls, then this one, in that order).
     `listed`: every id the document lists, when `trials` are only the changed ones."""
     if listed is None:
         best = best_before(trials, marks, state.config)
     else:
         best = best_listed(listed, trials, marks, state.config)
-    events: list[Event] = []
-    for trial in trials:
-        found, mark = _trial_events(
-            run, trial, marks.get(trial.id), state, baseline=baseline, best=best
-        )
-        events.extend(found)
-        if any(event.payload.get("is_best") for event in found):
-            best = summarize_trial(trial, state.config)
+    told = {trial.id: marks[trial.id].failures_reported for trial in trials if trial.id in marks}
+    changes: list[Change] = []
+    for position, trial in enumerate(trials):
+        found, mark = _trial_news(trial, marks.get(trial.id), state, position, baseline=baseline)
+        changes.extend(found)
         if mark is not None:
             marks[trial.id] = mark
+    events: list[Event] = []
+    for change in as_happened(changes) if len(changes) > 1 else changes:
+        trial = change.trial
+        number = told.get(trial.id, 0)
+        if not change.completed:
+            events.append(_failed_event(run, change, number, state))
+            told[trial.id] = number + 1
+            continue
+        figures = summarize_trial(trial, state.config)
+        is_best = beats(figures, best)
+        events.append(
+            _completed_event(run, trial, figures, is_best=is_best, after_failure=number > 0)
+        )
+        if is_best:
+            best = figures
     return events
 
 

@@ -27,7 +27,8 @@ def tally(statuses: Iterable[str]) -> Counts:
     )
 
 
-def _parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | None) -> datetime | None:
+    """A timestamp of the document, or None when it is missing, garbled or has no zone."""
     if not value:
         return None
     try:
@@ -71,9 +72,9 @@ def trial_span(trial: TunerTrial) -> tuple[datetime, datetime] | None:
         stamps = [
             stamp
             for stamp in (
-                _parse_time(trial.last_completed_epoch),
-                _parse_time(trial.last_completed_training),
-                *(_parse_time(block.last_active) for block in trial.blocks),
+                parse_time(trial.last_completed_epoch),
+                parse_time(trial.last_completed_training),
+                *(parse_time(block.last_active) for block in trial.blocks),
             )
             if stamp is not None
         ]

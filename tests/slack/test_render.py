@@ -624,6 +624,9 @@ def test_a_retried_trial_is_told_truthfully() -> None:
         EventKind.TRIAL_FAILED, "t1", trial_name="mfe", retries=0, retry_may_follow=True
     )
     assert render_event(failure).text == "❌ *mfe* failed — a retry may follow"
+    seen_retried = event(EventKind.TRIAL_FAILED, "t1", trial_name="mfe", retries=0, retried=True)
+    assert render_event(seen_retried).text == "❌ *mfe* failed → retried"
+    assert render_retried_failure(seen_retried).text == "❌ *mfe* failed → retried → ✅ completed"
     final = event(EventKind.TRIAL_FAILED, "t1", trial_name="mfe", retries=1)
     assert render_event(final).text == "❌ *mfe* failed (after 1 retry)"
     edited = render_retried_failure(failure)

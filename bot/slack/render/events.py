@@ -77,6 +77,8 @@ def _event_line(event: Event) -> str:
             line = f"✅ *{name}* completed{after}{best} — {numbers_line(p)}"
             return f"{line}{SEP}{flags}" if flags else line
         case EventKind.TRIAL_FAILED:
+            if p.get("retried") is True:  # retried before the poll saw it failed
+                return f"{_failed_line(event)} → retried"
             maybe = " — a retry may follow" if p.get("retry_may_follow") is True else ""
             return f"{_failed_line(event)}{maybe}"
         case EventKind.TIME_LIMIT_EXCEEDED:
