@@ -12,6 +12,9 @@ after its answer (before or after what it did is stored). The moments come from 
 printed with the figures and every failure, and `EON_CLICK_SEED=N` replays the plan.
 `EON_CLICK_KILLS` sets how many kills: `KILLS` by default, since each costs a restart of the
 process (1-2 s on an idle 2-core machine, 5-8 s on a busy one), and 20 in `.ci/run`.
+
+On PostgreSQL, a replica killed after the ack is told by another replica that is never
+restarted (the takeover), before the claim would have expired.
 """
 
 from __future__ import annotations
@@ -30,7 +33,16 @@ import pytest
 
 from bot.sandbox.buttons import buttons_in
 from bot.sandbox.fakeslack import FakeSlack, Message
-from tests.e2e.harness import CHANNEL, USER, Stack, explain
+from bot.slack.actions import CLAIM_S
+from tests.e2e.harness import (
+    CHANNEL,
+    USER,
+    BotProcess,
+    Stack,
+    bot_environment,
+    explain,
+    free_port,
+)
 from tests.e2e.test_run_buttons import STOP, book, started
 
 pytestmark = pytest.mark.e2e
@@ -151,3 +163,35 @@ def outcomes(stack: Stack, cards: dict[str, Message], projects: list[str]) -> Co
             figures["lost"] += 1
         figures["answered"] += f"<@{USER}>" in line.text
     return figures
+
+
+@pytest.mark.postgres
+async def test_a_replica_killed_after_the_ack_is_told_by_another(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two replicas; the one a click reached dies (SIGKILL) while Edge Impulse holds the stop:
+    the other, never restarted, finds the claim whose replica is gone and tells it as unknown,
+    naming the clicker, before the claim would have expired."""
+    async with started(tmp_path, database_url=postgres_url) as (stack, clicker):
+        env = bot_environment(
+            slack_api_url=stack.slack.api_url, ei_api_url=stack.simulator.url,
+            database_url=postgres_url, extra={"ADMIN_USER_IDS": USER},
+        )  # fmt: skip
+        other = BotProcess(tmp_path, {**env, "PORT": str(free_port())}, name="replica")
+        try:
+            with explain(stack.bot, other):
+                await stack.bot.start()
+                await other.start()
+                [card] = (await watch_all(stack, ["1"])).values()
+                book(stack).delay_s = 5.0  # the request arrives; its answer reaches nobody
+                await clicker.press(card, STOP, USER, bot=stack.bot)
+                clicked = asyncio.get_running_loop().time()
+                await stack.bot.kill()
+                [line] = await stack.slack.wait_for(lambda f: thread_lines(f, card), timeout=HANG_S)
+                took = asyncio.get_running_loop().time() - clicked
+                assert took < CLAIM_S, f"told {took:.1f}s after the click: only when it expired"
+                assert (line.metadata or {})["event_payload"]["outcome"] == "unknown"
+                assert f"<@{USER}> asked to stop the run" in line.text
+                assert cancels_of(stack, "1") <= 1
+        finally:
+            await other.close()
