@@ -5,6 +5,8 @@
     │   ├── MissingApiKey(project_id)  no stored key, and neither EI_API_KEY_<id> nor EI_API_KEY
     │   ├── BadApiKey(project_id)      the key has not a key's shape (bot.key_shape): never sent
     │   ├── StoredKeyUnreadable        a key added with /eon key cannot be decrypted (SECRET_KEY)
+    │   ├── DatabaseUnreachable        DATABASE_URL's database gave no connection (down, or the
+    │   │                              host or port wrong); a refused login is a plain ConfigError
     │   └── SlackTokenRefused(setting) Slack refuses SLACK_BOT_TOKEN or SLACK_APP_TOKEN itself
     │       ├── BotTokenRefused
     │       └── AppTokenRefused
@@ -88,6 +90,11 @@ class StoredKeyUnreadable(ConfigError):
             f"Set SECRET_KEY back to the one it was stored with, or add the key again with "
             f"/eon key {project_id}"
         )
+
+
+class DatabaseUnreachable(ConfigError):
+    """No connection to the database: it may be down (try again later) or the address wrong;
+    `eon-bot` exits 3 for it, a dependency it cannot reach (`bot.cli.EXIT_CODES`)."""
 
 
 class SlackTokenRefused(ConfigError):

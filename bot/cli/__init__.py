@@ -1,10 +1,9 @@
 """`eon-bot` command line: run, check, status, demo, try, simulate, manifest.
 
 This is where every command meets the person at the terminal, so the mistakes a person makes
-end here as one line on stderr starting `eon-bot: `, never a traceback: a bad setting or
-argument, a refused token, a taken port, an unreachable database (exit 2), Ctrl-C (130), and
-output piped into a program that stopped reading, such as `head` (141, as for SIGPIPE).
-An unexpected error inside `run` still shows its traceback: that is a bug to report.
+end here as one line on stderr starting `eon-bot: `, never a traceback, with an exit status
+from one table for every command (`EXIT_CODES`; the README shows it). An unexpected error
+inside `run` still shows its traceback (exit 1, Python's own): that is a bug to report.
 """
 
 from __future__ import annotations
@@ -21,9 +20,43 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot import logs
-from bot.errors import EonBotError
+from bot.errors import (
+    DatabaseUnreachable,
+    EonBotError,
+    NotEdgeImpulse,
+    TunerApiError,
+    TunerAuthError,
+    TunerNotFound,
+)
 
-BAD_SETUP, INTERRUPTED, BROKEN_PIPE = 2, 130, 141
+OK, PROBLEMS, BAD_SETUP, UNREACHABLE, INTERRUPTED, BROKEN_PIPE = 0, 1, 2, 3, 130, 141
+# Every command's exit statuses, one table (the README's "Every command exits with one of").
+EXIT_CODES: dict[int, str] = {
+    OK: "done (for `check`: every check passed)",
+    PROBLEMS: "`check` found a problem (each ✗ line says how to fix it); for any command, "
+    "an error nothing expected (a bug to report)",
+    BAD_SETUP: "a mistake to fix in the settings or the arguments: a bad or missing value, "
+    "a token or key refused, a taken port",
+    UNREACHABLE: "a dependency could not be reached: the database, Edge Impulse (`status`)",
+    INTERRUPTED: "stopped with Ctrl-C",
+    BROKEN_PIPE: "what it printed went to a program that stopped reading it (such as `head`)",
+}
+# Which error ends a command with which status: the first row the error is an instance of.
+# What Edge Impulse refuses is the person's to fix (a wrong key, a project the key cannot see,
+# an EI_API_URL that is not the API), as a bad setting is; its silence is a dependency's.
+ERROR_EXITS: tuple[tuple[type[EonBotError], int], ...] = (
+    (DatabaseUnreachable, UNREACHABLE),
+    (TunerAuthError, BAD_SETUP),
+    (TunerNotFound, BAD_SETUP),
+    (NotEdgeImpulse, BAD_SETUP),
+    (TunerApiError, UNREACHABLE),
+    (EonBotError, BAD_SETUP),
+)
+
+
+def exit_code_of(error: EonBotError) -> int:
+    return next(code for kind, code in ERROR_EXITS if isinstance(error, kind))
+
 
 # What each variable means, for the --help pages; defaults come from `Settings` itself.
 _VARIABLES = {
@@ -349,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except EonBotError as error:
         print(f"eon-bot: {error}", file=sys.stderr)
-        return BAD_SETUP
+        return exit_code_of(error)
     except KeyboardInterrupt:
         print("eon-bot: interrupted", file=sys.stderr)
         return INTERRUPTED

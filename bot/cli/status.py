@@ -1,10 +1,10 @@
 """`eon-bot status PROJECT_ID`: fetch a project's tuner state once and print its summary.
 
 A command for people at a terminal, so every failure is one line on stderr starting
-`eon-bot: ` with an exit status a script can test, never a traceback:
-0 printed, 1 Edge Impulse could not answer (or something unexpected), 2 bad input or settings,
-including what Edge Impulse refuses as one (a wrong key, a project the key cannot see, an
-EI_API_URL that is not the API): the fix is the person's, as the README's exit 2 says.
+`eon-bot: ` with an exit status from `bot.cli.EXIT_CODES`, never a traceback: 0 printed,
+2 bad input or settings, including what Edge Impulse refuses as one (a wrong key, a project
+the key cannot see, an EI_API_URL that is not the API: the fix is the person's), 3 Edge
+Impulse could not be reached or did not answer as it should, 1 something unexpected.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TextIO
 import httpx
 from pydantic import SecretStr
 
+from bot.cli import BAD_SETUP, OK, PROBLEMS, exit_code_of
 from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summarize import summarize_run
@@ -25,9 +26,6 @@ from bot.errors import (
     ConfigError,
     EonBotError,
     InvalidProjectId,
-    NotEdgeImpulse,
-    TunerAuthError,
-    TunerNotFound,
 )
 from bot.fmt import one_line, redact
 from bot.keys import KeyRing
@@ -36,8 +34,6 @@ from bot.settings import Settings, load_settings
 from bot.store import Store, parse_url
 from bot.tuner.client import default_transport, project_id_from
 
-OK, API_FAILED, BAD_INPUT = 0, 1, 2
-_REFUSALS = (ConfigError, TunerAuthError, TunerNotFound, NotEdgeImpulse)  # exit BAD_INPUT
 _LINE_LIMIT = 600
 
 
@@ -98,7 +94,7 @@ async def status(
             settings = load_settings()
     except (InvalidProjectId, ConfigError) as exc:
         _say(err, str(exc), None)
-        return BAD_INPUT
+        return BAD_SETUP
     try:
         async with AsyncExitStack() as stack:
             if transport is None:
@@ -106,14 +102,11 @@ async def status(
             keys = await _stored_keys(settings)
             state = await tuner_client(settings, transport, keys).get_state(project_id)
         lines = status_lines(summarize_run(project_id, state, now=now()))
-    except _REFUSALS as exc:
-        _say(err, str(exc), settings)
-        return BAD_INPUT
     except EonBotError as exc:
         _say(err, str(exc), settings)
-        return API_FAILED
+        return exit_code_of(exc)
     except Exception as exc:  # the command's edge: one line, not a traceback
         _say(err, f"unexpected error ({type(exc).__name__}): {exc}", settings)
-        return API_FAILED
+        return PROBLEMS
     print("\n".join(lines), file=out)
     return OK

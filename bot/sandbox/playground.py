@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-import signal
 import sys
 import tempfile
 import threading
@@ -34,6 +33,7 @@ from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, USER, Stack, running_stack
 from bot.sandbox.terminal import TerminalPrinter
 from bot.sandbox.views import Views, issue_key
+from bot.stopping import Stopping
 
 HELP = """\
   /eon TEXT      a slash command, signed as Slack sends it (/eon help lists its own)
@@ -213,9 +213,9 @@ async def playground(
     lines = lines if lines is not None else _stdin_lines()
     speed = Simulation("1").duration / (minutes * 60)
     printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
-    charts = _charts_folder(keep)
-    files = SavingFiles(printer, charts)
-    with sandbox_folder(keep, "eon-bot-try-") as folder:
+    with sandbox_folder(keep, "eon-bot-try-") as folder:  # `keep` checked first
+        charts = _charts_folder(keep)
+        files = SavingFiles(printer, charts)
         if fresh_database(Path(folder)):
             printer.say(f"eon-bot try: the previous sandbox's database in {folder} starts afresh")
         async with running_stack(
@@ -236,12 +236,11 @@ async def playground(
                 f"Type /eon watch 1 to start, help for the rest, Ctrl-C to end.\n"
             )
             views = Views(stack, printer)
-            signum = await _serve(Playground(stack, printer, stall_after, views), lines)
+            stopping = await _serve(Playground(stack, printer, stall_after, views), lines)
     with contextlib.suppress(OSError):
         charts.rmdir()  # only when no chart was written
     printer.say(f"eon-bot try: stopped{'' if keep else '; its temporary folder removed'}")
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
+    stopping.end()  # Ctrl-C: exit 130
     return 0
 
 
@@ -253,36 +252,24 @@ def _charts_folder(keep: Path | None) -> Path:
     return (keep / "charts").resolve()
 
 
-async def _serve(playground: Playground, lines: asyncio.Queue[str | None]) -> signal.Signals | None:
-    """Lines until the end, a signal stopping it as cleanly as `quit`; the signal, if one."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    caught: list[signal.Signals] = []
-    signals = (signal.SIGINT, signal.SIGTERM)
-
-    def on_signal(signum: signal.Signals) -> None:
-        caught.append(signum)
-        stop.set()
-
-    for signum in signals:
-        loop.add_signal_handler(signum, on_signal, signum)
-    stopped = asyncio.ensure_future(stop.wait())
-    try:
-        while True:
-            line = asyncio.ensure_future(lines.get())
-            await asyncio.wait({line, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if stop.is_set() or line.result() is None:
-                line.cancel()
-                return caught[0] if caught else None
-            if not await playground.line(str(line.result())):
-                return None
-    finally:
-        stopped.cancel()
-        for signum in signals:
-            loop.remove_signal_handler(signum)
-        for task in list(playground.tasks):
-            task.cancel()
-        await asyncio.gather(*playground.tasks, return_exceptions=True)
+async def _serve(playground: Playground, lines: asyncio.Queue[str | None]) -> Stopping:
+    """Lines until the end, a signal stopping it as cleanly as `quit`; how it was stopped."""
+    with Stopping() as stopping:
+        stopped = asyncio.ensure_future(stopping.event.wait())
+        try:
+            while True:
+                line = asyncio.ensure_future(lines.get())
+                await asyncio.wait({line, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.event.is_set() or line.result() is None:
+                    line.cancel()
+                    return stopping
+                if not await playground.line(str(line.result())):
+                    return stopping
+        finally:
+            stopped.cancel()
+            for task in list(playground.tasks):
+                task.cancel()
+            await asyncio.gather(*playground.tasks, return_exceptions=True)
 
 
 def _stdin_lines() -> asyncio.Queue[str | None]:

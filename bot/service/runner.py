@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -14,6 +13,7 @@ from bot.service.app import Bot, build, require, settle
 from bot.service.front import Front
 from bot.settings import Settings
 from bot.slack.socket_mode import SocketMode
+from bot.stopping import Stopping
 
 log = logging.getLogger("bot.service.app")  # the service's lines under one name, as before
 _T = TypeVar("_T")
@@ -29,28 +29,19 @@ async def run(settings: Settings) -> int:
     `ConfigError`. Ctrl-C (SIGINT) ends as KeyboardInterrupt once all is closed, for its exit
     status.
     """
-    stop, caught = asyncio.Event(), list[signal.Signals]()
-    loop = asyncio.get_running_loop()
-
-    def on_signal(sig: signal.Signals) -> None:
-        caught.append(sig)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
     require(settings)  # what is missing is said before the port is taken
-    starting: list[Bot] = []
-    front = Front(Metrics(), lambda: _starting(starting))
-    await front.open(settings.port)
-    try:
-        bot = await _unless_stopped(build(settings, metrics=front.metrics), stop)
-        if bot is not None:
-            starting.append(bot)
-            await _serve(bot, front, settings, stop)
-    finally:
-        await front.close()
-    if caught and caught[0] == signal.SIGINT:
-        raise KeyboardInterrupt
+    with Stopping() as stopping:
+        starting: list[Bot] = []
+        front = Front(Metrics(), lambda: _starting(starting))
+        await front.open(settings.port)
+        try:
+            bot = await _unless_stopped(build(settings, metrics=front.metrics), stopping.event)
+            if bot is not None:
+                starting.append(bot)
+                await _serve(bot, front, settings, stopping.event)
+        finally:
+            await front.close()
+    stopping.end()
     return 0
 
 

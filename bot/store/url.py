@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from bot.capacity import CAPACITY
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseUnreachable
 from bot.store import sqlite_driver
 
 log = logging.getLogger(__name__)
@@ -125,15 +126,25 @@ def create_engine(database_url: str, target: Target) -> AsyncEngine:
 
 
 def cannot_open(database_url: str, target: Target, exc: Exception) -> ConfigError:
-    """The one-line error for a database that refused the first connection or migration."""
+    """The one-line error for a database that refused the first connection or migration:
+    `DatabaseUnreachable` when no connection was had (refused, timed out, the server not
+    taking connections), a plain `ConfigError` when the server answered no (a login, a name)."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     reason = " ".join(str(cause).split()) or type(cause).__name__
     if target.password:
         reason = reason.replace(target.password, "***")
-    return ConfigError(
+    error = DatabaseUnreachable if _no_connection(cause) else ConfigError
+    return error(
         f"Cannot open the database at DATABASE_URL={redact_url(database_url.strip())}: "
         f"{reason[:500]}"
     )
+
+
+def _no_connection(cause: BaseException) -> bool:
+    if isinstance(cause, socket.gaierror):  # a host name that does not resolve: the setting
+        return False
+    busy = (asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+    return isinstance(cause, (OSError, TimeoutError, *busy))
 
 
 def _create_private(path: Path) -> None:

@@ -402,13 +402,14 @@ async def test_a_bad_project_id_is_exit_2_before_any_request(project_id: str) ->
     assert err.startswith("eon-bot: not a project id") and err.count("\n") == 1
 
 
-async def test_a_bad_body_is_exit_1_with_one_line() -> None:
+async def test_a_bad_body_is_exit_3_with_one_line() -> None:
+    """Edge Impulse did not answer as it should: a dependency, not the person's settings."""
     code, _, err, _ = await run(
         "4242",
         lambda r: httpx.Response(200, content=b'{"success": true, "trials": [{'),
         run_settings(ei_api_key=SecretStr(KEY)),
     )
-    assert code == 1 and err.count("\n") == 1 and "not valid JSON" in err
+    assert code == 3 and err.count("\n") == 1 and "not valid JSON" in err
 
 
 async def test_a_bad_api_url_is_exit_2() -> None:
@@ -463,8 +464,9 @@ async def test_status_against_the_simulator_over_loopback() -> None:
         assert "HTTP 401" in err.getvalue() and "SECRET" not in err.getvalue()
 
 
-async def test_an_unreachable_api_is_exit_1_its_cause_whole() -> None:
-    """A closed port: the URL and aiohttp's whole reason, not cut mid-address."""
+async def test_an_unreachable_api_is_exit_3_its_cause_whole() -> None:
+    """A closed port: the URL and aiohttp's whole reason, not cut mid-address; exit 3, a
+    dependency that cannot be reached (`bot.cli.EXIT_CODES`)."""
     from tests.ports import free_port
 
     url = f"http://127.0.0.1:{free_port()}/v1"
@@ -472,6 +474,6 @@ async def test_an_unreachable_api_is_exit_1_its_cause_whole() -> None:
     err = io.StringIO()
     code = await status("3", settings=settings, out=io.StringIO(), err=err)
     said = err.getvalue()
-    assert code == 1 and said.count("\n") == 1, said
+    assert code == 3 and said.count("\n") == 1, said
     assert "connection failed: ConnectError: Cannot connect to host 127.0.0.1" in said
     assert "…" not in said and said.rstrip().endswith(f"at {url}; 3 attempts).")

@@ -62,10 +62,11 @@ async def _eon_bot(
     return Exited(process.returncode, (out or b"").decode(), err.decode(), loop.time() - started)
 
 
-def assert_short(exited: Exited, *names: str) -> None:
-    """At most three lines on stderr, naming each of `names`, and no traceback."""
+def assert_short(exited: Exited, *names: str, code: int = 2) -> None:
+    """At most three lines on stderr, naming each of `names`, no traceback, and the exit
+    status of the table (`bot.cli.EXIT_CODES`: 2 a setting to fix, 3 a dependency)."""
     lines = exited.err.strip().splitlines()
-    assert exited.code not in (0, None), exited
+    assert exited.code == code, exited
     assert 1 <= len(lines) <= 3, exited.err
     assert "Traceback" not in exited.err, exited.err
     for name in names:
@@ -101,7 +102,7 @@ async def test_an_unreachable_database_is_named(tmp_path: Path) -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"
     async with e2e_stack(tmp_path, extra_env={"DATABASE_URL": url}) as stack:
         exited = await _eon_bot("run", env=stack.bot.env, cwd=tmp_path)
-    assert_short(exited, "DATABASE_URL", "127.0.0.1")
+    assert_short(exited, "DATABASE_URL", "127.0.0.1", code=3)
 
 
 async def test_a_refused_bot_token_ends_it_before_listening(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ async def test_a_refused_bot_token_ends_it_before_listening(tmp_path: Path) -> N
     last = exited.err.strip().splitlines()[-1]
     assert "SLACK_BOT_TOKEN" in last and "invalid_auth" in last
     assert "Traceback" not in exited.err and "xoxb-your-bot-token" not in exited.err
-    assert exited.code not in (0, None)
+    assert exited.code == 2, exited
 
 
 async def test_slack_not_answering_auth_test_is_waited_for(tmp_path: Path) -> None:
@@ -160,7 +161,7 @@ async def test_ctrl_c_during_the_demo(tmp_path: Path) -> None:
     process.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(process.communicate(), STOP_LIMIT_S * 3)
     assert process.returncode == 130, err
-    assert_short(Exited(process.returncode, "", err.decode(), 0), "interrupted")
+    assert_short(Exited(process.returncode, "", err.decode(), 0), "interrupted", code=130)
 
 
 async def test_a_closed_pipe_ends_status_quietly(tmp_path: Path) -> None:

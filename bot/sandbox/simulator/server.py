@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -36,6 +35,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from bot.errors import ConfigError
 from bot.sandbox.server import LocalServer
 from bot.sandbox.simulator import jobs
 from bot.sandbox.simulator.faults import JSON_HEADERS, Fault, error_body
@@ -44,6 +44,7 @@ from bot.sandbox.simulator.keys import install as install_keys
 from bot.sandbox.simulator.projects import install as install_project_info
 from bot.sandbox.simulator.runs import Render, add_run_routes
 from bot.sandbox.simulator.simulation import Simulation
+from bot.stopping import Stopping
 
 __all__ = [
     "SIM_KEY",
@@ -353,14 +354,10 @@ async def serve(
     speed: float,
     stall: Stall | None = None,
 ) -> int:
-    """`eon-bot simulate`: serve until SIGINT or SIGTERM."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for signum in signals:  # before the port opens, so whoever sees it up can stop it
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with SimulatorServer(
+    """`eon-bot simulate`: serve until SIGINT or SIGTERM (Ctrl-C: exit 130, as every command).
+    A port that cannot be had is one line (exit 2)."""
+    with Stopping() as stopping:  # before the port opens, so whoever sees it up can stop it
+        server = SimulatorServer(
             host=host,
             port=port,
             api_key=api_key,
@@ -368,14 +365,21 @@ async def serve(
             speed=speed,
             live_timestamps=True,
             stall=stall,
-        ) as server:
+        )
+        try:
+            await server.start()
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {error.strerror or error}; choose another --port"
+            ) from None
+        try:
             log.info(
                 "EON Tuner simulator at %s (set EI_API_URL to it); speed %gx, seed %d, %s",
                 server.url, speed, seed, "x-api-key required" if api_key else "any x-api-key",
             )  # fmt: skip
-            await stop.wait()
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+            await stopping.event.wait()
+        finally:
+            await server.stop()
     log.info("EON Tuner simulator stopped")
+    stopping.end()
     return 0
