@@ -76,6 +76,7 @@ _VARIABLES = {
     "ADMIN_USER_IDS": "comma-separated Slack user ids allowed to watch/unwatch",
     "RETENTION_DAYS": "sent notifications and ended runs older than this are pruned",
     "SECRET_KEY": "a long random string; encrypts the Edge Impulse keys added with /eon key",
+    "SECRET_KEY_PREVIOUS": "the secret SECRET_KEY replaces, while stored keys are re-sealed",
     "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR or CRITICAL",
     "LOG_FORMAT": "text, or json: one JSON object per line",
 }
