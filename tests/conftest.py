@@ -4,6 +4,11 @@ PostgreSQL runs where `TEST_POSTGRES_URL` names one (e.g.
 `postgresql://postgres@127.0.0.1:5432/test`); each test gets its own schema there, created and
 dropped around it, so tests (and parallel runs) never see each other's rows. Without the
 variable the PostgreSQL cases are skipped, except under `CI=true`, where they must run.
+
+Order: the slow tests (`e2e`, `slow`) run first. Under `python -m pytest -n auto` each xdist
+worker takes the next test as it frees up (`--maxschedchunk`, pyproject.toml), so the long ones
+start early and the many short ones even out the end, instead of one worker finishing a
+two-minute test alone while the other idles.
 """
 
 from __future__ import annotations
@@ -18,6 +23,15 @@ import asyncpg
 import pytest
 
 from bot.store import Store
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (see the module's docstring); otherwise the collection's order."""
+
+    def quick(item: pytest.Item) -> bool:
+        return not any(item.get_closest_marker(name) for name in ("e2e", "slow"))
+
+    items.sort(key=quick)  # stable: False (slow) before True, each in collection order
 
 
 @asynccontextmanager

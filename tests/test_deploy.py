@@ -106,6 +106,7 @@ def test_the_procfile_runs_the_service() -> None:
     assert (ROOT / "Procfile").read_text().strip() == "web: eon-bot run"
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_manifests_and_the_env_example(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(ROOT), "-w", str(tmp_path)],

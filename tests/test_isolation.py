@@ -38,6 +38,7 @@ MEASURE_S = 20.0
 KEEPS_ITS_DELAY_S = INTERVAL_S + 1.0  # a healthy project's longest gap between two polls
 
 
+@pytest.mark.slow
 async def test_healthy_projects_keep_their_interval_while_most_answer_in_8_s(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

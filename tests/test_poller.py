@@ -110,6 +110,7 @@ async def test_on_sqlite_polls_and_posts_prove_no_lease(running: Stack) -> None:
     assert not [s for s in seen if s.startswith(("SELECT leases.owner", "DELETE FROM leases"))]
 
 
+@pytest.mark.slow
 async def test_a_running_runs_card_is_edited_at_most_every_gap_and_its_end_at_once(
     tmp_path: Path,
 ) -> None:

@@ -289,6 +289,7 @@ def sampled_polls(draw: st.DrawFn) -> tuple[Scenario, list[float]]:
     return scenario, times
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sampled_polls())
 def test_sampled_polls(case: tuple[Scenario, list[float]]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,7 @@ def polls(draw: st.DrawFn) -> list[tuple[float, bytes, str]]:
     return found
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(polls())
 def test_progress_is_the_documents_whichever_way_it_was_read(

@@ -8,6 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from bot.sandbox.demo import demo
@@ -23,6 +24,7 @@ async def _demo(keep: Path | None) -> str:
     return out.getvalue()
 
 
+@pytest.mark.slow
 async def test_the_demo_writes_and_names_each_runs_chart_in_keep_twice(tmp_path: Path) -> None:
     kept = tmp_path / "kept"
     first = await _demo(kept)
@@ -45,6 +47,7 @@ async def test_the_demo_writes_and_names_each_runs_chart_in_keep_twice(tmp_path:
     assert _charts(second) == paths
 
 
+@pytest.mark.slow
 async def test_without_keep_the_charts_outlive_the_demo(tmp_path: Path) -> None:
     printed = await _demo(None)
     paths = _charts(printed)

@@ -76,6 +76,7 @@ VARIANTS = [
 # -- the documents: schema, models ----------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("project", "seed", "options"), VARIANTS)
 def test_documents_validate_against_the_seed_schema_and_parse(
     project: str, seed: int, options: dict[str, Any]
@@ -411,6 +412,7 @@ def test_too_few_trials_is_refused() -> None:
         Simulation("1", trials=1)
 
 
+@pytest.mark.slow
 def test_the_bots_diff_reports_every_step_of_a_simulated_run() -> None:
     """End to end through the pure pipeline: a 5 s poller reports each completion once, each
     failure, the time limit, both runs starting (the first is the baseline) and ending."""

@@ -70,6 +70,7 @@ def test_clockless(a: str, b: str, same: bool) -> None:
     assert (clockless(a) == clockless(b)) is same
 
 
+@pytest.mark.slow
 async def test_the_demo_reads_like_slack(tmp_path: Path) -> None:
     out = io.StringIO()
     assert await demo(out=out, run_seconds=6.0, keep=tmp_path) == 0  # its charts stay there

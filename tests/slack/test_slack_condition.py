@@ -14,6 +14,7 @@ from bot.sandbox.stack import CHANNEL, running_stack
 PROJECT = "3"
 
 
+@pytest.mark.slow
 async def test_a_slack_outage_is_one_line_down_and_one_back(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,6 +15,7 @@ import json
 from functools import cache
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -70,6 +71,7 @@ def trials() -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(trial, min_size=1, max_size=4, unique_by=lambda t: str(t.get("id")))
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_schema_documents_never_crash_and_fit_slack(data: st.DataObject) -> None:
