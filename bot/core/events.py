@@ -58,6 +58,9 @@ class Event(BaseModel):
     after_failure: bool | None = None
     """Of a completion: whether a failure of the trial was reported before, so delivery looks
     for its messages to edit. None: not known (a row queued before this was recorded)."""
+    quiet: bool = False
+    """Of a completion queued for a channel that is not told completions (`failures` mode,
+    `core.routing.told_as`): no message, only the trial's failure messages edited."""
 
     def metadata(self) -> dict[str, Any]:
         """Slack message metadata: `event_payload` always names the project and the job."""

@@ -50,5 +50,16 @@ def receives(mode: str, event: Event) -> bool:
     return True
 
 
+def told_as(mode: str, event: Event) -> Event | None:
+    """What a subscription in `mode` is queued of `event`: the event, or None; and in
+    `failures` mode, a completion after a failure it was told of, as a `quiet` one, so its
+    "❌ failed" is edited to "retried → ✅ completed" and nothing is posted."""
+    if receives(mode, event):
+        return event
+    if mode == "failures" and event.kind is EventKind.TRIAL_COMPLETED and event.after_failure:
+        return event.model_copy(update={"quiet": True})
+    return None
+
+
 def _new_best_or_not_a_trial(event: Event) -> bool:
     return event.kind is not EventKind.TRIAL_COMPLETED or event.payload.get("is_best") is True

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.core.alerts import with_alerts
 from bot.core.events import Event, EventKind, Snapshot
 from bot.core.outage import Outage
-from bot.core.routing import receives
+from bot.core.routing import told_as
 from bot.core.summary import RunSummary
 from bot.store.alerts import Alerts
 from bot.store.backend import Backend
@@ -277,28 +277,32 @@ class Polls:
         plan: Iterable[tuple[Event, Iterable[tuple[str, str]]]],
         now: datetime,
     ) -> int:
-        """One outbox row per (event, channel whose mode receives it), in the plan's order
+        """One outbox row per (event, channel whose mode is told it), in the plan's order
         (which the ids keep, and delivery follows); SQLAlchemy sends them as multi-row
         INSERTs ("insertmanyvalues"), not one per row."""
         rows: list[dict[str, Any]] = []
         for item, targets in plan:
-            body = item.model_dump_json()
-            rows.extend(
-                {
-                    "channel_id": channel_id,
-                    "project_id": item.project_id,
-                    "run_id": item.run_id,
-                    "event_key": item.key,
-                    "event_hash": digest(item.key),
-                    "kind": item.kind.value,
-                    "event": body,
-                    "state": PENDING,
-                    "attempts": 0,
-                    "created_at": now,
-                }
-                for channel_id, mode in targets
-                if receives(mode, item)
-            )
+            bodies: dict[bool, str] = {}  # the event's, and a quiet copy's (`routing.told_as`)
+            for channel_id, mode in targets:
+                told = told_as(mode, item)
+                if told is None:
+                    continue
+                if told.quiet not in bodies:
+                    bodies[told.quiet] = told.model_dump_json()
+                rows.append(
+                    {
+                        "channel_id": channel_id,
+                        "project_id": item.project_id,
+                        "run_id": item.run_id,
+                        "event_key": item.key,
+                        "event_hash": digest(item.key),
+                        "kind": item.kind.value,
+                        "event": bodies[told.quiet],
+                        "state": PENDING,
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                )
         if not rows:
             return 0
         return len((await conn.execute(self._upserts["outbox"], rows)).all())

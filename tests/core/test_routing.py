@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.events import Event, EventKind
-from bot.core.routing import MODES, as_mode, receives
+from bot.core.routing import MODES, as_mode, receives, told_as
 
 
 def event(kind: EventKind) -> Event:
@@ -106,3 +106,37 @@ def test_best_gets_new_bests_and_the_milestones(
     )
     assert receives("best", item) is told
     assert as_mode("BEST") == "best"
+
+
+@pytest.mark.parametrize(
+    ("mode", "after_failure", "told"),
+    [
+        ("failures", True, "quiet"),  # its failure was told: edited, nothing posted
+        ("failures", False, None),
+        ("failures", None, None),  # not known: nothing to edit for sure
+        ("all", True, "event"),
+        ("best", True, None),  # best and milestones were never told the failure
+        ("milestones", True, None),
+    ],
+)
+def test_a_completion_after_a_failure_only_edits_the_failure_in_failures_mode(
+    mode: str, after_failure: bool | None, told: str | None
+) -> None:
+    completion = event(EventKind.TRIAL_COMPLETED).model_copy(
+        update={"after_failure": after_failure}
+    )
+    found = told_as(mode, completion)
+    if told is None:
+        assert found is None
+    elif told == "event":
+        assert found is completion
+    else:
+        assert found is not None and found.quiet and found.key == completion.key
+        assert found.model_copy(update={"quiet": False}) == completion
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", list(EventKind))
+def test_told_as_is_receives_for_everything_else(mode: str, kind: EventKind) -> None:
+    item = event(kind)
+    assert told_as(mode, item) is (item if receives(mode, item) else None)

@@ -2,7 +2,8 @@
 
 - `failures`: a channel watching in `failures` mode gets each run's card, every failed attempt,
   the time limit, the end and its chart (`harness.owed_notifications`, completions left out),
-  and not one completion.
+  and not one completion; a failed trial that later completes on a retry has its failure
+  edited to "retried → ✅ completed", as in `all` mode, with nothing posted for it.
 - Alerts: `accuracy>=87% latency<=70` is met first by the 6th completion of the first run, again
   by the 8th (after a restart in between) and later ones: the channel gets one
   `eon_threshold_met` for that run, right after the 6th's completion in the card's thread (also
@@ -48,10 +49,12 @@ async def test_failures_mode_tells_failures_and_the_end_never_a_completion(
 ) -> None:
     async with e2e_stack(tmp_path) as stack:
         simulation = stack.simulation
-        owed = [
-            item for item in owed_notifications(simulation) if item.event_type != TRIAL_COMPLETED
-        ]
+        every = owed_notifications(simulation)
+        owed = [item for item in every if item.event_type != TRIAL_COMPLETED]
         failures = sum(item.event_type == TRIAL_FAILED for item in owed)
+        completed = {item.trial_id for item in every if item.event_type == TRIAL_COMPLETED}
+        retried = {i.trial_id for i in owed if i.event_type == TRIAL_FAILED} & completed
+        assert retried  # a trial that failed, then completed
         # What makes this run worth it; if the simulator changes, say so here.
         assert failures >= 3 and any(item.event_type == TIME_LIMIT for item in owed)
         times = [t for t in simulation.milestones() if t > 0]
@@ -63,11 +66,21 @@ async def test_failures_mode_tells_failures_and_the_end_never_a_completion(
             assert_ack(await stack.command("list"), "failures only (failed trials")
             for t in times:
                 await stack.advance(t)
+
+            def edited(fake: FakeSlack) -> set[str]:
+                return {
+                    str((m.metadata or {}).get("event_payload", {}).get("trial_id"))
+                    for m in fake.messages(CHANNEL)
+                    if m.event_type == TRIAL_FAILED and "retried → ✅ completed" in m.text
+                }
+
             await stack.slack.wait_for(
-                lambda fake: delivered_all(fake, CHANNEL, owed), timeout=DELIVERY_TIMEOUT_S
+                lambda fake: delivered_all(fake, CHANNEL, owed) and edited(fake) == retried,
+                timeout=DELIVERY_TIMEOUT_S,
             )
             await stack.bot.terminate()
             assert_notifications(stack.slack, CHANNEL, owed)  # nothing else was posted
+            assert edited(stack.slack) == retried
             kinds = Counter(identity_of(m)[0] for m in stack.slack.messages(CHANNEL))
             assert kinds[TRIAL_COMPLETED] == 0
             assert kinds[TRIAL_FAILED] == failures

@@ -104,6 +104,10 @@ class Poster:
         if event.kind is EventKind.TRIAL_COMPLETED:
             # Before the completion is posted, so a crash in between cannot lose the edit.
             await self._mark_failures_retried(row)
+            if event.quiet:  # a channel not told completions: the edit is all it gets
+                if await self._store.mark_attempting(row.id, owner=self._owner, claim_s=1.0):
+                    await self._store.mark_sent(row.id, ts="")
+                return
         message, card_version = await self._compose(row)
         if not await self._store.mark_attempting(row.id, owner=self._owner, claim_s=self._claim_s):
             return  # unsubscribed since the row was read: not to be posted
