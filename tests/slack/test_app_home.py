@@ -103,7 +103,11 @@ def test_each_run_state_reads_as_a_person_expects(project: HomeProject, shown: s
 def test_a_project_shows_channels_modes_progress_best_studio_key_and_pauses() -> None:
     project = HomeProject(
         "42",
-        [sub("C1"), sub("C2", mode="milestones", paused_reason="not_in_channel")],
+        [
+            sub("C1"),
+            sub("C2", mode="milestones", paused_reason="not_in_channel"),
+            sub("C3", mode="failures"),
+        ],
         summary(),
         None,
         "stored",
@@ -119,6 +123,7 @@ def test_a_project_shows_channels_modes_progress_best_studio_key_and_pauses() ->
         "*Best so far:*",
         "<#C1> (every trial)",
         "<#C2> (milestones only",
+        "<#C3> (failures only (failed trials, time limit, end, stalls, outages))",
         "⏸ Paused in <#C2>: not_in_channel — invite the bot",
         "🔑 Key: stored with `/eon key` by <@U0ADMIN> on 2026-12-01, role readonly",
         '"action_id": "eon_key_open"',

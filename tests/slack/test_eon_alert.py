@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.events import EventKind, RunRef
+from bot.core.events import EventKind, RunRef, Snapshot, TrialMark
 from bot.core.rules import Rule, parse_rule
+from bot.core.summary import TrialSummary
 from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.listeners.eon_answers import HELP_TEXT
 from bot.slack.listeners.eon_parse import (
@@ -25,7 +26,7 @@ from bot.slack.listeners.eon_parse import (
 )
 from bot.slack.render import render_event
 from tests.slack import test_commands
-from tests.slack.test_commands import MakeBot
+from tests.slack.test_commands import MakeBot, run_summary
 
 fake = test_commands.fake  # the fixtures of the `/eon` tests: bolt, FakeSlack, a memory store
 make_bot = test_commands.make_bot
@@ -127,6 +128,40 @@ async def test_alerts_are_added_listed_and_removed(make_bot: MakeBot) -> None:
     assert body["text"] == "🗑 Removed from project 42 here: `ram&lt;=64KB`."
     _, body = await bot.command("alert 42 list")
     assert body["text"].startswith("No alert on project 42 here. Add one: `/eon alert 42 ")
+
+
+async def test_adding_an_alert_says_which_trials_of_the_run_met_it_already(
+    make_bot: MakeBot,
+) -> None:
+    def mark(name: str, accuracy: float, status: str = "completed") -> TrialMark:
+        figures = TrialSummary(id=name, name=name, status=status, accuracy=accuracy)
+        return TrialMark(status=status, completed_reported=True, figures=figures)
+
+    bot = make_bot()
+    await bot.store.subscribe("C1", "42", added_by="U1")
+    bot.store.snapshots["42"] = Snapshot(
+        project_id="42",
+        coordinator_job_id="11",
+        trials={
+            "a": mark("conv <b>", 0.95),
+            "b": mark("small", 0.5),
+            "c": mark("failed-one", 0.99, "failed"),
+        },
+        run_trials=("a", "b", "c"),
+        summary=run_summary("42"),
+    )
+    _, body = await bot.command("alert 42 accuracy>=0.9")
+    assert body["text"].endswith(
+        " In the run going on, *conv &lt;b&gt;* met it already, before the alert: the next "
+        "trial of this run to meet it is told."
+    )
+    _, body = await bot.command("alert 42 accuracy>=0.99")
+    assert body["text"].endswith("also sent to the channel.")  # a failed trial meets nothing
+    bot.store.snapshots["42"] = bot.store.snapshots["42"].model_copy(
+        update={"summary": run_summary("42").model_copy(update={"finished": True})}
+    )
+    _, body = await bot.command("alert 42 accuracy>=0.91")
+    assert body["text"].endswith("also sent to the channel.")  # the run is over: a next one
 
 
 async def test_only_admins_change_alerts_anyone_lists_them(make_bot: MakeBot) -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from bot.core.rules import Rule
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_answers import mention, refusal, shown
 from bot.slack.listeners.eon_parse import AlertAdd, AlertCommand, AlertList, AlertRemove
-from bot.slack.render import LIMITS, clip, escape
+from bot.slack.render import LIMITS, clip, escape, safe
 
 EXAMPLE: Final = "accuracy>=0.92 latency<=50"
 TOLD: Final = (
@@ -37,7 +38,31 @@ async def _add(command: AlertAdd, channel_id: str, user_id: str, deps: Deps) -> 
             f"This channel has as many alerts on project {pid} as it can keep: remove one "
             f"first (`/eon alert {pid} list`, then `/eon alert {pid} remove N`)."
         )
-    return f"🎯 Alert on project {pid} here: {shown(rule.text)}. {TOLD}"
+    return (
+        f"🎯 Alert on project {pid} here: {shown(rule.text)}. {TOLD}{await _met(rule, pid, deps)}"
+    )
+
+
+async def _met(rule: Rule, project_id: str, deps: Deps) -> str:
+    """Which trials of the run going on already meet the rule (before it was added, so they are
+    not told), so the one told next is not taken for the run's first; "" when none do."""
+    snapshot = await deps.store.snapshot(project_id)
+    summary = snapshot.summary if snapshot is not None else None
+    if snapshot is None or summary is None or summary.finished:
+        return ""
+    met = [
+        trial
+        for trial in snapshot.ended_trials()
+        if trial.status == "completed" and rule.met_by(trial.numbers())
+    ]
+    if not met:
+        return ""
+    names = ", ".join(f"*{safe(trial.name, 60)}*" for trial in met[:3])
+    more = f" and {len(met) - 3} more" if len(met) > 3 else ""
+    return (
+        f" In the run going on, {names}{more} met it already, before the alert: the next "
+        "trial of this run to meet it is told."
+    )
 
 
 async def _list(command: AlertList, channel_id: str, deps: Deps) -> str:
