@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -49,7 +49,10 @@ class _ProjectKeysSource(PydanticBaseSettingsSource):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty variable (`PORT=`, as a .env template leaves it) means the default.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -214,8 +217,71 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def settings_problem(exc: ValidationError) -> str:
-    problems = [
-        f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
+    """One line naming each bad variable in plain words: "PORT must be a whole number from
+    0 to 65535 (got 'abc')". The value is shown only when it cannot be a secret (`_shown`)."""
+    problems = []
+    for error in exc.errors(include_url=False, include_context=False):
+        name = ".".join(str(p) for p in error["loc"]).upper() or "settings"
+        field = Settings.model_fields.get(str(error["loc"][0]).lower()) if error["loc"] else None
+        if error["type"] in _NUMBER_ERRORS and field is not None:
+            said = f"must be {_expected(field)}"
+        else:
+            said = str(error["msg"]).removeprefix("Value error, ")
+        if said.startswith("must"):  # what was given is shown beside what was wanted
+            problems.append(f"{name} {said}{_shown(error.get('input'))}")
+        else:  # the validator's own sentence, which names what it refused
+            problems.append(f"{name}: {said}")
     return "invalid settings: " + "; ".join(problems)
+
+
+# pydantic's error types that mean "not the number (or choice) this setting takes"; the words
+# come from the field's own type and bounds (`_expected`), one rule for every such setting.
+_NUMBER_ERRORS = frozenset(
+    {
+        "int_parsing",
+        "int_type",
+        "int_from_float",
+        "float_parsing",
+        "float_type",
+        "finite_number",
+        "greater_than",
+        "greater_than_equal",
+        "less_than",
+        "less_than_equal",
+        "literal_error",
+    }
+)
+_BOUNDS = {"gt": "above {}", "ge": "{} or more", "lt": "below {}", "le": "{} at most"}
+
+
+def _expected(field: FieldInfo) -> str:
+    """'a whole number from 0 to 65535', 'a number above 0', 'one of text, json'."""
+    if get_origin(field.annotation) is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(field.annotation))
+    kind = "a whole number" if field.annotation is int else "a number"
+    bounds = {
+        key: getattr(m, key)
+        for m in field.metadata
+        for key in _BOUNDS
+        if getattr(m, key, None) is not None
+    }
+    low, high = bounds.get("ge"), bounds.get("le")
+    if low is not None and high is not None:
+        return f"{kind} from {low:g} to {high:g}"
+    words = [
+        template.format(f"{bounds[key]:g}") for key, template in _BOUNDS.items() if key in bounds
+    ]
+    return " and ".join([f"{kind} {words[0]}", *words[1:]]) if words else kind
+
+
+_SHOWN_MAX = 16  # no token, key or secret is this short: a longer value may be one, misplaced
+
+
+def _shown(value: Any) -> str:
+    """ " (got 'abc')" for a value too short to be a token or a key; else nothing."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return ""
+    text = str(value)
+    if len(text) > _SHOWN_MAX or not text.isprintable():
+        return ""
+    return f" (got {text!r})"

@@ -108,6 +108,16 @@ async def test_stored_keys_and_secret_key(tmp_path: Path) -> None:
     assert "project(s) 1" in line and "another SECRET_KEY" in line, text
     assert "(key: stored, unreadable)" in text
     assert KEY not in text and secret not in text and other not in text
+    # No SECRET_KEY at all: stored but sealed, not "no key"; the fix is the old secret, not a
+    # new one (which would not open them either).
+    async with world(tmp_path) as w:
+        code, lines = await w.check("1", ei_api_key="ei_wrong_default_00")
+    text = "\n".join(lines)
+    assert code == 1
+    (line,) = [row for row in rows(lines, FAIL) if "SECRET_KEY" in row[:20]]
+    assert "project(s) 1" in line and "need SECRET_KEY, unset" in line, text
+    assert "token_urlsafe" not in text and "a new secret does not open them" in text, text
+    assert "(key: stored, unreadable)" in text and "no Edge Impulse API key" not in text
 
 
 async def test_each_problem_is_a_cross_with_its_fix(tmp_path: Path) -> None:
@@ -168,7 +178,8 @@ async def test_unreadable_settings_are_one_cross(
     monkeypatch.setenv(variable, "abc")
     out = io.StringIO()
     assert await check([], out=out) == 1
-    assert f"✗ settings          invalid settings: {variable}:" in out.getvalue()
+    assert f"✗ settings          invalid settings: {variable} must be " in out.getvalue()
+    assert "(got 'abc')" in out.getvalue()
 
 
 async def test_no_edge_impulse_key_at_all_is_a_cross(tmp_path: Path) -> None:

@@ -57,8 +57,8 @@ def test_text_is_the_default_and_debug_also_lets_the_libraries_speak(
 @pytest.mark.parametrize(
     ("variable", "value", "says"),
     [
-        ("LOG_LEVEL", "loud", "LOG_LEVEL: Value error, must be one of DEBUG, INFO, WARNING"),
-        ("LOG_FORMAT", "xml", "LOG_FORMAT: Input should be 'text' or 'json'"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL must be one of DEBUG, INFO, WARNING"),
+        ("LOG_FORMAT", "xml", "LOG_FORMAT must be one of text, json (got 'xml')"),
     ],
 )
 def test_a_bad_value_is_one_line(
@@ -77,7 +77,9 @@ def test_run_with_a_bad_log_level_ends_with_one_line(
     monkeypatch.setenv("LOG_LEVEL", "verbose")
     assert main(["run"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("eon-bot: invalid settings: LOG_LEVEL: ") and "\n" not in err
+    assert err.startswith("eon-bot: invalid settings: LOG_LEVEL must be one of DEBUG") and (
+        "\n" not in err
+    )
 
 
 def test_level_names_are_taken_in_any_case() -> None:

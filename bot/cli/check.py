@@ -39,7 +39,7 @@ from bot.errors import (
     TunerUnavailable,
 )
 from bot.fmt import one_line
-from bot.keys import SECRET_KEY_HOWTO, KeyRing
+from bot.keys import KeyRing
 from bot.keys.ring import unreadable_line
 from bot.service.edges import slack_client, tuner_client
 from bot.settings import Settings, load_settings
@@ -130,7 +130,9 @@ async def _slack(settings: Settings) -> list[Check]:
         fix = "copy the Bot User OAuth Token (xoxb-…) again; reinstall the app if it was revoked"
         return [Check("SLACK_BOT_TOKEN", False, str(error), fix)]
     except SlackUnavailable as error:
-        fix = f"check SLACK_API_URL ({settings.slack_api_url}) and the network, then again"
+        fix = (
+            f"check SLACK_API_URL ({settings.slack_api_url}) and the network, then run check again"
+        )
         return [Check("SLACK_BOT_TOKEN", False, f"Slack did not answer: {error.reason}", fix)]
     checks = [Check("SLACK_BOT_TOKEN", True, f"Slack knows the bot as {identity.user_id}")]
     checks.append(_scopes(identity.scopes))
@@ -217,13 +219,11 @@ def _secret_key(settings: Settings, keys: KeyRing | None) -> Check:
     """`keys` None: no database to read them from (none yet, or it would not open)."""
     stored = len(keys.stored_projects) if keys is not None else 0
     if keys is not None and keys.unreadable:
+        # Only the secret they were sealed with opens them: a new one would not (no howto).
         fix = (
-            "set SECRET_KEY to the one the keys were stored with, or add them again with "
-            "/eon key PROJECT_ID"
-            if settings.secret_key is not None
-            else SECRET_KEY_HOWTO.replace(
-                "a long random string", "the one the keys were stored with", 1
-            )
+            "set SECRET_KEY to the one the keys were stored with (a new secret does not open "
+            "them; set the new one with the old as SECRET_KEY_PREVIOUS to rotate), or add them "
+            "again with /eon key PROJECT_ID"
         )
         secret_set = settings.secret_key is not None
         line = unreadable_line(sorted(keys.unreadable), secret_key_set=secret_set,
@@ -312,5 +312,5 @@ def _fix(error: EonBotError) -> str:
     if isinstance(error, TunerNotFound):
         return "check the id, and that the key is this project's"
     if isinstance(error, TunerUnavailable):
-        return "check EI_API_URL and the network, then try again"
+        return "check EI_API_URL and the network, then run `eon-bot check` again"
     return "check EI_API_URL: it should be Edge Impulse's API"

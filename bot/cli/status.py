@@ -51,11 +51,10 @@ def _say(err: TextIO, text: str, settings: Settings | None) -> None:
 
 
 async def _stored_keys(settings: Settings) -> Callable[[str], SecretStr | None] | None:
-    """With SECRET_KEY set, the keys stored with `/eon key` come first, as in `run`'s polls
-    (`bot.keys.ring`); None (the environment's keys alone) without it, or when the database
-    cannot be read. A SQLite file that does not exist is not created for this."""
-    if settings.secret_key is None:
-        return None
+    """The keys stored with `/eon key` first, as in `run`'s polls (`bot.keys.ring`): one
+    stored under another SECRET_KEY, or with none set, is said to be so (never "no key", and
+    no other key stands in); None (the environment's keys alone) when there is no database
+    to read. A SQLite file that does not exist is not created for this."""
     try:
         sqlite_path = parse_url(settings.database_url).sqlite_path
         if sqlite_path is not None and not sqlite_path.exists():

@@ -380,6 +380,11 @@ async def test_a_key_stored_with_eon_key_is_used_first(tmp_path: Path) -> None:
     code, _, err, requests = await run("4242", answer, run_settings(secret_key=other, **given))
     assert (code, requests) == (2, [])
     assert err.count("\n") == 1 and "cannot be decrypted" in err and "/eon key 4242" in err
+    # No SECRET_KEY at all: the stored key is told as sealed, not as no key at all.
+    code, _, err, requests = await run("4242", answer, run_settings(**given))
+    assert (code, requests) == (2, [])
+    assert "cannot be decrypted: SECRET_KEY is not set" in err, err
+    assert "no Edge Impulse API key" not in err
 
 
 def test_status_creates_no_database_for_stored_keys(tmp_path: Path) -> None:

@@ -76,8 +76,7 @@ def assert_short(exited: Exited, *names: str, code: int = 2) -> None:
 async def test_a_bad_setting_is_named(tmp_path: Path) -> None:
     async with e2e_stack(tmp_path, extra_env={"POLL_INTERVAL": "abc"}) as stack:
         exited = await _eon_bot("run", env=stack.bot.env, cwd=tmp_path)
-        assert_short(exited, "POLL_INTERVAL")
-        assert "abc" not in exited.err.replace("POLL_INTERVAL", "")  # values are not echoed
+        assert_short(exited, "POLL_INTERVAL must be a number above 0 (got 'abc')")
 
 
 async def test_every_missing_slack_setting_is_named_at_once(tmp_path: Path) -> None:
