@@ -9,6 +9,7 @@
   `eon_threshold_met` for that run, right after the 6th's completion in the card's thread (also
   sent to the channel), and one for the extended search's first trial to meet it. Which trials
   meet it is read from the simulator's documents (`harness.headline_numbers`), not the bot.
+  On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -134,9 +135,9 @@ def with_notices(owed: list[Owed]) -> tuple[list[Owed], list[Owed]]:
 
 
 async def test_an_alert_met_by_the_6th_trial_and_again_by_the_8th_is_told_once(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
-    async with e2e_stack(tmp_path, trials=17) as stack:
+    async with e2e_stack(tmp_path, trials=17, database_url=database_url) as stack:
         simulation = stack.simulation
         owed, meeting = with_notices(owed_notifications(simulation))
         completions = [
