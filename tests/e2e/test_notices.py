@@ -9,7 +9,8 @@
   `eon_threshold_met` for that run, right after the 6th's completion in the card's thread (also
   sent to the channel), and one for the extended search's first trial to meet it. Which trials
   meet it is read from the simulator's documents (`harness.headline_numbers`), not the bot.
-  On SQLite and PostgreSQL.
+  On SQLite and PostgreSQL. After an outage, a poll's batch is judged in the order it
+  happened: the notice names the trial that completed first, not the first listed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 
 from bot.sandbox.fakeslack import FakeSlack, Message
+from tests.e2e.test_batches import AFTER, BEFORE, HTML_502, batch_of
+from tests.e2e.test_tuner_faults import drain, polls_after
 
 from .harness import (
     CHANNEL,
@@ -177,3 +180,39 @@ async def test_an_alert_met_by_the_6th_trial_and_again_by_the_8th_is_told_once(
             first = told(stack.slack)[0]
             assert first.metadata is not None
             assert first.metadata["event_payload"]["trial_id"] == meeting[0].trial_id
+
+
+async def test_an_alert_judges_a_batch_in_the_order_it_happened(tmp_path: Path) -> None:
+    """After an outage one poll finds four completions, listed in another order than they
+    completed in (`tests/e2e/test_batches.py`); every one meets `accuracy>=86%`, none before
+    it did. The notice names the first to complete, not the first the document lists."""
+    async with e2e_stack(tmp_path, trials=24) as stack:
+        controller, project = stack.controller, stack.project_id
+        simulation = stack.simulation
+        in_time, in_document, _ = batch_of(stack)
+        assert in_time[0] != in_document[0], "the window no longer shows the case"
+        first = owed_notifications(simulation)
+        before = [i for i in first if i.event_type == TRIAL_COMPLETED and i.at <= BEFORE]
+        batch = [i for i in first if i.event_type == TRIAL_COMPLETED and i.trial_id in in_time]
+        assert not any(item.payload["accuracy"] >= 0.86 for item in before)
+        assert all(item.payload["accuracy"] >= 0.86 for item in batch)
+        times = [t for t in simulation.milestones() if t > 0]
+
+        def told(fake: FakeSlack) -> list[Message]:
+            return [m for m in fake.messages(CHANNEL) if m.event_type == THRESHOLD_MET]
+
+        with explain(stack.bot):
+            await stack.bot.start()
+            await stack.watch()
+            assert_ack(await stack.command(f"alert {project} accuracy>=0.86"), "🎯 Alert")
+            for t in (t for t in times if t <= BEFORE):
+                await stack.advance(t)
+            controller.inject(project, *[HTML_502] * 9)  # three polls of three attempts
+            controller.set_time(project, AFTER)
+            await drain(controller, project)
+            await polls_after(controller, project, 2)
+            await stack.slack.wait_for(told, timeout=DELIVERY_TIMEOUT_S)
+            await stack.bot.terminate()
+        (notice,) = told(stack.slack)
+        assert notice.metadata is not None
+        assert notice.metadata["event_payload"]["trial_id"] == in_time[0]
