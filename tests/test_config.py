@@ -65,3 +65,12 @@ def test_each_manifests_usage_hint_is_the_commands_own_usage(name: str) -> None:
     hint = _manifest(name)["features"]["slash_commands"][0]["usage_hint"]
     parts = [part.strip() for part in hint.split(" | ")]
     assert sorted(parts) == sorted(usage.removeprefix("/eon ") for usage in USAGE.values())
+
+
+@pytest.mark.parametrize("name", [config.HTTP_MANIFEST, config.SOCKET_MODE_MANIFEST])
+def test_each_manifests_command_fits_what_slack_accepts(name: str) -> None:
+    """slackapi/manifest-schema: a slash command's usage_hint is at most 1,000 characters, its
+    description 2,000; the hint grows with every subcommand."""
+    (command,) = _manifest(name)["features"]["slash_commands"]
+    assert len(command["usage_hint"]) <= 1000
+    assert len(command["description"]) <= 2000
