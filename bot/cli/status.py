@@ -22,17 +22,14 @@ from bot.cli import BAD_SETUP, OK, PROBLEMS, exit_code_of
 from bot.clock import utcnow
 from bot.core.status_text import status_lines
 from bot.core.summarize import summarize_run
-from bot.errors import (
-    ConfigError,
-    EonBotError,
-    InvalidProjectId,
-)
+from bot.errors import ConfigError, EonBotError, InvalidProjectId, TunerApiError
 from bot.fmt import one_line, redact
 from bot.keys import KeyRing
 from bot.service.edges import tuner_client
 from bot.settings import Settings, load_settings
 from bot.store import Store, parse_url
-from bot.tuner.client import default_transport, project_id_from
+from bot.tuner.client import TunerClient, default_transport, project_id_from
+from bot.tuner.project_info import fetch_project_name
 
 _LINE_LIMIT = 600
 
@@ -70,6 +67,15 @@ async def _stored_keys(settings: Settings) -> Callable[[str], SecretStr | None] 
     return ring.api_key_for
 
 
+async def _project_name(tuner: TunerClient, project_id: str) -> str | None:
+    """The project's name as Slack shows it ("Keyword spotting (project 1)"); None when Edge
+    Impulse will not say (a key that may not read it): the status is printed all the same."""
+    try:
+        return await fetch_project_name(tuner, project_id)
+    except TunerApiError:
+        return None
+
+
 async def status(
     project_id: str,
     *,
@@ -98,9 +104,11 @@ async def status(
         async with AsyncExitStack() as stack:
             if transport is None:
                 transport = await stack.enter_async_context(default_transport())
-            keys = await _stored_keys(settings)
-            state = await tuner_client(settings, transport, keys).get_state(project_id)
-        lines = status_lines(summarize_run(project_id, state, now=now()))
+            tuner = tuner_client(settings, transport, await _stored_keys(settings))
+            state = await tuner.get_state(project_id)
+            name = await _project_name(tuner, project_id)
+        summary = summarize_run(project_id, state, now=now())
+        lines = status_lines(summary.model_copy(update={"project_name": name}))
     except EonBotError as exc:
         _say(err, str(exc), settings)
         return exit_code_of(exc)

@@ -146,7 +146,11 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
 async def test_top_answers_from_the_snapshot(rig: Rig) -> None:
     reply = await rig.ask("top")  # the channel's only project
     assert "Top 1 of 1 completed trials" in reply.text and "80.0%" in reply.text
-    assert (await rig.ask("top 8")).text.startswith("This channel does not watch project 8")
+    # A number after `top` is a project id; one that is not the channel's says what was meant.
+    eight = (await rig.ask("top 8")).text
+    assert eight.startswith("This channel does not watch project 8")
+    assert "for the 8 best trials of project 7: `/eon top 7 8`" in eight
+    assert "`/eon top 7 N`" in (await rig.ask("top 999999")).text
 
 
 async def test_chart_queues_the_runs_chart_for_this_channel(rig: Rig) -> None:
@@ -166,3 +170,19 @@ async def test_nothing_to_show_says_why(rig: Rig) -> None:
     await rig.store.subscribe("C2", "7", added_by="U1")
     assert "watches 2 projects: name one" in (await rig.ask("chart", "C2")).text
     assert "watches nothing" in (await rig.ask("top", "C9")).text
+
+
+def test_top_shows_a_tuner_names_whole_and_keeps_rows_within_slacks_width() -> None:
+    """Studio's names run to 30 characters ("gray-128x128-conv2d-3x32-d0.25"): not cut at 24,
+    the column as wide as the longest name; only past 40 is a name cut, so a row stays
+    within about 100 characters."""
+    long = "gray-128x128-conv2d-3x32-d0.25"
+    trials = [summary("aaaaaaaaaaaa", 0.9, name=long), summary("bbbbbbbbbbbb", 0.8, name="x" * 90)]
+    rows = render_top("4", None, ChartData(project_id="4", trials=trials), 5).blocks[1]["text"]
+    lines = rows["text"].strip("`").splitlines()
+    assert long in lines[1] and "…" not in lines[1]
+    assert "x" * 39 + "…" in lines[2]
+    assert max(map(len, lines)) <= 100
+    short = [summary("cccc", 0.9, name="tiny")]
+    head = render_top("4", None, ChartData(project_id="4", trials=short), 5).blocks[1]["text"]
+    assert "tiny  " in head["text"] and " " * 10 not in head["text"].splitlines()[1][:12]

@@ -6,6 +6,7 @@ typed is quoted through `echo`, escaped, so it can never become a mention or a l
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -145,7 +146,8 @@ def echo(word: str) -> str:
 
 
 def _usage_error(mistake: str, subcommand: str) -> UsageError:
-    return UsageError(f"{mistake}. Usage: `{escape(USAGE[subcommand])}`")
+    ended = "" if mistake.endswith("?") else "."  # "did you mean `watch`?" ends itself
+    return UsageError(f"{mistake}{ended} Usage: `{escape(USAGE[subcommand])}`")
 
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -228,6 +230,11 @@ def parse(text: str) -> Command | Key | AlertCommand | UsageError:
     if sub == "help":
         return Help()
     if sub not in USAGE:
+        meant = difflib.get_close_matches(sub, USAGE, n=1, cutoff=0.6)
+        if meant:  # a typo: name the command it is close to, with its usage
+            return _usage_error(
+                f"Unknown command {echo(words[0])}: did you mean `{meant[0]}`?", meant[0]
+            )
         return UsageError(
             f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
             "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top`, "
@@ -264,6 +271,9 @@ def parse(text: str) -> Command | Key | AlertCommand | UsageError:
     mode = as_mode(args[1])
     if mode is not None:
         return Watch(project_id, mode, mode_named=True)
+    meant = difflib.get_close_matches(args[1].lower(), MODES, n=1, cutoff=0.6)
+    if meant:
+        return _usage_error(f"Unknown mode {echo(args[1])}: did you mean `{meant[0]}`?", sub)
     *others, last = (f"`{known}`" for known in MODES)
     choices = f"{', '.join(others)} or {last}"
     return _usage_error(f"Unknown mode {echo(args[1])}: use {choices}", sub)

@@ -1,7 +1,10 @@
 """`/eon chart` and `/eon top`: a watched run's picture and its best trials, from the stored
 snapshot alone (never Edge Impulse), so the acknowledgement comes well within Slack's 3 s.
 
-Without a PROJECT_ID both mean the channel's project when it watches exactly one. `/eon top`
+Without a PROJECT_ID both mean the channel's project when it watches exactly one. A number
+after `top` is a project id, as after every command; the count comes second
+(`/eon top PROJECT_ID N`), and a lone number that is no project of the channel's gets that
+said, with the command it may have meant. `/eon top`
 answers only the person who asked (ephemeral, like every reply); `/eon chart` queues the
 chart for the channel, into the run card's thread, through the outbox like every
 notification, so its upload gets the same exactly-once and failure handling.
@@ -20,11 +23,13 @@ from bot.core.events import RunRef, Snapshot
 from bot.core.run_name import project_label
 from bot.core.summary import TrialSummary
 from bot.slack.listeners.deps import Deps
-from bot.slack.listeners.eon_parse import Chart, Top
+from bot.slack.listeners.eon_parse import TOP_MAX, Chart, Top
 from bot.slack.render import LIMITS, Message, clip, escape
 from bot.slack.render.actions import action_button
 
-NAME_WIDTH: Final = 24
+# The name column is as wide as the longest name, up to NAME_WIDTH: with the other columns a
+# row stays within about 100 characters, what Slack's desktop shows of a code block unwrapped.
+NAME_WIDTH: Final = 40
 ID_WIDTH: Final = 8
 FITS_LEGEND: Final = "fits: yes · no (over a target) · ? (a figure is unknown)"
 
@@ -41,7 +46,14 @@ async def _project(asked: str | None, channel_id: str, deps: Deps, usage: str) -
     if asked is not None:
         if asked in watched:
             return asked
-        return Refusal(f"This channel does not watch project {asked} — `/eon watch {asked}`")
+        refusal = f"This channel does not watch project {asked} — `/eon watch {asked}`"
+        if usage.startswith("/eon top") and len(watched) == 1:
+            count = asked if int(asked) <= TOP_MAX else "N"
+            refusal += (
+                f". A number after `top` is a project id; for the {count} best trials of "
+                f"project {watched[0]}: `/eon top {watched[0]} {count}`"
+            )
+        return Refusal(refusal)
     if len(watched) == 1:
         return watched[0]
     if not watched:
@@ -104,16 +116,17 @@ def _fits(trial: TrialSummary) -> str:
 
 def table(trials: list[TrialSummary]) -> str:
     """The trials as a fixed-width table (a code block: Slack shows it monospaced)."""
+    names = [fmt.one_line(trial.name, NAME_WIDTH) for trial in trials]
+    width = max([len("name"), *map(len, names)])
     head = (
-        f"{'#':>2}  {'name':<{NAME_WIDTH}}  {'id':<{ID_WIDTH}}  {'acc':>6}  {'latency':>8}  "
+        f"{'#':>2}  {'name':<{width}}  {'id':<{ID_WIDTH}}  {'acc':>6}  {'latency':>8}  "
         f"{'RAM':>9}  {'ROM':>9}  fits"
     )
     rows = [head]
-    for rank, trial in enumerate(trials, start=1):
-        name = fmt.one_line(trial.name, NAME_WIDTH)
+    for rank, (trial, name) in enumerate(zip(trials, names, strict=True), start=1):
         short = fmt.one_line(trial.id, ID_WIDTH + 1)[:ID_WIDTH]
         rows.append(
-            f"{rank:>2}  {name:<{NAME_WIDTH}}  {short:<{ID_WIDTH}}  "
+            f"{rank:>2}  {name:<{width}}  {short:<{ID_WIDTH}}  "
             f"{fmt.percent(trial.quality):>6}  {fmt.latency(trial.latency_ms):>8}  "
             f"{fmt.size(trial.ram_bytes):>9}  {fmt.size(trial.rom_bytes):>9}  {_fits(trial)}"
         )
