@@ -14,17 +14,39 @@ told after the ones before it and "new best" is judged in that order (`bot.core.
 A failure counts even when the poll never saw the trial `failed`: the trial's (or one of its
 blocks') `retries` went up while it is pending, running or completed again. Each failed
 attempt is one failure, told once (`failed_attempts` counts them on both sides of a poll).
+
+A stop is not a failure (`cut_short`): an attempt a stop ended is not told, and the run counts
+it as stopped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from bot.core.events import TrialMark
 from bot.core.run_state import parse_time
 from bot.tuner.models import TrialStatus, TunerTrial
+
+STOPPED: Final = frozenset({"cancelled", "canceled", "stopped"})
+"""Trial statuses that say a stop ended it. The official models list none (a trial is
+pending, running, completed or failed), but Edge Impulse's jobs end `cancelled`, and enums
+grow: one that reaches the trials is read as what it says."""
+
+
+def cut_short(trial: TunerTrial, mark: TrialMark | None, retries: int, *, stopped: bool) -> bool:
+    """Whether a stop, not a failure, ended the trial's current attempt: Edge Impulse says so
+    (`STOPPED`), or the run was stopped (`stopped`: from Slack, as the actions table records)
+    and the trial shows a failure not seen before the stop (a cancel leaves the trials it cut
+    short `failed`). Once stopped, a trial stays so."""
+    if mark is not None and mark.stopped:
+        return True
+    if trial.status in STOPPED:
+        return True
+    if not stopped or trial.status != TrialStatus.FAILED:
+        return False
+    return mark is None or mark.status != TrialStatus.FAILED or mark.retries != retries
 
 
 def retries_of(trial: TunerTrial) -> int:
@@ -81,16 +103,26 @@ def _retried_at(trial: TunerTrial, ended: datetime | None) -> datetime | None:
 
 
 def trial_changes(
-    trial: TunerTrial, mark: TrialMark | None, position: int, *, retries: int, completion: bool
+    trial: TunerTrial,
+    mark: TrialMark | None,
+    position: int,
+    *,
+    retries: int,
+    completion: bool,
+    cut: bool = False,
 ) -> list[Change]:
     """The trial's failures since `mark`, then its completion if `completion` is owed
-    (`retries`: `retries_of(trial)`)."""
+    (`retries`: `retries_of(trial)`); with `cut` (`cut_short`), its current attempt is a stop,
+    not one of them."""
     failures = new_failures(trial, mark, retries)
+    failed_now = trial.status == TrialStatus.FAILED
+    stop = cut and failed_now and failures > 0
+    failures -= stop
+    failed_now = failed_now and not cut
     if not failures and not completion:
         return []
     ended = _ended_at(trial)
-    last = failed_attempts(trial.status, retries)  # failed attempts, all told
-    failed_now = trial.status == TrialStatus.FAILED
+    last = failed_attempts(trial.status, retries) - stop  # failed attempts, all told
     retried_at = _retried_at(trial, ended) if failures > failed_now else None
     changes = []
     for step, attempt in enumerate(range(last - failures, last)):

@@ -31,14 +31,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from bot.core.batch import Change, as_happened, retries_of, trial_changes
-from bot.core.best import beats, best_before, best_listed
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
 from bot.core.run_state import is_finished, never_ran
-from bot.core.summarize import summarize_run, summarize_trial
-from bot.core.summary import Counts, RunSummary, TrialSummary
-from bot.tuner.models import OptimizeStateResponse, TrialStatus, TunerTrial
+from bot.core.summarize import summarize_run
+from bot.core.summary import Counts, RunSummary
+from bot.core.told import report_trials, with_stops
+from bot.tuner.models import OptimizeStateResponse, TrialStatus
 
 
 class Diff(NamedTuple):
@@ -46,12 +45,13 @@ class Diff(NamedTuple):
     snapshot: Snapshot
 
 
-def _counts(counts: Counts) -> dict[str, int]:
+def _counts(counts: Counts) -> dict[str, int | None]:
     return {
         "pending_trials": counts.pending,
         "running_trials": counts.running,
         "completed_trials": counts.completed,
         "failed_trials": counts.failed,
+        "stopped_trials": counts.stopped or None,
     }
 
 
@@ -80,136 +80,6 @@ def is_new_run(previous: Snapshot, state: OptimizeStateResponse) -> bool:
     return any(old is not None and new is not None and old != new for old, new in pairs)
 
 
-def retry_may_follow(state: OptimizeStateResponse) -> bool:
-    """Whether the document tells that a failed trial may still be retried: its job is still
-    running and the time limit has not stopped the search (the coordinator then starts nothing
-    new, queued retries included). "May": the document does not say how many retries are left."""
-    return state.tuner_job_is_running is True and not state.total_training_time_exceeded
-
-
-def _completed_event(
-    run: RunRef, trial: TunerTrial, numbers: TrialSummary, *, is_best: bool, after_failure: bool
-) -> Event:
-    event = run.event(
-        EventKind.TRIAL_COMPLETED,
-        trial.id,
-        trial_id=trial.id,
-        trial_name=trial.display_name,
-        **numbers.numbers(),
-        over_latency=numbers.over_latency or None,
-        over_ram=numbers.over_ram or None,
-        over_rom=numbers.over_rom or None,
-        unchecked=list(numbers.unchecked) or None,
-        retries=retries_of(trial) or None,
-        is_best=is_best or None,
-    )
-    return event.model_copy(update={"after_failure": after_failure})
-
-
-def _failed_event(run: RunRef, change: Change, number: int, state: OptimizeStateResponse) -> Event:
-    """The failure of one attempt (`number`: the trial's failures told before it). One that a
-    retry followed before the poll says so (`retried`) and no retry is then still to come."""
-    trial = change.trial
-    return run.event(
-        EventKind.TRIAL_FAILED,
-        trial.id,
-        number,
-        trial_id=trial.id,
-        trial_name=trial.display_name,
-        retries=change.attempt,
-        retried=change.retried or None,
-        retry_may_follow=(not change.retried and retry_may_follow(state)) or None,
-    )
-
-
-def _trial_news(
-    trial: TunerTrial,
-    mark: TrialMark | None,
-    state: OptimizeStateResponse,
-    position: int,
-    *,
-    baseline: bool,
-) -> tuple[list[Change], TrialMark | None]:
-    """What one trial did since `mark` (its changes, unordered with other trials'), and its
-    new mark (None: unchanged)."""
-    completed = trial.status == TrialStatus.COMPLETED
-    failed = trial.status == TrialStatus.FAILED
-    figures = summarize_trial(trial, state.config) if completed or failed else None
-    completed_reported = mark.completed_reported if mark else False
-    failures = mark.failures_reported if mark else 0
-    retries = retries_of(trial)
-    changes: list[Change] = []
-    if baseline:
-        completed_reported = completed
-        failures = int(failed)
-    else:
-        owed = completed and figures is not None and not completed_reported
-        changes = trial_changes(trial, mark, position, retries=retries, completion=owed)
-        completed_reported = completed_reported or owed
-        failures += sum(not change.completed for change in changes)
-    if (
-        mark is not None
-        and (
-            mark.status,
-            mark.retries,
-            mark.completed_reported,
-            mark.failures_reported,
-        )
-        == (trial.status, retries, completed_reported, failures)
-        and (mark.figures is figures or mark.figures == figures)
-    ):
-        return changes, None
-    return changes, TrialMark(
-        status=trial.status,
-        retries=retries,
-        completed_reported=completed_reported,
-        failures_reported=failures,
-        figures=figures,
-    )
-
-
-def _report_trials(
-    run: RunRef,
-    trials: list[TunerTrial],
-    marks: dict[str, TrialMark],
-    state: OptimizeStateResponse,
-    *,
-    baseline: bool,
-    listed: list[str] | None = None,
-) -> list[Event]:
-    """The events of `trials` in the order they happened (`bot.core.batch`), updating `marks`;
-    each completion is judged against the best of the trials that completed before it
-    (earlier polls, then this one, in that order).
-    `listed`: every id the document lists, when `trials` are only the changed ones."""
-    if listed is None:
-        best = best_before(trials, marks, state.config)
-    else:
-        best = best_listed(listed, trials, marks, state.config)
-    told = {trial.id: marks[trial.id].failures_reported for trial in trials if trial.id in marks}
-    changes: list[Change] = []
-    for position, trial in enumerate(trials):
-        found, mark = _trial_news(trial, marks.get(trial.id), state, position, baseline=baseline)
-        changes.extend(found)
-        if mark is not None:
-            marks[trial.id] = mark
-    events: list[Event] = []
-    for change in as_happened(changes) if len(changes) > 1 else changes:
-        trial = change.trial
-        number = told.get(trial.id, 0)
-        if not change.completed:
-            events.append(_failed_event(run, change, number, state))
-            told[trial.id] = number + 1
-            continue
-        figures = summarize_trial(trial, state.config)
-        is_best = beats(figures, best)
-        events.append(
-            _completed_event(run, trial, figures, is_best=is_best, after_failure=number > 0)
-        )
-        if is_best:
-            best = figures
-    return events
-
-
 def _summary(
     project_id: str,
     state: OptimizeStateResponse,
@@ -231,13 +101,15 @@ def diff(
     now: datetime | None = None,
     summarize: Callable[[datetime | None], RunSummary] | None = None,
     listed: list[str] | None = None,
+    stopped: bool = False,
 ) -> Diff:
     """Events owed since `previous` (None: never looked before), and the snapshot to keep.
 
     With `listed` (every id the document lists, in order), `state.trials` holds only the
     trials that changed since `previous` and `summarize(first_seen)` stands in for
-    `summarize_run` (`bot.core.increment`); the trials left out are not looked at, so they
-    must be unchanged (their marks, figures included, are what the document shows)."""
+    `summarize_run` (`bot.core.increment`); the trials left out must be unchanged (their
+    marks, figures included, are what the document shows). `stopped`: the run was stopped
+    from Slack, as the actions table says (`bot.core.batch.cut_short`)."""
     baseline = previous is None
     new_run = previous is not None and is_new_run(previous, state)
     prev = previous or Snapshot(project_id=project_id)
@@ -246,10 +118,7 @@ def diff(
     marks = dict(prev.trials)
     if new_run:
         events.extend(_unseen_end(prev, state, marks))
-        # Keep only what the next diff needs: the marks of the earlier run's trials that the
-        # new document lists again (an extended search); the others are that run's history.
-        ids = set(listed) if listed is not None else {trial.id for trial in state.trials}
-        marks = {trial_id: mark for trial_id, mark in marks.items() if trial_id in ids}
+        marks = _listed_again(marks, state, listed)
 
     first_seen = now if baseline or new_run or prev.first_seen_at is None else prev.first_seen_at
     summary = _summary(project_id, state, first_seen, now, summarize)
@@ -262,12 +131,16 @@ def diff(
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
-    events.extend(_report_trials(run, state.trials, marks, state, baseline=baseline, listed=listed))
+    told, cut = report_trials(
+        run, state.trials, marks, state, baseline=baseline, listed=listed, stopped=stopped
+    )
+    events.extend(told)
+    if cut or (not new_run and prev.summary is not None and prev.summary.counts.stopped):
+        summary = with_stops(summary, marks)  # the trials stopped, as their marks say
 
     fresh = baseline or new_run
     told, time_limit_reported = _time_limit(run, state, prev, fresh=fresh, baseline=baseline)
     events.extend(told)
-
     was_reported = prev.finished_reported and not fresh
     ends_now = is_finished(state) and not was_reported
     chart_due = ends_now and not baseline  # the run in one picture, after its end
@@ -284,15 +157,21 @@ def diff(
         time_limit_reported=time_limit_reported,
         finished_reported=finished_reported,
         summary=summary,
-        run_trials=_run_trials(
-            prev.run_trials if not fresh else (),
-            listed if listed is not None else [trial.id for trial in state.trials],
-        ),
+        run_trials=_run_trials(prev, state, listed, fresh=fresh),
         **({} if fresh else _stall_clock(prev)),
     )
     if chart_due:
         events.extend(_chart(run, chart_data(snapshot)))
     return Diff(events, snapshot)
+
+
+def _listed_again(
+    marks: dict[str, TrialMark], state: OptimizeStateResponse, listed: list[str] | None
+) -> dict[str, TrialMark]:
+    """What a new run's diff keeps of the earlier run's marks: those of the trials the new
+    document lists again (an extended search); the others are that run's history."""
+    ids = set(listed) if listed is not None else {trial.id for trial in state.trials}
+    return {trial_id: mark for trial_id, mark in marks.items() if trial_id in ids}
 
 
 def _time_limit(
@@ -331,7 +210,7 @@ def _unseen_end(
         return []
     old = RunRef.of(prev)
     carried = [trial for trial in state.trials if trial.id in prev.trials]
-    events = _report_trials(old, carried, marks, state, baseline=False)
+    events, _ = report_trials(old, carried, marks, state, baseline=False)
     return [*events, old.event(EventKind.JOB_FINISHED, **unseen_figures(prev, marks))]
 
 
@@ -341,7 +220,8 @@ def unseen_figures(prev: Snapshot, marks: dict[str, TrialMark]) -> dict[str, Any
     summary = prev.summary
     assert summary is not None
     ended = (TrialStatus.COMPLETED, TrialStatus.FAILED)
-    seen = sum(1 for t in prev.run_trials if t in marks and marks[t].status in ended)
+    found = (marks.get(t) for t in prev.run_trials)
+    seen = sum(1 for m in found if m is not None and (m.status in ended or m.stopped))
     planned = max(summary.planned_trials or 0, summary.counts.total, len(prev.run_trials))
     return {"ended_unseen": True, "trials_seen": seen, "trials_planned": planned}
 
@@ -351,9 +231,14 @@ def _chart(run: RunRef, data: ChartData) -> list[Event]:
     return [chart_event(run, data)] if data.trials else []
 
 
-def _run_trials(known: tuple[str, ...], listed: list[str]) -> tuple[str, ...]:
-    """The run's trial ids so far: those already known, then new ones in document order (a
+def _run_trials(
+    prev: Snapshot, state: OptimizeStateResponse, ids: list[str] | None, *, fresh: bool
+) -> tuple[str, ...]:
+    """The run's trial ids so far: those already known (none for a fresh run), then new ones
+    in document order (`ids`: the document's, when `state` lists only the changed trials; a
     trial missing from one response stays the run's)."""
+    known = prev.run_trials if not fresh else ()
+    listed = ids if ids is not None else [trial.id for trial in state.trials]
     seen = set(known)
     added = tuple(trial_id for trial_id in listed if trial_id not in seen)
     return known + added if added else known

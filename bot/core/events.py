@@ -83,6 +83,8 @@ class TrialMark(BaseModel):
     completed_reported: bool = False
     failures_reported: int = 0
     figures: TrialSummary | None = None
+    stopped: bool = False
+    """Cut short by a stop (`bot.core.batch.cut_short`): counted as stopped, not as failed."""
 
 
 class Listing(BaseModel):

@@ -104,15 +104,19 @@ def read_news(
     digest: str,
     project_id: str,
     now: datetime | None,
+    stopped: bool = False,
 ) -> Read | Wanted:
     """What the poller's reader makes of a changed document: `read_changes`, unless it shows
     another run than the snapshot's; then `Wanted` until the runs to close were read
-    (`earlier`), and `read_after` once they were."""
+    (`earlier`), and `read_after` once they were. `stopped`: the document's run was stopped
+    from Slack (`diff`)."""
     if previous is None or not needs_closing(previous, pieces.envelope):
-        return read_changes(previous, pieces, digest=digest, project_id=project_id, now=now)
+        return read_changes(
+            previous, pieces, digest=digest, project_id=project_id, now=now, stopped=stopped
+        )
     if earlier is None:
         return Wanted(previous, pieces.envelope)
-    return read_after(previous, earlier, pieces, digest=digest, now=now)
+    return read_after(previous, earlier, pieces, digest=digest, now=now, stopped=stopped)
 
 
 def read_after(
@@ -122,12 +126,15 @@ def read_after(
     *,
     digest: str,
     now: datetime | None,
+    stopped: bool = False,
 ) -> Read:
     """`read_changes` of the current document once the runs in `earlier` are closed: their
     events first, and the last summaries of every run that ended meanwhile."""
     project_id = previous.project_id
     closed = close(previous, earlier, project_id=project_id, now=now)
-    read = read_changes(closed.snapshot, pieces, digest=digest, project_id=project_id, now=now)
+    read = read_changes(
+        closed.snapshot, pieces, digest=digest, project_id=project_id, now=now, stopped=stopped
+    )
     events = [*closed.events, *read.events]
     unseen = unseen_summary(previous, events)
     summaries = [*closed.summaries, *([unseen] if unseen is not None else [])]

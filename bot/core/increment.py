@@ -67,18 +67,19 @@ def read_changes(
     digest: str,
     project_id: str,
     now: datetime | None = None,
+    stopped: bool = False,
 ) -> Read:
     """What `diff(previous, <the whole document>)` returns, with the new `Listing` kept in the
     snapshot, and the document's `progress_digest`; only the trials that changed since
-    `previous` are validated when that is exact."""
+    `previous` are validated when that is exact. `stopped`: as `diff` takes it."""
     changed = _changed(previous, pieces)
     if changed is not None and previous is not None:
-        found = _by_changes(previous, pieces, changed, digest=digest, now=now)
+        found = _by_changes(previous, pieces, changed, digest=digest, now=now, stopped=stopped)
         if found is not None:
             return found
     trials = pieces.trials(range(len(pieces.raw)))
     state = pieces.state(trials)
-    events, snapshot = diff(previous, state, project_id=project_id, now=now)
+    events, snapshot = diff(previous, state, project_id=project_id, now=now, stopped=stopped)
     earliest: Held = None
     latest: Held = None
     for trial in trials:
@@ -174,7 +175,13 @@ def _changed(previous: Snapshot | None, pieces: Pieces) -> list[int] | None:
 
 
 def _by_changes(
-    previous: Snapshot, pieces: Pieces, changed: list[int], *, digest: str, now: datetime | None
+    previous: Snapshot,
+    pieces: Pieces,
+    changed: list[int],
+    *,
+    digest: str,
+    now: datetime | None,
+    stopped: bool,
 ) -> Read | None:
     assert previous.listing is not None and previous.summary is not None
     listing, summary = previous.listing, previous.summary
@@ -221,6 +228,7 @@ def _by_changes(
         now=now,
         summarize=summarize,
         listed=pieces.ids,
+        stopped=stopped,
     )
     listing = _listing(pieces, digest, earliest, latest, training, terms)
     progress = progress_of(counts, terms.values())

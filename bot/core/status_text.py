@@ -60,7 +60,7 @@ def _ids(summary: RunSummary) -> str:
 
 
 def _progress(summary: RunSummary) -> str:
-    ended = summary.counts.completed + summary.counts.failed
+    ended = summary.counts.completed + summary.counts.failed + summary.counts.stopped
     planned = max(summary.planned_trials or 0, summary.counts.total)
     if planned == 0:
         return f"Progress: {progress_bar(summary.progress)}  (no trials yet)"
@@ -71,7 +71,8 @@ def _counts(summary: RunSummary) -> str:
     c = summary.counts
     return (
         f"Trials: {c.completed} completed, {c.failed} failed, "
-        f"{c.running} running, {c.pending} pending"
+        + (f"{c.stopped} stopped, " if c.stopped else "")
+        + f"{c.running} running, {c.pending} pending"
     )
 
 

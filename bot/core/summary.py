@@ -42,10 +42,12 @@ class Counts(_Frozen):
     running: int = 0
     completed: int = 0
     failed: int = 0
+    stopped: int = 0
+    """Trials a stop cut short (Edge Impulse counts them failed); not among `failed`."""
 
     @property
     def total(self) -> int:
-        return self.pending + self.running + self.completed + self.failed
+        return self.pending + self.running + self.completed + self.failed + self.stopped
 
 
 class Workers(_Frozen):
@@ -136,11 +138,12 @@ class RunSummary(_Frozen):
 
     @property
     def progress(self) -> float:
-        """Share of the planned trials that have ended (completed or failed), 0..1."""
+        """Share of the planned trials that have ended (completed, failed or stopped), 0..1."""
         planned = max(self.planned_trials or 0, self.counts.total)
         if planned == 0:
             return 1.0 if self.finished else 0.0
-        return min(1.0, (self.counts.completed + self.counts.failed) / planned)
+        c = self.counts
+        return min(1.0, (c.completed + c.failed + c.stopped) / planned)
 
     @property
     def studio_url(self) -> str | None:

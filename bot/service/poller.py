@@ -89,7 +89,7 @@ class Poller:
         self.unreachable: set[str] = set()  # projects whose channels were told of an outage
         self._behind_said_at: float | None = None
         self._stored: dict[str, Kept] = {}
-        self._reader = Reader(tuner, now=now)
+        self._reader = Reader(tuner, now=now, stopped=store.stopped_from_slack)
         self._saver = Saver(
             store=store,
             kept=self._stored,

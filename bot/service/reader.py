@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
-from bot.core.events import Snapshot
+from bot.core.events import EventKind, Snapshot
 from bot.core.handover import Earlier, Wanted, read_news
 from bot.core.increment import Read, read_unchanged
 from bot.tuner.client import TunerClient, whole_state
@@ -25,15 +25,19 @@ from bot.tuner.piecewise import Pieces
 from bot.tuner.runs import read_earlier
 
 Ask = list[Earlier] | None  # the runs closed before a document is read (`core.handover`)
+Stopped = Callable[[str, str], Awaitable[bool]]  # (project, run): was it stopped from Slack?
 
 
 class Reader:
     """One thread that reads documents: parsing two large ones at once would not be faster
     (one GIL), only hold both in memory."""
 
-    def __init__(self, tuner: TunerClient, *, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self, tuner: TunerClient, *, now: Callable[[], datetime], stopped: Stopped | None = None
+    ) -> None:
         self._tuner = tuner
         self._now = now
+        self._stopped = stopped
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eon-read")
 
     async def whole(self, project_id: str, body: bytes) -> None:
@@ -46,18 +50,39 @@ class Reader:
         self, project_id: str, body: bytes, digest: str, kept: str | None
     ) -> tuple[Snapshot | None, Read]:
         """The snapshot `kept` (its JSON) and the document's news since, the runs closed
-        meanwhile read first when it names another run; an `EonBotError` when it is no state."""
+        meanwhile read first when it names another run; an `EonBotError` when it is no state.
+        News of a failure in a run stopped from Slack is read again as the stop's
+        (`bot.core.batch.cut_short`): the store is asked only then, so most polls never ask."""
         loop = asyncio.get_running_loop()
+        earlier: Ask = None
         snapshot, read = await loop.run_in_executor(
-            self._thread, self._read, project_id, body, digest, kept, self._now(), None
+            self._thread, self._read, project_id, body, digest, kept, self._now(), None, False
         )
         if isinstance(read, Wanted):  # another run than the snapshot's: close it first
             earlier = await read_earlier(self._tuner, project_id, read, self._thread)
             snapshot, read = await loop.run_in_executor(
-                self._thread, self._read, project_id, body, digest, kept, self._now(), earlier
-            )
+                self._thread, self._read, project_id, body, digest, kept, self._now(), earlier,
+                False,
+            )  # fmt: skip
         assert isinstance(read, Read)
+        if await self._was_stopped(project_id, read):
+            snapshot, read = await loop.run_in_executor(
+                self._thread, self._read, project_id, body, digest, kept, self._now(), earlier,
+                True,
+            )  # fmt: skip
+            assert isinstance(read, Read)
         return snapshot, read
+
+    async def _was_stopped(self, project_id: str, read: Read) -> bool:
+        """Whether `read` tells a failure in its run and that run was stopped from Slack."""
+        run_id = read.snapshot.run_id
+        if self._stopped is None or run_id is None:
+            return False
+        failed = any(
+            e.kind is EventKind.TRIAL_FAILED and e.run_id == run_id and not e.payload.get("retried")
+            for e in read.events
+        )
+        return failed and await self._stopped(project_id, run_id)
 
     def shutdown(self) -> None:
         self._thread.shutdown(wait=False, cancel_futures=True)
@@ -70,16 +95,24 @@ class Reader:
         kept: str | None,
         now: datetime,
         earlier: Ask,
+        stopped: bool,
     ) -> tuple[Snapshot | None, Read | Wanted]:
         """In the thread: the news (or what must be read first), then as long a rest."""
         started = time.thread_time()
         try:
-            return self._read_now(project_id, body, digest, kept, now, earlier)
+            return self._read_now(project_id, body, digest, kept, now, earlier, stopped)
         finally:
             time.sleep(time.thread_time() - started)  # sleeping lets go of the GIL
 
     def _read_now(
-        self, pid: str, body: bytes, digest: str, kept: str | None, now: datetime, earlier: Ask
+        self,
+        pid: str,
+        body: bytes,
+        digest: str,
+        kept: str | None,
+        now: datetime,
+        earlier: Ask,
+        stopped: bool,
     ) -> tuple[Snapshot | None, Read | Wanted]:
         snapshot = Snapshot.model_validate_json(kept) if kept else None
         listing = snapshot.listing if snapshot is not None else None
@@ -87,7 +120,9 @@ class Reader:
             return snapshot, unchanged  # stored before: nothing to read again
 
         def changes(pieces: Pieces) -> Read | Wanted:
-            return read_news(snapshot, pieces, earlier, digest=digest, project_id=pid, now=now)
+            return read_news(
+                snapshot, pieces, earlier, digest=digest, project_id=pid, now=now, stopped=stopped
+            )
 
         # The ids of the trials whose bytes the last poll saw: only new bytes have theirs read.
         known = {print_: id_ for id_, print_ in listing.fingerprints.items()} if listing else None

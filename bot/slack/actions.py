@@ -30,6 +30,7 @@ from typing import Any, Final, Protocol
 from bot.conditions import Condition, Unexpected
 from bot.core.events import Event, EventKind, Snapshot
 from bot.core.run_name import LABEL_CHARS, project_label
+from bot.core.summary import RunSummary
 from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavailable
 from bot.fmt import one_line
 from bot.slack.render.actions import ACTION_IDS, mention, parse_value
@@ -93,6 +94,8 @@ class ActionStore(Protocol):
     async def actions_of(
         self, project_id: str, run_id: str | None = None
     ) -> list[ActionRecord]: ...
+    async def stopped_from_slack(self, project_id: str, run_id: str) -> bool: ...
+    async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
 
 
 def why_stale(click: Click, snapshot: Snapshot | None) -> str | None:
@@ -291,13 +294,25 @@ class RunActions:
     async def _event(
         self, record: ActionRecord, kind: EventKind, what: str, **payload: Any
     ) -> Event:
-        """`action_event` named as the run's other messages are, while it is the project's run."""
+        """`action_event` named as the run's other messages are: by the project's run, or by
+        the run's last summary once another run followed it (an extended search)."""
         snapshot = await self._store.snapshot(record.project_id)
         summary = snapshot.summary if snapshot is not None else None
-        same = summary is not None and summary.run_id == record.run_id
-        name = summary.display_name if summary is not None and same else None
         project = summary.project_name if summary is not None else None
+        if summary is None or summary.run_id != record.run_id:
+            found = await self._store.run_summary(record.project_id, record.run_id)
+            summary = found[0] if found is not None else None
+        name = summary.display_name if summary is not None else None
+        project = project or (summary.project_name if summary is not None else None)
         return action_event(record, kind, what, run_name=name, project_name=project, **payload)
+
+    async def _job_run(self, record: ActionRecord) -> tuple[str | None, bool]:
+        """The name of the run an extend action started (None: not known), and whether it
+        was stopped from Slack since (its end is then a stop, not a failure)."""
+        assert record.job_id is not None
+        found = await self._store.run_summary(record.project_id, record.job_id)
+        name = found[0].display_name if found is not None else None
+        return name, await self._store.stopped_from_slack(record.project_id, record.job_id)
 
     async def sweep(self) -> None:
         """Tell claims a dead process left as unknown; reply the outcome of each job that ended."""
@@ -327,8 +342,12 @@ class RunActions:
             return False
         outcome = "completed" if status.ok is not False else "failed"
         link = await self._impulse_link(record) if record.action == "use" and status.ok else None
+        extension: str | None = None
+        if record.action == "extend":
+            extension, stopped = await self._job_run(record)
+            outcome = "stopped" if stopped else outcome
         event = await self._event(record, EventKind.ACTION_OUTCOME, "outcome", job_id=record.job_id,
-                             outcome=outcome, link=link)  # fmt: skip
+                             outcome=outcome, link=link, extension=extension)  # fmt: skip
         return await self._store.move_action(
             record.id, from_states=[STARTED], state=DONE, detail=outcome, events=[event]
         )

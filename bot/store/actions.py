@@ -157,6 +157,11 @@ class Actions:
         async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
 
+    async def stopped_from_slack(self, project_id: str, run_id: str) -> bool:
+        """Whether a stop of the run was asked from Slack: its record, in any state (a stop
+        Edge Impulse refused leaves none; one whose answer is unknown may have stopped it)."""
+        return any(record.action == "stop" for record in await self.actions_of(project_id, run_id))
+
     async def actions_of(self, project_id: str, run_id: str | None = None) -> list[ActionRecord]:
         """What was done to a project (or one of its runs), oldest first: which buttons still
         apply."""

@@ -154,6 +154,7 @@ class Store:
     stale_actions = via("_actions", Actions.stale_actions)
     followed_actions = via("_actions", Actions.followed_actions)
     actions_of = via("_actions", Actions.actions_of)
+    stopped_from_slack = via("_actions", Actions.stopped_from_slack)
     stops_in = via("_actions", Actions.stops_in)
 
     failing = via("_outages", Outages.failing)

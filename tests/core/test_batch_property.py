@@ -1,6 +1,6 @@
 """Histories, not examples: a model of one run beside the diff, polls placed anywhere.
 
-A hypothesis state machine plays a run trial by trial (start, complete, fail, retry) on a
+A hypothesis state machine plays a run trial by trial (start, complete, fail, retry, stop) on a
 clock, and polls it at any moment, each poll read the way the poller may read it (only the
 trials that changed, the whole document, or after a restart from the stored JSON). Between
 two polls any number of things may happen, as after an outage of Edge Impulse, of the
@@ -10,7 +10,10 @@ model's: each event of the history once, completions in the order they completed
 (`lastCompletedTraining`; a trial the document gives no time to comes after, in the
 document's order), "new best" by that order, a failure told once even if a retry came
 before the poll (the trial's or, for some trials, only a block's `retries` went up), one
-trial's failures before its completion.
+trial's failures before its completion. A stop (from Slack: the trials it cuts short end
+`failed`, and the poll is read again as the stop's, as the poller's reader does once the store
+says so; or as Edge Impulse reports, `cancelled`) tells no failure for those trials, and the
+run's end counts them stopped, not failed.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class Trial:
     timed: bool  # its document gives `lastCompletedTraining`
     block_retries: bool  # only its blocks count retries (the trial's `retries` stays 0)
     status: str = "pending"
+    cut: bool = False  # its last attempt was ended by the stop
     retries: int = 0
     since: int = 0  # when the current attempt started, or ended once it did
     accuracy: float | None = None
@@ -106,6 +110,8 @@ class Model:
     clock: int = 0
     history: list[Happened] = field(default_factory=list)  # since the last poll
     best: float | None = None  # the best accuracy told (or seen at the baseline)
+    stopped: str | None = None  # "slack": stopped from Slack; "ei": Edge Impulse says cancelled
+    end_told: bool = False
 
 
 class BatchMachine(RuleBasedStateMachine):
@@ -126,6 +132,8 @@ class BatchMachine(RuleBasedStateMachine):
             self.model.trials.append(Trial(f"t{i}", i, timed, block_only and i % 2 == 1))
 
     def _some(self, data: st.DataObject, status: str) -> Trial | None:
+        if self.model.stopped is not None:
+            return None  # a stopped run does nothing more
         found = [t for t in self.model.trials if t.status == status]
         return data.draw(st.sampled_from(found)) if found else None
 
@@ -163,6 +171,19 @@ class BatchMachine(RuleBasedStateMachine):
             trial.retries += 1
             trial.status, trial.since = ("pending" if pending else "running"), self.model.clock
 
+    @rule(how=st.sampled_from(["slack", "ei"]))
+    def stop(self, how: str) -> None:
+        """The run is stopped: from Slack (its running trials end `failed`, as a cancel leaves
+        them) or as Edge Impulse reports (`cancelled`). Neither is a failure."""
+        if self.model.stopped is not None:
+            return
+        self.model.clock += 1
+        self.model.stopped = how
+        for trial in self.model.trials:
+            if trial.status == "running":
+                trial.status = "failed" if how == "slack" else "cancelled"
+                trial.cut, trial.since = True, self.model.clock
+
     def _happened(self, trial: Trial, *, completed: bool) -> None:
         if self.polls:  # before the first poll is history, not news
             event = Happened(completed, trial.id, trial.retries, trial.since, trial.position)
@@ -173,7 +194,7 @@ class BatchMachine(RuleBasedStateMachine):
             "success": True,
             "tunerJobId": 10,
             "tunerCoordinatorJobId": 11,
-            "tunerJobIsRunning": True,
+            "tunerJobIsRunning": self.model.stopped is None,
             "config": {"targetDevice": {"name": "cortex-m4f-80mhz"}},
             "trials": [trial.document() for trial in self.model.trials],
         }
@@ -192,13 +213,24 @@ class BatchMachine(RuleBasedStateMachine):
         read = read_unchanged(kept, digest) or read_changes(
             kept, piecewise.read(body), digest=digest, project_id=PROJECT, now=now
         )
+        failed = any(e.kind is EventKind.TRIAL_FAILED for e in read.events)
+        if failed and self.model.stopped == "slack":  # as the poller's reader asks the store
+            read = read_changes(
+                kept, piecewise.read(body), digest=digest, project_id=PROJECT, now=now,
+                stopped=True,
+            )  # fmt: skip
         self.kept = read.snapshot
         if self.polls == 0:
             assert [e.kind for e in read.events] == [EventKind.RUN_STARTED]
             done = [t.accuracy for t in self.model.trials if t.status == "completed"]
             self.model.best = max((a for a in done if a is not None), default=None)
+            self.model.end_told = self.model.stopped is not None  # history too
         else:
-            self.check([told(e) for e in read.events])
+            if self.model.stopped == "slack":
+                self.seen_with_the_stop()
+            trials = [e for e in read.events if e.trial_id is not None]
+            self.check([told(e) for e in trials])
+            self.check_end([e for e in read.events if e.trial_id is None])
         self.model.history = []
         self.polls += 1
 
@@ -255,6 +287,34 @@ class BatchMachine(RuleBasedStateMachine):
             assert news.is_best == is_best, (h, model.best)
             if is_best:
                 model.best = accuracy
+
+    def seen_with_the_stop(self) -> None:
+        """A failure first seen with a stop from Slack is the stop's: a cancel leaves the
+        trials it cuts short `failed`, and nothing in the document tells them apart from one
+        that failed a moment before."""
+        by_id = {trial.id: trial for trial in self.model.trials}
+        kept = []
+        for h in self.model.history:
+            trial = by_id[h.trial]
+            if not h.completed and trial.status == "failed" and trial.retries == h.attempt:
+                trial.cut = True
+            else:
+                kept.append(h)
+        self.model.history = kept
+
+    def check_end(self, found: list[Event]) -> None:
+        """A stopped run's end, once: its cut trials stopped, not among the failed."""
+        model = self.model
+        ends = [e for e in found if e.kind is EventKind.JOB_FINISHED]
+        if model.stopped is None or model.end_told:
+            assert ends == []
+            return
+        [end] = ends
+        model.end_told = True
+        cut = sum(t.cut for t in model.trials)
+        failed = sum(t.status == "failed" and not t.cut for t in model.trials)
+        assert end.payload.get("stopped_trials") == (cut or None)
+        assert end.payload["failed_trials"] == failed
 
     @invariant()
     def snapshot_round_trips(self) -> None:

@@ -407,3 +407,43 @@ def test_a_new_runs_snapshot_keeps_only_the_trials_it_lists() -> None:
     assert (COMPLETED, "49") not in brief(events), "the listed earlier trial is not news"
     again, _ = diff(snapshot, extended, project_id="7")
     assert again == []
+
+
+def test_a_stop_from_slack_is_no_failure_and_the_end_counts_the_trials_stopped() -> None:
+    """The run stopped from Slack: its trials that show a new failure were cut short by it,
+    told as no failure, counted stopped; a failure told before the stop stays a failure."""
+    a = trial("a", "completed", accuracy=0.8)
+    before = state(a, trial("b", "failed"), trial("c", "running"), trial("d", "running"),
+                   trial("e"))  # fmt: skip
+    after = state(a, trial("b", "failed"), trial("c", "failed"), trial("d", "failed"),
+                  running=False, status="completed")  # fmt: skip
+    _, snapshot = diff(None, state(trial("a", "running"), trial("b", "running"), trial("c"),
+                                   trial("d"), trial("e")), project_id="7")  # fmt: skip
+    told, snapshot = diff(snapshot, before, project_id="7")
+    assert brief(told) == [(COMPLETED, "a"), (FAILED, "b")]
+    events, stopped = diff(snapshot, after, project_id="7", stopped=True)
+    assert brief(events) == [(FINISHED, None), (CHART, None)]
+    end = events[0].payload
+    assert (end["completed_trials"], end["failed_trials"], end["stopped_trials"]) == (1, 1, 2)
+    assert stopped.summary is not None and stopped.summary.counts.stopped == 2
+    assert (
+        "1 completed · 1 failed · 2 stopped · 0 running · 0 pending" in render_event(events[0]).text
+    )
+    # Without the stop, the same document tells two failures (what the poller reads first).
+    unstopped, _ = diff(snapshot, after, project_id="7")
+    assert brief(unstopped)[:2] == [(FAILED, "c"), (FAILED, "d")]
+    # A later poll keeps the count, the stop no longer given.
+    again, kept = diff(stopped, after, project_id="7")
+    assert again == [] and kept.summary is not None and kept.summary.counts.stopped == 2
+
+
+def test_a_trial_edge_impulse_reports_cancelled_is_stopped_without_a_stop_from_slack() -> None:
+    _, snapshot = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    events, after = diff(
+        snapshot,
+        state(trial("a", "completed", accuracy=0.9), trial("b", "cancelled"), running=False),
+        project_id="7",
+    )
+    assert brief(events) == [(COMPLETED, "a"), (FINISHED, None), (CHART, None)]
+    assert events[1].payload["stopped_trials"] == 1
+    assert after.summary is not None and after.summary.counts.stopped == 1

@@ -217,9 +217,13 @@ def _outcome_line(action: str, p: dict[str, Any], words: dict[str, str]) -> str:
         link = p.get("link")
         where = f": <{link}|Open in Studio>" if _linkable(link) else ""
         return f"✅ Trial *{words['trial']}* is now the project's impulse{where}"
+    name = p.get("extension")
+    search = safe(name) if isinstance(name, str) and name else "The extended search"
+    if p.get("outcome") == "stopped":
+        return f"⏹ {search} was stopped; its card says how far it got."
     if ok:
-        return f"🏁 The extended search (job {words['job']}) has ended."
-    return f"💥 The extended search (job {words['job']}) failed."
+        return f"🏁 {search} has ended; its card has the results."
+    return f"💥 {search} failed; its card says what Edge Impulse reported."
 
 
 def _linkable(link: object) -> bool:

@@ -83,7 +83,7 @@ def state_text(summary: RunSummary, stop: Stop | None = None) -> str:
 def progress_text(summary: RunSummary) -> str:
     """ "`▓▓▓▓▓░░░░░ 52%` · 13 of 25 trials"."""
     planned = max(summary.planned_trials or 0, summary.counts.total)
-    done = summary.counts.completed + summary.counts.failed
+    done = summary.counts.completed + summary.counts.failed + summary.counts.stopped
     trials = f"{done} of {fmt.plural(planned, 'trial')}" if planned else "no trials yet"
     return f"`{fmt.progress_bar(summary.progress)}`{SEP}{trials}"
 
@@ -107,6 +107,7 @@ def _fields(summary: RunSummary) -> list[str]:
     return [
         f"*Completed*\n{c.completed}",
         f"*Failed*\n{c.failed}",
+        *([f"*Stopped*\n{c.stopped}"] if c.stopped else []),
         f"*Running*\n{c.running}",
         f"*Pending*\n{c.pending}",
         f"*Workers*\n{w.busy} busy{SEP}{w.ready} ready{SEP}{w.pending} starting",

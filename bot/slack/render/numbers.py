@@ -94,9 +94,11 @@ def trial_line(trial: TrialSummary, *, compact: bool = False, short_id: str | No
 
 
 def trials_text(counts: Mapping[str, Any]) -> str:
+    """ "2 completed · 0 failed · 3 stopped · 0 running · 0 pending" (stopped only if any)."""
     return SEP.join(
         f"{payload_count(counts, f'{kind}_trials')} {kind}"
-        for kind in ("completed", "failed", "running", "pending")
+        for kind in ("completed", "failed", "stopped", "running", "pending")
+        if kind != "stopped" or payload_count(counts, "stopped_trials")
     )
 
 

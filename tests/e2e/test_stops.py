@@ -1,0 +1,104 @@
+"""A stop is a stop, under the real `eon-bot run` process (issue 28, point 8).
+
+"⏹ Stop the run" clicked on a run with trials running: the simulator's cancel leaves those
+trials `failed` (as Edge Impulse's does: its trials have no other end), and the channel must
+hear no "❌ failed" for them; the end and the card count them as stopped. The same for an
+extended search, whose end is told under its one name, never "failed" nor by a job id.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.sandbox.fakeslack import FakeSlack, Message
+from tests.e2e.harness import CHANNEL, USER, explain
+from tests.e2e.test_run_buttons import EXTEND, STOP, WAIT_S, audit_lines, message_with, started
+
+pytestmark = pytest.mark.e2e
+
+JOB_ID_NAME = re.compile(r"\brun \d{5,}")  # "run 17848129": a run named by its job id
+
+
+def ends(fake: FakeSlack) -> list[Message]:
+    return [m for m in fake.messages(CHANNEL) if m.event_type == "eon_job_finished"]
+
+
+def failures(fake: FakeSlack) -> list[Message]:
+    return [m for m in fake.messages(CHANNEL) if m.event_type == "eon_trial_failed"]
+
+
+def running_at(document: dict[str, Any]) -> int:
+    return sum(trial["status"] == "running" for trial in document["trials"])
+
+
+def everything(fake: FakeSlack) -> str:
+    """All the channel shows, every edit included: texts and blocks."""
+    shown = []
+    for message in fake.messages(CHANNEL):
+        for version in [*message.edits, message]:
+            shown.append(version.text + repr(version.blocks))
+    return "\n".join(shown)
+
+
+async def test_a_stopped_run_tells_no_failure_and_counts_its_trials_stopped(tmp_path: Path) -> None:
+    async with started(tmp_path) as (stack, clicker):
+        run = stack.simulation.runs[0]
+        at = run.first_start + 30
+        cut = running_at(stack.simulation.document(at))
+        assert cut >= 2, "nothing running to cut short"
+        with explain(stack.bot):
+            await stack.bot.start()
+            await stack.watch()
+            await stack.advance(at)
+            card = await stack.slack.wait_for(lambda f: message_with(f, STOP), timeout=WAIT_S)
+            await clicker.press(card, STOP, USER)
+            [end] = await stack.slack.wait_for(ends, timeout=WAIT_S)
+            await stack.slack.wait_for(
+                lambda f: "Stopped" in f.message(CHANNEL, card.ts).text, timeout=WAIT_S
+            )
+        assert failures(stack.slack) == [], [m.text for m in failures(stack.slack)]
+        assert end.text.startswith("⏹") and f"0 completed · 0 failed · {cut} stopped" in end.text
+        assert (end.metadata or {})["event_payload"]["stopped_trials"] == cut
+        shown = stack.slack.message(CHANNEL, card.ts)
+        assert f"*Stopped*\\n{cut}" in repr(shown.blocks) or f"*Stopped*\n{cut}" in str(
+            shown.blocks
+        ), shown.blocks
+
+
+async def test_a_stopped_extended_search_is_stopped_under_its_name(tmp_path: Path) -> None:
+    async with started(tmp_path) as (stack, clicker):
+        simulation = stack.controller.configure(stack.project_id, extend=False)
+        first = simulation.runs[0]
+        with explain(stack.bot):
+            await stack.bot.start()
+            await stack.watch()
+            await stack.advance(first.end + 1)
+            [first_end] = await stack.slack.wait_for(ends, timeout=WAIT_S)
+            await clicker.press(first_end, EXTEND, USER)
+            await stack.slack.wait_for(lambda f: len(f.top_level(CHANNEL)) == 2, timeout=WAIT_S)
+            extension = stack.controller.simulation(stack.project_id).runs[1]
+            at = extension.first_start + 30
+            cut = running_at(stack.controller.simulation(stack.project_id).document(at))
+            await stack.advance(at)
+            card = await stack.slack.wait_for(
+                lambda f: (m := message_with(f, STOP)) and "(extended search)" in m.text and m,
+                timeout=WAIT_S,
+            )
+            failed_before = len(failures(stack.slack))
+            await clicker.press(card, STOP, USER)
+            await stack.slack.wait_for(lambda f: len(ends(f)) == 2, timeout=WAIT_S)
+            await stack.slack.wait_for(
+                lambda f: audit_lines(f, "eon_action_outcome"), timeout=WAIT_S
+            )
+        end = ends(stack.slack)[1]
+        assert len(failures(stack.slack)) == failed_before, [m.text for m in failures(stack.slack)]
+        assert end.text.startswith("⏹") and f"{cut} stopped" in end.text, end.text
+        [outcome] = audit_lines(stack.slack, "eon_action_outcome")
+        assert "💥" not in outcome.text and "failed" not in outcome.text, outcome.text
+        assert "stopped" in outcome.text and "(extended search)" in outcome.text, outcome.text
+        shown = everything(stack.slack)
+        assert not JOB_ID_NAME.search(shown), JOB_ID_NAME.findall(shown)
