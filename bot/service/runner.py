@@ -1,19 +1,27 @@
 """`eon-bot run`: the process's life. The port is taken first (`Front`), then the bot is
-built and started (`build`, `Bot.start`), served until SIGTERM or SIGINT, and stopped cleanly."""
+built and started (`build`, `Bot.start`), served until SIGTERM or SIGINT, and stopped cleanly.
+
+This module imports only what the port needs; the rest of the bot (`bot.service.app`, which
+brings bolt, SQLAlchemy, matplotlib's loader…) is imported once the port answers: on a busy
+machine those imports take seconds, which a platform's health check would see as no answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot.errors import ConfigError
 from bot.metrics import Metrics
-from bot.service.app import Bot, build, require, settle
 from bot.service.front import Front
-from bot.settings import Settings
-from bot.slack.socket_mode import SocketMode
+from bot.settings import Settings, missing_for_run
 from bot.stopping import Stopping
+
+if TYPE_CHECKING:
+    from bot.service.app import Bot
 
 log = logging.getLogger("bot.service.app")  # the service's lines under one name, as before
 _T = TypeVar("_T")
@@ -29,13 +37,18 @@ async def run(settings: Settings) -> int:
     `ConfigError`. Ctrl-C (SIGINT) ends as KeyboardInterrupt once all is closed, for its exit
     status.
     """
-    require(settings)  # what is missing is said before the port is taken
+    missing = missing_for_run(settings)  # said before the port is taken
+    if missing:
+        raise ConfigError("; ".join(missing) + ".")
     with Stopping() as stopping:
         starting: list[Bot] = []
         front = Front(Metrics(), lambda: _starting(starting))
         await front.open(settings.port)
         try:
-            bot = await _unless_stopped(build(settings, metrics=front.metrics), stopping.event)
+            # The rest of the bot, imported in a thread so the port answers meanwhile.
+            app = await asyncio.to_thread(importlib.import_module, "bot.service.app")
+            building = app.build(settings, metrics=front.metrics)
+            bot = await _unless_stopped(building, stopping.event)
             if bot is not None:
                 starting.append(bot)
                 await _serve(bot, front, settings, stopping.event)
@@ -48,7 +61,7 @@ async def run(settings: Settings) -> int:
 def _starting(built: list[Bot]) -> str:
     """What `run` waits for, for /healthz before the bot is ready."""
     if not built:
-        return "starting: opening the database (DATABASE_URL)"
+        return "starting: loading, then opening the database (DATABASE_URL)"
     why = built[0].slack_start.why()
     if why is None:
         return "starting: asking Slack who the bot is (auth.test)"
@@ -56,6 +69,9 @@ def _starting(built: list[Bot]) -> str:
 
 
 async def _serve(bot: Bot, front: Front, settings: Settings, stop: asyncio.Event) -> None:
+    from bot.service.app import settle
+    from bot.slack.socket_mode import SocketMode
+
     socket_mode: SocketMode | None = None
     try:
         bot.port = front.port
