@@ -41,10 +41,22 @@ def test_a_sealed_key_opens_only_under_its_secret_and_its_project() -> None:
 
 @pytest.mark.parametrize(
     ("key", "shown"),
-    [(KEY.get_secret_value(), "ei_…abcd"), ("x" * 20 + "wxyz", "…wxyz"), ("short", "…")],
+    [
+        (KEY.get_secret_value(), "ei_…abcd"),
+        ("x" * 20 + "wxyz", "…wxyz"),
+        ("x" * 12 + "wxyz", "…wxyz"),  # 16 characters: long enough to show four
+        ("x" * 11 + "wxyz", "…"),
+        ("short", "…"),
+    ],
 )
 def test_mask_shows_at_most_the_prefix_and_four_characters(key: str, shown: str) -> None:
     assert mask(SecretStr(key)) == shown
+
+
+def test_a_box_says_which_secrets_it_holds_never_them() -> None:
+    assert repr(KeyBox(SECRET)) == "KeyBox(SECRET_KEY=**********)"
+    rotating = "KeyBox(SECRET_KEY=**********, SECRET_KEY_PREVIOUS=**********)"
+    assert repr(KeyBox(SECRET, OTHER_SECRET)) == rotating
 
 
 def test_secret_key_must_be_long_and_empty_is_unset() -> None:

@@ -131,3 +131,78 @@ async def test_a_claim_whose_holder_is_gone_is_found_at_once(database_url: str) 
     finally:
         for store in (holder, other):
             await store.close()
+
+
+async def test_a_claim_is_read_back_whole(store: Store) -> None:
+    first, record = await store.claim_action(use("a"))
+    assert first
+    assert (record.project_id, record.run_id, record.action, record.target) == (
+        "42",
+        "R1",
+        "use",
+        "a",
+    )
+    assert (record.channel_id, record.user_id, record.trial_id) == ("C1", "U1", "a")
+    assert (record.trial_name, record.state, record.job_id) == ("trial a", CLAIMED, None)
+
+
+async def test_a_move_moves_only_its_own_row(store: Store) -> None:
+    _, stop = await store.claim_action(STOP)
+    _, used = await store.claim_action(use("a"))
+    assert stop.id is not None
+    assert await store.move_action(stop.id, from_states=[CLAIMED], state=DONE)
+    states = {a.action: a.state for a in await store.actions_of("42")}
+    assert states == {"stop": DONE, "use": CLAIMED}
+
+
+async def test_a_claim_is_stale_only_past_its_expiry_and_only_while_claimed(
+    database_url: str,
+) -> None:
+    clock = [T0]
+    store = await Store.open(database_url, now=lambda: clock[0])
+    try:
+        _, stop = await store.claim_action(STOP, claim_s=60)
+        _, used = await store.claim_action(use("a"), claim_s=60)
+        clock[0] = T0 + timedelta(seconds=60)
+        assert await store.stale_actions() == []  # at its expiry: not yet past it
+        assert used.id is not None
+        await store.move_action(used.id, from_states=[CLAIMED], state=UNKNOWN)
+        clock[0] = T0 + timedelta(seconds=61)
+        assert [a.id for a in await store.stale_actions()] == [stop.id]  # the told one is not
+    finally:
+        await store.close()
+
+
+async def test_only_started_jobs_of_extend_and_use_are_followed(store: Store) -> None:
+    _, stop = await store.claim_action(STOP)
+    _, used = await store.claim_action(use("a"))
+    _, unnamed = await store.claim_action(use("b"))
+    assert stop.id is not None and used.id is not None and unnamed.id is not None
+    await store.move_action(stop.id, from_states=[CLAIMED], state=STARTED, job_id="R1")
+    await store.move_action(used.id, from_states=[CLAIMED], state=STARTED, job_id="77")
+    await store.move_action(unnamed.id, from_states=[CLAIMED], state=STARTED)  # no job named
+    assert [(a.trial_id, a.job_id) for a in await store.followed_actions()] == [("a", "77")]
+
+
+async def test_reads_of_many_rows_are_oldest_first_after_updates(store: Store) -> None:
+    """PostgreSQL writes an updated row anew at the end of its table: only the order by id
+    keeps the oldest first."""
+    ids = []
+    for trial in ("a", "b", "c"):
+        _, record = await store.claim_action(use(trial))
+        assert record.id is not None
+        await store.move_action(record.id, from_states=[CLAIMED], state=STARTED, job_id="7")
+        ids.append(record.id)
+    for record_id in ids[:2]:
+        await store.move_action(record_id, from_states=[STARTED], state=STARTED, detail="x")
+    assert [a.id for a in await store.followed_actions()] == ids
+    stops = []
+    for project in ("41", "42", "43"):
+        _, record = await store.claim_action(replace(STOP, project_id=project))
+        assert record.id is not None
+        stops.append(record.id)
+    await store.claim_action(replace(STOP, action="extend"))  # not a stop
+    await store.claim_action(replace(STOP, project_id="44"))  # not asked for
+    for record_id in stops[:2]:
+        await store.move_action(record_id, from_states=[CLAIMED], state=DONE)
+    assert [a.id for a in await store.stops_in(["41", "42", "43"])] == stops
