@@ -60,6 +60,9 @@ ACK_LIMIT_S: Final = 3.0  # Slack shows the user an error past this
 STOP_LIMIT_S: Final = 10.0  # what a platform gives a service between SIGTERM and SIGKILL
 START_TIMEOUT_S: Final = 30.0  # imports and the database, on a loaded CI machine
 POLL_INTERVAL_S: Final = 0.1
+GRACE_POLLS: Final = (
+    10  # `Stack.grace`: 1 s at POLL_INTERVAL_S on an idle machine, longer on a busy one
+)
 LOG_TAIL_LINES: Final = 25
 NOTABLE_LINES: Final = 200
 
@@ -391,14 +394,25 @@ async def advance(
     """
     before = controller.requests(project_id)
     controller.set_time(project_id, t)
+    await polled(
+        controller, project_id, before + polls, within=within, why=f"the clock moved to t={t:g}"
+    )
+
+
+async def polled(
+    controller: SimController, project_id: str, requests: int, *, within: float, why: str
+) -> None:
+    """Until the simulator has counted `requests` requests for the project in all."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
-    while controller.requests(project_id) < before + polls:
+    before = controller.requests(project_id)
+    while controller.requests(project_id) < requests:
         if loop.time() > deadline:
             got = controller.requests(project_id) - before
+            wanted = requests - before
             raise TimeoutError(
                 f"the bot polled project {project_id} {got} time(s) in {within:g}s "
-                f"after the clock moved to t={t:g} (wanted {polls})"
+                f"after {why} (wanted {wanted})"
             )
         await asyncio.sleep(0.005)
 
@@ -872,6 +886,14 @@ class Stack:
 
     async def advance(self, t: float, *, polls: int = 2, within: float = 10.0) -> None:
         await advance(self.controller, self.project_id, t, polls=polls, within=within)
+
+    async def grace(self, polls: int = GRACE_POLLS, *, within: float = 60.0) -> None:
+        """Time for something wrong (a second post, a late notice) to show up before a final
+        check: `polls` more polls of the project, the clock where it is. Counted in polls, not
+        seconds, so a busy machine gets a longer window, not a shorter one."""
+        controller = self.controller
+        requests = controller.requests(self.project_id) + polls
+        await polled(controller, self.project_id, requests, within=within, why="the grace began")
 
     async def watch(self, channel_id: str | None = None) -> None:
         """`/eon watch` in `channel_id` (the stack's channel), then wait for the run card

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ async def test_a_post_slack_made_but_answered_500_is_not_posted_twice(tmp_path: 
             for t in times[stop_at:]:
                 await stack.advance(t)
             await stack.slack.wait_for(lambda f: delivered_all(f, CHANNEL, owed), timeout=30)
-            await asyncio.sleep(1.0)  # time for a wrong second post to show up
+            await stack.grace()  # time for a wrong second post to show up
             failed = [c for c in stack.slack.calls_to("chat.postMessage") if c.status == 500]
             assert len(failed) == 1, "the fault was not injected: the test would prove nothing"
             assert (await stack.bot.terminate()).returncode == 0

@@ -148,7 +148,7 @@ async def test_sigterm_halfway_then_restart_misses_and_repeats_nothing(stack: St
             lambda fake: delivered_all(fake, CHANNEL, owed), timeout=DELIVERY_TIMEOUT_S
         )
         # Whatever the second process would still (wrongly) post would come within a few polls.
-        await asyncio.sleep(10 * POLL_INTERVAL_S)
+        await stack.grace()
         stopped = await stack.bot.terminate()
         assert stopped.returncode == 0, f"second SIGTERM: exit code {stopped.returncode}"
         assert stopped.seconds < STOP_LIMIT_S, f"second SIGTERM: took {stopped.seconds:.1f}s"

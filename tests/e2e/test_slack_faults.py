@@ -13,7 +13,6 @@ fault never landed fails instead of proving nothing, and prints its figures (run
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import time
@@ -48,7 +47,6 @@ pytestmark = pytest.mark.e2e
 
 TRIALS = 8  # two runs (the first cut by its time limit), 15 notifications, 38 polled moments
 DELIVERY_TIMEOUT_S = 40.0
-DUPLICATE_GRACE_S = 1.0  # time for a wrong second post to show up before the final check
 LONG_RETRY_AFTER_S = 3  # long enough that a healthy channel waiting for it is visible
 
 Hook = Callable[[], None]
@@ -262,7 +260,7 @@ async def test_429_5xx_and_dropped_connections_lose_nothing_and_delay_no_other_c
             for channel in channels:
                 await wait_delivered(fake, channel, owed)
             all_done = time.monotonic()
-            await asyncio.sleep(DUPLICATE_GRACE_S)
+            await stack.grace()
 
             fired = {channel: failed_calls(fake, channel) for channel in channels}
             for channel in channels:
@@ -352,7 +350,7 @@ async def test_a_run_card_whose_answer_was_lost_still_ends_up_showing_the_finish
             await fake.wait_for(lookup_failed, timeout=15.0)
             fake.clear_faults()  # Slack answers again, after the run ended
             await fake.wait_for(posted_all, timeout=DELIVERY_TIMEOUT_S)
-            await asyncio.sleep(DUPLICATE_GRACE_S)
+            await stack.grace()
             fired = failed_calls(fake, CARD_LOST)
             assert fired["chat.postMessage dropped/connection_dropped"] == 1, fired
             assert fired["conversations.history 500/internal_error"] >= 1, fired
@@ -439,7 +437,7 @@ async def test_broken_channels_are_paused_listed_and_caught_up_in_order_on_rejoi
                 await member_joined(stack, channel)
             for channel in (ARCHIVED, GONE):
                 await wait_delivered(fake, channel, owed, timeout=15.0)
-            await asyncio.sleep(DUPLICATE_GRACE_S)
+            await stack.grace()
             for channel in channels:
                 assert_channel(fake, channel, owed)
             assert (await stack.bot.terminate()).returncode == 0
@@ -519,7 +517,7 @@ async def test_a_revoked_token_stops_delivery_keeps_the_outbox_and_a_restart_sen
             await stack.bot.start()
             for channel in channels:
                 await wait_delivered(fake, channel, owed)
-            await asyncio.sleep(DUPLICATE_GRACE_S)
+            await stack.grace()
             for channel in channels:
                 assert_channel(fake, channel, owed)
             assert (await stack.bot.terminate()).returncode == 0

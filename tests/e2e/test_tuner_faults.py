@@ -246,7 +246,7 @@ async def test_faults_cost_no_event_and_long_outages_are_told_once(tmp_path: Pat
             span = seen[0] - seen[len(faults) - 5]
             figures["blip_failing_s"] = span
             assert span < NOTICE_AFTER_S / 2, f"the blip lasted {span:.2f}s: not a blip"
-            await asyncio.sleep(0.3)  # time for a wrong notice to reach the channel
+            await stack.grace(3)  # time for a wrong notice to reach the channel
             assert api_notices(stack.slack) == [], "a blip was reported as an outage"
 
         def one_of_each(t: float) -> list[Fault]:
@@ -289,7 +289,7 @@ async def test_faults_cost_no_event_and_long_outages_are_told_once(tmp_path: Pat
             await news_arrived(stack, owed, t)
             await stack.slack.wait_for(lambda f: len(api_notices(f)) >= 2, timeout=10.0)
             figures["long_outage_s"] = loop.time() - started
-            await asyncio.sleep(0.3)  # time for a wrong second notice to show up
+            await stack.grace(3)  # time for a wrong second notice to show up
             assert_pair(api_notices(stack.slack), project)
 
         async def revoked_key(t: float) -> None:
@@ -304,7 +304,7 @@ async def test_faults_cost_no_event_and_long_outages_are_told_once(tmp_path: Pat
             figures["auth_failing_s"] = span
             assert span < NOTICE_AFTER_S / 2, f"the 401s lasted {span:.2f}s: not immediate"
             await stack.slack.wait_for(lambda f: len(api_notices(f)) >= 4, timeout=10.0)
-            await asyncio.sleep(0.3)
+            await stack.grace(3)  # time for a wrong fifth notice to show up
             notices = api_notices(stack.slack)
             assert len(notices) == 4, [m.text for m in notices]
             assert_pair(notices[2:], project)
@@ -325,7 +325,7 @@ async def test_faults_cost_no_event_and_long_outages_are_told_once(tmp_path: Pat
                 else:
                     await stack.advance(t)
             await stack.slack.wait_for(lambda f: posted(f, owed), timeout=20.0)
-            await asyncio.sleep(1.0)  # time for a late duplicate or false event to show up
+            await stack.grace()  # time for a late duplicate or false event to show up
 
             await stack.bot.wait_healthy(within=2.0)
             assert "Traceback" not in stack.bot.log_text()
