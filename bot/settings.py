@@ -28,6 +28,11 @@ _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")  # a workspace user (U…) or an o
 _ONLY_GIVEN: ContextVar[bool] = ContextVar("eon_settings_only_given", default=False)
 
 
+def is_user_id(text: str) -> bool:
+    """Whether `text` is a Slack user id (U… in a workspace, W… in an organisation)."""
+    return _SLACK_USER_ID.fullmatch(text) is not None
+
+
 class _ProjectKeysSource(PydanticBaseSettingsSource):
     """Gathers `EI_API_KEY_<projectId>` variables (environment over `.env`) into `project_keys`."""
 

@@ -180,6 +180,9 @@ _ACTION: Final[Mapping[str, Spec]] = {
 }
 SHAPE: Final[Mapping[str, Spec]] = {
     **_PARTIES,
+    # an interactivity payload's actor and place are objects (an event's are ids, `_EVENT`)
+    "user": (_ID_OBJECT, NoneType),
+    "channel": (_ID_OBJECT, NoneType),
     "type": (str,),
     "command": (str,),
     "text": (str,),
@@ -200,15 +203,16 @@ SHAPE: Final[Mapping[str, Spec]] = {
     "function_data": ({"execution_id": _TEXT, "inputs": (dict, NoneType)},),
     "workflow_step": (dict,),
 }
-# Payload types whose first action bolt reads (`body["actions"][0]`).
-_ACTED: Final = frozenset({"block_actions", "interactive_message"})
 
 
 def shape_problem(body: Mapping[str, Any]) -> str | None:
     """None if `body` has `SHAPE`; else where it differs (field names only, never values)."""
     problem = _problem(body, (SHAPE,), "")
-    if problem is None and body.get("type") in _ACTED and not body.get("actions"):
-        problem = f"a {body['type']} payload without actions"
+    if problem is None and body.get("type") == "block_actions":
+        # bolt reads the first action's id to match a listener (`actions[0]["action_id"]`)
+        actions = body.get("actions")
+        if not actions or not isinstance(actions[0].get("action_id"), str):
+            problem = "a block_actions payload without an action id"
     return problem
 
 

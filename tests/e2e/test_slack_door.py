@@ -283,7 +283,8 @@ def fuzz(url: str, examples: int) -> dict[str, int]:
 
 def assert_clean_log(stack: Stack) -> str:
     log = stack.bot.log_text()
-    assert "Traceback" not in log, log[-3000:]
+    first = log.find("Traceback")
+    assert first < 0, log[max(0, first - 300) : first + 4000]
     assert PASTED_KEY not in log and SIGNING_SECRET not in log
     return log
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -264,3 +265,16 @@ async def test_an_admins_home_has_buttons_that_open_the_key_form(world: World) -
     assert await world.send(payload_body(click)) == 200
     (form,) = world.fake.views_opened
     assert form["callback_id"] == KEY_FORM_CALLBACK and "42" in form["private_metadata"]
+
+
+async def test_an_app_home_opened_without_a_user_publishes_nothing_and_no_traceback(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by tests/e2e/test_slack_door.py's fuzz: an empty user made views.publish fail
+    (`invalid_arguments`) and the listener log its traceback."""
+    caplog.set_level(logging.INFO)
+    for user in ("", None, "not-a-user"):
+        event = {"type": "app_home_opened", "user": user, "channel": "D1", "tab": "home"}
+        assert await world.send(event_body(event), "application/json") == 200
+    assert world.fake.calls_to("views.publish") == []
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"

@@ -97,12 +97,18 @@ def form(payload: Any) -> bytes:
         (b"{", None, "not a form or JSON"),
         (b'{"type": "event_callback", "event": 5}', None, "event is a number"),
         (form({"type": "block_actions", "actions": 5}), None, "actions is a number"),
-        (form({"type": "block_actions", "actions": []}), None, "without actions"),
+        (form({"type": "block_actions", "actions": []}), None, "without an action id"),
+        (form({"type": "block_actions", "actions": [{}]}), None, "without an action id"),
         (form({"type": "block_actions", "actions": [1]}), None, "actions[0] is a number"),
         (form({"type": "view_submission", "view": 5}), None, "view is a number"),
         (form({"type": "view_submission", "view": {"state": None}}), None, "view.state is null"),
         (form({"type": ["x"]}), None, "type is a list"),
         (form({"user": {"id": {}}}), None, "user.id is an object"),
+        (
+            form({"type": "block_actions", "user": "U1", "actions": [{"action_id": "a"}]}),
+            None,
+            "user is a string",
+        ),
         (b'{"authorizations": ["x"]}', None, "authorizations[0] is a string"),
     ],
 )
@@ -156,4 +162,4 @@ def test_reading_never_raises(raw: bytes, ctype: str | None) -> None:
 @given(JSON_VALUES.filter(lambda v: isinstance(v, dict)))
 def test_the_shape_rule_never_raises(body: dict[str, Any]) -> None:
     problem = shape_problem(body)
-    assert problem is None or " is " in problem or "without actions" in problem
+    assert problem is None or " is " in problem or "without an action id" in problem

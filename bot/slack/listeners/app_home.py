@@ -8,8 +8,10 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.settings import is_user_id
 from bot.slack.delivery.stops import stops_of
 from bot.slack.key_admins import key_refusal
 from bot.slack.listeners.deps import Deps, SubscriptionView
@@ -63,8 +65,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab
         user_id = str(event.get("user") or "")
+        if not is_user_id(user_id):
+            log.info("app_home_opened without a user id: no Home tab to publish")
+            return
         try:
             view = await home_for(user_id, client, deps)
             await client.views_publish(user_id=user_id, view=view)
+        except SlackApiError as error:  # Slack's answer says why: one line, not a traceback
+            code = error.response.get("error") if error.response is not None else None
+            log.warning("publishing the Home tab for %s failed: %s", user_id, code)
         except Exception:
             log.exception("publishing the Home tab for %s failed", user_id)
