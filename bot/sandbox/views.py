@@ -20,7 +20,7 @@ from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.simulator.server import project_key as canonical_project
 from bot.sandbox.slashcmd import event_body, payload_body, signed_headers
-from bot.sandbox.stack import USER, Stack
+from bot.sandbox.stack import CHANNEL, USER, Stack
 from bot.sandbox.terminal import TerminalPrinter
 
 HOME_WAIT_S = 10.0  # the Home tab is built from the store alone; this is a hang guard
@@ -105,7 +105,8 @@ class Views:
         except TimeoutError:
             self.printer.say(f"  the bot published no Home tab within {HOME_WAIT_S:g} s")
             return
-        lines = blocks_to_lines(list(view.get("blocks") or []))
+        named = self.printer.channel_name(CHANNEL)  # as Slack shows <#C…>: by its name
+        lines = [line.replace(f"#{CHANNEL}", named) for line in blocks_to_lines(view["blocks"])]
         self.printer.say("┌─ Home tab ".ljust(48, "─"))
         self.printer.say("\n".join(f"│ {line}" for line in lines) + "\n└─")
 

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.sandbox.buttons import ButtonNumbers, buttons_in
 from bot.sandbox.fakeslack import Message
 from bot.sandbox.playground import _VERBS, HELP, Playground
-from bot.sandbox.stack import CHANNEL, TOKEN, USER, running_stack
+from bot.sandbox.stack import CHANNEL, CHANNEL_NAME, TOKEN, USER, running_stack
 from bot.sandbox.terminal import TerminalPrinter
 from bot.sandbox.views import Views, project_key
 
@@ -39,7 +39,7 @@ async def _playground(
     tmp_path: Path, **settings: Any
 ) -> AsyncIterator[tuple[Playground, io.StringIO]]:
     out = io.StringIO()
-    printer = TerminalPrinter(stream=out)
+    printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
     async with running_stack(tmp_path, **settings) as stack:
         yield Playground(stack, printer, 20.0, Views(stack, printer)), out
 
@@ -149,4 +149,4 @@ async def test_the_key_form_and_the_home_tab_can_be_tried(tmp_path: Path) -> Non
         await playground.line("/eon watch 1")
         await playground.line("home")
         home = out.getvalue().split("Home tab", 1)[1]
-        assert "stored with /eon key" in home and "Channels: #C0EONRUNS" in home
+        assert "stored with /eon key" in home and "Channels: #eon-runs" in home
