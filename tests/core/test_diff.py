@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.core.diff import diff
+from bot.core.diff import diff, started_event, unseen_figures
 from bot.core.events import Event, EventKind, Snapshot
 from bot.slack.render.events import render_event
 from bot.tuner.models import OptimizeStateResponse
@@ -447,3 +447,39 @@ def test_a_trial_edge_impulse_reports_cancelled_is_stopped_without_a_stop_from_s
     assert brief(events) == [(COMPLETED, "a"), (FINISHED, None), (CHART, None)]
     assert events[1].payload["stopped_trials"] == 1
     assert after.summary is not None and after.summary.counts.stopped == 1
+
+
+def test_a_channel_watching_mid_run_gets_the_runs_start_with_its_counts() -> None:
+    trials = (trial("a", "completed", accuracy=0.9), trial("b", "running"), trial("c"))
+    _, snap = diff(None, state(*trials), project_id="7")
+    start = started_event(snap)
+    assert start is not None and start.kind is EventKind.RUN_STARTED
+    assert (start.project_id, start.run_id) == ("7", "11")
+    assert start.payload == start.payload | {
+        "pending_trials": 1, "running_trials": 1, "completed_trials": 1, "failed_trials": 0,
+    }  # fmt: skip
+    assert start.payload.get("stopped_trials") is None  # none stopped: not said
+    _, later = diff(snap, state(*trials, trial("d")), project_id="7")
+    again = started_event(later)
+    assert again is not None and again.key == start.key  # a channel never gets it twice
+    assert snap.summary is not None
+    never = snap.model_copy(update={"summary": snap.summary.model_copy(update={"never_ran": True})})
+    assert started_event(never) is None
+    assert started_event(snap.model_copy(update={"summary": None})) is None
+
+
+@pytest.mark.parametrize(
+    ("planned", "total", "run_trials", "expected"),
+    [(30, 2, 3, 30), (None, 5, 3, 5), (None, 0, 3, 3), (1, 0, 0, 1), (None, 0, 0, 0)],
+)
+def test_an_unseen_end_says_how_many_trials_the_run_planned(
+    planned: int | None, total: int, run_trials: int, expected: int
+) -> None:
+    _, snap = diff(None, state(trial("a", "completed", accuracy=0.9)), project_id="7")
+    assert snap.summary is not None
+    counts = snap.summary.counts.model_copy(update={"completed": total, "pending": 0})
+    summary = snap.summary.model_copy(update={"planned_trials": planned, "counts": counts})
+    ids = tuple(f"t{i}" for i in range(run_trials))
+    prev = snap.model_copy(update={"summary": summary, "run_trials": ids})
+    figures = unseen_figures(prev, {})
+    assert figures == {"ended_unseen": True, "trials_seen": 0, "trials_planned": expected}

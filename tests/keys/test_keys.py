@@ -3,8 +3,10 @@ in (stored, then EI_API_KEY_<id>, then EI_API_KEY), against real databases."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from bot.errors import StoredKeyUnreadable
 from bot.keys import KeyBox, KeyRing, mask
 from bot.keys.box import Unreadable
+from bot.keys.ring import resealed_line, unreadable_line
 from bot.settings import Settings
 from bot.store import Store
 
@@ -123,6 +126,9 @@ async def test_a_key_stored_under_another_secret_is_never_sent(
     assert ring.source("42") == "unreadable"
     with pytest.raises(StoredKeyUnreadable, match="/eon key 42"):
         ring.api_key_for("42")  # neither garbage nor the default key stands in
+    why = "stored under another SECRET_KEY" if secret is not None else "SECRET_KEY is not set"
+    with pytest.raises(StoredKeyUnreadable, match=why):
+        ring.api_key_for("42")  # neither garbage nor the default key stands in
     assert ring.api_key_for("43") is not None  # other projects are unaffected
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == 1 and "project(s) 42" in said[0] and "\n" not in said[0]
@@ -143,3 +149,89 @@ def test_sqlite_file_holds_no_key(tmp_path: Path) -> None:
     asyncio.run(go())
     for path in tmp_path.iterdir():
         assert KEY.get_secret_value().encode() not in path.read_bytes(), path
+
+
+async def test_the_home_tab_sees_a_stored_key_masked(store: Store) -> None:
+    ring = KeyRing(settings(), store)
+    await ring.add("42", KEY, role="admin", user="U1")
+    assert ring.masked("42") == "ei_…abcd"
+    assert ring.masked("43") is None
+
+
+class Condition:
+    """Records what the database's condition is told."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, object]] = []
+
+    def failed(self, doing: str, error: object, key: str = "") -> None:
+        self.told.append((doing, error))
+
+
+class Failing:
+    """The store, whose first two reads of the keys fail: the database away, then a bug."""
+
+    def __init__(self, store: Store) -> None:
+        self._store, self.reads, self.third = store, 0, asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def sealed_keys(self) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            raise ConnectionRefusedError("database away")
+        if self.reads == 2:
+            raise KeyError("a bug")
+        self.third.set()
+        return await self._store.sealed_keys()
+
+
+async def test_a_failed_refresh_is_told_by_kind_and_the_next_one_comes(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    failing, database = Failing(store), Condition()
+    ring = KeyRing(settings(), failing, database=database)  # type: ignore[arg-type]
+    runner = asyncio.create_task(ring.run(every=0.0))
+    try:
+        await asyncio.wait_for(failing.third.wait(), 30.0)  # a hang guard
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    [(doing, error)] = database.told
+    assert doing == "reading the stored Edge Impulse keys"
+    assert isinstance(error, ConnectionRefusedError)
+    [bug] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert bug.getMessage() == "reading the stored Edge Impulse keys failed unexpectedly"
+    assert bug.exc_info is not None and bug.exc_info[0] is KeyError
+
+
+IDS = [str(i) for i in range(1, 12)]
+FIX = (
+    "their projects are not polled until SECRET_KEY is the one they were stored with, or their "
+    "keys are added again with /eon key PROJECT_ID"
+)
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (resealed_line(IDS), "re-sealed 11 stored Edge Impulse key(s) (project(s) 1, 2, 3, 4, 5, "
+         "6, 7, 8, 9, 10 …) under SECRET_KEY; SECRET_KEY_PREVIOUS can go once `eon-bot check` "
+         "finds none left under it"),
+        (resealed_line(IDS[:10]), "re-sealed 10 stored Edge Impulse key(s) (project(s) 1, 2, 3, "
+         "4, 5, 6, 7, 8, 9, 10) under SECRET_KEY; SECRET_KEY_PREVIOUS can go once `eon-bot "
+         "check` finds none left under it"),
+        (unreadable_line(IDS, secret_key_set=True), "11 stored Edge Impulse key(s) (project(s) "
+         "1, 2, 3, 4, 5, 6, 7, 8, 9, 10 …) cannot be decrypted: they were stored under another "
+         f"SECRET_KEY; {FIX}"),
+        (unreadable_line(IDS[:10], secret_key_set=False), "10 stored Edge Impulse key(s) "
+         "(project(s) 1, 2, 3, 4, 5, 6, 7, 8, 9, 10) cannot be decrypted: they need SECRET_KEY, "
+         f"unset; {FIX}"),
+        (unreadable_line(["7"], secret_key_set=True, rotating=True), "1 stored Edge Impulse "
+         "key(s) (project(s) 7) cannot be decrypted: they open under neither SECRET_KEY nor "
+         f"SECRET_KEY_PREVIOUS; {FIX}"),
+    ],
+)  # fmt: skip
+def test_the_keys_lines_name_at_most_ten_projects_and_the_fix(line: str, said: str) -> None:
+    assert line == said
