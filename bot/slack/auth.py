@@ -51,6 +51,7 @@ REQUIRED_SCOPES: dict[str, str] = {
     "groups:read": "member_joined_channel in private channels",
     "files:write": "uploading the run's chart into the card's thread",
     "users:read": "/eon key with ADMIN_USER_IDS empty (telling workspace admins by users.info)",
+    "im:write": "a run's end by direct message to who asked (the card's 🔔 button)",
 }
 RETRY = Backoff(initial=1.0, cap=15.0)  # 1, 2, 4, 8 s, then every 15 s
 

@@ -8,6 +8,8 @@ from bot.core.outage import Outage
 from bot.store.actions import ActionRecord
 from bot.store.alerts import Added as AlertAdded
 from bot.store.alerts import StoredAlert
+from bot.store.bells import Rang as BellRang
+from bot.store.bells import person_address, person_of
 from bot.store.ei_keys import SealedKey
 from bot.store.leases import LeaseLost
 from bot.store.mirror import Subscription, project_order
@@ -25,6 +27,7 @@ __all__ = [
     "UNKNOWN",
     "ActionRecord",
     "AlertAdded",
+    "BellRang",
     "StoredAlert",
     "DELIVER",
     "POLL",
@@ -38,6 +41,8 @@ __all__ = [
     "Subscription",
     "database_away",
     "parse_url",
+    "person_address",
+    "person_of",
     "project_order",
     "redact_url",
 ]

@@ -20,6 +20,7 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v8  `actions.claimed_by`: the replica that claimed a click, so a claim whose process died
         is told at once, not only when its claim expires
     v9  `alerts`: channels' threshold alerts (`/eon alert`)
+    v10  `bells`: who asked for a run's end by direct message ("🔔 Tell me when it ends")
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from bot.errors import ConfigError
 from bot.store.schema import (
     UtcDateTime,
     alerts,
+    bells,
     digest,
     ei_keys,
     leases,
@@ -273,6 +275,11 @@ def _alerts(conn: Connection) -> None:
     alerts.create(conn)
 
 
+def _bells(conn: Connection) -> None:
+    """v9 → v10."""
+    bells.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -283,6 +290,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _snapshot_patches,
     _action_owners,
     _alerts,
+    _bells,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

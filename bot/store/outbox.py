@@ -14,6 +14,7 @@ from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
 from bot.store.backend import Backend
+from bot.store.bells import bell_for_row, people_with_work
 from bot.store.leases import LeaseLost, Leases
 from bot.store.schema import (
     ABANDONED,
@@ -127,14 +128,17 @@ class Outbox:
         async with self._backend.read() as conn:
             for channel_id, rows_owed in await conn.execute(query):
                 found[channel_id] = found.get(channel_id, False) or bool(rows_owed)
+            for person in await conn.scalars(people_with_work()):  # ends owed by DM
+                found[str(person)] = True
         return found
 
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
-        """Rows to post in the channel, oldest first; none of paused subscriptions."""
+        """Rows to post in the channel, oldest first; none of paused subscriptions; to a person
+        (`bells.person_address`), the ends they still ask for."""
         query = (
             select(outbox)
             .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
-            .where(exists().where(self._active()))
+            .where(or_(exists().where(self._active()), bell_for_row()))
             .order_by(outbox.c.id)
             .limit(limit)
         )

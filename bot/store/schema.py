@@ -12,6 +12,7 @@
     actions         one row per (project, run, action, trial) done from Slack (`actions`)
     project_names   per project: its name from Edge Impulse and when it was asked (`names`)
     alerts          (channel_id, project_id, rule_hash): a channel's threshold alerts (`alerts`)
+    bells           (project_id, run_hash, user_id): who asked for a run's end by DM (`bells`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -250,5 +251,23 @@ alerts = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("channel_id", "project_id", "rule_hash", name="alerts_once"),
     Index("alerts_project", "project_id"),
+    sqlite_autoincrement=True,
+)
+
+# "🔔 Tell me when it ends" (`bot.store.bells`): a person's request for a run's end by direct
+# message; `rung` once that end is queued to them (an outbox row addressed to `@` + user_id).
+bells = Table(
+    "bells",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # the order the card names
+    Column("project_id", String, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("run_hash", String(64), nullable=False),  # digest(run_id)
+    Column("user_id", String, nullable=False),  # Slack user id
+    Column("channel_id", String, nullable=False),  # where the card's button was clicked
+    Column("rung", Boolean, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("project_id", "run_hash", "user_id", name="bells_once"),
+    Index("bells_user", "user_id", "project_id"),
     sqlite_autoincrement=True,
 )

@@ -7,7 +7,7 @@ pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQU
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
 `subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
-`names`, `alerts`.
+`names`, `alerts`, `bells`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
 `Store` builds them and offers their methods as its own (`via`), so callers see one object.
@@ -26,6 +26,7 @@ from bot.store import url
 from bot.store.actions import Actions
 from bot.store.alerts import Alerts
 from bot.store.backend import Backend
+from bot.store.bells import Bells
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
@@ -74,6 +75,7 @@ class Store:
         self._actions = Actions(backend, now, self._polls)
         self._outages = Outages(backend)
         self._names = Names(backend)
+        self._bells = Bells(backend, now)
 
     @classmethod
     async def open(cls, database_url: str, *, now: Callable[[], datetime] = utcnow) -> Store:
@@ -162,6 +164,12 @@ class Store:
     add_alert = via("_alerts", Alerts.add_alert)
     alerts = via("_alerts", Alerts.alerts)
     remove_alerts = via("_alerts", Alerts.remove_alerts)
+
+    add_bell = via("_bells", Bells.add_bell)
+    remove_bell = via("_bells", Bells.remove_bell)
+    bells_of = via("_bells", Bells.bells_of)
+    bell_channel = via("_bells", Bells.bell_channel)
+    ring_due = via("_bells", Bells.ring_due)
 
     project_name = via("_names", Names.project_name)
     project_names = via("_names", Names.project_names)

@@ -579,3 +579,18 @@ def test_terminal_printer_marks_broadcast_and_multiline_replies() -> None:
         "      line two",
         "    ↳ (also sent to the channel) shout",
     ]  # an edit that changes nothing visible is not shown
+
+
+async def test_conversations_open_gives_one_dm_per_person(fake: FakeSlack) -> None:
+    """`conversations.open` with one user: the same `D…` id each time, where messages go."""
+    slack = client(fake)
+    first = await slack.conversations_open(users="U0ADA")
+    again = await slack.conversations_open(users="U0ADA")
+    dm = first["channel"]["id"]
+    assert dm.startswith("D") and again["channel"]["id"] == dm
+    assert (await slack.conversations_open(users="U0BOB"))["channel"]["id"] != dm
+    await slack.chat_postMessage(channel=dm, text="hello")
+    assert [m.text for m in fake.messages(dm)] == ["hello"]
+    for users in ("", "U0ADA,U0BOB", "C0CHANNEL"):
+        with pytest.raises(SlackApiError):
+            await slack.conversations_open(users=users)

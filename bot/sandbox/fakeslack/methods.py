@@ -1,7 +1,7 @@
 """The Web API methods the bot calls, each as Slack answers it: `auth.test`, `chat.postMessage`,
 `chat.update`, `chat.postEphemeral`, `chat.getPermalink`, `conversations.history`,
-`conversations.replies`,
-`conversations.info`, and `apps.connections.open` for Socket Mode."""
+`conversations.replies`, `conversations.info`, `conversations.open` (a direct message with
+one person), and `apps.connections.open` for Socket Mode."""
 
 from __future__ import annotations
 
@@ -187,6 +187,19 @@ class WebApiMethods(SlackState):
             "has_more": bool(next_cursor),
             "response_metadata": {"next_cursor": next_cursor},
         }
+
+    def _open_im(self, args: JSONDict) -> JSONDict:
+        """The direct message with one person (`users=U…`): the same `D…` id every time, as
+        Slack answers for an existing conversation; several users (a group DM) is refused."""
+        users = [u for u in str(opt_str(args, "users") or "").split(",") if u]
+        if not users:
+            raise ApiError("users_list_not_supplied")
+        if len(users) > 1:
+            raise ApiError("not_enough_users")  # what Slack says outside of mpim scopes
+        user = users[0].strip()
+        if not user.startswith(("U", "W")) or not user[1:].isalnum():
+            raise ApiError("user_not_found")
+        return {"ok": True, "channel": {"id": f"D{user[1:]}"}}
 
     def _info(self, args: JSONDict) -> JSONDict:
         channel = str(opt_str(args, "channel"))

@@ -106,6 +106,7 @@ class FakeSlack(FileMethods, ViewMethods):
             "conversations.history": self._history,
             "conversations.replies": self._replies,
             "conversations.info": self._info,
+            "conversations.open": self._open_im,
             "apps.connections.open": self._connections_open,
             "files.getUploadURLExternal": self._get_upload_url,
             "files.completeUploadExternal": self._complete_upload,

@@ -49,6 +49,7 @@ class CardStore(StopStore, Protocol):
     ) -> Card | None: ...
     async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]: ...
     async def mark_card_rendered(self, card: Card, version: int) -> None: ...
+    async def bells_of(self, project_id: str, run_id: str) -> list[str]: ...
 
 
 class CardEditor:
@@ -85,12 +86,13 @@ class CardEditor:
                 held.append(shown + gap)
                 continue
             earlier = await self.earlier(channel, summary)
-            stop = (
-                await stop_of(self._store, card.project_id, card.run_id)
-                if summary.finished
-                else None
-            )
-            await self.edit(channel, card.ts, render_card(summary, earlier, stop), what="card")
+            if summary.finished:
+                stop = await stop_of(self._store, card.project_id, card.run_id)
+                bells: list[str] = []
+            else:
+                stop, bells = None, await self._store.bells_of(card.project_id, card.run_id)
+            message = render_card(summary, earlier, stop, bells)
+            await self.edit(channel, card.ts, message, what="card")
             if summary.finished:
                 self._shown.pop((channel, card.ts), None)
             else:
@@ -118,19 +120,24 @@ class CardEditor:
         )
         if card is None:
             return None
-        if (channel, card.ts) not in self._permalinks:
+        return await self.permalink(channel, card.ts)
+
+    async def permalink(self, channel: str, ts: str) -> str | None:
+        """The message's permalink, asked of Slack once per message; None when Slack refuses
+        (not asked again) or does not answer (asked again next time)."""
+        if (channel, ts) not in self._permalinks:
             link: str | None = None
             try:
-                response = await self._slack.chat_getPermalink(channel=channel, message_ts=card.ts)
+                response = await self._slack.chat_getPermalink(channel=channel, message_ts=ts)
                 link = str(response.get("permalink") or "") or None
             except (SlackApiError, *TRANSPORT_ERRORS) as error:
                 failure = slack_failure(error)
                 if isinstance(failure, SlackOutcomeUnknown) or failure.code == "ratelimited":
                     return None  # asked again at the next edit
                 # Slack refuses: not asked again for this card.
-                log.warning("no permalink for card %s in %s: %s", card.ts, channel, failure.code)
-            self._permalinks[(channel, card.ts)] = link
-        return self._permalinks[(channel, card.ts)]
+                log.warning("no permalink for card %s in %s: %s", ts, channel, failure.code)
+            self._permalinks[(channel, ts)] = link
+        return self._permalinks[(channel, ts)]
 
     async def edit(self, channel: str, ts: str, message: Message, *, what: str) -> None:
         """chat.update; a message that is gone is left alone, any other failure raised as its

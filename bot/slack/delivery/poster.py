@@ -30,7 +30,7 @@ from bot.metrics import Metrics
 from bot.slack.charts import ChartStore, ChartUploads, is_message_of
 from bot.slack.delivery.cards import CardEditor
 from bot.slack.delivery.stops import StopStore, stop_of
-from bot.slack.delivery.verdicts import Failed
+from bot.slack.delivery.verdicts import Failed, Pause, judge
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import (
     LIMITS,
@@ -39,7 +39,8 @@ from bot.slack.render import (
     render_retried_failure,
     render_run_started_card,
 )
-from bot.store import Card, OutboxRow
+from bot.slack.render.bell import render_bell_end
+from bot.store import Card, OutboxRow, person_of
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,9 @@ class PosterStore(ChartStore, StopStore, Protocol):
         self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
     ) -> bool: ...
     async def count_failure(self, row_id: int, error: str) -> int: ...
+    async def mark_given_up(self, row_id: int, error: str) -> None: ...
+    async def bell_channel(self, user_id: str, project_id: str, run_id: str) -> str | None: ...
+    async def bells_of(self, project_id: str, run_id: str) -> list[str]: ...
 
 
 class Poster:
@@ -86,11 +90,16 @@ class Poster:
         self._owner = owner
         self._claim_s = claim_s
         self.charts = ChartUploads(store=store, slack=slack, find_posted=self._find_posted)
+        self._dms: dict[str, str] = {}  # user id -> their DM's channel id (conversations.open)
 
     async def deliver(self, row: OutboxRow) -> None:
         """Post the row once (or find it posted); raises `Failed`, or a `SlackError` that
         stops the channel, when Slack did not take it."""
         event = row.event
+        user = person_of(row.channel_id)
+        if user is not None:
+            await self._deliver_dm(row, user)
+            return
         card = await self._card(row)
         if event.kind is EventKind.RUN_CHART:
             await self.charts.deliver(row, card)  # raises only what stops the channel
@@ -124,6 +133,62 @@ class Poster:
             self._metrics.delivery_delay.observe(max(0.0, delay))
         if card_version is not None:
             self._cards.shown(row.channel_id, ts)
+
+    async def _deliver_dm(self, row: OutboxRow, user: str) -> None:
+        """A run's end to the person who asked ("🔔 Tell me when it ends"), in their DM, once:
+        looked up there first when an attempt's outcome is unknown. A DM Slack will not open
+        or take (the person left, the app may not write to them) is given up, never pausing
+        anything else."""
+        try:
+            dm = await self._open_dm(row, user)
+            if row.state == "attempting":
+                ts = await self._find_posted(row, None, channel=dm)
+                if ts is not None:
+                    await self._store.mark_sent(row.id, ts=ts)
+                    return
+            message = render_bell_end(await self._told(row), await self._thread_link(row, user))
+            if not await self._store.mark_attempting(
+                row.id, owner=self._owner, claim_s=self._claim_s
+            ):
+                return
+            ts = await self._post(row, message, thread_ts=None, broadcast=False, channel=dm)
+        except Failed as failed:
+            verdict = judge(failed.error, failed.attempts or 1, max_wait_s=1.0)
+            if not isinstance(verdict, Pause):  # what a channel would be paused for
+                raise
+            log.warning("giving up the DM to %s: Slack says %s", user, failed.error.code)
+            await self._store.mark_given_up(row.id, failed.error.code)
+            return
+        await self._store.mark_sent(row.id, ts=ts)
+        log.info("posted the end of a run of project %s to a DM", row.project_id)
+
+    async def _open_dm(self, row: OutboxRow, user: str) -> str:
+        """The person's DM channel (`conversations.open`, asked once per process)."""
+        if user not in self._dms:
+            try:
+                response = await self._slack.conversations_open(users=user)
+            except (SlackApiError, *TRANSPORT_ERRORS) as error:
+                failure = slack_failure(error)
+                if isinstance(failure, SlackOutcomeUnknown):
+                    raise Failed(failure, None) from None
+                raise Failed(
+                    failure, await self._store.count_failure(row.id, failure.code)
+                ) from None
+            self._dms[user] = str((response.get("channel") or {}).get("id") or "")
+        return self._dms[user]
+
+    async def _told(self, row: OutboxRow) -> Event:
+        """The end as the channel tells it (who stopped the run, when it was from Slack)."""
+        stop = await stop_of(self._store, row.project_id, row.run_id) if row.run_id else None
+        return stop.told(row.event) if stop else row.event
+
+    async def _thread_link(self, row: OutboxRow, user: str) -> str | None:
+        """The permalink of the run's card where the person clicked the bell, if Slack has it."""
+        if row.run_id is None:
+            return None
+        channel = await self._store.bell_channel(user, row.project_id, row.run_id)
+        card = await self._store.card(channel, row.project_id, row.run_id) if channel else None
+        return await self._cards.permalink(card.channel_id, card.ts) if card else None
 
     async def _found(self, row: OutboxRow, card: Card | None) -> bool:
         """Whether the row, left `attempting`, is already in Slack (then marked sent)."""
@@ -164,13 +229,21 @@ class Poster:
         found = await self._store.run_summary(row.project_id, row.run_id)
         summary, version = found if found else (None, 0)
         earlier = await self._cards.earlier(row.channel_id, summary) if summary else None
-        return render_run_started_card(event, summary, earlier, stop), version
+        bells = await self._store.bells_of(row.project_id, row.run_id)
+        return render_run_started_card(event, summary, earlier, stop, bells), version
 
     async def _post(
-        self, row: OutboxRow, message: Message, *, thread_ts: str | None, broadcast: bool
+        self,
+        row: OutboxRow,
+        message: Message,
+        *,
+        thread_ts: str | None,
+        broadcast: bool,
+        channel: str | None = None,
     ) -> str:
+        """`channel`: where to post, when not the row's own (a person's DM)."""
         args: dict[str, Any] = {
-            "channel": row.channel_id,
+            "channel": channel or row.channel_id,
             "text": message.text,
             "blocks": message.blocks,
             "metadata": message.metadata,
@@ -206,17 +279,20 @@ class Poster:
         text_only = args | {"blocks": None, "text": args["text"][: LIMITS.fallback_text]}
         return await self._slack.chat_postMessage(**text_only)
 
-    async def _find_posted(self, row: OutboxRow, card: Card | None) -> str | None:
-        """The ts of the row's message if Slack has it (matched by the metadata's event key)."""
+    async def _find_posted(
+        self, row: OutboxRow, card: Card | None, *, channel: str | None = None
+    ) -> str | None:
+        """The ts of the row's message if Slack has it (matched by the metadata's event key);
+        `channel`: where to look, when not the row's own (a person's DM)."""
         try:
-            return await self._look_up(row, card)
+            return await self._look_up(row, card, channel or row.channel_id)
         except (SlackApiError, *TRANSPORT_ERRORS) as error:
             failure = slack_failure(error)
             if isinstance(failure, SlackOutcomeUnknown):  # an outage, not a refusal
                 raise Failed(failure, None) from None
             raise Failed(failure, await self._store.count_failure(row.id, failure.code)) from None
 
-    async def _look_up(self, row: OutboxRow, card: Card | None) -> str | None:
+    async def _look_up(self, row: OutboxRow, card: Card | None, channel: str) -> str | None:
         """In the card's thread (a reply), else in the channel since before the row was made."""
         oldest = row.created_at.timestamp() - LOOKUP_WINDOW_S
         in_thread = card is not None and row.event.kind is not EventKind.RUN_STARTED
@@ -224,7 +300,7 @@ class Poster:
         while True:
             if in_thread and card is not None:
                 page = await self._slack.conversations_replies(
-                    channel=row.channel_id,
+                    channel=channel,
                     ts=card.ts,
                     include_all_metadata=True,
                     limit=200,
@@ -232,7 +308,7 @@ class Poster:
                 )
             else:
                 page = await self._slack.conversations_history(
-                    channel=row.channel_id,
+                    channel=channel,
                     oldest=f"{oldest:.6f}",
                     include_all_metadata=True,
                     limit=200,

@@ -42,6 +42,7 @@ class SchedulerStore(Protocol):
         self, kind: str, names: Iterable[str], owner: str, ttl_s: float
     ) -> list[str]: ...
     async def release(self, owner: str, kind: str, names: Iterable[str] | None = None) -> None: ...
+    async def ring_due(self) -> int: ...
 
 
 class ChannelScheduler:
@@ -121,6 +122,7 @@ class ChannelScheduler:
         self._news, self._drained, self._look_everywhere = set(), set(), False
         try:
             if everywhere:
+                await self._store.ring_due()  # runs ended that people asked to hear of by DM
                 found = await self._store.work()
             else:
                 found = await self._store.work(projects=projects, channels=channels)

@@ -7,6 +7,7 @@
     app_home            the Home tab, published when opened (home_view: what it shows, pure)
     studio_link         the "Open in Studio" button's click
     run_buttons         clicks on "Stop the run", "Extend the search", "Use this trial"
+    bell_buttons        clicks on "🔔 Tell me when it ends" and "🔕 Take me off"
     member_joined       the bot invited back into a paused channel
     channel_unarchive   a paused, archived channel unarchived
 
@@ -19,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.slack.listeners import (
     app_home,
+    bell_buttons,
     channel_unarchive,
     eon,
     eon_key,
@@ -34,6 +36,7 @@ LISTENERS = (
     app_home,
     studio_link,
     run_buttons,
+    bell_buttons,
     member_joined,
     channel_unarchive,
 )

@@ -15,7 +15,7 @@ from bot.core.rules import Rule
 from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
-from bot.store import ActionRecord, AlertAdded
+from bot.store import ActionRecord, AlertAdded, BellRang
 from bot.tuner.keys import KeyVerdict
 
 if TYPE_CHECKING:
@@ -84,6 +84,11 @@ class ListenerStore(Protocol):
     async def remove_alerts(
         self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
     ) -> list[str]: ...
+    async def add_bell(
+        self, project_id: str, run_id: str, user_id: str, channel_id: str
+    ) -> BellRang: ...
+    async def remove_bell(self, project_id: str, run_id: str, user_id: str) -> bool: ...
+    async def ring_due(self) -> int: ...
 
 
 def _nothing() -> None:

@@ -8,6 +8,7 @@ from typing import Final
 
 from slack_sdk.models.blocks import (
     Block,
+    ButtonElement,
     DividerBlock,
 )
 
@@ -17,6 +18,7 @@ from bot.core.run_name import LABEL_CHARS, says_eon_tuner
 from bot.core.status_text import STATE, TRAINING_LABEL, status_lines, training_words
 from bot.core.summary import RunSummary
 from bot.slack.render.actions import Stop, card_buttons
+from bot.slack.render.bell import bell_button, bell_line
 from bot.slack.render.blocks import (
     ERROR_CHARS,
     LIMITS,
@@ -134,11 +136,24 @@ def top_text(summary: RunSummary) -> tuple[str, int]:
     return "\n".join(lines), total - len(lines)
 
 
+def bell_buttons(summary: RunSummary) -> list[ButtonElement]:
+    """ "🔔 Tell me when it ends" while the run runs (as "Stop the run" is shown)."""
+    if summary.run_id is None or summary.finished or summary.running is not True:
+        return []
+    bell = bell_button(summary.project_id, summary.run_id)
+    return [bell] if bell else []
+
+
 def card_blocks(
-    summary: RunSummary, earlier_card: str | None = None, stop: Stop | None = None
+    summary: RunSummary,
+    earlier_card: str | None = None,
+    stop: Stop | None = None,
+    bells: Sequence[str] = (),
 ) -> list[Block | None]:
+    """`bells`: who asked for the end by DM (user ids), named while the run runs."""
     top, more = top_text(summary)
     continues = continues_text(summary, earlier_card)
+    asked = bell_line(bells) if not summary.finished else None
     return [
         header_block(card_title(summary)),
         context_block(continues) if continues else None,
@@ -149,7 +164,8 @@ def card_blocks(
         context_block(f"…and {more} more completed {'trial' if more == 1 else 'trials'}")
         if more > 0 and top
         else None,
-        studio_button(summary.studio_url, *card_buttons(summary)),
+        studio_button(summary.studio_url, *card_buttons(summary), *bell_buttons(summary)),
+        context_block(asked) if asked else None,
     ]
 
 
@@ -168,14 +184,17 @@ def card_text(
 
 
 def render_card(
-    summary: RunSummary, earlier_card: str | None = None, stop: Stop | None = None
+    summary: RunSummary,
+    earlier_card: str | None = None,
+    stop: Stop | None = None,
+    bells: Sequence[str] = (),
 ) -> Message:
     """The run card: one top-level message per run, edited in place as the run moves. It
     carries no metadata: the notification that first posts it carries the event's own.
     `earlier_card`: the permalink of the card of the run this one continues, if any; `stop`:
-    who stopped the run from Slack, if anyone."""
+    who stopped the run from Slack, if anyone; `bells`: who asked for its end by DM."""
     return build_message(
-        card_text(summary, earlier_card, stop), card_blocks(summary, earlier_card, stop)
+        card_text(summary, earlier_card, stop), card_blocks(summary, earlier_card, stop, bells)
     )
 
 
@@ -184,12 +203,13 @@ def render_run_started_card(
     summary: RunSummary | None,
     earlier_card: str | None = None,
     stop: Stop | None = None,
+    bells: Sequence[str] = (),
 ) -> Message:
     """The `eon_run_started` notification is the card itself, with that event's metadata;
     without a summary it falls back to the plain event message."""
     if summary is None:
         return render_event(event)
-    card = render_card(summary, earlier_card, stop)
+    card = render_card(summary, earlier_card, stop, bells)
     return Message(text=card.text, blocks=card.blocks, metadata=event_metadata(event))
 
 
