@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from bot.conditions import Condition
 from bot.core.events import Event, Snapshot
+from bot.core.summary import RunSummary
 from bot.errors import TunerApiError
 from bot.tuner.client import TunerClient
 from bot.tuner.project_info import fetch_project_name
@@ -126,6 +127,15 @@ class ProjectNames:
             await self._store.put_project_name(project_id, name, at)
         except Exception as error:  # kept in memory; the next process asks again
             self._trouble.failed("storing the project's name", error, key=project_id)
+
+
+def named(summaries: Iterable[RunSummary], name: str | None) -> tuple[RunSummary, ...]:
+    """Summaries of runs a poll closed with the project's name, as `stamped` names the
+    snapshot's: their cards' last edit keeps it."""
+    return tuple(
+        s if name is None or s.project_name == name else s.model_copy(update={"project_name": name})
+        for s in summaries
+    )
 
 
 def stamped(

@@ -21,7 +21,7 @@ from bot.core.events import EventKind, Snapshot
 from bot.core.increment import Read
 from bot.core.outage import Outage, after_success
 from bot.core.stall import stall_due, watch_progress
-from bot.service.names import stamped
+from bot.service.names import named, stamped
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class Saver:
             outage=recovered.outage,
             start_event=started_event(fresh),
             owner=self._owner,
-            closed=read.closed,
+            closed=named(read.closed, name),
         )
         for event in events:
             if event.kind is EventKind.RUN_STARTED:

@@ -360,6 +360,28 @@ class Outbox:
         found = [(str(row.ts), Event.model_validate_json(row.event)) for row in rows]
         return [(ts, event) for ts, event in found if event.trial_id == trial_id]
 
+    async def sent_of_run(
+        self, channel_id: str, project_id: str, run_id: str, kinds: Collection[EventKind]
+    ) -> list[tuple[str, Event]]:
+        """(ts, event) of the run's messages of `kinds` posted in the channel, oldest first:
+        what is edited when a button on them no longer applies."""
+        query = (
+            select(outbox.c.ts, outbox.c.event)
+            .where(
+                outbox.c.channel_id == channel_id,
+                outbox.c.project_id == project_id,
+                outbox.c.run_id == run_id,
+                outbox.c.kind.in_([kind.value for kind in kinds]),
+                outbox.c.state == SENT,
+                outbox.c.ts.is_not(None),
+                outbox.c.ts != "",
+            )
+            .order_by(outbox.c.id)
+        )
+        async with self._backend.read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [(str(row.ts), Event.model_validate_json(row.event)) for row in rows]
+
     async def waiting_count(self) -> int:
         """Notifications not yet posted (pending or attempting, paused channels included),
         for the `eonbot_outbox_waiting` gauge."""

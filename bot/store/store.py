@@ -133,6 +133,7 @@ class Store:
     dirty_cards = via("_outbox", Outbox.dirty_cards)
     mark_card_rendered = via("_outbox", Outbox.mark_card_rendered)
     sent_failures = via("_outbox", Outbox.sent_failures)
+    sent_of_run = via("_outbox", Outbox.sent_of_run)
     sent_count = via("_outbox", Outbox.sent_count)
     waiting_count = via("_outbox", Outbox.waiting_count)
 

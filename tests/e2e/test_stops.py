@@ -102,3 +102,40 @@ async def test_a_stopped_extended_search_is_stopped_under_its_name(tmp_path: Pat
         assert "stopped" in outcome.text and "(extended search)" in outcome.text, outcome.text
         shown = everything(stack.slack)
         assert not JOB_ID_NAME.search(shown), JOB_ID_NAME.findall(shown)
+
+
+def latest_with(fake: FakeSlack, kind: str) -> Message:
+    [message] = [m for m in fake.messages(CHANNEL) if m.event_type == kind]
+    return message
+
+
+async def test_after_extend_the_earlier_card_keeps_its_name_and_extend_buttons_go(
+    tmp_path: Path,
+) -> None:
+    async with started(tmp_path) as (stack, clicker):
+        simulation = stack.controller.configure(stack.project_id, extend=False)
+        first = simulation.runs[0]
+        assert first.time_limit_at is not None
+        with explain(stack.bot):
+            await stack.bot.start()
+            await stack.watch()
+            await stack.advance(first.time_limit_at + 1)
+            notice = await stack.slack.wait_for(
+                lambda f: message_with(f, EXTEND), timeout=WAIT_S
+            )  # the time limit's: the run has not ended yet
+            earlier = stack.slack.top_level(CHANNEL)[0]
+            named = earlier.text.splitlines()[0].split(" · ", 1)[-1]  # "… · <project label>"
+            await clicker.press(notice, EXTEND, USER)  # the end is seen with the extension
+            await stack.slack.wait_for(lambda f: len(f.top_level(CHANNEL)) == 2, timeout=WAIT_S)
+            await stack.slack.wait_for(ends, timeout=WAIT_S)
+            extension = stack.controller.simulation(stack.project_id).runs[1]
+            await stack.advance(extension.first_start + 300)
+            await stack.slack.wait_for(
+                lambda f: "Running" in f.top_level(CHANNEL)[1].text, timeout=WAIT_S
+            )
+            await stack.slack.wait_for(lambda f: not message_with(f, EXTEND), timeout=WAIT_S)
+        card = stack.slack.message(CHANNEL, earlier.ts)
+        for version in [*card.edits, card]:
+            assert named in version.text.splitlines()[0], (named, version.text)
+        for kind in ("eon_time_limit_exceeded", "eon_job_finished"):
+            assert "eon_extend_search" not in repr(latest_with(stack.slack, kind).blocks)

@@ -111,6 +111,15 @@ def test_the_time_limit_and_the_end_offer_extend_and_the_best_trial() -> None:
     assert set(buttons) == {"extend", "use"}
     assert json.loads(buttons["use"]["value"]) == {"p": P, "r": RUN, "t": "a"}
     assert "kws <v2>" in buttons["use"]["confirm"]["text"]["text"]  # plain text: shown as is
+    # Once the search was extended from Slack, neither offers it again.
+    done = render_event(
+        run.event(EventKind.TIME_LIMIT_EXCEEDED, can_extend_search=True, extended=True)
+    )
+    assert acting_buttons(validated_dict(done.blocks)) == {}
+    assert done.text.endswith("The search was extended.")
+    ended = run.event(EventKind.JOB_FINISHED, outcome="completed", can_extend_search=True,
+                      extended=True, best_trial_id="a")  # fmt: skip
+    assert set(acting_buttons(render_event(ended).blocks)) == {"use"}
 
 
 def validated_dict(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ above.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from slack_sdk.errors import SlackApiError
@@ -29,7 +30,7 @@ from bot.errors import SlackOutcomeUnknown, SlackUnrenderable
 from bot.metrics import Metrics
 from bot.slack.charts import ChartStore, ChartUploads, is_message_of
 from bot.slack.delivery.cards import CardEditor
-from bot.slack.delivery.stops import StopStore, stop_of
+from bot.slack.delivery.stops import StopStore, extended, stop_of
 from bot.slack.delivery.verdicts import Failed, Pause, judge
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import (
@@ -52,6 +53,9 @@ BROADCAST_KINDS = frozenset(
         EventKind.THRESHOLD_MET,  # what the channel asked to hear of, seen outside the thread
     }
 )
+_COMPOSED = frozenset(
+    {EventKind.RUN_STARTED, EventKind.JOB_FINISHED, EventKind.TIME_LIMIT_EXCEEDED}
+)  # what `Poster._compose` reads the store for
 LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked for
 
 
@@ -62,6 +66,9 @@ class PosterStore(ChartStore, StopStore, Protocol):
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
     async def sent_failures(
         self, channel_id: str, project_id: str, trial_id: str
+    ) -> list[tuple[str, Event]]: ...
+    async def sent_of_run(
+        self, channel_id: str, project_id: str, run_id: str, kinds: Collection[EventKind]
     ) -> list[tuple[str, Event]]: ...
     async def mark_attempting(
         self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
@@ -110,6 +117,8 @@ class Poster:
             # The run already has its card here (a channel that watched it before).
             await self._store.mark_sent(row.id, ts=card.ts)
             return
+        if event.kind is EventKind.ACTION_TAKEN:
+            await self._mark_extended(row)  # before the audit line, as failures below
         if event.kind is EventKind.TRIAL_COMPLETED:
             # Before the completion is posted, so a crash in between cannot lose the edit.
             await self._mark_failures_retried(row)
@@ -213,6 +222,19 @@ class Poster:
             message = render_retried_failure(failure)
             await self._cards.edit(channel, ts, message, what="failure message")
 
+    async def _mark_extended(self, row: OutboxRow) -> None:
+        """Once the search is extended, its time-limit notice and end here lose their
+        "Extend" button (it would only answer "already done") and say it was extended."""
+        p = row.event.payload
+        if p.get("action") != "extend" or p.get("outcome") == "unknown" or row.run_id is None:
+            return
+        kinds = (EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED)
+        found = await self._store.sent_of_run(row.channel_id, row.project_id, row.run_id, kinds)
+        for ts, event in found:
+            if event.payload.get("can_extend_search") is True:
+                extended = event.model_copy(update={"payload": {**event.payload, "extended": True}})
+                await self._cards.edit(row.channel_id, ts, render_event(extended), what="notice")
+
     async def _card(self, row: OutboxRow) -> Card | None:
         if row.run_id is None:
             return None
@@ -221,7 +243,13 @@ class Poster:
     async def _compose(self, row: OutboxRow) -> tuple[Message, int | None]:
         """The row's message; a run's end (and a card posted after it) says who stopped it."""
         event = row.event
-        if row.run_id is None or event.kind not in (EventKind.RUN_STARTED, EventKind.JOB_FINISHED):
+        if row.run_id is None or event.kind not in _COMPOSED:
+            return render_event(event), None
+        if event.payload.get("can_extend_search") is True and await extended(
+            self._store, row.project_id, row.run_id
+        ):  # extended already: its "Extend" no longer applies (`_mark_extended`)
+            event = event.model_copy(update={"payload": {**event.payload, "extended": True}})
+        if event.kind is EventKind.TIME_LIMIT_EXCEEDED:
             return render_event(event), None
         stop = await stop_of(self._store, row.project_id, row.run_id)
         if event.kind is EventKind.JOB_FINISHED:

@@ -50,3 +50,12 @@ async def stop_of(store: StopStore, project_id: str, run_id: str) -> Stop | None
         if record.action == "stop" and record.state in CONFIRMED | ASKED:
             return Stop(record.user_id, confirmed=record.state in CONFIRMED)
     return None
+
+
+async def extended(store: StopStore, project_id: str, run_id: str) -> bool:
+    """Whether the run's search was extended from Slack (Edge Impulse said it did): its
+    "Extend" buttons no longer apply."""
+    return any(
+        record.action == "extend" and record.state in CONFIRMED
+        for record in await store.actions_of(project_id, run_id)
+    )

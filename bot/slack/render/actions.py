@@ -115,7 +115,7 @@ def event_buttons(event: Event) -> list[ButtonElement]:
         return []
     p = event.payload
     wanted: list[ButtonElement | None] = []
-    extendable = p.get("can_extend_search") is True
+    extendable = p.get("can_extend_search") is True and p.get("extended") is not True
     if extendable and event.kind in (EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED):
         wanted.append(action_button("extend", event.project_id, event.run_id))
     best = p.get("best_trial_id")

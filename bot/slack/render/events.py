@@ -83,6 +83,7 @@ def _event_line(event: Event) -> str:
             return f"{_failed_line(event)}{maybe}"
         case EventKind.TIME_LIMIT_EXCEEDED:
             extend = extend_text(p.get("can_extend_search"), button=offers(event, "extend"))
+            extend = " The search was extended." if p.get("extended") is True else extend
             return f"⏱ The EON Tuner run in {project} reached its time limit.{extend}"
         case EventKind.JOB_FINISHED:
             return _finished_line(event)
