@@ -85,7 +85,7 @@ async def test_a_name_is_asked_once_then_daily_or_when_the_key_changes(world: Wo
     # told at the first answer (a card drawn before it gets the name) and at the new name
     assert await world.names.name("1") == "Wake word" and world.renamed == ["1", "1"]
 
-    world.keys["1"] = "another key"
+    world.keys["1"] = "another-key"
     await world.names.name("1")
     await _settled(world.names)
     assert world.infos.requests["1"] == 3
