@@ -69,10 +69,14 @@ def _simulator(conn: Connection, speed: float, trials: int) -> None:
             seen: dict[str, list[float]] = defaultdict(list)
             respond = controller.respond
 
-            async def logged(project_id: str, render: Render | None = None) -> Any:
-                if render is None:  # a poll of the project's state (not a run's or the runs list)
+            async def logged(
+                project_id: str, render: Render | None = None, route: str | None = None
+            ) -> Any:
+                # A poll: of the project's state, or of its active jobs (the idle tier); not a
+                # run's state or the runs list.
+                if render is None or route == "jobs":
                     seen[project_id].append(time.time())
-                return await respond(project_id, render)
+                return await respond(project_id, render, route)
 
             controller.respond = logged  # type: ignore[method-assign]
             conn.send(server.url)
@@ -192,6 +196,7 @@ async def one_run(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 ei_api_url=sim_url,
                 database_url=database_url,
                 poll_interval=args.interval,
+                extra={"IDLE_FULL_READ": f"{args.idle_full_read:g}"},
             )
             bot = BotProcess(workdir, env)
             await bot.start()
@@ -367,6 +372,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=10.0, help="POLL_INTERVAL, s")
     parser.add_argument("--speed", type=float, default=20.0, help="simulated s per second")
     parser.add_argument("--trials", type=int, default=24, help="trials per simulated run")
+    parser.add_argument(
+        "--idle-full-read", type=float, default=1800.0, help="IDLE_FULL_READ, s (0: no idle tier)"
+    )
     args = parser.parse_args()
     args.running = args.n // 10 if args.running is None else min(args.running, args.n)
     results: list[dict[str, float]] = []
@@ -376,7 +384,8 @@ def main() -> None:
         print(f"  run {index + 1} of {args.repeat} done", file=sys.stderr)
     print(
         f"\n{args.n} projects ({args.running} running, {args.trials} trials each), {args.db}, "
-        f"POLL_INTERVAL={args.interval:g}, {args.duration:g} s window, {args.repeat} run(s)"
+        f"POLL_INTERVAL={args.interval:g}, IDLE_FULL_READ={args.idle_full_read:g}, "
+        f"{args.duration:g} s window, {args.repeat} run(s)"
     )
     print(f"  {'figure':34} {'min':>9} {'median':>9}  target")
     for name in results[0]:

@@ -9,6 +9,7 @@ second, and a traceback each would bury everything else in the log.
 `Unexpected` does the same for errors nothing expects (a bug): the traceback once per
 distinct error (its type and where it was raised), then a count at most once a minute.
 `Refusals` does it for requests refused at the door (a bad signature, a stale timestamp).
+`Once` says a lasting fact about a key (a route Edge Impulse refuses a project) once.
 """
 
 from __future__ import annotations
@@ -231,6 +232,24 @@ class Refusals:
             self.log.warning(
                 "%s (and %d more refused for this cause since the last such line)", said, repeats
             )
+
+
+@dataclass
+class Once:
+    """A lasting fact about a key (a project whose Edge Impulse refuses a read) said once in the
+    process's life: it does not pass, so repeating it would only bury other lines."""
+
+    log: logging.Logger
+    key_name: str = "project"
+    _said: set[str] = field(default_factory=set)
+
+    def __call__(self, key: str, message: str, *args: object) -> bool:
+        """Log `message % args` at WARNING unless said for `key` before; whether it was said now."""
+        if key in self._said:
+            return False
+        self._said.add(key)
+        self.log.warning(message, *args, extra={self.key_name: key})
+        return True
 
 
 DATABASE_FIX = "check that the database at DATABASE_URL is up and reachable; nothing is lost"

@@ -31,6 +31,7 @@ POLL_BUCKETS: Final = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0, 80
 # Seconds from a change seen to its post: a poll interval or two, more behind a rate limit.
 DELAY_BUCKETS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 900.0)
 _CODE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9_.]{0,47}$")
+_ROUTE: Final = re.compile(r"^[a-z][a-z/{}_-]{0,47}$")  # a template: no id, no key
 
 
 def label(text: str | None, *, default: str = "other") -> str:
@@ -45,8 +46,8 @@ class Metrics:
         r = self.registry
         self.polls = Counter(
             "eonbot_polls",
-            "Polls of a project's tuner state, by outcome: ok (a changed document stored), "
-            "unchanged, failed (with the error kind).",
+            "Polls of a project, by outcome: ok (a changed document stored), unchanged, idle "
+            "(the active jobs stood: no state read), failed (with the error kind).",
             ["outcome", "error"],
             registry=r,
         )
@@ -61,6 +62,7 @@ class Metrics:
             "Bytes of tuner state received from Edge Impulse.",
             registry=r,
         )
+        self._edge_impulse_metrics(r)
         self.slow_projects = Gauge(
             "eonbot_slow_projects",
             "Projects whose Edge Impulse answers are slow or failing, polled in the slow lane.",
@@ -101,9 +103,42 @@ class Metrics:
             "Projects this replica polls whose channels were told Edge Impulse is not answering.",
             registry=r,
         )
-        for outcome in ("ok", "unchanged"):
+        for outcome in ("ok", "unchanged", "idle"):
             self.polls.labels(outcome, "")
+        for tier in ("running", "idle", "full_reads"):
+            self.tiers.labels(tier)
         self._refresh: list[Callable[[], Awaitable[None]]] = []
+
+    def _edge_impulse_metrics(self, r: CollectorRegistry) -> None:
+        """What polling costs Edge Impulse, and how the polled projects are split by tier."""
+        self.ei_requests = Counter(
+            "eonbot_edge_impulse_requests",
+            "Requests to Edge Impulse by route (a template: optimize/state, jobs, "
+            "optimize/{id}/state, …) and HTTP status (no_answer: none came), each attempt of "
+            "a retry counted.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.ei_wire_bytes = Counter(
+            "eonbot_edge_impulse_wire_bytes",
+            "Bytes of Edge Impulse's answers as received (compressed, when it compressed them).",
+            ["route"],
+            registry=r,
+        )
+        self.ei_decoded_bytes = Counter(
+            "eonbot_edge_impulse_decoded_bytes",
+            "Bytes of Edge Impulse's answers once decompressed.",
+            ["route"],
+            registry=r,
+        )
+        self.tiers = Gauge(
+            "eonbot_projects_by_tier",
+            "Projects this replica polls, by tier: running (the whole state every poll: a job "
+            "runs, or not known yet), idle (the active jobs list; the state when it changes), "
+            "full_reads (the jobs list refused, or IDLE_FULL_READ=0).",
+            ["tier"],
+            registry=r,
+        )
 
     def on_scrape(self, refresh: Callable[[], Awaitable[None]]) -> None:
         """Run `refresh` (e.g. read the outbox's size) before each `render`."""
@@ -116,6 +151,14 @@ class Metrics:
             with contextlib.suppress(Exception):  # /healthz and the log say why
                 await refresh()
         return generate_latest(self.registry)
+
+    def edge_impulse_answer(self, route: str, status: str, wire: int, decoded: int) -> None:
+        """One request to Edge Impulse (`bot.tuner.client.Answer`'s fields)."""
+        route = route if _ROUTE.match(route) else "other"
+        status = status if status.isdigit() and len(status) == 3 else "no_answer"
+        self.ei_requests.labels(route, status).inc()
+        self.ei_wire_bytes.labels(route).inc(wire)
+        self.ei_decoded_bytes.labels(route).inc(decoded)
 
     def slack_call(self, method: str, result: str) -> None:
         self.slack_calls.labels(label(method), label(result, default="error")).inc()

@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     ei_max_response_mb: float = Field(default=32.0, gt=0)
     project_keys: dict[str, SecretStr] = Field(default_factory=dict)
     database_url: str = "sqlite:///eon-bot.db"
-    poll_interval: float = Field(default=30.0, gt=0)
+    poll_interval: float = Field(default=15.0, gt=0)
+    # Seconds between whole reads of an idle project's state (`bot.service.tiers`); 0: every
+    # poll reads the whole state (no idle tier).
+    idle_full_read: float = Field(default=1800.0, ge=0)
     outage_notice_after: float = Field(default=300.0, ge=0)
     stall_after: float = Field(default=1800.0, gt=0)
     port: int = Field(default=3000, ge=0, le=65535)

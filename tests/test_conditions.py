@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.conditions import NEW_DOWN_LINES, Condition, Refusals, Unexpected
+from bot.conditions import NEW_DOWN_LINES, Condition, Once, Refusals, Unexpected
 
 LOG = logging.getLogger("tests.conditions")
 
@@ -124,3 +124,13 @@ def test_refusals_are_a_line_per_cause_then_one_a_minute_counting(
     assert lines(caplog)[3:] == [
         "refused (unsigned) (and 67 more refused for this cause since the last such line)"
     ]
+
+
+def test_a_lasting_fact_is_said_once_per_key(caplog: pytest.LogCaptureFixture) -> None:
+    once = Once(LOG)
+    with caplog.at_level(logging.WARNING, logger=LOG.name):
+        said = [once("7", "project %s: refused", "7") for _ in range(3)]
+        said.append(once("8", "project %s: refused", "8"))
+    assert said == [True, False, False, True]
+    assert lines(caplog) == ["project 7: refused", "project 8: refused"]
+    assert [getattr(r, "project", None) for r in caplog.records] == ["7", "8"]

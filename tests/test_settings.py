@@ -43,7 +43,7 @@ def test_given_settings_read_no_environment_and_no_dotenv() -> None:
     given = Settings.given(port=0)
     assert given.admin_user_ids == frozenset()
     assert given.ei_api_key is None and given.project_keys == {}
-    assert given.poll_interval == 30 and given.slack_bot_token is None
+    assert given.poll_interval == 15 and given.slack_bot_token is None
     assert given.port == 0
 
 

@@ -70,6 +70,7 @@ _VARIABLES = {
     "EI_MAX_RESPONSE_MB": "Edge Impulse answers over this are refused with an error",
     "DATABASE_URL": "sqlite:///path.db or postgresql://…",
     "POLL_INTERVAL": "seconds between polls of one project",
+    "IDLE_FULL_READ": "seconds between whole reads of an idle project's state (0: every poll)",
     "OUTAGE_NOTICE_AFTER": "seconds of failed polls before one notice",
     "STALL_AFTER": "seconds a running job may show no progress before one stall notice",
     "PORT": "HTTP port for /slack/events, /healthz and /metrics",
@@ -81,7 +82,8 @@ _VARIABLES = {
     "LOG_FORMAT": "text, or json: one JSON object per line",
 }
 _RUN_READS = list(_VARIABLES)
-_NOT_CHECKED = ("POLL_INTERVAL", "ADMIN_USER_IDS", "RETENTION_DAYS", "LOG_LEVEL", "LOG_FORMAT")
+_NOT_CHECKED = {"POLL_INTERVAL", "IDLE_FULL_READ", "ADMIN_USER_IDS", "RETENTION_DAYS"}
+_NOT_CHECKED |= {"LOG_LEVEL", "LOG_FORMAT"}
 _CHECK_READS = [name for name in _VARIABLES if name not in _NOT_CHECKED]
 _STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>", "EI_MAX_RESPONSE_MB"]
 
@@ -285,6 +287,8 @@ def _simulate_options(simulate: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how many real seconds the hold of --stall-at lasts (above STALL_AFTER to see one)",
     )
+    side = "every project also runs an unrelated job (no tuner run), listed by /jobs"
+    simulate.add_argument("--side-job", action="store_true", help=side)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -334,6 +338,7 @@ def _simulate(args: argparse.Namespace) -> int:
             seed=args.seed,
             speed=args.speed,
             stall=stall,
+            side_job=args.side_job,
         )
     )
 

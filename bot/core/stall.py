@@ -49,12 +49,14 @@ def progress_digest(state: OptimizeStateResponse) -> str:
 def stall_due(snapshot: Snapshot, stall_after: float) -> datetime | None:
     """When the snapshot's run is owed a stall notice if nothing moves before, or None: what a
     poll that skips an unchanged document still has to look at."""
-    if not _working(snapshot) or snapshot.stalled or snapshot.progress_at is None:
+    if not working(snapshot) or snapshot.stalled or snapshot.progress_at is None:
         return None
     return snapshot.progress_at + timedelta(seconds=stall_after)
 
 
-def _working(snapshot: Snapshot) -> bool:
+def working(snapshot: Snapshot) -> bool:
+    """Whether the snapshot's run has a job at work: owed stall checks, and polled whole every
+    interval (`bot.service.tiers`)."""
     summary = snapshot.summary
     if summary is None or summary.finished:
         return False
@@ -66,7 +68,7 @@ def watch_progress(
 ) -> StallStep:
     """The stall notices `snapshot`'s run is owed at `now`, given the digest of the document
     just read, and the snapshot to keep."""
-    if not _working(snapshot):
+    if not working(snapshot):
         calm = snapshot.model_copy(
             update={"progress": digest, "progress_at": now, "stalled": False}
         )

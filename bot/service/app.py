@@ -132,7 +132,7 @@ async def build(
         metrics=metrics,
         database=database,
     )
-    tuner = tuner_client(settings, ei_transport, keys.api_key_for)
+    tuner = tuner_client(settings, ei_transport, keys.api_key_for, metrics)
     scheduler, delivery, poller, fleet = _pipeline(
         settings, store=store, tuner=tuner, slack=slack, now=now, metrics=metrics, database=database
     )
@@ -220,6 +220,7 @@ def _pipeline(
         metrics=metrics,
         database=database,
         names=names,
+        idle_full_read=settings.idle_full_read,
     )
     names.on_renamed = poller.renamed
     fleet = Fleet(
@@ -298,6 +299,8 @@ def _gauges(
         metrics.slow_projects.set(len(poller.lanes.slow))
         metrics.stalls_open.set(len(poller.stalled))
         metrics.outages_open.set(len(poller.unreachable))
+        for tier, count in poller.tiers().items():
+            metrics.tiers.labels(tier).set(count)
         metrics.outbox_waiting.set(await store.waiting_count())
 
     return refresh

@@ -54,14 +54,17 @@ def tuner_client(
     settings: Settings,
     transport: httpx.AsyncBaseTransport,
     api_key_for: Callable[[str], SecretStr | None] | None = None,
+    metrics: Metrics | None = None,
 ) -> TunerClient:
     """The Edge Impulse client as every command uses it (`run`, `status`, `check`); keys from
-    `api_key_for` (a `KeyRing`'s, with the stored keys), else from the settings alone."""
+    `api_key_for` (a `KeyRing`'s, with the stored keys), else from the settings alone. With
+    `metrics`, every request is counted by route and status, with its bytes."""
     return TunerClient(
         transport,
         base_url=settings.ei_api_url,
         api_key_for=api_key_for or settings.api_key_for,
         max_bytes=int(settings.ei_max_response_mb * 1024 * 1024),
+        observe=(lambda answer: metrics.edge_impulse_answer(*answer)) if metrics else None,
     )
 
 

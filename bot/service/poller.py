@@ -37,9 +37,12 @@ from bot.service.lanes import Lanes
 from bot.service.names import ProjectNames
 from bot.service.reader import Reader
 from bot.service.saver import Kept, Saver
+from bot.service.tiers import IDLE, TIERS, Tiers
 from bot.store import LeaseLost, Store, database_away
+from bot.tuner.activity import active_jobs
 from bot.tuner.client import TunerClient
 from bot.tuner.piecewise import body_digest
+from bot.tuner.runs import refused
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +74,10 @@ class Poller:
         metrics: Metrics | None = None,
         database: Condition | None = None,
         names: ProjectNames | None = None,
+        idle_full_read: float = 0.0,
     ) -> None:
+        """`idle_full_read`: `IDLE_FULL_READ` (`bot.service.tiers`); 0, every poll reads the
+        whole state."""
         self._names = names  # the projects' names in messages (`bot.service.names`)
         self._store = store
         self._tuner = tuner
@@ -89,6 +95,8 @@ class Poller:
         self.unreachable: set[str] = set()  # projects whose channels were told of an outage
         self._behind_said_at: float | None = None
         self._stored: dict[str, Kept] = {}
+        self._watched: set[str] = set()
+        self._tiers = Tiers(full_read_every=idle_full_read, log=log)
         self._reader = Reader(tuner, now=now, stopped=store.stopped_from_slack)
         self._saver = Saver(
             store=store,
@@ -119,6 +127,8 @@ class Poller:
         poll writes even an unchanged document (a new channel may be waiting for the card)."""
         log.info("watching project %s: a poll every %g s", project_id, self._interval)
         self._stored.pop(project_id, None)
+        self._tiers.forget(project_id)
+        self._watched.add(project_id)
         self._scheduler.add_job(
             self.poll,
             "interval",
@@ -157,6 +167,8 @@ class Poller:
         with contextlib.suppress(JobLookupError):  # not watched: nothing to do
             self._scheduler.remove_job(self._job_id(project_id))
         self._stored.pop(project_id, None)
+        self._tiers.forget(project_id, refusal=True)
+        self._watched.discard(project_id)
         self.lanes.forget(project_id)
         self.stalled.discard(project_id)
         self.unreachable.discard(project_id)
@@ -216,13 +228,27 @@ class Poller:
     async def _poll(self, project_id: str) -> tuple[str, str]:
         """The poll's outcome and, when it failed, the error's kind (for the metrics)."""
         asked_at = self._now()  # an outage starts when the poll began, before its retries
+        stored = self._stored.get(project_id)
+        jobs: frozenset[str] | None = None  # the idle tier's active jobs (`tiers`)
+        refusal: TunerApiError | None = None
         try:
+            # Not known yet (`stored` None): the jobs first too, to compare the next poll with.
+            if self._tiers.tier(project_id, stored is not None and stored.running) == IDLE:
+                async with self.lanes.fetch(project_id):
+                    jobs, refusal = await self._active_jobs(project_id)
+                quiet = jobs is not None and self._tiers.quiet(project_id, jobs, asked_at)
+                if stored is not None and quiet:
+                    self._failures.ok(project_id)
+                    return "idle", ""
             async with self.lanes.fetch(project_id):
                 body = await self._tuner.fetch(project_id)
         except EonBotError as error:  # Edge Impulse failed, or the key is missing
             async with self._writing:
                 await self._failures.failed(project_id, error, asked_at)
             return "failed", error_kind(error)
+        if refusal is not None:  # the jobs list only: the state was read
+            self._tiers.refused(project_id, refusal)
+        self._tiers.read(project_id, jobs, asked_at)
         self._metrics.ei_bytes.inc(len(body))
         digest = body_digest(body)
         stored = self._stored.get(project_id)
@@ -233,6 +259,26 @@ class Poller:
         async with self._turn(self._writing):
             failure = await self._changed(project_id, body, digest, stored, asked_at, name)
         return ("failed", error_kind(failure)) if failure is not None else ("ok", "")
+
+    async def _active_jobs(
+        self, project_id: str
+    ) -> tuple[frozenset[str] | None, TunerApiError | None]:
+        """The project's active jobs, or Edge Impulse's refusal of the list (`runs.refused`);
+        anything that may pass is raised, and the poll fails as a failed state read does."""
+        try:
+            return await active_jobs(self._tuner, project_id), None
+        except TunerApiError as error:
+            if not refused(error):
+                raise
+            return None, error
+
+    def tiers(self) -> dict[str, int]:
+        """How many of the projects polled here are in each tier (`bot.service.tiers`)."""
+        counts = dict.fromkeys(TIERS, 0)
+        for project_id in self._watched:
+            stored = self._stored.get(project_id)
+            counts[self._tiers.tier(project_id, stored.running if stored else None)] += 1
+        return counts
 
     @contextlib.asynccontextmanager
     async def _turn(self, slots: asyncio.Semaphore) -> AsyncIterator[None]:

@@ -20,7 +20,7 @@ from bot.core.diff import started_event
 from bot.core.events import EventKind, Snapshot
 from bot.core.increment import Read
 from bot.core.outage import Outage, after_success
-from bot.core.stall import stall_due, watch_progress
+from bot.core.stall import stall_due, watch_progress, working
 from bot.service.names import named, stamped
 from bot.store import Store
 
@@ -34,6 +34,7 @@ class Kept(NamedTuple):
     stall_due: datetime | None  # when an unchanged document is due a stall check
     snapshot: str  # the snapshot as stored (its JSON)
     outage: Outage  # as stored
+    running: bool  # a job at work (`bot.core.stall.working`): the running tier (`tiers`)
 
 
 class Saver:
@@ -92,7 +93,7 @@ class Saver:
             if event.kind is EventKind.RUN_STARTED:
                 log.info("project %s: found a tuner run (job %s)", project_id, event.run_id)
         due = stall_due(fresh, self._stall_after)
-        self._kept[project_id] = Kept(digest, due, text, recovered.outage)
+        self._kept[project_id] = Kept(digest, due, text, recovered.outage, working(fresh))
         self._unreachable.discard(project_id)
         if fresh.stalled:
             self._stalled.add(project_id)

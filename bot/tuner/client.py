@@ -1,12 +1,12 @@
 """Fetches one project's EON Tuner state from Edge Impulse (or the simulator) over HTTP.
 
-`parse_state` is the one place an HTTP answer becomes a state or a typed error (`errors.py`);
-it never returns an empty state for an answer it did not understand, because the diff would
-take that as "every trial disappeared". `TunerClient` adds the request, the API key and bounded
-retries of transient failures. It sends its requests straight to an httpx transport, passed in
-(tests give it an `httpx.MockTransport`; `default_transport()` is the production one): a poll
-is one GET with fixed headers and no redirects, cookies or auth flows, and httpx's client layers
-around the transport would cost more CPU than the transport itself (`bench/http_get.py`).
+`parse_state` (`bot.tuner.answers`) is the one place an HTTP answer becomes a state or a typed
+error. `TunerClient` adds the request, the API key and bounded retries of transient failures,
+and tells an observer (`bot.metrics`) of each request: its route, status and bytes. It sends
+its requests straight to an httpx transport, passed in (tests give it an `httpx.MockTransport`;
+`default_transport()` is the production one): a poll is one GET with fixed headers and no
+redirects, cookies or auth flows, and httpx's client layers around the transport would cost
+more CPU than the transport itself (`bench/http_get.py`).
 
 API keys travel only in the `x-api-key` header. Error text is built from ids, statuses and
 shortened, redacted reasons, and exceptions are raised `from None`, so no key (not even one that
@@ -17,17 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from http import HTTPStatus
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from importlib.metadata import PackageNotFoundError, version
-from typing import Final, TypeVar
+from typing import Final, NamedTuple, TypeVar
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
 
-from bot import collector
 from bot.capacity import CAPACITY
 from bot.clock import utcnow
 from bot.core.project_ids import canonical_project_id
@@ -35,29 +33,63 @@ from bot.errors import (
     ConfigError,
     InvalidProjectId,
     MissingApiKey,
-    NotEdgeImpulse,
-    TunerAuthError,
     TunerBadResponse,
-    TunerNotFound,
     TunerReportedError,
     TunerUnavailable,
 )
-from bot.fmt import one_line, redact
+from bot.fmt import one_line
 from bot.key_shape import key_header
 from bot.retry import Backoff, retry_after_seconds, server_now
-from bot.tuner import failures, piecewise
+from bot.tuner import failures
+from bot.tuner.answers import check_answer as check_answer
+from bot.tuner.answers import parse_state as parse_state
+from bot.tuner.answers import read_state as read_state
+from bot.tuner.answers import reason
+from bot.tuner.answers import whole_state as whole_state
 from bot.tuner.models import OptimizeStateResponse
 from bot.tuner.piecewise import Pieces
 from bot.tuner.transport import AiohttpTransport
 
 log = logging.getLogger(__name__)
 
-_REASON_LIMIT = 200
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # Edge Impulse's largest documents are ~9 MB
 # A dead host should fail fast; a large tuner state needs time to arrive.
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+_JOB_ID: Final = re.compile(r"(?<=/)\d+(?=/|$)|^\d+(?=/|$)")
+
+
+class Answer(NamedTuple):
+    """One request to Edge Impulse as an operator counts it (`bot.metrics`): the route as a
+    template ("optimize/state", "optimize/{id}/state"; never a project id or key), the HTTP
+    status ("no_answer" without one), and the body's bytes on the wire and decoded."""
+
+    route: str
+    status: str
+    wire_bytes: int
+    decoded_bytes: int
+
+
+def route_template(path: str) -> str:
+    """`fetch`'s path as a template: ids become `{id}`; "" (the project's info) is "project"."""
+    return _JOB_ID.sub("{id}", path) if path else "project"
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response's body as it comes off the wire (before httpx decodes gzip), counted."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+        self.size = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            self.size += len(chunk)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
 
 
 def _user_agent() -> str:
@@ -89,139 +121,6 @@ def project_id_from(text: str) -> str:
     raise InvalidProjectId(repr(one_line(text, 32)) if text else "(empty)")
 
 
-def _reason(text: str, secret: SecretStr | None) -> str:
-    hidden = redact(text, [secret.get_secret_value()]) if secret is not None else text
-    return one_line(hidden, _REASON_LIMIT)
-
-
-def _ei_error(body: bytes, *, only_if_failed: bool = False) -> str | None:
-    """The `error` of an Edge Impulse JSON error body, if it has one (error paths only)."""
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(document, dict) or (only_if_failed and document.get("success") is not False):
-        return None
-    error = document.get("error")
-    return error if isinstance(error, str) and error.strip() else None
-
-
-def _status_text(status_code: int) -> str:
-    try:
-        return f"HTTP {status_code} {HTTPStatus(status_code).phrase}"
-    except ValueError:
-        return f"HTTP {status_code}"
-
-
-def _shape_problem(exc: ValidationError, body: bytes) -> str:
-    """What was wrong with the body, in a few words: no dump of the document."""
-    first = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    if first["type"] == "json_invalid":
-        stripped = body.lstrip()
-        if not stripped:
-            return "an empty body instead of JSON"
-        if stripped[:1] == b"<":
-            return "an HTML page instead of JSON (a proxy, login or error page?)"
-        return f"not valid JSON ({first['msg'].removeprefix('Invalid JSON: ')})"
-    where = ".".join(str(part) for part in first["loc"])
-    more = exc.error_count() - 1
-    also = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"unexpected shape: {where + ': ' if where else ''}{first['msg']}{also}"
-
-
-def check_answer(
-    project_id: str,
-    status_code: int,
-    body: bytes,
-    *,
-    secret: SecretStr | None = None,
-    base_url: str = "(EI_API_URL)",
-) -> None:
-    """Raise the typed error an answer's status amounts to (nothing for a 200 that may be a
-    state). `base_url` is named when the answer is not Edge Impulse's at all
-    (`NotEdgeImpulse`)."""
-    if status_code in (401, 403):
-        raise TunerAuthError(project_id, status_code)
-    alien = _not_an_api_answer(body)
-    if alien is not None and status_code in (200, 404):
-        raise NotEdgeImpulse(project_id, base_url, f"HTTP {status_code} with {alien}", status_code)
-    if status_code == 404:
-        raise TunerNotFound(project_id)
-    if status_code != 200:
-        said = _ei_error(body)
-        reason = _status_text(status_code) + (f": {said}" if said else "")
-        reason = _reason(reason, secret)
-        if status_code == 429 or status_code >= 500:
-            raise TunerUnavailable(project_id, reason, status_code)
-        raise TunerBadResponse(project_id, reason, status_code)
-
-
-def read_state(
-    project_id: str,
-    body: bytes,
-    use: Callable[[Pieces], T],
-    *,
-    secret: SecretStr | None = None,
-    known: Mapping[str, str] | None = None,
-) -> T:
-    """`use(pieces)` of a 200 answer's body, once it is known to be a successful state with a
-    `trials` list; a body (or, inside `use`, a trial) not understood becomes the typed error.
-    `known`: the ids of trials seen before, by fingerprint (`piecewise.read`). Pure CPU: the
-    poller runs it in a worker thread."""
-    try:
-        with collector.paused_for(len(body)):
-            pieces = piecewise.read(body, known)
-            state = pieces.envelope
-            if not state.success:
-                told = state.error or "success: false, without an error message"
-                raise TunerReportedError(project_id, _reason(told, secret), 200)
-            if "trials" not in state.model_fields_set:
-                raise TunerBadResponse(project_id, "no `trials` list in the state", 200)
-            return use(pieces)
-    except ValidationError as exc:
-        said = _ei_error(body, only_if_failed=True)
-        if said is not None:  # `success: false` with odd other fields: EI's words are the news
-            raise TunerReportedError(project_id, _reason(said, secret), 200) from None
-        reason = _reason(_shape_problem(exc, body), secret)
-        raise TunerBadResponse(project_id, reason, 200) from None
-
-
-def whole_state(pieces: Pieces) -> OptimizeStateResponse:
-    """Every trial validated: the state as `OptimizeStateResponse.model_validate_json` reads it."""
-    return pieces.state(pieces.trials(range(len(pieces.raw))))
-
-
-def parse_state(
-    project_id: str,
-    status_code: int,
-    body: bytes,
-    *,
-    secret: SecretStr | None = None,
-    base_url: str = "(EI_API_URL)",
-) -> OptimizeStateResponse:
-    """The state in an HTTP answer, or the typed error it amounts to. `secret` is the key the
-    request carried: it is cut out of any text quoted from the answer."""
-    check_answer(project_id, status_code, body, secret=secret, base_url=base_url)
-    return read_state(project_id, body, whole_state, secret=secret)
-
-
-def _not_an_api_answer(body: bytes) -> str | None:
-    """What the body is, if no JSON API would send it: Edge Impulse answers JSON, also its 404s,
-    while a web server asked for a path it lacks answers a page or plain text."""
-    stripped = body.lstrip()
-    if not stripped:
-        return "an empty body"
-    if stripped[:1] == b"<":
-        return "an HTML page"
-    if stripped[:1] in (b"{", b"["):
-        return None
-    try:
-        json.loads(stripped)
-    except (ValueError, RecursionError):
-        return "plain text"
-    return None
-
-
 class TunerClient:
     """Gets tuner states, retrying what may pass by itself (connection errors, timeouts, 429,
     5xx) a bounded number of times; refusals (401/403/404, other 4xx) and bodies it cannot
@@ -239,7 +138,9 @@ class TunerClient:
         max_bytes: int = MAX_RESPONSE_BYTES,
         timeout: httpx.Timeout = TIMEOUT,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        observe: Callable[[Answer], None] | None = None,
     ) -> None:
+        """`observe` is told of every request (`Answer`), each attempt of a retry too."""
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
         try:
@@ -259,6 +160,7 @@ class TunerClient:
         self._max_bytes = max_bytes
         self._timeouts = timeout.as_dict()  # as an httpx request carries them to its transport
         self._sleep = sleep
+        self._observe = observe
 
     def __repr__(self) -> str:
         return f"TunerClient(base_url={self._base_url!r}, attempts={self._attempts})"
@@ -322,10 +224,12 @@ class TunerClient:
         for attempt in range(1, self._attempts + 1):
             asked: float | None = None
             try:
-                status, response_headers, body = await self._get(project_id, url, headers)
+                status, response_headers, body, wire = await self._get(project_id, url, headers)
             except httpx.HTTPError as exc:
+                self._told(path, "no_answer", 0, 0)
                 failure = self._failure(project_id, exc, key)
             else:
+                self._told(path, str(status), wire, len(body))
                 try:
                     check_answer(project_id, status, body, secret=key, base_url=self._base_url)
                     return body
@@ -352,13 +256,20 @@ class TunerClient:
             )
         raise failure
 
+    def _told(self, path: str, status: str, wire: int, decoded: int) -> None:
+        if self._observe is not None:
+            self._observe(Answer(route_template(path), status, wire, decoded))
+
     async def _get(
         self, project_id: str, url: str, headers: dict[str, str]
-    ) -> tuple[int, httpx.Headers, bytes]:
-        """One GET, its body read in chunks up to the cap (decompressed size, so a small
-        compressed bomb is refused too)."""
+    ) -> tuple[int, httpx.Headers, bytes, int]:
+        """One GET: its status, headers, body (read in chunks up to the cap, decompressed size,
+        so a small compressed bomb is refused too) and the body's size on the wire."""
         request = httpx.Request("GET", url, headers=headers, extensions={"timeout": self._timeouts})
         response = await self._transport.handle_async_request(request)
+        read_before = response.is_stream_consumed  # a test's response made with its content
+        counted = _Counted(response.stream)  # type: ignore[arg-type]
+        response.stream = counted
         try:
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > self._max_bytes:
@@ -370,7 +281,13 @@ class TunerClient:
                 if size > self._max_bytes:
                     raise self._too_large(project_id, None)
                 chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks)
+            body = b"".join(chunks)
+            return (
+                response.status_code,
+                response.headers,
+                body,
+                size if read_before else counted.size,
+            )
         finally:
             await response.aclose()  # the connection back to the pool, or closed if cut short
 
@@ -379,7 +296,7 @@ class TunerClient:
         at once unless it may pass by itself (`TunerUnavailable`, returned to retry)."""
         where = f" at {one_line(self._base_url, 50)}"  # a closed port: which one
         error = failures.tuner_error(
-            project_id, exc, hide=lambda text: _reason(text, key), where=where
+            project_id, exc, hide=lambda text: reason(text, key), where=where
         )
         if not isinstance(error, TunerUnavailable):
             raise error from None

@@ -2,7 +2,8 @@
 
 `GET /v1/api/{projectId}/optimize/state` serves, for any positive numeric project id, the
 document of that project's own `Simulation` (see `.simulation` for the timeline);
-`GET /v1/api/{projectId}` its project info, with its name (`.projects`). A
+`GET /v1/api/{projectId}` its project info, with its name (`.projects`);
+`GET /v1/api/{projectId}/jobs` its active jobs (`.active`). A
 project's simulated clock starts at its first request: `t = (clock() - first) * speed`, so
 every project watched in a demo starts from the beginning of a run. Timestamps in the documents
 count from a fixed date (reproducible bytes), or with `live_timestamps` from the wall-clock time
@@ -18,7 +19,9 @@ is what an `EI_API_URL` without `/v1` gets.
 Tests drive it through the `SimController` at `app[SIM_KEY]` (also `SimulatorServer.controller`):
 `inject(project_id, *faults)` queues responses to serve instead of the next documents (errors,
 bad bodies, slow answers, dropped connections), `set_time(project_id, t)` freezes or moves a
-project's simulated clock, `configure(...)` picks other run options for one project.
+project's simulated clock, `configure(...)` picks other run options for one project,
+`side_jobs` starts unrelated jobs or refuses a project's jobs list, `reads(project_id, route)`
+counts requests by route. With `gzip`, answers are compressed for a client that accepts it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import asyncio
 import hmac
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +41,7 @@ from aiohttp import web
 from bot.errors import ConfigError
 from bot.sandbox.server import LocalServer
 from bot.sandbox.simulator import jobs
+from bot.sandbox.simulator.active import JOBS_ROUTE, SideJobs, add_jobs_route
 from bot.sandbox.simulator.faults import JSON_HEADERS, Fault, error_body
 from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.keys import install as install_keys
@@ -66,7 +70,8 @@ class _Project:
     anchor: float | None = None  # clock() when `base` was set; None: not started yet
     frozen: bool = False
     faults: deque[Fault] = field(default_factory=deque)
-    requests: int = 0
+    requests: int = 0  # of the state and the runs (not of the jobs list)
+    reads: Counter[str] = field(default_factory=Counter)  # by route: state, runs, jobs
     runs_readable: bool = True
 
 
@@ -109,10 +114,13 @@ class SimController:
         trials: int = 24,
         live_timestamps: bool = False,
         stall: Stall | None = None,
+        gzip: bool = False,
     ) -> None:
         self.seed, self.speed, self.clock, self.trials = seed, speed, clock, trials
         self.live_timestamps = live_timestamps
         self.stall = stall
+        self.gzip = gzip
+        self.side_jobs = SideJobs()
         self._projects: dict[str, _Project] = {}
         # What the job routes did to a document (`simulator.jobs`): (project, t, bytes) -> bytes.
         self.rewrite: Callable[[str, float, bytes], bytes] | None = None
@@ -190,18 +198,26 @@ class SimController:
         return len(self._project(project_id).faults)
 
     def requests(self, project_id: str | int) -> int:
-        """How many state requests the project has had (faulted ones included)."""
+        """How many state and runs requests the project has had (faulted ones included)."""
         key = project_key(project_id)
         return self._projects[key].requests if key in self._projects else 0
 
+    def reads(self, project_id: str | int, route: str = "state") -> int:
+        """How many requests of `route` ("state", "runs", "jobs") the project has had."""
+        key = project_key(project_id)
+        return self._projects[key].reads[route] if key in self._projects else 0
+
     async def respond(
-        self, project_id: str, render: Render | None = None
+        self, project_id: str, render: Render | None = None, route: str | None = None
     ) -> web.StreamResponse | None:
         """The answer to one request (`render` makes its body, by default the state; its None,
-        or any render of a project whose runs are not readable, is a 404); None means: drop
-        the connection. Faults are served to any route."""
+        or a runs read of a project whose runs are not readable, is a 404); None means: drop
+        the connection. Faults are served to any route. `route`: what it counts as."""
         project = self._project(project_id)
-        project.requests += 1
+        route = route or ("state" if render is None else "runs")
+        project.reads[route] += 1
+        if route != JOBS_ROUTE:
+            project.requests += 1
         self.now(project_id)  # a faulted first request starts the clock all the same
         fault = project.faults.popleft() if project.faults else None
         if fault is not None:
@@ -218,11 +234,16 @@ class SimController:
             body: bytes | None = project.simulation.document_bytes(t)
             if self.rewrite is not None and body is not None:
                 body = self.rewrite(project.simulation.project_id, t, body)
+        elif route == JOBS_ROUTE or project.runs_readable:
+            body = render(project.simulation, t)
         else:
-            body = render(project.simulation, t) if project.runs_readable else None
+            body = None
         if body is None:
-            return _json_error(404, "Tuner run not found")
-        return web.Response(body=body, headers=dict(JSON_HEADERS))
+            return _json_error(404, "Tuner run not found" if route != JOBS_ROUTE else "Not found")
+        response = web.Response(body=body, headers=dict(JSON_HEADERS))
+        if self.gzip:
+            response.enable_compression()  # if the request accepts it
+        return response
 
 
 SIM_KEY: Final = web.AppKey("eon_simulator", SimController)
@@ -266,11 +287,15 @@ async def _state(request: web.Request) -> web.StreamResponse:
     return await _answer(request, None)
 
 
-async def _answer(request: web.Request, render: Render | None) -> web.StreamResponse:
+async def _answer(
+    request: web.Request, render: Render | None, route: str | None = None
+) -> web.StreamResponse:
     key = project_key(request.match_info["projectId"])
     if key is None:
         return _json_error(404, "Project not found: the id must be a positive number")
-    response = await request.app[SIM_KEY].respond(key, render)
+    controller = request.app[SIM_KEY]
+    routed = {"route": route} if route is not None else {}  # wrappers that time the state
+    response = await controller.respond(key, render, **routed)
     if response is None:  # drop the connection: the client sees it closed, with no answer
         if request.transport is not None:
             request.transport.abort()
@@ -287,6 +312,7 @@ def make_app(
     trials: int = 24,
     live_timestamps: bool = False,
     stall: Stall | None = None,
+    gzip: bool = False,
 ) -> web.Application:
     """The simulator as an aiohttp application (for `aiohttp_client` or `SimulatorServer`)."""
     app = web.Application(middlewares=[_edge])
@@ -297,11 +323,13 @@ def make_app(
         trials=trials,
         live_timestamps=live_timestamps,
         stall=stall,
+        gzip=gzip,
     )
     if api_key is not None:
         app[_API_KEY] = api_key
     app.router.add_get("/v1/api/{projectId}/optimize/state", _state)
-    jobs.register(app, app[SIM_KEY])
+    book = jobs.register(app, app[SIM_KEY])
+    add_jobs_route(app.router, book, app[SIM_KEY].side_jobs, respond=_answer)
     install_keys(app)  # per-project keys and api-key-info
     install_project_info(app, project_key)  # the project's name
     add_run_routes(app.router, respond=_answer)
@@ -311,29 +339,10 @@ def make_app(
 class SimulatorServer(LocalServer):
     """The simulator on a local port; `url` is what `EI_API_URL` should be set to."""
 
-    def __init__(
-        self,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        api_key: str | None = None,
-        seed: int = 1,
-        speed: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        trials: int = 24,
-        live_timestamps: bool = False,
-        stall: Stall | None = None,
-    ) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, **options: Any) -> None:
+        """`options`: `make_app`'s (the key, seed, speed, clock, trials, stall, gzip, …)."""
         super().__init__(host=host, port=port)
-        self.app = make_app(
-            api_key=api_key,
-            seed=seed,
-            speed=speed,
-            clock=clock,
-            trials=trials,
-            live_timestamps=live_timestamps,
-            stall=stall,
-        )
+        self.app = make_app(**options)
         self.controller = self.app[SIM_KEY]
 
     def make_app(self) -> web.Application:
@@ -353,9 +362,11 @@ async def serve(
     seed: int,
     speed: float,
     stall: Stall | None = None,
+    side_job: bool = False,
 ) -> int:
     """`eon-bot simulate`: serve until SIGINT or SIGTERM (Ctrl-C: exit 130, as every command).
-    A port that cannot be had is one line (exit 2)."""
+    A port that cannot be had is one line (exit 2). Answers are compressed, as Edge Impulse's;
+    `side_job`: every project runs an unrelated job (`.active`)."""
     with Stopping() as stopping:  # before the port opens, so whoever sees it up can stop it
         server = SimulatorServer(
             host=host,
@@ -365,7 +376,9 @@ async def serve(
             speed=speed,
             live_timestamps=True,
             stall=stall,
+            gzip=True,
         )
+        server.controller.side_jobs.always = side_job
         try:
             await server.start()
         except OSError as error:
