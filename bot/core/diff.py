@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from bot.core.chart import ChartData, chart_data, chart_event
 from bot.core.events import Event, EventKind, RunRef, Snapshot, TrialMark
-from bot.core.run_state import is_finished, never_ran
+from bot.core.run_state import is_finished, never_ran, span_micros, trial_span
 from bot.core.summarize import summarize_run
 from bot.core.summary import Counts, RunSummary
 from bot.core.told import report_trials, with_stops
@@ -135,8 +135,7 @@ def diff(
         run, state.trials, marks, state, baseline=baseline, listed=listed, stopped=stopped
     )
     events.extend(told)
-    if cut or (not new_run and prev.summary is not None and prev.summary.counts.stopped):
-        summary = with_stops(summary, marks)  # the trials stopped, as their marks say
+    summary, inherited = _this_run(summary, prev, state, marks, cut=cut, new_run=new_run)
 
     fresh = baseline or new_run
     told, time_limit_reported = _time_limit(run, state, prev, fresh=fresh, baseline=baseline)
@@ -158,11 +157,42 @@ def diff(
         finished_reported=finished_reported,
         summary=summary,
         run_trials=_run_trials(prev, state, listed, fresh=fresh),
+        inherited_training_s=inherited,
         **({} if fresh else _stall_clock(prev)),
     )
     if chart_due:
         events.extend(_chart(run, chart_data(snapshot)))
     return Diff(events, snapshot)
+
+
+def _this_run(
+    summary: RunSummary,
+    prev: Snapshot,
+    state: OptimizeStateResponse,
+    marks: dict[str, TrialMark],
+    *,
+    cut: bool,
+    new_run: bool,
+) -> tuple[RunSummary, float | None]:
+    """The run's summary as it is true of that run: the trials a stop cut short counted as
+    stopped (`with_stops`), and an extended search's training time its own: without the
+    trials the earlier run listed first (their training, fixed once the search was extended,
+    is kept in the snapshot: `inherited`, None while not known, after a first look at it)."""
+    if cut or (not new_run and prev.summary is not None and prev.summary.counts.stopped):
+        summary = with_stops(summary, marks)  # the trials stopped, as their marks say
+    if new_run:  # the earlier run's marks tell its trials listed again (it was read whole)
+        spans = (trial_span(t) for t in state.trials if t.id in prev.trials)
+        inherited: float | None = sum(span_micros(s) for s in spans if s is not None) / 1e6
+    elif prev.summary is None:  # a first look: what the earlier run trained is not known
+        inherited = None if state.continuation_job_id else 0.0
+    else:
+        inherited = prev.inherited_training_s
+    if not summary.continuation_job_id or summary.training_s is None:
+        return summary, inherited
+    if inherited is None:
+        return summary.model_copy(update={"training_with_earlier": True}), inherited
+    own = max(0.0, summary.training_s - inherited)
+    return summary.model_copy(update={"training_s": float(int(own // 60) * 60)}), inherited
 
 
 def _listed_again(

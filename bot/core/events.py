@@ -131,6 +131,9 @@ class Snapshot(BaseModel):
     stalled: bool = False
     """A stall notice was given and the job has not moved since."""
     listing: Listing | None = None
+    inherited_training_s: float | None = 0.0
+    """Of an extended search: the training of the earlier run's trials it lists again (not
+    its own; None: not known, its first look was at the extension). `bot.core.diff`."""
 
     @property
     def run_id(self) -> str | None:

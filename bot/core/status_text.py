@@ -140,6 +140,8 @@ def training_words(summary: RunSummary) -> str:
     (`maxTotalTrainingTime` counts that, not the wall time)."""
     used = duration(summary.training_s)
     limit = summary.max_total_training_time_s
+    if summary.training_with_earlier:
+        return f"{used} with the earlier run's trials"
     if limit:
         return f"{used} of {duration(limit)}"
     return used if limit is None else f"{used} (no limit)"

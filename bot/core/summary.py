@@ -131,6 +131,9 @@ class RunSummary(_Frozen):
     started_at: datetime | None = None
     elapsed_s: float | None = None  # wall time of the run
     training_s: float | None = None  # training time summed over workers: what the limit counts
+    training_with_earlier: bool = False
+    """An extended search's `training_s` that counts the earlier run's trials too (which they
+    were is not known): no limit of this search is claimed for it."""
     max_total_training_time_s: float | None = None
     time_limit_exceeded: bool = False
     can_extend_search: bool | None = None

@@ -8,6 +8,7 @@ import pytest
 
 from bot.core.diff import diff, started_event, unseen_figures
 from bot.core.events import Event, EventKind, Snapshot
+from bot.core.status_text import training_words
 from bot.slack.render.events import render_event
 from bot.tuner.models import OptimizeStateResponse
 from tests.factories import state, trial
@@ -483,3 +484,30 @@ def test_an_unseen_end_says_how_many_trials_the_run_planned(
     prev = snap.model_copy(update={"summary": summary, "run_trials": ids})
     figures = unseen_figures(prev, {})
     assert figures == {"ended_unseen": True, "trials_seen": 0, "trials_planned": expected}
+
+
+def trained(trial_id: str, minutes: int, status: str = "completed") -> dict[str, object]:
+    """A trial that trained `minutes` (its first block activity to its completion)."""
+    doc = trial(trial_id, status, accuracy=0.8)
+    doc["blocks"] = [{"id": 1, "lastActive": "2025-03-03T09:00:00Z"}]
+    doc["lastCompletedTraining"] = f"2025-03-03T{9 + minutes // 60:02d}:{minutes % 60:02d}:00Z"
+    return doc
+
+
+def test_an_extended_searchs_training_time_is_its_own() -> None:
+    """The earlier run's trials it lists again trained for the earlier run: not counted."""
+    earlier = state(trained("a", 50), trained("b", 40), time_exceeded=True)
+    extension = [trained("a", 50), trained("b", 40), trained("c", 15)]
+    doc = {"job": 20, "coordinator": 21}
+    _, snapshot = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    _, snapshot = diff(snapshot, earlier, project_id="7")
+    assert snapshot.summary is not None and snapshot.summary.training_s == 90 * 60
+    extended = state(*extension, **doc).model_copy(update={"continuation_job_id": "11"})
+    _, snapshot = diff(snapshot, extended, project_id="7")
+    assert snapshot.summary is not None and snapshot.summary.training_s == 15 * 60
+    again, snapshot = diff(snapshot, extended, project_id="7")
+    assert snapshot.summary is not None and snapshot.summary.training_s == 15 * 60
+    # First seen as an extension: which trials are the earlier run's is not known.
+    _, fresh = diff(None, extended, project_id="7")
+    assert fresh.summary is not None and fresh.summary.training_with_earlier
+    assert training_words(fresh.summary) == "1h 45m with the earlier run's trials"

@@ -21,6 +21,7 @@ from tests.e2e.test_run_buttons import EXTEND, STOP, WAIT_S, audit_lines, messag
 pytestmark = pytest.mark.e2e
 
 JOB_ID_NAME = re.compile(r"\brun \d{5,}")  # "run 17848129": a run named by its job id
+TRAINING = re.compile(r"Training time \(all workers\)\*\\n(?:(?P<h>\d+)h )?(?P<m>\d+)m")
 
 
 def ends(fake: FakeSlack) -> list[Message]:
@@ -134,6 +135,23 @@ async def test_after_extend_the_earlier_card_keeps_its_name_and_extend_buttons_g
                 lambda f: "Running" in f.top_level(CHANNEL)[1].text, timeout=WAIT_S
             )
             await stack.slack.wait_for(lambda f: not message_with(f, EXTEND), timeout=WAIT_S)
+        # The extended search's card: the training of its own trials, not the earlier run's too.
+        t = extension.first_start + 300
+        truth = sum(
+            min(t, attempt.end) - attempt.start
+            for trial_id in extension.trial_ids
+            for attempt in stack.controller.simulation(stack.project_id).attempts(trial_id)
+            if attempt.start <= t
+        )
+
+        def minutes(fake: FakeSlack) -> int:
+            shown = TRAINING.search(repr(fake.top_level(CHANNEL)[1].blocks))
+            return 60 * int(shown["h"] or 0) + int(shown["m"]) if shown else -1
+
+        shown = await stack.slack.wait_for(
+            lambda f: minutes(f) >= truth // 60 - 2 and minutes(f), timeout=WAIT_S
+        )  # the card's edit of the last poll (edits are spaced)
+        assert shown <= truth // 60, (shown, truth)
         card = stack.slack.message(CHANNEL, earlier.ts)
         for version in [*card.edits, card]:
             assert named in version.text.splitlines()[0], (named, version.text)
