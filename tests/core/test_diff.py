@@ -511,3 +511,78 @@ def test_an_extended_searchs_training_time_is_its_own() -> None:
     _, fresh = diff(None, extended, project_id="7")
     assert fresh.summary is not None and fresh.summary.training_with_earlier
     assert training_words(fresh.summary) == "1h 45m with the earlier run's trials"
+
+
+T1, T2, T3 = (datetime(2025, 6, 1, h, tzinfo=UTC) for h in (10, 11, 12))
+
+
+def test_the_end_says_the_outcome_the_best_trial_and_whether_it_can_go_on() -> None:
+    _, snap = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    ended = state(trial("a", "completed", accuracy=0.8), trial("b", "completed", accuracy=0.9),
+                  running=False, can_extend=True)  # fmt: skip
+    events, _ = diff(snap, ended, project_id="7")
+    [end] = [e for e in events if e.kind is EventKind.JOB_FINISHED]
+    assert end.payload == end.payload | {
+        "outcome": "completed", "can_extend_search": True, "best_trial_id": "b",
+        "best_trial_name": "trial-b", "best_accuracy": 0.9, "completed_trials": 2,
+    }  # fmt: skip
+
+
+def test_a_run_is_first_seen_when_it_starts_and_named_in_its_events() -> None:
+    named = {"name": "EON Tuner run 4"}
+    events, first = diff(None, state(trial("a"), trial("b", "running"), config=named),
+                         project_id="7", now=T1)  # fmt: skip
+    [start] = events
+    assert start.run_name == "EON Tuner run 4"
+    assert start.payload == start.payload | {"pending_trials": 1, "running_trials": 1}
+    _, same = diff(first, state(trial("a", "running"), trial("b", "running")), project_id="7",
+                   now=T2)  # fmt: skip
+    assert (first.first_seen_at, same.first_seen_at) == (T1, T1)
+    _, new = diff(same, state(trial("c"), job=20, coordinator=21), project_id="7", now=T3)
+    assert new.first_seen_at == T3  # a new run: seen first now, not when the last one was
+
+
+def test_a_document_without_a_job_id_keeps_the_runs_and_a_new_run_drops_it() -> None:
+    _, first = diff(None, state(trial("a", "running")), project_id="7")
+    doc = state(trial("a", "running")).model_copy(update={"tuner_job_id": None})
+    _, same = diff(first, doc, project_id="7")
+    assert (same.coordinator_job_id, same.tuner_job_id) == ("11", "10")
+    new_doc = state(trial("c"), coordinator=21).model_copy(update={"tuner_job_id": None})
+    _, new = diff(first, new_doc, project_id="7")
+    assert (new.coordinator_job_id, new.tuner_job_id) == ("21", None)  # not run 11's job
+
+
+def test_a_runs_stall_clock_carries_over_between_its_polls_not_to_the_next_run() -> None:
+    _, first = diff(None, state(trial("a", "running")), project_id="7")
+    clock = {"progress": "p1", "progress_at": T1, "stalls": 2, "stalled": True}
+    held = first.model_copy(update=clock)
+    _, same = diff(held, state(trial("a", "running")), project_id="7")
+    assert {k: getattr(same, k) for k in clock} == clock
+    _, new = diff(held, state(trial("c"), job=20, coordinator=21), project_id="7")
+    assert (new.progress, new.stalls, new.stalled) == (None, 0, False)
+
+
+def test_a_runs_trials_are_kept_when_a_document_leaves_one_out_and_not_into_the_next_run() -> None:
+    _, first = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    _, same = diff(first, state(trial("b", "running"), trial("c")), project_id="7")
+    assert same.run_trials == ("a", "b", "c")  # a trial missing from one answer stays the run's
+    _, new = diff(same, state(trial("d"), job=20, coordinator=21), project_id="7")
+    assert new.run_trials == ("d",)
+
+
+def test_the_time_limit_says_whether_the_search_can_go_on() -> None:
+    _, first = diff(None, state(trial("a", "running")), project_id="7")
+    events, _ = diff(first, state(trial("a", "running"), time_exceeded=True, can_extend=True),
+                     project_id="7")  # fmt: skip
+    [limit] = [e for e in events if e.kind is EventKind.TIME_LIMIT_EXCEEDED]
+    assert limit.payload["can_extend_search"] is True
+
+
+def test_a_document_without_its_coordinator_keeps_the_runs() -> None:
+    _, first = diff(None, state(trial("a", "running")), project_id="7")
+    doc = state(trial("a", "running")).model_copy(update={"tuner_coordinator_job_id": None})
+    _, same = diff(first, doc, project_id="7")
+    assert (same.coordinator_job_id, same.tuner_job_id) == ("11", "10")
+    new_doc = state(trial("c"), job=20).model_copy(update={"tuner_coordinator_job_id": None})
+    _, new = diff(first, new_doc, project_id="7")
+    assert (new.coordinator_job_id, new.tuner_job_id) == (None, "20")  # not run 11's

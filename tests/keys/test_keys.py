@@ -33,8 +33,10 @@ def test_a_sealed_key_opens_only_under_its_secret_and_its_project() -> None:
     sealed = box.seal("42", KEY)
     assert KEY.get_secret_value() not in sealed
     assert box.open("42", sealed).get_secret_value() == KEY.get_secret_value()
-    with pytest.raises(Unreadable):
+    with pytest.raises(Unreadable, match="^42$"):  # names the project whose key it is
         KeyBox(OTHER_SECRET).open("42", sealed)  # another SECRET_KEY: refused, not garbage
+    with pytest.raises(Unreadable, match="^42$"):
+        KeyBox(SECRET, OTHER_SECRET).reseal("42", KeyBox(SecretStr("x" * 40)).seal("42", KEY))
     with pytest.raises(Unreadable):
         box.open("43", sealed)  # a row copied onto another project
     with pytest.raises(Unreadable):
@@ -54,6 +56,20 @@ def test_a_sealed_key_opens_only_under_its_secret_and_its_project() -> None:
 )
 def test_mask_shows_at_most_the_prefix_and_four_characters(key: str, shown: str) -> None:
     assert mask(SecretStr(key)) == shown
+
+
+# Sealed by this code once: the stored keys of every deployment are such texts, so how the
+# key is derived from SECRET_KEY (HKDF's hash, length, salt and info) must never drift.
+SEALED_BEFORE = (
+    "gAAAAABrFz9Mk9kE84DMHwel30LH0yDXvVZ1J_cEHUZPL-MDWS2Ml8rK3f9LXZDu2Vh5ATzItaqnva0Y04Sddu-bVU"
+    "drtCM-cAQAHoFh5VAEwBwNtahh9KA2tyZYr3E40OprKjJziG0naFzK_KpDu5wJHPbEBcQrJmqSbdkhW1Rb111BM2q"
+    "VrT0="
+)
+
+
+def test_a_key_sealed_by_an_earlier_version_still_opens() -> None:
+    assert KeyBox(SECRET).open("42", SEALED_BEFORE).get_secret_value() == KEY.get_secret_value()
+    assert KeyBox(OTHER_SECRET, SECRET).open("42", SEALED_BEFORE) == KEY  # while rotating
 
 
 def test_a_box_says_which_secrets_it_holds_never_them() -> None:
