@@ -6,6 +6,7 @@ import os
 import re
 from contextvars import ContextVar
 from typing import Annotated, Any, Literal, get_args, get_origin
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -84,6 +85,20 @@ class Settings(BaseSettings):
     # The secret before the last change of SECRET_KEY: what it sealed still opens, and is
     # re-sealed under SECRET_KEY (`bot.keys.ring`); unset once no stored key needs it.
     secret_key_previous: SecretStr | None = None
+    # The time zone of `/eon digest HH:MM` (an IANA name); the workspace's own would need
+    # `team.info` and a scope more, and one zone per deployment is what a team expects.
+    digest_tz: str = "UTC"
+
+    @field_validator("digest_tz")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(
+                "must be an IANA time zone name, such as UTC or Europe/Amsterdam"
+            ) from None
+        return value
 
     @field_validator("secret_key", "secret_key_previous", mode="before")
     @classmethod

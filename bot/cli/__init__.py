@@ -78,12 +78,13 @@ _VARIABLES = {
     "RETENTION_DAYS": "sent notifications and ended runs older than this are pruned",
     "SECRET_KEY": "a long random string; encrypts the Edge Impulse keys added with /eon key",
     "SECRET_KEY_PREVIOUS": "the secret SECRET_KEY replaces, while stored keys are re-sealed",
+    "DIGEST_TZ": "the time zone of /eon digest HH:MM (an IANA name)",
     "LOG_LEVEL": "DEBUG, INFO, WARNING, ERROR or CRITICAL",
     "LOG_FORMAT": "text, or json: one JSON object per line",
 }
 _RUN_READS = list(_VARIABLES)
 _NOT_CHECKED = {"POLL_INTERVAL", "IDLE_FULL_READ", "ADMIN_USER_IDS", "RETENTION_DAYS"}
-_NOT_CHECKED |= {"LOG_LEVEL", "LOG_FORMAT"}
+_NOT_CHECKED |= {"DIGEST_TZ", "LOG_LEVEL", "LOG_FORMAT"}
 _CHECK_READS = [name for name in _VARIABLES if name not in _NOT_CHECKED]
 _STATUS_READS = ["EI_API_URL", "EI_API_KEY", "EI_API_KEY_<id>", "EI_MAX_RESPONSE_MB"]
 
@@ -96,9 +97,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _TokenTwice(logging.Filter):
-    """bolt warns at every start that the `token` it read from SLACK_BOT_TOKEN is unused since
-    a `client` was given: that client carries the same token (`edges.slack_client`), so the
-    warning is only noise before a real error line."""
+    """bolt warns at every start that the SLACK_BOT_TOKEN it read is unused since a `client` was
+    given: that client has the same token (`edges.slack_client`), so the warning is noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return "`token` will be unused" not in record.getMessage()

@@ -32,6 +32,9 @@ class EventKind(StrEnum):
     THRESHOLD_MET = "eon_threshold_met"
     """A trial met every condition of a channel's alert (`/eon alert`, `core.alerts`): told to
     that channel alone, once per alert and run."""
+    DIGEST = "eon_digest"
+    """A channel's daily digest (`/eon digest`, `core.digest`): the last 24 h of what it
+    watches, once per channel and day."""
 
 
 class Event(BaseModel):

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 from aiohttp import web
@@ -31,7 +32,7 @@ from bot.service.poller import Poller
 from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
 from bot.slack.auth import slack_condition, verify_bot_token
-from bot.slack.delivery import Delivery
+from bot.slack.delivery import Delivery, Digester
 from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
 from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
@@ -117,8 +118,7 @@ async def build(
     now: Callable[[], datetime] = utcnow,
     metrics: Metrics | None = None,
 ) -> Bot:
-    """The whole bot, not started. What is passed in stays the caller's (left open by
-    `Bot.stop`); what is made here is the bot's, closed by `Bot.stop`."""
+    """The whole bot, not started; `Bot.stop` closes what it made, never what was passed in."""
     require(settings)
     owned, database = contextlib.AsyncExitStack(), database_condition(log)
     metrics = metrics if metrics is not None else Metrics()
@@ -155,6 +155,7 @@ async def build(
         keys=keys,
         check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
         act=actions,
+        digests=delivery.digests,
     )
     bolt = _bolt_app(settings, slack, deps)
     metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))
@@ -205,6 +206,7 @@ def _pipeline(
         poll_interval=settings.poll_interval,
         metrics=metrics,
         database=database,
+        digests=Digester(store=store, tz=ZoneInfo(settings.digest_tz), now=now),
     )
     names = ProjectNames(store=store, tuner=tuner, now=now)
     poller = Poller(

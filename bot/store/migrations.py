@@ -21,6 +21,7 @@ append a step, never edit one. `schema` holds the tables as queries see them now
         is told at once, not only when its claim expires
     v9  `alerts`: channels' threshold alerts (`/eon alert`)
     v10  `bells`: who asked for a run's end by direct message ("🔔 Tell me when it ends")
+    v11  `digests`: channels' daily digests (`/eon digest`)
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from bot.store.schema import (
     alerts,
     bells,
     digest,
+    digests,
     ei_keys,
     leases,
     project_names,
@@ -280,6 +282,11 @@ def _bells(conn: Connection) -> None:
     bells.create(conn)
 
 
+def _digests(conn: Connection) -> None:
+    """v10 → v11."""
+    digests.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -291,6 +298,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _action_owners,
     _alerts,
     _bells,
+    _digests,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

@@ -13,6 +13,7 @@
     project_names   per project: its name from Edge Impulse and when it was asked (`names`)
     alerts          (channel_id, project_id, rule_hash): a channel's threshold alerts (`alerts`)
     bells           (project_id, run_hash, user_id): who asked for a run's end by DM (`bells`)
+    digests         per channel: its daily digest's time and the last day queued (`digests`)
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -270,4 +271,15 @@ bells = Table(
     UniqueConstraint("project_id", "run_hash", "user_id", name="bells_once"),
     Index("bells_user", "user_id", "project_id"),
     sqlite_autoincrement=True,
+)
+
+# A channel's daily digest (`bot.store.digests`): its minute of the day (in DIGEST_TZ), and the
+# last day one was queued, which the replica that moves it forward alone queues.
+digests = Table(
+    "digests",
+    metadata,
+    Column("channel_id", String, primary_key=True),
+    Column("at_minute", Integer, nullable=False),  # minutes after midnight, DIGEST_TZ
+    Column("set_by", String, nullable=False),  # Slack user id
+    Column("last_day", String(10)),  # "2026-12-07" (DIGEST_TZ); None: none queued yet
 )

@@ -7,7 +7,7 @@ pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQU
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
 `subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
-`names`, `alerts`, `bells`.
+`names`, `alerts`, `bells`, `digests`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
 `Store` builds them and offers their methods as its own (`via`), so callers see one object.
@@ -27,6 +27,7 @@ from bot.store.actions import Actions
 from bot.store.alerts import Alerts
 from bot.store.backend import Backend
 from bot.store.bells import Bells
+from bot.store.digests import Digests
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
@@ -76,6 +77,7 @@ class Store:
         self._outages = Outages(backend)
         self._names = Names(backend)
         self._bells = Bells(backend, now)
+        self._digests = Digests(backend, now)
 
     @classmethod
     async def open(cls, database_url: str, *, now: Callable[[], datetime] = utcnow) -> Store:
@@ -171,6 +173,12 @@ class Store:
     bells_of = via("_bells", Bells.bells_of)
     bell_channel = via("_bells", Bells.bell_channel)
     ring_due = via("_bells", Bells.ring_due)
+
+    set_digest = via("_digests", Digests.set_digest)
+    digest_at = via("_digests", Digests.digest_at)
+    digests_waiting = via("_digests", Digests.digests_waiting)
+    project_days = via("_digests", Digests.project_days)
+    queue_digest = via("_digests", Digests.queue_digest)
 
     project_name = via("_names", Names.project_name)
     project_names = via("_names", Names.project_names)

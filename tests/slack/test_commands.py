@@ -172,6 +172,7 @@ class MemoryStore:
         self.names: dict[str, str] = {}  # projects' names from Edge Impulse (`bot.service.names`)
         self.broken = False
         self.alert_list: list[StoredAlert] = []
+        self.digest_times: dict[str, int] = {}
 
     async def subscribe(
         self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
@@ -233,6 +234,17 @@ class MemoryStore:
             return "full"
         self.alert_list.append(StoredAlert(channel_id, project_id, rule.text, added_by, NOW))
         return "added"
+
+    async def digest_at(self, channel_id: str) -> int | None:
+        return self.digest_times.get(channel_id)
+
+    async def set_digest(
+        self, channel_id: str, at_minute: int | None, set_by: str, done_day: str | None = None
+    ) -> None:
+        if at_minute is None:
+            self.digest_times.pop(channel_id, None)
+        else:
+            self.digest_times[channel_id] = at_minute
 
     async def alerts(self, *, channel_id: str, project_id: str | None = None) -> list[StoredAlert]:
         return [

@@ -4,6 +4,7 @@ Three parts, each with one reason to change, put together by `Delivery` (`drain`
 - `scheduler`: which channel drains when (wakes, delivery leases, when each may go next);
 - `poster`: each row posted exactly once, also across crashes and replicas;
 - `cards`: the run cards' edits within Slack's budget, and their permalinks;
+`digests`: each channel's daily digest queued when due, once;
 and `verdicts`: the one decision a failed attempt leads to (wait, pause the channel, stop).
 """
 
@@ -13,6 +14,7 @@ from bot.slack.delivery.cards import (
     CARD_SHOWN_FOR_S,
     card_edit_gap,
 )
+from bot.slack.delivery.digests import Digester
 from bot.slack.delivery.drain import Delivery, DeliveryStore
 from bot.slack.delivery.verdicts import MAX_ATTEMPTS
 
@@ -23,5 +25,6 @@ __all__ = [
     "MAX_ATTEMPTS",
     "Delivery",
     "DeliveryStore",
+    "Digester",
     "card_edit_gap",
 ]

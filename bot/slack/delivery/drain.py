@@ -13,6 +13,7 @@ from bot.conditions import Condition
 from bot.errors import SlackError
 from bot.metrics import Metrics
 from bot.slack.delivery.cards import CardEditor, CardStore
+from bot.slack.delivery.digests import Digester
 from bot.slack.delivery.poster import Poster, PosterStore
 from bot.slack.delivery.scheduler import ChannelScheduler, SchedulerStore
 from bot.slack.delivery.verdicts import Failed, Pause, Stop, Wait, judge
@@ -48,8 +49,10 @@ class Delivery:
         poll_interval: float | None = None,
         metrics: Metrics | None = None,
         database: Condition | None = None,
+        digests: Digester | None = None,
     ) -> None:
         self._store = store
+        self.digests = digests
         self._slack_down = Condition(log, "Slack", SLACK_FIX)
         self._max_backoff_s = max_backoff_s
         self._failed_drains: dict[str, int] = {}  # channel -> consecutive failed drains
@@ -71,6 +74,7 @@ class Delivery:
             owner=owner,
             lease_s=claim_s,
             database=database,
+            look=digests.tick if digests is not None else None,
         )
 
     @property

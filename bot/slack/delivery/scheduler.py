@@ -59,7 +59,9 @@ class ChannelScheduler:
         owner: str | None,
         lease_s: float,
         database: Condition | None = None,
+        look: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
+        self._look = look  # what else is due at each look everywhere (the daily digests)
         self._store = store
         # The database's one condition (`bot.service.poller.database_condition`), shared with polls.
         self._database = database
@@ -123,6 +125,8 @@ class ChannelScheduler:
         try:
             if everywhere:
                 await self._store.ring_due()  # runs ended that people asked to hear of by DM
+                if self._look is not None:
+                    await self._look()
                 found = await self._store.work()
             else:
                 found = await self._store.work(projects=projects, channels=channels)

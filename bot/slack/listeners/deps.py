@@ -20,6 +20,7 @@ from bot.tuner.keys import KeyVerdict
 
 if TYPE_CHECKING:
     from bot.slack.actions import Click
+    from bot.slack.delivery import Digester
 
 
 class SubscriptionView(Protocol):
@@ -89,6 +90,10 @@ class ListenerStore(Protocol):
     ) -> BellRang: ...
     async def remove_bell(self, project_id: str, run_id: str, user_id: str) -> bool: ...
     async def ring_due(self) -> int: ...
+    async def set_digest(
+        self, channel_id: str, at_minute: int | None, set_by: str, done_day: str | None = None
+    ) -> None: ...
+    async def digest_at(self, channel_id: str) -> int | None: ...
 
 
 def _nothing() -> None:
@@ -112,3 +117,4 @@ class Deps:
     keys: KeyRing | None = None  # the stored keys (`/eon key`); None: the environment's alone
     check_key: Callable[[str, SecretStr], Awaitable[KeyVerdict]] | None = None  # bounded in time
     act: RunActing | None = None  # clicks on the run's buttons; None: this bot does not act
+    digests: Digester | None = None  # `/eon digest now` and its clock; None: no digests

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.fmt import one_line
-from bot.slack.listeners import eon_alert
+from bot.slack.listeners import eon_alert, eon_digest
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_answers import (
     FOLLOW_UP_ERROR,
@@ -27,7 +27,7 @@ from bot.slack.listeners.eon_answers import (
     answer,
 )
 from bot.slack.listeners.eon_key import key_command
-from bot.slack.listeners.eon_parse import AlertAdd, AlertList, AlertRemove, Key, parse
+from bot.slack.listeners.eon_parse import AlertAdd, AlertList, AlertRemove, Digest, Key, parse
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
                     parsed, channel_id=channel_id, user_id=user_id, deps=deps
                 )
                 reply = Reply(said)
+            elif isinstance(parsed, Digest):
+                reply = Reply(
+                    await eon_digest.answer(
+                        parsed, channel_id=channel_id, user_id=user_id, deps=deps
+                    )
+                )
             else:
                 reply = await answer(parsed, channel_id=channel_id, user_id=user_id, deps=deps)
         except Exception:

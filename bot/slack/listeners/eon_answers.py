@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bot.core.digest import at_text
 from bot.core.routing import MODES
 from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.errors import StoredKeyUnreadable
@@ -52,6 +53,9 @@ HELP_TEXT: Final = "\n".join(
         "meets every condition, e.g. `accuracy&gt;=0.92 latency&lt;=50` (fields accuracy, "
         "latency in ms, ram, rom in bytes or KB/MB; accuracy as 0.92 or 92%); "
         "`list` numbers them, `remove N` or `remove all` drops them",
+        f"• `{USAGE['digest']}` — one message a day here summing up the last 24 h of what "
+        "this channel watches, at HH:MM (DIGEST_TZ, UTC unless set); `off` stops it, `now` "
+        "posts one at once, no time says when it comes",
         f"• `{USAGE['help']}` — this help",
         "The project id is the number in the Studio URL: studio.edgeimpulse.com/studio/12345",
     )
@@ -279,6 +283,9 @@ async def _list(channel_id: str, deps: Deps) -> Reply:
         lines.append(subscription_line(sub, names.get(sub.project_id)))
         if sub.project_id in alerts:
             lines[-1] += "\n" + alerts_line(alerts[sub.project_id])
+    at = await deps.store.digest_at(channel_id)
+    if at is not None:
+        lines.append(f"🗞 daily digest at {at_text(at)} ({deps.settings.digest_tz})")
     return Reply(_lines_within("*Watched in this channel:*", lines, LIMITS.fallback_text))
 
 

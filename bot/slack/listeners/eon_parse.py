@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from bot.core.digest import parse_at
 from bot.core.project_ids import canonical_project_id
 from bot.core.routing import MODES, Mode, as_mode
 from bot.core.rules import MAX_CONDITIONS, Rule, RuleError, parse_rule
@@ -29,6 +30,7 @@ USAGE: Final = {
     "top": "/eon top [PROJECT_ID] [N]",
     "key": "/eon key PROJECT_ID [remove]",
     "alert": "/eon alert PROJECT_ID FIELD>=VALUE…|list|remove [N|all]",
+    "digest": "/eon digest [HH:MM|off|now]",
     "help": "/eon help",
 }
 _MAX_ARGS: Final = {
@@ -40,6 +42,7 @@ _MAX_ARGS: Final = {
     "top": 2,
     "key": 2,
     "alert": 1 + 4 * MAX_CONDITIONS,  # `accuracy >= 92 %` is four words; the rule counts
+    "digest": 1,
 }
 TOP_DEFAULT: Final = 5
 TOP_MAX: Final = 25
@@ -116,6 +119,13 @@ class AlertRemove:
 
 
 AlertCommand = AlertAdd | AlertList | AlertRemove
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """`/eon digest`: `at` a minute of the day (`HH:MM`), "off", "now", or None (show it)."""
+
+    at: int | Literal["off", "now"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +230,21 @@ def _alert(project_id: str, rest: list[str]) -> AlertCommand | UsageError:
     return AlertRemove(project_id, tuple(dict.fromkeys(int(w) for w in words)))
 
 
-def parse(text: str) -> Command | Key | AlertCommand | UsageError:
+def _digest(rest: list[str]) -> Digest | UsageError:
+    if not rest:
+        return Digest()
+    word = rest[0].lower()
+    if word in ("off", "now"):
+        return Digest("off" if word == "off" else "now")
+    at = parse_at(word)
+    if at is None:
+        return _usage_error(
+            f"{echo(rest[0])} is not a time of day: use HH:MM (24-hour), `off` or `now`", "digest"
+        )
+    return Digest(at)
+
+
+def parse(text: str) -> Command | Key | AlertCommand | Digest | UsageError:
     """`/eon` text → a command, or a one-line `UsageError`. Empty text is a request for help;
     subcommands and modes are case-insensitive; every word is just a word (even `payload`)."""
     words = _unescape(text).split()
@@ -238,13 +262,15 @@ def parse(text: str) -> Command | Key | AlertCommand | UsageError:
         return UsageError(
             f"Unknown command {echo(words[0])}. Try `/eon status`, `/eon watch PROJECT_ID`, "
             "`/eon unwatch PROJECT_ID`, `/eon list`, `/eon chart`, `/eon top`, "
-            "`/eon key PROJECT_ID`, `/eon alert PROJECT_ID` or `/eon help`"
+            "`/eon key PROJECT_ID`, `/eon alert PROJECT_ID`, `/eon digest` or `/eon help`"
         )
     max_args = _MAX_ARGS[sub]
     if len(args) > max_args:
         return _usage_error(f"Too many words, starting at {echo(args[max_args])}", sub)
     if sub == "list":
         return List()
+    if sub == "digest":
+        return _digest(args)
     if sub == "status" and not args:
         return Status()
     if sub in ("chart", "top") and not args:

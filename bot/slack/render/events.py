@@ -24,6 +24,7 @@ from bot.slack.render.blocks import (
     section_block,
     studio_button,
 )
+from bot.slack.render.digest import render_digest
 from bot.slack.render.numbers import (
     NEW_BEST,
     flags_text,
@@ -184,6 +185,8 @@ def chart_comment(event: Event) -> str:
 def render_event(event: Event, line: str | None = None) -> Message:
     """The notification of one event, with its metadata (`event_type`, `event_payload`);
     `line` replaces what it says (an edit of it)."""
+    if event.kind is EventKind.DIGEST:
+        return render_digest(event)
     line = line or _event_line(event)
     blocks: list[Block | None] = [
         section_block(line),
