@@ -2,8 +2,9 @@
 
 Pruned, once older than the cut-off: outbox rows already `sent` or `abandoned` (their messages
 are in Slack; rows still owed are never pruned), runs that ended (with their cards), projects
-no channel watches any more, leases of replicas long gone, and actions taken from Slack
-whose job ended. Never pruned: subscriptions, and
+no channel watches any more, leases of replicas long gone, actions taken from Slack whose
+job ended, and requests for a run's end by DM ("🔔") once told or once their run is gone,
+unless that DM is still owed. Never pruned: subscriptions, and
 what the next poll of a watched project needs (its snapshot, its current run). Forgetting a
 sent row cannot get its message posted again: the project's snapshot remembers what was
 reported of its current run, and an ended run's events are not raised again.
@@ -13,15 +14,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import and_, delete, exists, func
+from sqlalchemy import and_, delete, exists, func, literal, or_
 
 from bot.store.backend import Backend
 from bot.store.schema import (
     ABANDONED,
     CLAIMED,
+    OPEN_STATES,
     SENT,
     STARTED,
     actions,
+    bells,
     cards,
     leases,
     outbox,
@@ -42,6 +45,14 @@ class Retention:
         has_run = exists().where(
             and_(runs.c.project_id == cards.c.project_id, runs.c.run_hash == cards.c.run_hash)
         )
+        run_kept = exists().where(
+            runs.c.project_id == bells.c.project_id, runs.c.run_hash == bells.c.run_hash
+        )
+        dm_owed = exists().where(
+            outbox.c.channel_id == literal("@").concat(bells.c.user_id),
+            outbox.c.project_id == bells.c.project_id,
+            outbox.c.state.in_(OPEN_STATES),
+        )
         statements = {
             "outbox": delete(outbox).where(outbox.c.state.in_((SENT, ABANDONED)), done_at < before),
             "runs": delete(runs).where(runs.c.finished.is_(True), runs.c.updated_at < before),
@@ -50,6 +61,9 @@ class Retention:
             "leases": delete(leases).where(leases.c.expires_at < before),
             "actions": delete(actions).where(
                 actions.c.state.not_in((CLAIMED, STARTED)), actions.c.updated_at < before
+            ),
+            "bells": delete(bells).where(
+                bells.c.created_at < before, or_(bells.c.rung.is_(True), ~run_kept), ~dm_owed
             ),
         }
         counts: dict[str, int] = {}

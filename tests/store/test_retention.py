@@ -40,6 +40,9 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             row = {"kind": POLL, "name": "43", "owner": "dead", "expires_at": OLD}
             await conn.execute(insert(leases).values(row))
         await store.unsubscribe("C1", "43")
+        assert await store.add_bell("42", "R0", "U1", "C1") == "added"  # its run ended: rung
+        assert await store.add_bell("42", "R1", "U1", "C1") == "added"  # a run still going
+        await store.ring_due()
         clock[0] = T0  # 40 days on: a new run, still going, and a fresh sent row
         recent = Event(kind=EventKind.RUN_STARTED, key="42:R1:start", project_id="42", run_id="R1")
         await save(
@@ -65,7 +68,9 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             "cards": 1,
             "leases": 1,
             "actions": 0,
+            "bells": 1,
         }
+        assert await store.bells_of("42", "R0") == [] and await store.bells_of("42", "R1") == ["U1"]
         assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
         assert await store.run_summary("42", "R0") is None
         assert await store.run_summary("42", "R1") is not None
@@ -82,6 +87,7 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             "cards": 0,
             "leases": 0,
             "actions": 0,
+            "bells": 0,
         }
         assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
     finally:
