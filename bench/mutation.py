@@ -110,6 +110,8 @@ MODULES: dict[str, Module] = {
 ASCII = "codec names are case-insensitive: 'ASCII' is 'ascii'"
 PROTOCOL = "a default in a Protocol's stub: never run, the store's own default is the one used"
 ANY_MODE = "routing gives an unknown mode every event (bot.core.routing.receives), as 'all' does"
+CACHE = "a miss of KeyRing.refresh's cache of opened keys: opened again, the same key"
+NO_PERCENT = "the line names project ids (digits) only: without '%s' it logs the same text"
 NULL_HOLDER = "SQL: NULL != owner is NULL, not true, so a claim without a holder is left out anyway"
 
 # Survivors that no test can kill: the mutant behaves as the original for every input. Keyed by
@@ -137,6 +139,19 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
             "KeyBox.reseal",
             'return self._fernets(project_id).rotate(sealed.encode("ascii")).decode("ASCII")',
         ): ASCII,
+        # KeyRing.refresh keeps what it opened while the stored text is the same: these only
+        # miss that cache, and opening again gives the same key.
+        ("KeyRing.refresh", "kept = None"): CACHE,
+        ("KeyRing.refresh", "kept = self._opened.get(None)"): CACHE,
+        (
+            "KeyRing.refresh",
+            "if kept is not None and kept[1] == row.sealed "
+            "and row.project_id not in self._previous:",
+        ): CACHE,
+        ("KeyRing.refresh", "sealed = None"): CACHE,
+        ("KeyRing.refresh", "log.info(resealed_line(resealed))"): NO_PERCENT,
+        ("KeyRing.refresh", "log.error(line)"): NO_PERCENT,
+        ("KeyRing._open", "raise Unreadable(None)"): "refresh catches it and names the row itself",
     },
     "actions": {
         (

@@ -266,3 +266,24 @@ async def test_a_ring_before_its_first_read_knows_no_key_and_without_a_secret_st
     without = KeyRing(settings(None), store)
     with pytest.raises(RuntimeError, match="^no SECRET_KEY: keys cannot be stored$"):
         await without.add("42", KEY, role="admin", user="U1")
+
+
+async def test_a_look_that_does_not_reseal_keeps_saying_which_keys_are_under_the_old_secret(
+    store: Store,
+) -> None:
+    await KeyRing(settings(OTHER_SECRET), store).add("42", KEY, role="admin", user="U1")
+    ring = KeyRing(settings(SECRET, secret_key_previous=OTHER_SECRET), store)
+    for _ in range(2):  # the second look too, though the key it opened is kept
+        await ring.refresh(reseal=False)
+        assert ring.previous == {"42"} and ring.api_key_for("42") == KEY
+
+
+async def test_a_key_that_opens_under_neither_secret_is_said_so(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    await KeyRing(settings(SecretStr("x" * 40)), store).add("42", KEY, role="admin", user="U1")
+    ring = KeyRing(settings(SECRET, secret_key_previous=OTHER_SECRET), store)
+    with caplog.at_level(logging.ERROR, logger="bot.keys.ring"):
+        await ring.refresh()
+    said = [r.getMessage() for r in caplog.records if r.name == "bot.keys.ring"]
+    assert said == [unreadable_line(["42"], secret_key_set=True, rotating=True)]

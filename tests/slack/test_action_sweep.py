@@ -26,7 +26,15 @@ from bot.errors import (
     TunerUnavailable,
 )
 from bot.service.names import stamped
-from bot.slack.actions import INTERRUPTED, Click, _refused, already, read_click, why_stale
+from bot.slack.actions import (
+    INTERRUPTED,
+    Click,
+    RunActions,
+    _refused,
+    already,
+    read_click,
+    why_stale,
+)
 from bot.slack.listeners.run_buttons import answer
 from bot.slack.render.actions import action_button
 from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, Store
@@ -210,9 +218,11 @@ async def test_a_failed_sweep_is_told_by_kind_and_the_loop_goes_on(
     rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     failing, database = Failing(rig.store), Condition()
-    rig.actions._store, rig.actions._database = failing, database  # type: ignore[assignment]
-    rig.actions._interval = 0.0
-    runner = asyncio.create_task(rig.actions.run())
+    actions = RunActions(
+        store=failing, jobs=rig.actions._jobs, tuner=rig.actions._tuner,  # type: ignore[arg-type]
+        wake_delivery=lambda: None, interval=0.0, owner="r", database=database,  # type: ignore[arg-type]
+    )  # fmt: skip
+    runner = asyncio.create_task(actions.run())
     try:
         await asyncio.wait_for(failing.third.wait(), GUARD_S)
     finally:
@@ -468,3 +478,39 @@ async def test_a_claim_whose_replica_is_gone_is_told_before_it_expires(rig: Rig)
     assert told.payload["outcome"] == "unknown" and told.payload["user_id"] == "U2"
     [record] = await rig.store.actions_of(P, RUN)
     assert (record.state, record.detail) == (UNKNOWN, INTERRUPTED)
+
+
+async def test_an_unclear_answer_is_told_once_as_unknown_with_what_is_known(rig: Rig) -> None:
+    rig.ei.answer = lambda _: httpx.Response(503)
+    assert await rig.click("stop") == (
+        "⚠ Edge Impulse gave no clear answer; the run's thread says what is known."
+    )
+    [notice] = await rig.thread()
+    assert notice.key.endswith(":unknown")
+    assert notice.payload["detail"] == "Edge Impulse gave no clear answer"
+
+
+class Broken:
+    """Edge Impulse's jobs, failing in a way nobody foresaw (not a refusal)."""
+
+    async def act(self, *_: Any) -> str | None:
+        raise RuntimeError("a bug")
+
+
+async def test_a_call_that_failed_unforeseen_keeps_the_errors_kind(rig: Rig) -> None:
+    rig.actions._jobs = Broken()  # type: ignore[assignment]
+    assert "thread says what is known" in (await rig.click("stop") or "")
+    [record] = await rig.store.actions_of(P, RUN)
+    assert (record.state, record.detail) == (UNKNOWN, "RuntimeError")
+
+
+async def test_a_stop_is_done_at_once_and_a_use_names_its_trial(rig: Rig) -> None:
+    assert await rig.click("stop") is None
+    [stop] = await rig.store.actions_of(P, RUN)
+    assert stop.state == DONE  # nothing to follow
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False)
+    assert await rig.click("use", trial_id="a") is None
+    [use] = [r for r in rig.ei.requests if r.url.path.endswith("/set-tuner-primary-job")]
+    assert use.url.params["trialId"] == "a"
+    [used] = [a for a in await rig.store.actions_of(P, RUN) if a.action == "use"]
+    assert (used.state, used.target) == (STARTED, "a")
