@@ -202,3 +202,15 @@ async def test_reads_of_many_rows_are_oldest_first(store: Store) -> None:
     for record_id in stops[:2]:
         await store.move_action(record_id, from_states=[CLAIMED], state=DONE)
     assert [a.id for a in await store.stops_in(["41", "42", "43"])] == stops
+
+
+async def test_a_run_was_stopped_from_slack_if_a_stop_of_it_is_recorded(store: Store) -> None:
+    assert not await store.stopped_from_slack("42", "R1")
+    await store.claim_action(use("a"))  # not a stop
+    await store.claim_action(replace(STOP, run_id="R2"))  # another run's
+    await store.claim_action(replace(STOP, project_id="43"))  # another project's
+    assert not await store.stopped_from_slack("42", "R1")
+    _, stop = await store.claim_action(STOP)
+    assert stop.id is not None
+    await store.move_action(stop.id, from_states=[CLAIMED], state=UNKNOWN)  # any state counts
+    assert await store.stopped_from_slack("42", "R1")
