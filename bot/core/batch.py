@@ -35,12 +35,14 @@ pending, running, completed or failed), but Edge Impulse's jobs end `cancelled`,
 grow: one that reaches the trials is read as what it says."""
 
 
-def cut_short(trial: TunerTrial, mark: TrialMark | None, retries: int, *, stopped: bool) -> bool:
+def cut_short(
+    trial: TunerTrial, mark: TrialMark | None, retries: int, *, stopped: bool, was_cut: bool
+) -> bool:
     """Whether a stop, not a failure, ended the trial's current attempt: Edge Impulse says so
     (`STOPPED`), or the run was stopped (`stopped`: from Slack, as the actions table records)
     and the trial shows a failure not seen before the stop (a cancel leaves the trials it cut
-    short `failed`). Once stopped, a trial stays so."""
-    if mark is not None and mark.stopped:
+    short `failed`). Once stopped (`was_cut`), a trial stays so."""
+    if was_cut:
         return True
     if trial.status in STOPPED:
         return True

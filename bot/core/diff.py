@@ -131,13 +131,12 @@ def diff(
     if (baseline or new_run) and not summary.never_ran:
         events.append(run.event(EventKind.RUN_STARTED, **_counts(summary.counts)))
 
-    told, cut = report_trials(
-        run, state.trials, marks, state, baseline=baseline, listed=listed, stopped=stopped
-    )
-    events.extend(told)
+    fresh = baseline or new_run
+    cut = set() if fresh else set(prev.stopped_trials)
+    events += report_trials(run, state.trials, marks, state, baseline=baseline, listed=listed,
+                            stopped=stopped, cut_ids=cut)  # fmt: skip
     summary, inherited = _this_run(summary, prev, state, marks, cut=cut, new_run=new_run)
 
-    fresh = baseline or new_run
     told, time_limit_reported = _time_limit(run, state, prev, fresh=fresh, baseline=baseline)
     events.extend(told)
     was_reported = prev.finished_reported and not fresh
@@ -158,6 +157,7 @@ def diff(
         summary=summary,
         run_trials=_run_trials(prev, state, listed, fresh=fresh),
         inherited_training_s=inherited,
+        stopped_trials=_in_order(prev.stopped_trials if not fresh else (), cut),
         **({} if fresh else _stall_clock(prev)),
     )
     if chart_due:
@@ -171,7 +171,7 @@ def _this_run(
     state: OptimizeStateResponse,
     marks: dict[str, TrialMark],
     *,
-    cut: bool,
+    cut: set[str],
     new_run: bool,
 ) -> tuple[RunSummary, float | None]:
     """The run's summary as it is true of that run: the trials a stop cut short counted as
@@ -179,7 +179,7 @@ def _this_run(
     trials the earlier run listed first (their training, fixed once the search was extended,
     is kept in the snapshot: `inherited`, None while not known, after a first look at it)."""
     if cut or (not new_run and prev.summary is not None and prev.summary.counts.stopped):
-        summary = with_stops(summary, marks)  # the trials stopped, as their marks say
+        summary = with_stops(summary, marks, cut)  # the trials stopped, as their marks say
     if new_run:  # the earlier run's marks tell its trials listed again (it was read whole)
         spans = (trial_span(t) for t in state.trials if t.id in prev.trials)
         inherited: float | None = sum(span_micros(s) for s in spans if s is not None) / 1e6
@@ -193,6 +193,11 @@ def _this_run(
         return summary.model_copy(update={"training_with_earlier": True}), inherited
     own = max(0.0, summary.training_s - inherited)
     return summary.model_copy(update={"training_s": float(int(own // 60) * 60)}), inherited
+
+
+def _in_order(known: tuple[str, ...], cut: set[str]) -> tuple[str, ...]:
+    """The trials stopped so far: those known, then the ones found now (sorted: a set)."""
+    return known + tuple(sorted(cut.difference(known))) if len(cut) > len(known) else known
 
 
 def _listed_again(
@@ -240,7 +245,9 @@ def _unseen_end(
         return []
     old = RunRef.of(prev)
     carried = [trial for trial in state.trials if trial.id in prev.trials]
-    events, _ = report_trials(old, carried, marks, state, baseline=False)
+    events = report_trials(
+        old, carried, marks, state, baseline=False, cut_ids=set(prev.stopped_trials)
+    )
     return [*events, old.event(EventKind.JOB_FINISHED, **unseen_figures(prev, marks))]
 
 
@@ -251,7 +258,9 @@ def unseen_figures(prev: Snapshot, marks: dict[str, TrialMark]) -> dict[str, Any
     assert summary is not None
     ended = (TrialStatus.COMPLETED, TrialStatus.FAILED)
     found = (marks.get(t) for t in prev.run_trials)
-    seen = sum(1 for m in found if m is not None and (m.status in ended or m.stopped))
+    cut = set(prev.stopped_trials)
+    seen = sum(1 for t, m in zip(prev.run_trials, found, strict=True)
+               if m is not None and (m.status in ended or t in cut))  # fmt: skip
     planned = max(summary.planned_trials or 0, summary.counts.total, len(prev.run_trials))
     return {"ended_unseen": True, "trials_seen": seen, "trials_planned": planned}
 

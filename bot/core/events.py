@@ -86,8 +86,6 @@ class TrialMark(BaseModel):
     completed_reported: bool = False
     failures_reported: int = 0
     figures: TrialSummary | None = None
-    stopped: bool = False
-    """Cut short by a stop (`bot.core.batch.cut_short`): counted as stopped, not as failed."""
 
 
 class Listing(BaseModel):
@@ -134,6 +132,9 @@ class Snapshot(BaseModel):
     stalled: bool = False
     """A stall notice was given and the job has not moved since."""
     listing: Listing | None = None
+    stopped_trials: tuple[str, ...] = ()
+    """The run's trials a stop cut short (`bot.core.batch.cut_short`): counted as stopped, not
+    as failed. Kept here rather than in each mark, so a run never stopped pays nothing."""
     inherited_training_s: float | None = 0.0
     """Of an extended search: the training of the earlier run's trials it lists again (not
     its own; None: not known, its first look was at the extension). `bot.core.diff`."""

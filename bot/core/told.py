@@ -7,6 +7,8 @@ not told per trial; the run counts its trials as stopped (`with_stops`).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot.core.batch import Change, as_happened, cut_short, retries_of, trial_changes
 from bot.core.best import beats, best_before, best_listed
 from bot.core.events import Event, EventKind, RunRef, TrialMark
@@ -65,9 +67,11 @@ def _trial_news(
     *,
     baseline: bool,
     stopped: bool,
+    cut_ids: set[str],
 ) -> tuple[list[Change], TrialMark | None]:
     """What one trial did since `mark` (its changes, unordered with other trials'), and its
-    new mark (None: unchanged). `stopped`: the run was stopped from Slack."""
+    new mark (None: unchanged). `stopped`: the run was stopped from Slack; `cut_ids`: the
+    run's trials a stop cut short, this one added when it is."""
     completed = trial.status == TrialStatus.COMPLETED
     failed = trial.status == TrialStatus.FAILED
     figures = summarize_trial(trial, state.config) if completed or failed else None
@@ -81,7 +85,10 @@ def _trial_news(
         failures = int(failed)
     else:
         owed = completed and figures is not None and not completed_reported
-        cut = not completed and cut_short(trial, mark, retries, stopped=stopped)
+        was_cut = trial.id in cut_ids
+        cut = not completed and cut_short(trial, mark, retries, stopped=stopped, was_cut=was_cut)
+        if cut and not was_cut:
+            cut_ids.add(trial.id)
         changes = trial_changes(trial, mark, position, retries=retries, completion=owed, cut=cut)
         completed_reported = completed_reported or owed
         failures += sum(not change.completed for change in changes)
@@ -92,9 +99,8 @@ def _trial_news(
             mark.retries,
             mark.completed_reported,
             mark.failures_reported,
-            mark.stopped,
         )
-        == (trial.status, retries, completed_reported, failures, cut)
+        == (trial.status, retries, completed_reported, failures)
         and (mark.figures is figures or mark.figures == figures)
     ):
         return changes, None
@@ -104,7 +110,6 @@ def _trial_news(
         completed_reported=completed_reported,
         failures_reported=failures,
         figures=figures,
-        stopped=cut,
     )
 
 
@@ -117,28 +122,28 @@ def report_trials(
     baseline: bool,
     listed: list[str] | None = None,
     stopped: bool = False,
-) -> tuple[list[Event], bool]:
+    cut_ids: set[str] | None = None,
+) -> list[Event]:
     """The events of `trials` in the order they happened (`bot.core.batch`), updating `marks`;
     each completion is judged against the best of the trials that completed before it
     (earlier polls, then this one, in that order).
     `listed`: every id the document lists, when `trials` are only the changed ones;
-    `stopped`: the run was stopped from Slack. Also whether a trial was found cut short by a
-    stop (`bot.core.batch.cut_short`) in this poll."""
+    `stopped`: the run was stopped from Slack; `cut_ids`: the run's trials a stop cut short
+    (`bot.core.batch.cut_short`), those found now added."""
+    cut_ids = set() if cut_ids is None else cut_ids
     if listed is None:
         best = best_before(trials, marks, state.config)
     else:
         best = best_listed(listed, trials, marks, state.config)
     told = {trial.id: marks[trial.id].failures_reported for trial in trials if trial.id in marks}
     changes: list[Change] = []
-    cut = False
     for position, trial in enumerate(trials):
-        before = marks.get(trial.id)
         found, mark = _trial_news(
-            trial, before, state, position, baseline=baseline, stopped=stopped
-        )
+            trial, marks.get(trial.id), state, position,
+            baseline=baseline, stopped=stopped, cut_ids=cut_ids,
+        )  # fmt: skip
         changes.extend(found)
         if mark is not None:
-            cut |= mark.stopped and not (before is not None and before.stopped)
             marks[trial.id] = mark
     events: list[Event] = []
     for change in as_happened(changes) if len(changes) > 1 else changes:
@@ -155,13 +160,15 @@ def report_trials(
         )
         if is_best:
             best = figures
-    return events, cut
+    return events
 
 
-def with_stops(summary: RunSummary, marks: dict[str, TrialMark]) -> RunSummary:
-    """The run's counts with the trials a stop cut short as stopped, not failed (Edge Impulse
-    counts those that show `failed` among its failures)."""
-    cut = [mark for mark in marks.values() if mark.stopped]
+def with_stops(
+    summary: RunSummary, marks: dict[str, TrialMark], cut_ids: Iterable[str]
+) -> RunSummary:
+    """The run's counts with the trials a stop cut short (`cut_ids`) as stopped, not failed
+    (Edge Impulse counts those that show `failed` among its failures)."""
+    cut = [mark for trial_id in cut_ids if (mark := marks.get(trial_id)) is not None]
     if not cut and not summary.counts.stopped:
         return summary
     failed = sum(mark.status == TrialStatus.FAILED for mark in cut)
