@@ -210,10 +210,10 @@ async def playground(
     """Run the sandbox until `quit`, the end of the input (a None line) or SIGINT/SIGTERM;
     Ctrl-C (SIGINT) ends it as KeyboardInterrupt once all is cleaned up, for its exit status.
     `lines` defaults to the terminal's input."""
-    lines = lines if lines is not None else _stdin_lines()
     speed = Simulation("1").duration / (minutes * 60)
     printer = TerminalPrinter(stream=out, channel_names={CHANNEL: CHANNEL_NAME})
     with sandbox_folder(keep, "eon-bot-try-") as folder:  # `keep` checked first
+        lines = lines if lines is not None else _stdin_lines()  # once `keep` is good
         charts = _charts_folder(keep)
         files = SavingFiles(printer, charts)
         if fresh_database(Path(folder)):
