@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.core.batch import FAILURES_TOLD_AT_ONCE
 from bot.core.diff import diff, started_event, unseen_figures
 from bot.core.events import Event, EventKind, Snapshot
 from bot.core.status_text import training_words
@@ -586,3 +587,23 @@ def test_a_document_without_its_coordinator_keeps_the_runs() -> None:
     new_doc = state(trial("c"), job=20).model_copy(update={"tuner_coordinator_job_id": None})
     _, new = diff(first, new_doc, project_id="7")
     assert (new.coordinator_job_id, new.tuner_job_id) == (None, "20")  # not run 11's
+
+
+@pytest.mark.parametrize(
+    ("retries", "status", "told"),
+    [
+        (10**6, "failed", FAILURES_TOLD_AT_ONCE),  # a count gone wrong: its latest attempts
+        (10**6, "running", FAILURES_TOLD_AT_ONCE),
+        (2, "running", 2),  # retried twice between polls: both told
+        (-3, "failed", 1),  # a negative count is none: the failure it shows is told
+        (-3, "running", 0),
+    ],
+    ids=["huge, failed", "huge, running", "two retries", "negative, failed", "negative, running"],
+)
+def test_a_trials_retries_count_is_told_within_bounds(retries: int, status: str, told: int) -> None:
+    events = run([state(trial("a", "running")), state(trial("a", status, retries=retries))])
+    failures = [e for e in events if e.kind is FAILED]
+    assert len(failures) == told
+    if told:  # the latest attempts, each once
+        last = max(0, retries) + (status == "failed") - 1
+        assert [e.payload["retries"] for e in failures] == list(range(last - told + 1, last + 1))

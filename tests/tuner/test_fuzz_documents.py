@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
+from bot.core.batch import FAILURES_TOLD_AT_ONCE
 from bot.core.diff import diff
 from bot.core.events import Event, EventKind, Snapshot
 from bot.errors import TunerApiError
@@ -100,9 +101,13 @@ def test_schema_documents_never_crash_and_fit_slack(data: st.DataObject) -> None
 
 
 def assert_trial_messages(trials: list[TunerTrial], events: list[Event]) -> None:
-    """One message per finished trial, of its kind, carrying its id and naming it."""
-    owed = {(EventKind.TRIAL_COMPLETED, t.id) for t in trials if t.status == "completed"}
-    owed |= {(EventKind.TRIAL_FAILED, t.id) for t in trials if t.status == "failed"}
+    """One message per completed trial and per failed attempt (the ones its `retries` count
+    and its current one, at most FAILURES_TOLD_AT_ONCE), of its kind, carrying its id and
+    naming it."""
+    owed = [(EventKind.TRIAL_COMPLETED, t.id) for t in trials if t.status == "completed"]
+    for t in trials:
+        failed = max(0, t.retries) + (t.status == "failed")
+        owed += [(EventKind.TRIAL_FAILED, t.id)] * min(failed, FAILURES_TOLD_AT_ONCE)
     about = [event for event in events if event.trial_id is not None]
     assert sorted((e.kind, e.trial_id) for e in about) == sorted(owed)
     names = {trial.id: trial.name or trial.id for trial in trials}
