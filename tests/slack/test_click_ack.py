@@ -110,7 +110,9 @@ async def test_over_socket_mode_the_claim_is_in_the_store_when_the_ack_goes_out(
     rig, told = await clicked(store)
     async with FakeSlack() as fake:
         client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        app = AsyncApp(client=client, process_before_response=True)  # as `eon-bot run` makes it
+        app = AsyncApp(  # as `eon-bot run` makes it in Socket Mode (no signing secret)
+            client=client, request_verification_enabled=False, process_before_response=True
+        )
         run_buttons.register(app, rig.deps)
         socket = SocketClient(store)
         handler = _BoltHandler(app, socket)  # type: ignore[arg-type]

@@ -212,7 +212,8 @@ def payload(action: str, user: str = "U1", trial_id: str = "") -> dict[str, Any]
     assert button is not None
     return {
         "type": "block_actions",
-        "user": {"id": user},
+        "team": {"id": "T0EON", "domain": "eon"},
+        "user": {"id": user, "team_id": "T0EON"},
         "channel": {"id": "C1"},
         "container": {"type": "message", "channel_id": "C1", "message_ts": "1.1"},
         "actions": [button.to_dict() | {"type": "button", "action_ts": "2.2"}],
