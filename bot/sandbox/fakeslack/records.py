@@ -77,6 +77,9 @@ class Call:
     encoding: str
     """How the arguments arrived: "json", "form" or "query" (`slack_sdk` uses all three), or
     "unreadable" for a body that could not be parsed (answered `invalid_json`)."""
+    team: str | None = None
+    """The workspace whose install issued the token the call was made with (`oauth`); None
+    for the fake's own token (`FakeSlack(token=…)`) or none."""
 
     @property
     def ok(self) -> bool:

@@ -16,6 +16,8 @@ What it does, and why:
 - **Injects faults** (`fail_next`, `set_channel_state`, `set_token`, a per-channel rate limit),
   so retry and outage handling run against real HTTP behaviour: 429 with `Retry-After`, 5xx,
   connections dropped without an answer.
+- **Installs** the app (`oauth`): the authorize page and `oauth.v2.access`, each install a
+  workspace with a bot token of its own, every call recorded under its workspace (`Call.team`).
 - **Tells** each message to an `on_message` callback: the demo prints them
   (`bot.sandbox.terminal.TerminalPrinter`).
 
@@ -37,6 +39,7 @@ from aiohttp import web
 
 from bot.sandbox.fakeslack.blockkit import POST_TEXT_MAX, content
 from bot.sandbox.fakeslack.files import FileMethods, Files
+from bot.sandbox.fakeslack.oauth import OAUTH_METHODS, OAuthMethods, basic_credentials
 from bot.sandbox.fakeslack.records import Message, ResponsePost
 from bot.sandbox.fakeslack.views import ViewMethods
 from bot.sandbox.fakeslack.wire import (
@@ -70,7 +73,7 @@ _CHANNEL_METHODS = frozenset(
 Handler = Callable[[JSONDict], JSONDict]
 
 
-class FakeSlack(FileMethods, ViewMethods):
+class FakeSlack(FileMethods, ViewMethods, OAuthMethods):
     """Slack's Web API on 127.0.0.1, with recording and fault injection.
 
     Use as `async with FakeSlack() as fake:`. Every channel exists until told otherwise
@@ -112,6 +115,7 @@ class FakeSlack(FileMethods, ViewMethods):
             "files.completeUploadExternal": self._complete_upload,
         }
         self._handlers |= self.view_handlers()  # views.open, views.publish, users.info
+        self._handlers |= self.oauth_handlers()  # oauth.v2.access
         self._files = Files()
 
     def make_app(self) -> web.Application:
@@ -119,6 +123,7 @@ class FakeSlack(FileMethods, ViewMethods):
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/response/{response_id}", self._handle_response_url)
         app.router.add_post("/upload/{file_id}", self._handle_upload)
+        app.router.add_get("/oauth/v2/authorize", self._handle_authorize)
         return app
 
     @property
@@ -144,6 +149,8 @@ class FakeSlack(FileMethods, ViewMethods):
         # Slack takes the token from the Authorization header or, in a form or query, `token`.
         body_token = args.pop("token", None)
         token = bearer(request) or (body_token if isinstance(body_token, str) else None)
+        if method in OAUTH_METHODS:  # the app's credentials, not a token
+            args = basic_credentials(request.headers.get("Authorization", "")) | args
         named = args.get("channel", args.get("channel_id"))
         channel = named if isinstance(named, str) else None
         fault = self._take_fault(method, channel)
@@ -160,9 +167,10 @@ class FakeSlack(FileMethods, ViewMethods):
         if fault is not None and fault.fails:
             return self._fault_response(request, method, args, encoding, fault)
         error = None if body.get("ok") else str(body.get("error"))
-        self._record(method, args, status, error, encoding)
+        team = self.team_of_token(token)
+        self._record(method, args, status, error, encoding, team=team)
         response = json_response(body, status=status, retry_after=retry_after)
-        if token is not None and token == self._token:
+        if token is not None and (token == self._token or team is not None):
             response.headers["x-oauth-scopes"] = ",".join(self.scopes)
         return response
 
@@ -170,10 +178,15 @@ class FakeSlack(FileMethods, ViewMethods):
         handler = self._handlers.get(method)
         if handler is None:
             raise ApiError("unknown_method")
+        if method in OAUTH_METHODS:
+            return handler(args)
         if not token:
             raise ApiError("not_authed")
         expected = self._app_token if method in _APP_TOKEN_METHODS else self._token
-        if token != expected:
+        installed = method not in _APP_TOKEN_METHODS and self._installed_token(token)
+        if installed and method == "auth.test":
+            return self._auth_test_of(token) or {}
+        if token != expected and not installed:
             # A good token of the other kind (app for bot, bot for app) is Slack's
             # not_allowed_token_type; anything else is invalid_auth.
             other = token in (self._token, self._app_token)

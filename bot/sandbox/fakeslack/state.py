@@ -162,9 +162,16 @@ class SlackState(LocalServer):
                 await asyncio.wait_for(changed.wait(), min(remaining, 0.05))
 
     def _record(
-        self, method: str, args: JSONDict, status: int, error: str | None, encoding: str
+        self,
+        method: str,
+        args: JSONDict,
+        status: int,
+        error: str | None,
+        encoding: str,
+        *,
+        team: str | None = None,
     ) -> None:
-        self._calls.append(Call(method, args, self._clock(), status, error, encoding))
+        self._calls.append(Call(method, args, self._clock(), status, error, encoding, team))
         self._notify()
 
     def _notify(self) -> None:
