@@ -79,6 +79,7 @@ MODULES: dict[str, Module] = {
         ("bot/slack/delivery/poster.py",),
         (
             "tests/slack/test_poster.py",
+            "tests/slack/test_poster_rows.py",
             "tests/slack/test_delivery.py",
             "tests/slack/test_charts.py",
         ),
