@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.fakeslack import Message
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.stack import CHANNEL, Stack, running_stack
 from bot.slack.delivery import card_edit_gap
+from bot.store import TeamChannel
 from tests.sql import statements
 
 OTHER = "C0OTHER"
@@ -170,9 +172,9 @@ def looks_after_the_end(stack: Stack) -> list[bool]:
     def ended() -> bool:
         return any(m.event_type == "eon_job_finished" for m in stack.slack.messages(CHANNEL))
 
-    async def update_and_look(channel: str) -> None:
-        after_end = channel == CHANNEL and ended()
-        await update(channel)
+    async def update_and_look(where: TeamChannel, slack: AsyncWebClient) -> None:
+        after_end = where.channel_id == CHANNEL and ended()
+        await update(where, slack)
         if after_end:
             card = stack.slack.top_level(CHANNEL)[0]  # the run's card, posted first
             looks.append(FINISHED in card.text)

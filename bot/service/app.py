@@ -35,6 +35,7 @@ from bot.slack.auth import slack_condition, verify_bot_token
 from bot.slack.delivery import Delivery, Digester
 from bot.slack.listeners import Deps, register_all
 from bot.slack.plot import load_matplotlib
+from bot.slack.tokens import BotTokens, OneWorkspace
 from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
 from bot.store import Store
 from bot.tuner.client import TunerClient
@@ -49,7 +50,8 @@ class Bot:
     settings: Settings
     store: Store
     ei_transport: httpx.AsyncBaseTransport  # the Edge Impulse client's
-    slack: AsyncWebClient
+    slack: AsyncWebClient  # the bot token's client (single mode)
+    tokens: BotTokens  # each workspace's client (`bot.slack.tokens`)
     tuner: TunerClient
     scheduler: AsyncIOScheduler
     poller: Poller
@@ -77,7 +79,9 @@ class Bot:
         """Check the bot token with Slack, then poll, deliver and serve (unless a `Front`
         serves for it). A refused token raises `BotTokenRefused`; while Slack does not
         answer, this waits (see `verify_bot_token`)."""
-        await verify_bot_token(self.slack, condition=self.slack_start)
+        identity = await verify_bot_token(self.slack, condition=self.slack_start)
+        if isinstance(self.tokens, OneWorkspace):
+            self.tokens.named(identity.team_id)
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
@@ -133,18 +137,11 @@ async def build(
         database=database,
     )
     tuner = tuner_client(settings, ei_transport, keys.api_key_for, metrics)
-    scheduler, delivery, poller, fleet = _pipeline(
-        settings, store=store, tuner=tuner, slack=slack, now=now, metrics=metrics, database=database
-    )
-    actions = RunActions(
-        store=store,
-        jobs=TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for),
-        tuner=tuner,
-        wake_delivery=delivery.wake,
-        interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
-        owner=fleet.owner,  # its claims live while this replica does
-        database=database,
-    )
+    tokens = OneWorkspace(slack)
+    pipeline = _pipeline(settings, store, tuner, tokens, now=now, metrics=metrics, db=database)
+    scheduler, delivery, poller, fleet = pipeline
+    jobs = TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for)
+    actions = _run_actions(settings, store, jobs, tuner, delivery, fleet, database)
     deps = Deps(
         store=store,
         settings=settings,
@@ -165,6 +162,7 @@ async def build(
         store=store,
         ei_transport=ei_transport,
         slack=slack,
+        tokens=tokens,
         tuner=tuner,
         scheduler=scheduler,
         poller=poller,
@@ -183,13 +181,13 @@ async def build(
 
 def _pipeline(
     settings: Settings,
-    *,
     store: Store,
     tuner: TunerClient,
-    slack: AsyncWebClient,
+    tokens: BotTokens,
+    *,
     now: Callable[[], datetime],
     metrics: Metrics,
-    database: Condition,
+    db: Condition,
 ) -> tuple[AsyncIOScheduler, Delivery, Poller, Fleet]:
     """The scheduler of the polls, delivery, the poller that wakes it, and the fleet that
     shares the polls and the channels out among the replicas. Only beside other replicas must
@@ -200,12 +198,12 @@ def _pipeline(
     claims = owner if store.shared else None
     delivery = Delivery(
         store=store,
-        slack=slack,
+        tokens=tokens,
         owner=claims,
         claim_s=lease_seconds(settings.poll_interval),
         poll_interval=settings.poll_interval,
         metrics=metrics,
-        database=database,
+        database=db,
         digests=Digester(store=store, tz=ZoneInfo(settings.digest_tz), now=now),
     )
     names = ProjectNames(store=store, tuner=tuner, now=now)
@@ -220,7 +218,7 @@ def _pipeline(
         on_events=delivery.wake,
         owner=claims,
         metrics=metrics,
-        database=database,
+        database=db,
         names=names,
         idle_full_read=settings.idle_full_read,
     )
@@ -231,9 +229,30 @@ def _pipeline(
         owner=owner,
         interval=settings.poll_interval,
         retention_days=settings.retention_days,
-        database=database,
+        database=db,
     )
     return scheduler, delivery, poller, fleet
+
+
+def _run_actions(
+    settings: Settings,
+    store: Store,
+    jobs: TunerJobs,
+    tuner: TunerClient,
+    delivery: Delivery,
+    fleet: Fleet,
+    database: Condition,
+) -> RunActions:
+    """What the run's buttons do, and the jobs they started followed."""
+    return RunActions(
+        store=store,
+        jobs=jobs,
+        tuner=tuner,
+        wake_delivery=delivery.wake,
+        interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
+        owner=fleet.owner,  # its claims live while this replica does
+        database=database,
+    )
 
 
 def require(settings: Settings) -> None:

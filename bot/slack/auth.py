@@ -22,6 +22,7 @@ from bot.conditions import Condition
 from bot.errors import BotTokenRefused, SlackAuthError
 from bot.fmt import one_line
 from bot.retry import Backoff
+from bot.slack.tokens import workspace_key
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class Identity:
     user_id: str
     scopes: frozenset[str] | None
     """From `x-oauth-scopes`; `None` when the answer had no such header."""
+    team_id: str = ""  # the workspace key (`bot.slack.tokens.workspace_key`)
 
 
 async def auth_test(slack: AsyncWebClient) -> Identity:
@@ -94,6 +96,11 @@ async def auth_test(slack: AsyncWebClient) -> Identity:
         team=str(response.get("team", "")),
         user_id=str(response.get("user_id", "")),
         scopes=scopes,
+        team_id=workspace_key(
+            str(response.get("team_id") or ""),
+            str(response.get("enterprise_id") or ""),
+            enterprise_install=bool(response.get("is_enterprise_install")),
+        ),
     )
 
 

@@ -36,7 +36,7 @@ MAX_ATTEMPTS: Final = 3
 RETRY_AFTER_S: Final = (10.0, 60.0)  # after the first and the second failed attempt
 _RENDERING = threading.Lock()  # matplotlib's rcParams are process-wide
 
-Finder = Callable[[OutboxRow, Card | None], Awaitable[str | None]]
+Finder = Callable[[OutboxRow, Card | None, AsyncWebClient], Awaitable[str | None]]
 
 
 class ChartStore(Protocol):
@@ -85,11 +85,9 @@ class ChartUploads:
         self,
         *,
         store: ChartStore,
-        slack: AsyncWebClient,
         find_posted: Finder,
     ) -> None:
         self._store = store
-        self._slack = slack
         self._find_posted = find_posted
         self._not_before: dict[int, float] = {}
 
@@ -98,11 +96,11 @@ class ChartUploads:
         until = self._not_before.get(row_id)
         return until is not None and asyncio.get_running_loop().time() < until
 
-    async def deliver(self, row: OutboxRow, card: Card | None) -> None:
-        """Upload the row's chart; raises only what stops the whole channel (an unusable
-        channel, a refused token) as its `SlackError`."""
+    async def deliver(self, row: OutboxRow, card: Card | None, slack: AsyncWebClient) -> None:
+        """Upload the row's chart with its workspace's client; raises only what stops the
+        whole channel (an unusable channel, a refused token) as its `SlackError`."""
         if row.state == "attempting":
-            found = await self._find_posted(row, card)
+            found = await self._find_posted(row, card, slack)
             if found is not None:
                 log.info("found the chart %s already in %s", row.event.key, row.channel_id)
                 await self._store.mark_sent(row.id, ts=found)
@@ -116,7 +114,7 @@ class ChartUploads:
         if not await self._store.mark_attempting(row.id):
             return
         try:
-            answer = await self._slack.files_upload_v2(
+            answer = await slack.files_upload_v2(
                 channel=row.channel_id,
                 thread_ts=card.ts if card is not None else None,
                 file=png,

@@ -10,10 +10,11 @@ from bot.store.alerts import Added as AlertAdded
 from bot.store.alerts import StoredAlert
 from bot.store.bells import Rang as BellRang
 from bot.store.bells import person_address, person_of
+from bot.store.cards import Card
 from bot.store.ei_keys import SealedKey
-from bot.store.leases import LeaseLost
+from bot.store.leases import LeaseLost, TeamChannel
 from bot.store.mirror import Subscription, project_order
-from bot.store.outbox import Card, OutboxRow
+from bot.store.outbox import OutboxRow
 from bot.store.schema import CLAIMED, DELIVER, DONE, POLL, REPLICA, STARTED, UNKNOWN
 from bot.store.store import Store
 from bot.store.trouble import database_away
@@ -39,6 +40,7 @@ __all__ = [
     "SealedKey",
     "Store",
     "Subscription",
+    "TeamChannel",
     "database_away",
     "parse_url",
     "person_address",

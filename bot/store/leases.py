@@ -22,13 +22,26 @@ what "now" is and which rows get locked is the backend's to say (`bot.store.back
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.store.backend import Backend
 from bot.store.schema import DELIVER, POLL, REPLICA, leases, outbox
+
+
+class TeamChannel(NamedTuple):
+    """A channel of a workspace, what delivery drains: Slack Connect shares one channel id
+    between workspaces, each with its own rows and token."""
+
+    team_id: str
+    channel_id: str
+
+    @property
+    def lease(self) -> str:
+        """The name of its DELIVER lease."""
+        return f"{self.team_id}:{self.channel_id}"
 
 
 class LeaseLost(Exception):

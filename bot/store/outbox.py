@@ -1,4 +1,4 @@
-"""What delivery keeps: the outbox rows owed to channels and the run cards posted in them."""
+"""What delivery keeps: the outbox rows owed to channels (their run cards: `cards`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 
 from bot.core.events import Event, EventKind
-from bot.core.summary import RunSummary
 from bot.fmt import one_line, redact
 from bot.store.backend import Backend
 from bot.store.bells import bell_for_row, people_with_work
-from bot.store.leases import LeaseLost, Leases
+from bot.store.leases import LeaseLost, Leases, TeamChannel
 from bot.store.schema import (
     ABANDONED,
     ATTEMPTING,
@@ -36,14 +35,6 @@ ERROR_CHARS = 300  # of a row's last error: enough to act on, small enough to li
 _UNCLAIMED: dict[str, Any] = {"claimed_by": None, "claim_expires": None}
 
 
-def _ts_order(ts: str) -> float:
-    """Slack's message ts ("1712345678.000200") as a number: later messages sort later."""
-    try:
-        return float(ts)
-    except ValueError:
-        return 0.0
-
-
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     id: int
@@ -54,22 +45,7 @@ class OutboxRow:
     state: str  # "pending" | "attempting" (an attempt started and its outcome is unknown)
     attempts: int
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Card:
-    """A run's top-level message in one channel, edited as the run's summary changes."""
-
-    channel_id: str
-    project_id: str
-    run_id: str
-    ts: str
-    rendered_version: int
-
-
-def _card(row: Any) -> Card:
-    """A `cards` row as a Card (its run's digest is the store's business)."""
-    return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
+    team_id: str = ""  # the workspace whose channel it is
 
 
 class Outbox:
@@ -88,11 +64,14 @@ class Outbox:
 
     async def channels_with_work(self) -> list[str]:
         """Unpaused channels with rows to post or a card behind its run's summary."""
-        return sorted(await self.work())
+        return sorted(where.channel_id for where in await self.work())
 
     async def work(
-        self, *, projects: Collection[str] | None = None, channels: Collection[str] | None = None
-    ) -> dict[str, bool]:
+        self,
+        *,
+        projects: Collection[str] | None = None,
+        channels: Collection[TeamChannel] | None = None,
+    ) -> dict[TeamChannel, bool]:
         """Each unpaused channel with work, and whether rows are owed there (False: only a
         card is behind its run's summary, which delivery may leave for later). Given
         `projects` or `channels`, only the subscriptions to those projects and those of those
@@ -121,15 +100,16 @@ class Outbox:
             query = query.where(
                 or_(
                     subscriptions.c.project_id.in_(sorted(projects or ())),
-                    subscriptions.c.channel_id.in_(sorted(channels or ())),
+                    subscriptions.c.channel_id.in_(sorted(c.channel_id for c in channels or ())),
                 )
             )
-        found: dict[str, bool] = {}
+        found: dict[TeamChannel, bool] = {}
         async with self._backend.read() as conn:
             for channel_id, rows_owed in await conn.execute(query):
-                found[channel_id] = found.get(channel_id, False) or bool(rows_owed)
+                where = TeamChannel("", channel_id)
+                found[where] = found.get(where, False) or bool(rows_owed)
             for person in await conn.scalars(people_with_work()):  # ends owed by DM
-                found[str(person)] = True
+                found[TeamChannel("", str(person))] = True
         return found
 
     async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
@@ -265,78 +245,6 @@ class Outbox:
                 update(outbox)
                 .where(outbox.c.id == row_id, outbox.c.state.in_(OPEN_STATES))
                 .values(state=ABANDONED, last_error=one_line(redact(error), ERROR_CHARS))
-            )
-
-    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None:
-        query = select(cards).where(
-            cards.c.channel_id == channel_id,
-            cards.c.project_id == project_id,
-            cards.c.run_hash == digest(run_id),
-        )
-        async with self._backend.read() as conn:
-            row = (await conn.execute(query)).first()
-        return _card(row) if row is not None else None
-
-    async def earlier_card(
-        self, channel_id: str, project_id: str, run_id: str | None, continues: str
-    ) -> Card | None:
-        """The card in the channel of the run that `run_id` continues: the run named
-        `continues` (`continuationJobId`), else the project's latest other card here."""
-        query = select(cards).where(
-            cards.c.channel_id == channel_id,
-            cards.c.project_id == project_id,
-            cards.c.run_hash != digest(run_id or ""),
-        )
-        async with self._backend.read() as conn:
-            found = [_card(row) for row in (await conn.execute(query)).all()]
-        exact = next((card for card in found if card.run_id == continues), None)
-        return exact or max(found, key=lambda card: _ts_order(card.ts), default=None)
-
-    async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]:
-        """Cards (of unpaused subscriptions) whose run's summary moved past what they show."""
-        query = (
-            select(cards, runs.c.summary, runs.c.version)
-            .join(
-                runs,
-                and_(runs.c.project_id == cards.c.project_id, runs.c.run_hash == cards.c.run_hash),
-            )
-            .join(
-                subscriptions,
-                and_(
-                    subscriptions.c.channel_id == cards.c.channel_id,
-                    subscriptions.c.project_id == cards.c.project_id,
-                ),
-            )
-            .where(
-                cards.c.channel_id == channel_id,
-                subscriptions.c.paused_reason.is_(None),
-                runs.c.version > cards.c.rendered_version,
-            )
-            .order_by(cards.c.project_id, cards.c.run_id)
-        )
-        async with self._backend.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [
-            (
-                _card(row),
-                RunSummary.model_validate_json(row.summary),
-                row.version,
-            )
-            for row in rows
-        ]
-
-    async def mark_card_rendered(self, card: Card, version: int) -> None:
-        """Never moves backwards, so a slow edit finishing late cannot hide a newer change."""
-        async with self._backend.write() as conn:
-            await conn.execute(
-                update(cards)
-                .where(
-                    cards.c.channel_id == card.channel_id,
-                    cards.c.project_id == card.project_id,
-                    cards.c.run_hash == digest(card.run_id),
-                    cards.c.rendered_version < version,
-                )
-                .values(rendered_version=version)
             )
 
     async def sent_failures(

@@ -6,7 +6,7 @@ reported without their rows, nor rows without the snapshot. Inserts that may rac
 pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQUE(channel, event
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
-`subscriptions`, `polls`, `outbox`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
+`subscriptions`, `polls`, `outbox`, `cards`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
 `names`, `alerts`, `bells`, `digests`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
@@ -27,6 +27,7 @@ from bot.store.actions import Actions
 from bot.store.alerts import Alerts
 from bot.store.backend import Backend
 from bot.store.bells import Bells
+from bot.store.cards import Cards
 from bot.store.digests import Digests
 from bot.store.ei_keys import EiKeys
 from bot.store.leases import Leases
@@ -71,6 +72,7 @@ class Store:
         self._alerts = Alerts(backend, now)
         self._polls = Polls(backend, now, self._leases, self._alerts)
         self._outbox = Outbox(backend, now, self._leases)
+        self._cards = Cards(backend)
         self._retention = Retention(backend)
         self._ei_keys = EiKeys(backend, now)
         self._actions = Actions(backend, now, self._polls)
@@ -130,10 +132,10 @@ class Store:
     mark_retry = via("_outbox", Outbox.mark_retry)
     count_failure = via("_outbox", Outbox.count_failure)
     mark_given_up = via("_outbox", Outbox.mark_given_up)
-    card = via("_outbox", Outbox.card)
-    earlier_card = via("_outbox", Outbox.earlier_card)
-    dirty_cards = via("_outbox", Outbox.dirty_cards)
-    mark_card_rendered = via("_outbox", Outbox.mark_card_rendered)
+    card = via("_cards", Cards.card)
+    earlier_card = via("_cards", Cards.earlier_card)
+    dirty_cards = via("_cards", Cards.dirty_cards)
+    mark_card_rendered = via("_cards", Cards.mark_card_rendered)
     sent_failures = via("_outbox", Outbox.sent_failures)
     sent_of_run = via("_outbox", Outbox.sent_of_run)
     sent_count = via("_outbox", Outbox.sent_count)

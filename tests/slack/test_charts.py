@@ -20,6 +20,7 @@ from bot.core.summary import TrialSummary
 from bot.sandbox.fakeslack import FakeSlack
 from bot.slack import charts
 from bot.slack.delivery import Delivery
+from bot.slack.tokens import OneWorkspace
 from bot.store import Outage, Store
 from bot.store.schema import outbox
 
@@ -65,7 +66,7 @@ async def rig(store: Store) -> AsyncIterator[Rig]:
     await store.subscribe(CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
-        delivery = Delivery(store=store, slack=slack, idle_s=0.05)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05)
         runner = asyncio.create_task(delivery.run())
         try:
             yield Rig(store, fake, delivery)

@@ -23,7 +23,8 @@ from bot.slack.delivery import (
 )
 from bot.slack.delivery import drain as drain_module
 from bot.slack.listeners.eon_answers import subscription_line
-from bot.store import Outage, OutboxRow, Store
+from bot.slack.tokens import OneWorkspace
+from bot.store import Outage, OutboxRow, Store, TeamChannel
 
 CHANNEL = "C0RACE"
 HANG_S = 60.0  # a deadline only against a hang: what it waits for comes in well under 1 s
@@ -45,7 +46,7 @@ async def test_a_row_unsubscribed_after_it_was_read_is_not_posted(tmp_path: Path
     store = await UnwatchedWhileRead.open(f"sqlite:///{tmp_path}/bot.db")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=0.05)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05)
         await store.subscribe(CHANNEL, "7", added_by="U1")
         event = Event(kind=EventKind.API_RECOVERED, key="7:outage:x", project_id="7")
         assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 1
@@ -71,7 +72,7 @@ async def delivering(
     client without slack_sdk's retry handlers, so delivery's own handling is what answers."""
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
-    delivery = Delivery(store=store, slack=slack, idle_s=0.05, **options)
+    delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05, **options)
     await store.subscribe(CHANNEL, "7", added_by="U1")
     runner = asyncio.create_task(delivery.run())
     try:
@@ -188,7 +189,7 @@ async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_
     await store.save_poll("7", snapshot=None, events=completions, outage=Outage())
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=0.05)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05)
         runner = asyncio.create_task(delivery.run())
         delivery.wake()
         await fake.wait_for(lambda f: len(f.messages(CHANNEL)) == 3, timeout=5.0)
@@ -224,7 +225,7 @@ async def test_news_written_as_its_channel_finishes_draining_is_posted_at_once(
     await store.subscribe(CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        store.delivery = delivery = Delivery(store=store, slack=slack, idle_s=60.0)
+        store.delivery = delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=60.0)
         runner = asyncio.create_task(delivery.run())
         await owe(store)
         delivery.wake("7")
@@ -258,7 +259,7 @@ async def test_a_drain_reads_on_while_batches_come_full_and_stops_at_a_short_one
         await owe(store, key=f"7:outage:{n}")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=60.0)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=60.0)
         runner = asyncio.create_task(delivery.run())
         delivery.wake("7")
         try:
@@ -283,7 +284,7 @@ async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_poll
     await store.subscribe(CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=0.3)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.3)
         runner = asyncio.create_task(delivery.run())
 
         async def busy_polls() -> None:
@@ -308,7 +309,7 @@ async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_poll
 class CountsWorkReads(Store):
     reads = 0
 
-    async def work(self, **where: Any) -> dict[str, bool]:
+    async def work(self, **where: Any) -> dict[TeamChannel, bool]:
         self.reads += 1
         return await super().work(**where)
 
@@ -320,7 +321,7 @@ async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) 
     store = await CountsWorkReads.open(f"sqlite:///{tmp_path}/bot.db")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=store, slack=slack, idle_s=0.5, poll_interval=0.05)
+        delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.5, poll_interval=0.05)
         runner = asyncio.create_task(delivery.run())
         await asyncio.sleep(0.05)
         delivery._cards._due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due

@@ -24,7 +24,16 @@ from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.delivery.cards import CardEditor
 from bot.slack.delivery.poster import Poster
 from bot.slack.delivery.verdicts import MAX_ATTEMPTS, Failed
-from bot.store import CLAIMED, DONE, ActionRecord, Outage, OutboxRow, Store, person_address
+from bot.store import (
+    CLAIMED,
+    DONE,
+    ActionRecord,
+    Outage,
+    OutboxRow,
+    Store,
+    TeamChannel,
+    person_address,
+)
 from bot.store.schema import outbox
 from tests.store.test_store import snapshot
 
@@ -54,6 +63,7 @@ class Rig:
     cards: CardEditor
     poster: Poster
     metrics: Metrics
+    slack: AsyncWebClient
 
     async def owe(self, *events: Event, channel: str = CHANNEL) -> list[OutboxRow]:
         """The events saved by a poll of project 7 (the run's snapshot with them) and the
@@ -65,7 +75,7 @@ class Rig:
 
     async def deliver(self, channel: str = CHANNEL) -> None:
         for row in await self.store.outbox(channel):
-            await self.poster.deliver(row)
+            await self.poster.deliver(row, self.slack)
 
     async def rows(self) -> dict[str, tuple[str, str | None, int, str | None]]:
         """By event key: (state, ts, attempts, last error)."""
@@ -86,13 +96,11 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     await store.subscribe(CHANNEL, P, added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
-        cards = CardEditor(store=store, slack=slack, poll_interval=None)
+        cards = CardEditor(store=store, poll_interval=None)
         metrics = Metrics()
-        poster = Poster(
-            store=store, slack=slack, cards=cards, owner=OWNER, claim_s=45.0, metrics=metrics
-        )
+        poster = Poster(store=store, cards=cards, owner=OWNER, claim_s=45.0, metrics=metrics)
         try:
-            yield Rig(store, fake, cards, poster, metrics)
+            yield Rig(store, fake, cards, poster, metrics, slack)
         finally:
             await store.close()
 
@@ -186,13 +194,13 @@ async def test_a_lost_answer_leaves_the_row_attempting_a_refusal_counts_an_attem
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", drop_connection=True)
     with pytest.raises(Failed) as lost:
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     assert isinstance(lost.value.error, SlackOutcomeUnknown) and lost.value.attempts is None
     assert (await rig.rows())[row.event.key][:3] == ("attempting", None, 1)
     [row] = await rig.store.outbox(CHANNEL)
     rig.fake.fail_next("chat.postMessage", error="restricted_action")
     with pytest.raises(Failed) as refused:
-        await rig.poster.deliver(row)  # looked for first (not there), then refused
+        await rig.poster.deliver(row, rig.slack)  # looked for first (not there), then refused
     assert (refused.value.error.code, refused.value.attempts) == ("restricted_action", 2)
     assert (await rig.rows())[row.event.key] == ("pending", None, 2, "restricted_action")
 
@@ -200,7 +208,7 @@ async def test_a_lost_answer_leaves_the_row_attempting_a_refusal_counts_an_attem
 async def test_a_message_slack_cannot_render_is_posted_as_text_only(rig: Rig) -> None:
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", error="invalid_blocks")
-    await rig.poster.deliver(row)
+    await rig.poster.deliver(row, rig.slack)
     refused, taken = rig.fake.calls_to("chat.postMessage")
     assert refused.error == "invalid_blocks" and refused.args["blocks"]
     assert "blocks" not in taken.args and taken.args["text"] == refused.args["text"]
@@ -213,7 +221,7 @@ async def test_a_found_card_becomes_the_card_to_edit_a_found_reply_no_card(rig: 
     [card_row] = await rig.owe(started())
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
-        await rig.poster.deliver(card_row)
+        await rig.poster.deliver(card_row, rig.slack)
     await rig.deliver()  # looked up in the channel, found
     card = await rig.store.card(CHANNEL, P, RUN)
     [message] = rig.fake.messages(CHANNEL)
@@ -222,7 +230,7 @@ async def test_a_found_card_becomes_the_card_to_edit_a_found_reply_no_card(rig: 
     [reply_row] = await rig.owe(completed())
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
-        await rig.poster.deliver(reply_row)
+        await rig.poster.deliver(reply_row, rig.slack)
     await rig.deliver()
     [look] = rig.fake.calls_to("conversations.replies")  # a reply is looked for in its thread
     assert look.args["ts"] == card.ts and look.args["include_all_metadata"] in (True, "1")
@@ -234,11 +242,11 @@ async def test_a_look_up_reads_every_page(rig: Rig) -> None:
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     for n in range(450):  # newer than the lost post: it is on the third page of 200
         rig.fake.add_message(CHANNEL, f"chatter {n}")
     [row] = await rig.store.outbox(CHANNEL)
-    await rig.poster.deliver(row)
+    await rig.poster.deliver(row, rig.slack)
     assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
     looks = rig.fake.calls_to("conversations.history")
     assert len(looks) == 3 and looks[1].args["cursor"]
@@ -252,11 +260,11 @@ async def test_a_look_up_slack_refuses_counts_an_attempt_one_it_does_not_answer_
     [row] = await rig.store.outbox(CHANNEL)
     rig.fake.fail_next("conversations.history", status=503)  # (a dropped read is read again)
     with pytest.raises(Failed) as lost:
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     assert lost.value.attempts is None and (await rig.rows())[row.event.key][2] == 1
     rig.fake.fail_next("conversations.history", error="missing_scope")
     with pytest.raises(Failed) as refused:
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     assert (refused.value.error.code, refused.value.attempts) == ("missing_scope", 2)
     assert (await rig.rows())[row.event.key] == ("attempting", None, 2, "missing_scope")
     assert rig.posts() == []  # never posted while it cannot be checked
@@ -389,12 +397,13 @@ async def test_the_delay_from_poll_to_post_is_measured_never_below_zero(rig: Rig
         return rig.metrics.registry.get_sample_value(f"eonbot_delivery_delay_seconds_{what}")
 
     [row] = await rig.owe(recovered())
-    await rig.poster.deliver(dataclasses.replace(row, created_at=utcnow() - timedelta(seconds=30)))
+    late = dataclasses.replace(row, created_at=utcnow() - timedelta(seconds=30))
+    await rig.poster.deliver(late, rig.slack)
     assert (measured("count"), 30.0 <= (measured("sum") or 0) < 60.0) == (1, True)
     [row] = await rig.owe(recovered().model_copy(update={"key": "7:outage:y"}))
     ahead = dataclasses.replace(row, created_at=utcnow() + timedelta(seconds=30))  # a skewed clock
     before = measured("sum")
-    await rig.poster.deliver(ahead)
+    await rig.poster.deliver(ahead, rig.slack)
     assert (measured("count"), measured("sum")) == (2, before)  # counted as 0 s
 
 
@@ -405,15 +414,15 @@ async def test_a_running_runs_new_card_waits_its_gap_before_an_edit(tmp_path: Pa
     await store.subscribe(CHANNEL, P, added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
-        cards = CardEditor(store=store, slack=slack, poll_interval=30.0)
-        poster = Poster(store=store, slack=slack, cards=cards, owner=None, claim_s=45.0)
+        cards = CardEditor(store=store, poll_interval=30.0)
+        poster = Poster(store=store, cards=cards, owner=None, claim_s=45.0)
         await store.save_poll(P, snapshot=snapshot(1, P, RUN), events=[started()], outage=Outage())
         for row in await store.outbox(CHANNEL):
-            await poster.deliver(row)
+            await poster.deliver(row, slack)
         await store.save_poll(P, snapshot=snapshot(2, P, RUN), events=[], outage=Outage())
         assert len(await store.dirty_cards(CHANNEL)) == 1
-        await cards.update(CHANNEL)
-        assert fake.calls_to("chat.update") == [] and cards.due(CHANNEL) > 0
+        await cards.update(TeamChannel("", CHANNEL), slack)
+        assert fake.calls_to("chat.update") == [] and cards.due(TeamChannel("", CHANNEL)) > 0
     await store.close()
 
 
@@ -441,7 +450,7 @@ async def ring(rig: Rig, *, card: bool = True) -> OutboxRow:
 async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(rig: Rig) -> None:
     await act(rig, "stop", "U0STOP")
     row = await ring(rig)
-    await rig.poster.deliver(row)
+    await rig.poster.deliver(row, rig.slack)
     [dm] = rig.fake.messages(DM)
     card = await rig.store.card(CHANNEL, P, RUN)
     assert card is not None
@@ -458,10 +467,10 @@ async def test_the_end_by_dm_without_a_card_has_no_link_and_the_dm_is_opened_onc
     row = await ring(rig, card=False)
     rig.fake.fail_next("chat.postMessage", channel=DM, drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     [row] = await rig.store.outbox(ME)
     assert row.state == "attempting"
-    await rig.poster.deliver(row)  # found in the DM: not posted again
+    await rig.poster.deliver(row, rig.slack)  # found in the DM: not posted again
     [dm] = rig.fake.messages(DM)
     assert dm.text.endswith("🔔 You asked to hear when it ends.") and "<@U0STOP>" not in dm.text
     assert [c.args["channel"] for c in rig.fake.calls_to("conversations.history")] == [DM]
@@ -475,16 +484,16 @@ async def test_a_dm_slack_will_not_open_is_given_up_one_not_answered_is_tried_ag
     row = await ring(rig)
     rig.fake.fail_next("conversations.open", status=503)
     with pytest.raises(Failed) as lost:
-        await rig.poster.deliver(row)
+        await rig.poster.deliver(row, rig.slack)
     assert lost.value.attempts is None
     for attempt in range(1, MAX_ATTEMPTS):  # an error with no rule: counted, tried again
         rig.fake.fail_next("conversations.open", error="restricted_action")
         with pytest.raises(Failed) as refused:
-            await rig.poster.deliver(row)
+            await rig.poster.deliver(row, rig.slack)
         assert (refused.value.error.code, refused.value.attempts) == ("restricted_action", attempt)
         [row] = await rig.store.outbox(ME)
     rig.fake.fail_next("conversations.open", error="restricted_action")
-    await rig.poster.deliver(row)  # what would pause a channel: this DM is given up
+    await rig.poster.deliver(row, rig.slack)  # what would pause a channel: this DM is given up
     assert await rig.store.outbox(ME) == [] and rig.fake.messages(DM) == []
     async with rig.store.backend.read() as conn:
         found = (

@@ -33,6 +33,7 @@ from bot.slack.listeners.home_view import home_view
 from bot.slack.listeners.run_buttons import answer
 from bot.slack.render import render_card, render_event, render_status
 from bot.slack.render.actions import ACTION_SPECS, Stop, action_button
+from bot.slack.tokens import OneWorkspace
 from bot.store import DONE, UNKNOWN, Store
 from bot.store.schema import outbox
 from bot.tuner.client import TunerClient
@@ -469,7 +470,7 @@ async def test_delivery_tells_the_end_and_the_card_of_a_stopped_run_by_whom(rig:
     assert started is not None
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
-        delivery = Delivery(store=rig.store, slack=slack, idle_s=0.05)
+        delivery = Delivery(store=rig.store, tokens=OneWorkspace(slack), idle_s=0.05)
         runner = asyncio.create_task(delivery.run())
         try:
             await rig.store.save_poll(P, snapshot=before, events=[started], outage=Outage())

@@ -8,7 +8,7 @@ import asyncio
 
 from bot.core.events import EventKind, RunRef, Snapshot
 from bot.store import Store, person_address
-from tests.store.test_store import RUN, P, save, snapshot
+from tests.store.test_store import RUN, P, at, save, snapshot
 
 REF = RunRef(P, RUN, "J1", "EON Tuner run 1", "Keyword spotting")
 END = REF.event(EventKind.JOB_FINISHED, outcome="completed", best_trial_id="t1")
@@ -40,7 +40,7 @@ async def test_one_request_per_person_and_the_end_queued_once(store: Store) -> N
 
     await save(store, FAILED)  # the run goes on: nothing for anyone's DM
     assert await store.ring_due() == 0
-    assert await owed(store, U1) == [] and U1 not in await store.work()
+    assert await owed(store, U1) == [] and at(U1) not in await store.work()
 
     await save(store, END, snapshot=ended())
     assert await store.ring_due() == 2
@@ -48,9 +48,9 @@ async def test_one_request_per_person_and_the_end_queued_once(store: Store) -> N
     assert await owed(store, U1) == [EventKind.JOB_FINISHED.value]
     [row] = await store.outbox(U1)
     assert row.event == END and row.run_id == RUN
-    assert (await store.work())[U1] is True
+    assert (await store.work())[at(U1)] is True
     await store.mark_sent(row.id, ts="1.0")
-    assert U1 not in await store.work()
+    assert at(U1) not in await store.work()
 
 
 async def test_taken_off_hears_nothing(store: Store) -> None:
@@ -61,11 +61,11 @@ async def test_taken_off_hears_nothing(store: Store) -> None:
     assert not await store.remove_bell(P, RUN, "U1")
     await save(store, END, snapshot=ended())
     assert await store.ring_due() == 1
-    assert await owed(store, U1) == [] and U1 not in await store.work()
+    assert await owed(store, U1) == [] and at(U1) not in await store.work()
     # Off after the end was queued, before it was posted: not posted either.
     assert await store.remove_bell(P, RUN, "U2")
     assert await owed(store, person_address("U2")) == []
-    assert person_address("U2") not in await store.work()
+    assert at(person_address("U2")) not in await store.work()
 
 
 async def test_a_request_after_the_end_is_stored_is_rung(store: Store) -> None:

@@ -18,11 +18,18 @@ from bot.core.events import Event, EventKind, Snapshot, TrialMark
 from bot.core.routing import MILESTONE_KINDS
 from bot.core.summary import Counts, RunSummary, Workers
 from bot.errors import ConfigError
-from bot.store import Card, Outage, Store
+from bot.store import Card, Outage, Store, TeamChannel
 from tests.sql import statements
 
 P = "42"
 RUN = "R1"
+T = ""  # the workspace these tests' rows belong to
+
+
+def at(channel: str, team: str = T) -> TeamChannel:
+    return TeamChannel(team, channel)
+
+
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 
@@ -166,15 +173,18 @@ async def test_work_after_a_poll_looks_only_where_it_is_asked_to(store: Store) -
     await store.subscribe("C4", "quiet", added_by="U")
     await save(store, started())
     await save(store, started("other"), project="other", snapshot=snapshot(project="other"))
-    assert await store.work() == {"C1": True, "C2": True, "C3": True}
-    assert await store.work(projects={P}) == {"C1": True, "C2": True}
-    assert await store.work(projects={"other", "quiet"}) == {"C3": True}
-    assert await store.work(channels={"C2", "C4"}) == {"C2": True}
-    assert await store.work(projects={"other"}, channels={"C1"}) == {"C1": True, "C3": True}
+    assert await store.work() == {at("C1"): True, at("C2"): True, at("C3"): True}
+    assert await store.work(projects={P}) == {at("C1"): True, at("C2"): True}
+    assert await store.work(projects={"other", "quiet"}) == {at("C3"): True}
+    assert await store.work(channels={at("C2"), at("C4")}) == {at("C2"): True}
+    assert await store.work(projects={"other"}, channels={at("C1")}) == {
+        at("C1"): True,
+        at("C3"): True,
+    }
     assert await store.work(projects=set()) == {}
     assert await store.work(projects={"quiet"}) == {}
     await store.pause_channel("C3", "not_in_channel")
-    assert await store.work(projects={"other"}, channels={"C3"}) == {}
+    assert await store.work(projects={"other"}, channels={at("C3")}) == {}
 
 
 async def test_failed_poll_keeps_the_snapshot(store: Store) -> None:
@@ -399,9 +409,9 @@ async def test_dirty_cards_after_a_summary_change_only(store: Store) -> None:
     card = Card("C1", P, RUN, "111.222", 1)
     assert await store.dirty_cards("C1") == [(card, summary(2), 2)]
     assert await store.channels_with_work() == ["C1"]
-    assert await store.work() == {"C1": False}  # only a card: delivery may hold the edit
+    assert await store.work() == {at("C1"): False}  # only a card: delivery may hold the edit
     await save(store, completed(2), snapshot=snapshot(completed_trials=2))
-    assert await store.work() == {"C1": True}  # a row owed as well
+    assert await store.work() == {at("C1"): True}  # a row owed as well
     row = (await store.outbox("C1"))[0]
     await store.mark_sent(row.id, ts="111.333")
     await store.pause_channel("C1", "not_in_channel")

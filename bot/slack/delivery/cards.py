@@ -21,7 +21,7 @@ from bot.errors import SlackOutcomeUnknown
 from bot.slack.delivery.stops import StopStore, stop_of
 from bot.slack.failures import TRANSPORT_ERRORS, slack_failure
 from bot.slack.render import Message, render_card
-from bot.store import Card
+from bot.store import Card, TeamChannel
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +55,14 @@ class CardStore(StopStore, Protocol):
 class CardEditor:
     """`poll_interval` None: a card is edited at every change (no budget)."""
 
-    def __init__(
-        self, *, store: CardStore, slack: AsyncWebClient, poll_interval: float | None
-    ) -> None:
+    def __init__(self, *, store: CardStore, poll_interval: float | None) -> None:
         self._store = store
-        self._slack = slack
         self._poll_interval = poll_interval
         self._shown: dict[tuple[str, str], float] = {}  # (channel, ts) -> loop time
-        self._due: dict[str, float] = {}  # channel -> when its next held edit is due
+        self._due: dict[TeamChannel, float] = {}  # channel -> when its next held edit is due
         self._permalinks: dict[tuple[str, str], str | None] = {}  # (channel, ts) -> link
 
-    def due(self, channel: str) -> float:
+    def due(self, channel: TeamChannel) -> float:
         """Loop time at which the channel's next held edit falls due (0.0: none held)."""
         return self._due.get(channel, 0.0)
 
@@ -73,32 +70,33 @@ class CardEditor:
         """A running run's card was just posted: its next edit waits its gap."""
         self._shown[(channel, ts)] = asyncio.get_running_loop().time()
 
-    async def update(self, channel: str) -> None:
+    async def update(self, where: TeamChannel, slack: AsyncWebClient) -> None:
         """Edit each card whose run moved on, once, with its latest summary (coalesced); a
         running run's card not within the gap of its last showing. A held edit is made at the
         first drain of its channel after it falls due: the scheduler looks at `due`."""
         loop = asyncio.get_running_loop()
         gap = self._gap(loop.time())
         held: list[float] = []
+        channel = where.channel_id
         for card, summary, version in await self._store.dirty_cards(channel):
             shown = self._shown.get((channel, card.ts))
             if shown is not None and not summary.finished and shown + gap > loop.time():
                 held.append(shown + gap)
                 continue
-            earlier = await self.earlier(channel, summary)
+            earlier = await self.earlier(slack, channel, summary)
             if summary.finished:
                 stop = await stop_of(self._store, card.project_id, card.run_id)
                 bells: list[str] = []
             else:
                 stop, bells = None, await self._store.bells_of(card.project_id, card.run_id)
             message = render_card(summary, earlier, stop, bells)
-            await self.edit(channel, card.ts, message, what="card")
+            await self.edit(slack, channel, card.ts, message, what="card")
             if summary.finished:
                 self._shown.pop((channel, card.ts), None)
             else:
                 self._shown[(channel, card.ts)] = loop.time()
             await self._store.mark_card_rendered(card, version)
-        self._due[channel] = min(held, default=0.0)
+        self._due[where] = min(held, default=0.0)
 
     def _gap(self, now: float) -> float:
         """`card_edit_gap` for the running runs' cards shown lately (older ones forgotten)."""
@@ -109,7 +107,7 @@ class CardEditor:
             del self._shown[key]
         return card_edit_gap(self._poll_interval, cards=len(self._shown))
 
-    async def earlier(self, channel: str, summary: RunSummary) -> str | None:
+    async def earlier(self, slack: AsyncWebClient, channel: str, summary: RunSummary) -> str | None:
         """The permalink of the card of the run `summary`'s run continues, in this channel
         (asked of Slack once per card). None when there is none or Slack does not answer:
         the card then names that run without a link, and the next edit asks again."""
@@ -120,15 +118,15 @@ class CardEditor:
         )
         if card is None:
             return None
-        return await self.permalink(channel, card.ts)
+        return await self.permalink(slack, channel, card.ts)
 
-    async def permalink(self, channel: str, ts: str) -> str | None:
+    async def permalink(self, slack: AsyncWebClient, channel: str, ts: str) -> str | None:
         """The message's permalink, asked of Slack once per message; None when Slack refuses
         (not asked again) or does not answer (asked again next time)."""
         if (channel, ts) not in self._permalinks:
             link: str | None = None
             try:
-                response = await self._slack.chat_getPermalink(channel=channel, message_ts=ts)
+                response = await slack.chat_getPermalink(channel=channel, message_ts=ts)
                 link = str(response.get("permalink") or "") or None
             except (SlackApiError, *TRANSPORT_ERRORS) as error:
                 failure = slack_failure(error)
@@ -139,11 +137,13 @@ class CardEditor:
             self._permalinks[(channel, ts)] = link
         return self._permalinks[(channel, ts)]
 
-    async def edit(self, channel: str, ts: str, message: Message, *, what: str) -> None:
+    async def edit(
+        self, slack: AsyncWebClient, channel: str, ts: str, message: Message, *, what: str
+    ) -> None:
         """chat.update; a message that is gone is left alone, any other failure raised as its
         `SlackError`."""
         try:
-            await self._slack.chat_update(
+            await slack.chat_update(
                 channel=channel,
                 ts=ts,
                 text=message.text,

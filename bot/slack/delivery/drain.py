@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from slack_sdk.web.async_client import AsyncWebClient
-
 from bot.conditions import Condition
 from bot.errors import SlackError
 from bot.metrics import Metrics
@@ -17,12 +15,14 @@ from bot.slack.delivery.digests import Digester
 from bot.slack.delivery.poster import Poster, PosterStore
 from bot.slack.delivery.scheduler import ChannelScheduler, SchedulerStore
 from bot.slack.delivery.verdicts import Failed, Pause, Stop, Wait, judge
-from bot.store import OutboxRow
+from bot.slack.tokens import BotTokens
+from bot.store import OutboxRow, TeamChannel
 
 log = logging.getLogger(__name__)
 
 OUTBOX_BATCH = 100  # rows a drain reads at once
 SLACK_FIX = "the notifications wait in the outbox and are posted, in order, when it answers"
+NOT_INSTALLED_WAIT_S = 60.0  # before a channel of a workspace with no token is looked at again
 
 
 class DeliveryStore(SchedulerStore, PosterStore, CardStore, Protocol):
@@ -33,7 +33,8 @@ class DeliveryStore(SchedulerStore, PosterStore, CardStore, Protocol):
 
 
 class Delivery:
-    """Outbox to Slack; `owner` and `claim_s`: this replica's delivery leases and row claims
+    """Outbox to Slack, each channel with its workspace's client (`tokens`); `owner` and
+    `claim_s`: this replica's delivery leases and row claims
     (`bot.service.fleet`); `poll_interval`: what a running run's card edits are spaced by
     (None: every change shown at once)."""
 
@@ -41,7 +42,7 @@ class Delivery:
         self,
         *,
         store: DeliveryStore,
-        slack: AsyncWebClient,
+        tokens: BotTokens,
         idle_s: float = 2.0,
         max_backoff_s: float = 300.0,
         owner: str | None = None,
@@ -52,15 +53,16 @@ class Delivery:
         digests: Digester | None = None,
     ) -> None:
         self._store = store
+        self._tokens = tokens
+        self._not_installed: set[str] = set()  # workspaces told of once, with no token
         self.digests = digests
         self._slack_down = Condition(log, "Slack", SLACK_FIX)
         self._max_backoff_s = max_backoff_s
-        self._failed_drains: dict[str, int] = {}  # channel -> consecutive failed drains
+        self._failed_drains: dict[TeamChannel, int] = {}  # channel -> consecutive failed drains
         self.auth_error: str | None = None
-        self._cards = CardEditor(store=store, slack=slack, poll_interval=poll_interval)
+        self._cards = CardEditor(store=store, poll_interval=poll_interval)
         self._poster = Poster(
             store=store,
-            slack=slack,
             cards=self._cards,
             owner=owner,
             claim_s=claim_s,
@@ -98,19 +100,27 @@ class Delivery:
         """True when nothing is left to deliver (for the demo and tests)."""
         return await self._scheduler.idle()
 
-    async def _drain(self, channel: str) -> bool:
+    async def _drain(self, channel: TeamChannel) -> bool:
         """Post what the channel owes, then bring its cards up to date; True when all it owed
         when it looked is done (what a poll writes since wakes the scheduler again)."""
+        slack = await self._tokens.client(channel.team_id)
+        if slack is None:  # not installed, or left: its rows wait (a reinstall finds them)
+            if channel.team_id not in self._not_installed:
+                self._not_installed.add(channel.team_id)
+                log.warning("not delivering to workspace %r: no token for it", channel.team_id)
+            self._scheduler.hold(channel, NOT_INSTALLED_WAIT_S)
+            return False
+        self._not_installed.discard(channel.team_id)
         try:
             while not self._scheduler.stopping:
-                found = await self._store.outbox(channel, limit=OUTBOX_BATCH)
+                found = await self._store.outbox(channel.channel_id, limit=OUTBOX_BATCH)
                 # a failed chart never holds others
                 rows = [row for row in found if not self._poster.charts.deferred(row.id)]
                 for row in rows:
                     if self._scheduler.stopping:
                         return False
-                    await self._poster.deliver(row)
-                await self._cards.update(channel)
+                    await self._poster.deliver(row, slack)
+                await self._cards.update(channel, slack)
                 if not rows or len(found) < OUTBOX_BATCH:
                     break
         except Failed as failed:
@@ -123,19 +133,23 @@ class Delivery:
         self._slack_down.ok()
         return True
 
-    async def _judged(self, channel: str, error: SlackError, attempts: int | None) -> None:
+    async def _judged(self, channel: TeamChannel, error: SlackError, attempts: int | None) -> None:
         """Apply the one verdict on a failed attempt: the row's count when it has one, else
         the channel's consecutive failed drains."""
         drains = self._failed_drains[channel] = self._failed_drains.get(channel, 0) + 1
         verdict = judge(error, attempts or drains, max_wait_s=self._max_backoff_s)
         match verdict:
             case Wait(seconds):  # once while Slack fails, not per attempt (`bot.conditions`)
-                self._slack_down.failed(f"posting to channel {channel}", f"Slack said {error.code}")
+                doing = f"posting to channel {channel.channel_id}"
+                self._slack_down.failed(doing, f"Slack said {error.code}")
                 self._scheduler.hold(channel, seconds)
             case Pause(reason):
-                log.warning("pausing channel %s: Slack says %s", channel, reason)
-                await self._store.pause_channel(channel, reason)
-            case Stop(reason):
+                log.warning("pausing channel %s: Slack says %s", channel.channel_id, reason)
+                await self._store.pause_channel(channel.channel_id, reason)
+            case Stop(reason) if self._tokens.refused(channel.team_id):
                 log.error("%s", error)
                 self.auth_error = reason
                 self._scheduler.halt()
+            case Stop(reason):  # one workspace among several: its channels wait, no others
+                log.warning("workspace %r refused its token (%s)", channel.team_id, reason)
+                self._scheduler.hold(channel, NOT_INSTALLED_WAIT_S)

@@ -84,54 +84,54 @@ class Poster:
         self,
         *,
         store: PosterStore,
-        slack: AsyncWebClient,
         cards: CardEditor,
         owner: str | None,
         claim_s: float,
         metrics: Metrics | None = None,
     ) -> None:
         self._store = store
-        self._slack = slack
         self._metrics = metrics
         self._cards = cards
         self._owner = owner
         self._claim_s = claim_s
-        self.charts = ChartUploads(store=store, slack=slack, find_posted=self._find_posted)
-        self._dms: dict[str, str] = {}  # user id -> their DM's channel id (conversations.open)
+        self.charts = ChartUploads(store=store, find_posted=self._find_posted)
+        # (workspace, user id) -> their DM's channel id (conversations.open)
+        self._dms: dict[tuple[str, str], str] = {}
 
-    async def deliver(self, row: OutboxRow) -> None:
-        """Post the row once (or find it posted); raises `Failed`, or a `SlackError` that
-        stops the channel, when Slack did not take it."""
+    async def deliver(self, row: OutboxRow, slack: AsyncWebClient) -> None:
+        """Post the row once (or find it posted) with its workspace's client; raises `Failed`,
+        or a `SlackError` that stops the channel, when Slack did not take it."""
         event = row.event
         user = person_of(row.channel_id)
         if user is not None:
-            await self._deliver_dm(row, user)
+            await self._deliver_dm(row, user, slack)
             return
         card = await self._card(row)
         if event.kind is EventKind.RUN_CHART:
-            await self.charts.deliver(row, card)  # raises only what stops the channel
+            await self.charts.deliver(row, card, slack)  # raises only what stops the channel
             return
-        if row.state == "attempting" and await self._found(row, card):
+        if row.state == "attempting" and await self._found(row, card, slack):
             return
         if event.kind is EventKind.RUN_STARTED and card is not None:
             # The run already has its card here (a channel that watched it before).
             await self._store.mark_sent(row.id, ts=card.ts)
             return
         if event.kind is EventKind.ACTION_TAKEN:
-            await self._mark_extended(row)  # before the audit line, as failures below
+            await self._mark_extended(row, slack)  # before the audit line, as failures below
         if event.kind is EventKind.TRIAL_COMPLETED:
             # Before the completion is posted, so a crash in between cannot lose the edit.
-            await self._mark_failures_retried(row)
+            await self._mark_failures_retried(row, slack)
             if event.quiet:  # a channel not told completions: the edit is all it gets
                 if await self._store.mark_attempting(row.id, owner=self._owner, claim_s=1.0):
                     await self._store.mark_sent(row.id, ts="")
                 return
-        message, card_version = await self._compose(row)
+        message, card_version = await self._compose(row, slack)
         if not await self._store.mark_attempting(row.id, owner=self._owner, claim_s=self._claim_s):
             return  # unsubscribed since the row was read: not to be posted
         ts = await self._post(
             row,
             message,
+            slack,
             thread_ts=card.ts if card is not None else None,
             broadcast=card is not None and event.kind in BROADCAST_KINDS,
         )
@@ -143,24 +143,25 @@ class Poster:
         if card_version is not None:
             self._cards.shown(row.channel_id, ts)
 
-    async def _deliver_dm(self, row: OutboxRow, user: str) -> None:
+    async def _deliver_dm(self, row: OutboxRow, user: str, slack: AsyncWebClient) -> None:
         """A run's end to the person who asked ("🔔 Tell me when it ends"), in their DM, once:
         looked up there first when an attempt's outcome is unknown. A DM Slack will not open
         or take (the person left, the app may not write to them) is given up, never pausing
         anything else."""
         try:
-            dm = await self._open_dm(row, user)
+            dm = await self._open_dm(row, user, slack)
             if row.state == "attempting":
-                ts = await self._find_posted(row, None, channel=dm)
+                ts = await self._find_posted(row, None, slack, channel=dm)
                 if ts is not None:
                     await self._store.mark_sent(row.id, ts=ts)
                     return
-            message = render_bell_end(await self._told(row), await self._thread_link(row, user))
+            link = await self._thread_link(row, user, slack)
+            message = render_bell_end(await self._told(row), link)
             if not await self._store.mark_attempting(
                 row.id, owner=self._owner, claim_s=self._claim_s
             ):
                 return
-            ts = await self._post(row, message, thread_ts=None, broadcast=False, channel=dm)
+            ts = await self._post(row, message, slack, thread_ts=None, broadcast=False, channel=dm)
         except Failed as failed:
             verdict = judge(failed.error, failed.attempts or 1, max_wait_s=1.0)
             if not isinstance(verdict, Pause):  # what a channel would be paused for
@@ -171,11 +172,11 @@ class Poster:
         await self._store.mark_sent(row.id, ts=ts)
         log.info("posted the end of a run of project %s to a DM", row.project_id)
 
-    async def _open_dm(self, row: OutboxRow, user: str) -> str:
+    async def _open_dm(self, row: OutboxRow, user: str, slack: AsyncWebClient) -> str:
         """The person's DM channel (`conversations.open`, asked once per process)."""
-        if user not in self._dms:
+        if (row.team_id, user) not in self._dms:
             try:
-                response = await self._slack.conversations_open(users=user)
+                response = await slack.conversations_open(users=user)
             except (SlackApiError, *TRANSPORT_ERRORS) as error:
                 failure = slack_failure(error)
                 if isinstance(failure, SlackOutcomeUnknown):
@@ -183,25 +184,25 @@ class Poster:
                 raise Failed(
                     failure, await self._store.count_failure(row.id, failure.code)
                 ) from None
-            self._dms[user] = str((response.get("channel") or {}).get("id") or "")
-        return self._dms[user]
+            self._dms[(row.team_id, user)] = str((response.get("channel") or {}).get("id") or "")
+        return self._dms[(row.team_id, user)]
 
     async def _told(self, row: OutboxRow) -> Event:
         """The end as the channel tells it (who stopped the run, when it was from Slack)."""
         stop = await stop_of(self._store, row.project_id, row.run_id) if row.run_id else None
         return stop.told(row.event) if stop else row.event
 
-    async def _thread_link(self, row: OutboxRow, user: str) -> str | None:
+    async def _thread_link(self, row: OutboxRow, user: str, slack: AsyncWebClient) -> str | None:
         """The permalink of the run's card where the person clicked the bell, if Slack has it."""
         if row.run_id is None:
             return None
         channel = await self._store.bell_channel(user, row.project_id, row.run_id)
         card = await self._store.card(channel, row.project_id, row.run_id) if channel else None
-        return await self._cards.permalink(card.channel_id, card.ts) if card else None
+        return await self._cards.permalink(slack, card.channel_id, card.ts) if card else None
 
-    async def _found(self, row: OutboxRow, card: Card | None) -> bool:
+    async def _found(self, row: OutboxRow, card: Card | None, slack: AsyncWebClient) -> bool:
         """Whether the row, left `attempting`, is already in Slack (then marked sent)."""
-        ts = await self._find_posted(row, card)
+        ts = await self._find_posted(row, card, slack)
         if ts is None:
             return False
         log.info("found %s already in %s; not posting it again", row.event.key, row.channel_id)
@@ -211,7 +212,7 @@ class Poster:
         await self._store.mark_sent(row.id, ts=ts, card_version=0 if is_card else None)
         return True
 
-    async def _mark_failures_retried(self, row: OutboxRow) -> None:
+    async def _mark_failures_retried(self, row: OutboxRow, slack: AsyncWebClient) -> None:
         """Edit the trial's earlier "❌ failed" messages to "failed → retried → ✅ completed",
         so the channel never keeps a failure the run later contradicted (idempotent). Not
         looked for when the poll knew of no failure reported (most completions)."""
@@ -220,9 +221,9 @@ class Poster:
         channel, project_id, trial_id = row.channel_id, row.project_id, row.event.trial_id
         for ts, failure in await self._store.sent_failures(channel, project_id, trial_id):
             message = render_retried_failure(failure)
-            await self._cards.edit(channel, ts, message, what="failure message")
+            await self._cards.edit(slack, channel, ts, message, what="failure message")
 
-    async def _mark_extended(self, row: OutboxRow) -> None:
+    async def _mark_extended(self, row: OutboxRow, slack: AsyncWebClient) -> None:
         """Once the search is extended, its time-limit notice and end here lose their
         "Extend" button (it would only answer "already done") and say it was extended."""
         p = row.event.payload
@@ -233,14 +234,15 @@ class Poster:
         for ts, event in found:
             if event.payload.get("can_extend_search") is True:
                 extended = event.model_copy(update={"payload": {**event.payload, "extended": True}})
-                await self._cards.edit(row.channel_id, ts, render_event(extended), what="notice")
+                message = render_event(extended)
+                await self._cards.edit(slack, row.channel_id, ts, message, what="notice")
 
     async def _card(self, row: OutboxRow) -> Card | None:
         if row.run_id is None:
             return None
         return await self._store.card(row.channel_id, row.project_id, row.run_id)
 
-    async def _compose(self, row: OutboxRow) -> tuple[Message, int | None]:
+    async def _compose(self, row: OutboxRow, slack: AsyncWebClient) -> tuple[Message, int | None]:
         """The row's message; a run's end (and a card posted after it) says who stopped it."""
         event = row.event
         if row.run_id is None or event.kind not in _COMPOSED:
@@ -256,7 +258,7 @@ class Poster:
             return render_event(stop.told(event) if stop else event), None
         found = await self._store.run_summary(row.project_id, row.run_id)
         summary, version = found if found else (None, 0)
-        earlier = await self._cards.earlier(row.channel_id, summary) if summary else None
+        earlier = await self._cards.earlier(slack, row.channel_id, summary) if summary else None
         bells = await self._store.bells_of(row.project_id, row.run_id)
         return render_run_started_card(event, summary, earlier, stop, bells), version
 
@@ -264,6 +266,7 @@ class Poster:
         self,
         row: OutboxRow,
         message: Message,
+        slack: AsyncWebClient,
         *,
         thread_ts: str | None,
         broadcast: bool,
@@ -282,7 +285,7 @@ class Poster:
             args["thread_ts"] = thread_ts
             args["reply_broadcast"] = broadcast
         try:
-            response = await self._post_or_text_only(row, args)
+            response = await self._post_or_text_only(row, args, slack)
         except (SlackApiError, *TRANSPORT_ERRORS) as error:
             failure = slack_failure(error)
         else:
@@ -294,9 +297,11 @@ class Poster:
             raise Failed(failure, None) from None
         raise Failed(failure, await self._store.mark_retry(row.id, failure.code)) from None
 
-    async def _post_or_text_only(self, row: OutboxRow, args: dict[str, Any]) -> AsyncSlackResponse:
+    async def _post_or_text_only(
+        self, row: OutboxRow, args: dict[str, Any], slack: AsyncWebClient
+    ) -> AsyncSlackResponse:
         try:
-            return await self._slack.chat_postMessage(**args)
+            return await slack.chat_postMessage(**args)
         except SlackApiError as error:
             failure = slack_failure(error)
             if not isinstance(failure, SlackUnrenderable):
@@ -305,29 +310,36 @@ class Poster:
                 "Slack refused %s as rendered (%s); posting text only", row.event.key, failure.code
             )
         text_only = args | {"blocks": None, "text": args["text"][: LIMITS.fallback_text]}
-        return await self._slack.chat_postMessage(**text_only)
+        return await slack.chat_postMessage(**text_only)
 
     async def _find_posted(
-        self, row: OutboxRow, card: Card | None, *, channel: str | None = None
+        self,
+        row: OutboxRow,
+        card: Card | None,
+        slack: AsyncWebClient,
+        *,
+        channel: str | None = None,
     ) -> str | None:
         """The ts of the row's message if Slack has it (matched by the metadata's event key);
         `channel`: where to look, when not the row's own (a person's DM)."""
         try:
-            return await self._look_up(row, card, channel or row.channel_id)
+            return await self._look_up(row, card, slack, channel or row.channel_id)
         except (SlackApiError, *TRANSPORT_ERRORS) as error:
             failure = slack_failure(error)
             if isinstance(failure, SlackOutcomeUnknown):  # an outage, not a refusal
                 raise Failed(failure, None) from None
             raise Failed(failure, await self._store.count_failure(row.id, failure.code)) from None
 
-    async def _look_up(self, row: OutboxRow, card: Card | None, channel: str) -> str | None:
+    async def _look_up(
+        self, row: OutboxRow, card: Card | None, slack: AsyncWebClient, channel: str
+    ) -> str | None:
         """In the card's thread (a reply), else in the channel since before the row was made."""
         oldest = row.created_at.timestamp() - LOOKUP_WINDOW_S
         in_thread = card is not None and row.event.kind is not EventKind.RUN_STARTED
         cursor: str | None = None
         while True:
             if in_thread and card is not None:
-                page = await self._slack.conversations_replies(
+                page = await slack.conversations_replies(
                     channel=channel,
                     ts=card.ts,
                     include_all_metadata=True,
@@ -335,7 +347,7 @@ class Poster:
                     cursor=cursor,
                 )
             else:
-                page = await self._slack.conversations_history(
+                page = await slack.conversations_history(
                     channel=channel,
                     oldest=f"{oldest:.6f}",
                     include_all_metadata=True,

@@ -22,13 +22,13 @@ from typing import Protocol
 
 from bot.conditions import Condition, Unexpected
 from bot.fmt import one_line
-from bot.store import DELIVER, LeaseLost, database_away
+from bot.store import DELIVER, LeaseLost, TeamChannel, database_away
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED_ERROR_WAIT_S = 30.0  # before a channel whose drain failed unexpectedly goes again
 
-Drain = Callable[[str], Awaitable[bool]]
+Drain = Callable[[TeamChannel], Awaitable[bool]]
 """Drains one channel; True when it ended with all it owed done, False when it stopped."""
 
 
@@ -36,8 +36,11 @@ class SchedulerStore(Protocol):
     """The part of `bot.store.Store` the scheduler uses."""
 
     async def work(
-        self, *, projects: Collection[str] | None = None, channels: Collection[str] | None = None
-    ) -> dict[str, bool]: ...
+        self,
+        *,
+        projects: Collection[str] | None = None,
+        channels: Collection[TeamChannel] | None = None,
+    ) -> dict[TeamChannel, bool]: ...
     async def take(
         self, kind: str, names: Iterable[str], owner: str, ttl_s: float
     ) -> list[str]: ...
@@ -54,7 +57,7 @@ class ChannelScheduler:
         *,
         store: SchedulerStore,
         drain: Drain,
-        cards_due: Callable[[str], float],
+        cards_due: Callable[[TeamChannel], float],
         idle_s: float,
         owner: str | None,
         lease_s: float,
@@ -74,10 +77,10 @@ class ChannelScheduler:
         self._wake = asyncio.Event()
         self._look_everywhere = False
         self._news: set[str] = set()  # projects whose polls wrote news since the last look
-        self._drained: set[str] = set()  # channels to look at again, their drain over
-        self._look_after: set[str] = set()  # channels with news found while they drained
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._not_before: dict[str, float] = {}
+        self._drained: set[TeamChannel] = set()  # channels to look at again, their drain over
+        self._look_after: set[TeamChannel] = set()  # channels with news found while they drained
+        self._workers: dict[TeamChannel, asyncio.Task[None]] = {}
+        self._not_before: dict[TeamChannel, float] = {}
         self.stopping = False
         self.halted = False  # nothing is drained any more (`halt`)
 
@@ -90,7 +93,7 @@ class ChannelScheduler:
             self._news.add(project_id)
         self._wake.set()
 
-    def hold(self, channel: str, seconds: float) -> None:
+    def hold(self, channel: TeamChannel, seconds: float) -> None:
         """The channel is not drained again for `seconds`."""
         self._not_before[channel] = asyncio.get_running_loop().time() + seconds
 
@@ -118,7 +121,7 @@ class ChannelScheduler:
             for channel in await self._take(self._ready(work, loop.time())):
                 self._workers[channel] = asyncio.create_task(self._run_drain(channel))
 
-    async def _work(self, everywhere: bool) -> dict[str, bool] | None:
+    async def _work(self, everywhere: bool) -> dict[TeamChannel, bool] | None:
         """Channels with work (and whether rows are owed): everywhere, or where news was."""
         projects, channels = self._news, self._drained
         self._news, self._drained, self._look_everywhere = set(), set(), False
@@ -153,7 +156,7 @@ class ChannelScheduler:
         """Channels this replica is draining now (each under its delivery lease)."""
         return sum(1 for task in self._workers.values() if not task.done())
 
-    def _ready(self, work: dict[str, bool], now: float) -> list[str]:
+    def _ready(self, work: dict[TeamChannel, bool], now: float) -> list[TeamChannel]:
         """The channels with work that may go now: not draining, not held, owing rows or a
         card edit fallen due."""
         busy = {channel for channel in work if self._draining(channel)}
@@ -166,34 +169,37 @@ class ChannelScheduler:
             and (rows_owed or self._cards_due(channel) <= now)
         ]
 
-    def _draining(self, channel: str) -> bool:
+    def _draining(self, channel: TeamChannel) -> bool:
         worker = self._workers.get(channel)
         return worker is not None and not worker.done()
 
-    async def _take(self, channels: list[str]) -> list[str]:
+    async def _take(self, channels: list[TeamChannel]) -> list[TeamChannel]:
         """The channels this replica may drain now: those whose delivery lease it holds."""
         if self._owner is None or not channels:
             return channels
+        by_lease = {channel.lease: channel for channel in channels}
         try:
-            return await self._store.take(DELIVER, channels, self._owner, self._lease_s)
+            taken = await self._store.take(DELIVER, by_lease, self._owner, self._lease_s)
+            return [by_lease[name] for name in taken if name in by_lease]
         except Exception as error:  # the database is away or busy: the next round tries again
             self._trouble("taking channels to deliver to", error)
             return []
 
-    async def _run_drain(self, channel: str) -> None:
+    async def _run_drain(self, channel: TeamChannel) -> None:
         try:
             if not await self._drain(channel):
                 return
             if self._owner is not None and not self.stopping:
-                await self._store.release(self._owner, DELIVER, [channel])
+                await self._store.release(self._owner, DELIVER, [channel.lease])
             if channel in self._look_after:  # news came while it drained: look again
                 self._look_after.discard(channel)
                 self._drained.add(channel)
                 self._wake.set()
         except LeaseLost as lost:  # another replica drains the channel now
-            log.info("not delivering to %s: %s", channel, lost)
+            log.info("not delivering to %s: %s", channel.channel_id, lost)
         except Exception as error:
-            self._trouble(f"delivery to channel {channel}", error, channel=channel)
+            where = channel.channel_id
+            self._trouble(f"delivery to channel {where}", error, channel=where)
             self.hold(channel, UNEXPECTED_ERROR_WAIT_S)
 
     async def stop(self, grace_s: float = 5.0) -> None:
