@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,14 @@ from bot.sandbox.simulator.server import SimulatorServer
 from bot.sandbox.slashcmd import payload_body, signed_headers, slash_body
 from bot.settings import Settings
 from bot.slack.listeners import Deps, register_all
-from bot.slack.render.key_form import KEY_ACTION, KEY_BLOCK, FormContext, key_form
+from bot.slack.listeners.eon_key import ANSWER_WITHIN_S, NO_SECRET_KEY
+from bot.slack.render.key_form import (
+    KEY_ACTION,
+    KEY_BLOCK,
+    OPEN_KEY_FORM_ACTION,
+    FormContext,
+    key_form,
+)
 from bot.slack.web import slack_request
 from bot.store import Store
 from bot.tuner.client import default_transport
@@ -120,7 +128,9 @@ async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterato
         stores: list[Store] = []
         transport = Recording(inner)
 
-        async def make(**values: Any) -> World:
+        async def make(*, check: Any = None, **values: Any) -> World:
+            """`check`: what Edge Impulse's check becomes, given the simulator's (the
+            simulator's own by default; None: no check at all)."""
             settings = Settings.given(**({"secret_key": SECRET} | values))
             store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
             stores.append(store)
@@ -140,7 +150,7 @@ async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterato
                 stop_watching=edge.stop_watching,
                 check_project=edge.check_project,
                 keys=keys,
-                check_key=checker.check,
+                check_key=checker.check if check is None else check(checker.check),
             )
             register_all(app, deps)
             fake.set_user(ADMIN, is_admin=True)
@@ -319,3 +329,229 @@ async def test_an_edge_impulse_that_does_not_answer_in_time_stores_nothing() -> 
 def test_verdict(status: int, body: Any, expected: KeyVerdict) -> None:
     raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
     assert verdict("42", status, raw, SecretStr(GOOD)) == expected
+
+
+async def settled() -> None:
+    """Until the key's telling (`eon_key.tell`, run after the modal closed) has ended."""
+    me = asyncio.current_task()
+    while telling := [
+        t for t in asyncio.all_tasks() if t is not me and t.get_coro().__qualname__ == "tell"
+    ]:
+        await asyncio.wait(telling)
+
+
+async def click_home_button(w: World, value: str, user: str = ADMIN) -> int:
+    """A click on the Home tab's "Add/replace key" button of project `value`."""
+    click = {
+        "type": "block_actions",
+        "user": {"id": user},
+        "team": {"id": "T0EONTEST"},
+        "api_app_id": "A0EONBOT",
+        "trigger_id": w.fake.trigger_id(),
+        "container": {"type": "view", "view_id": "V0HOME"},
+        "actions": [
+            {"action_id": OPEN_KEY_FORM_ACTION, "value": value, "block_id": "b1",
+             "action_ts": "1.0", "type": "button"}
+        ],
+    }  # fmt: skip
+    status, _, _ = await w._send(payload_body(click))
+    return status
+
+
+@pytest.mark.parametrize(
+    ("values", "then"),
+    [
+        ({"project_keys": {"42": "ei_env_key_42_000"}}, "its polls now use EI_API_KEY_42."),
+        ({"ei_api_key": "ei_default_key_000"}, "its polls now use the default EI_API_KEY."),
+        ({}, "it has no key now, so its polls will fail until one is added."),
+    ],
+    ids=["environment", "default", "none"],
+)
+async def test_removing_says_which_key_the_projects_polls_use_next(
+    make_world: Any, values: dict[str, Any], then: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    w: World = await make_world(**values)
+    await w.command("key 42")
+    await w.submit(GOOD)
+    assert "project 42: Edge Impulse key stored by U0ADMIN (role admin)" in caplog.text
+    _, body, _ = await w.command("key 42 remove")
+    assert said(body) == f"🗑 The stored Edge Impulse key of project 42 is forgotten; {then}"
+    assert "project 42: stored Edge Impulse key removed by U0ADMIN" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("fault", "shown"),
+    [
+        ({"error": "expired_trigger_id"}, "expired_trigger_id"),
+        ({"status": 503}, "internal_error"),
+        ({"drop_connection": True, "times": 2}, "no answer"),
+    ],
+    ids=["refused", "5xx", "no answer"],
+)
+async def test_a_form_slack_does_not_open_is_said_in_one_line(
+    make_world: Any, fault: dict[str, Any], shown: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    w: World = await make_world()
+    w.fake.fail_next("views.open", **fault)
+    _, body, _ = await w.command("key 42")
+    assert said(body) == f"⚠ Slack did not open the key form ({shown}). Try the command again."
+    failed = "ServerDisconnectedError" if shown == "no answer" else shown
+    assert f"views.open for project 42 failed: {failed}" in caplog.text
+
+
+async def test_a_form_out_of_date_or_without_a_secret_key_stores_nothing(
+    make_world: Any,
+) -> None:
+    w: World = await make_world()
+    stale = {**key_form(FormContext("42", "C1"), replacing=False), "id": "V1"}
+    _, body, _ = await w.submit(GOOD, view={**stale, "private_metadata": "42"})
+    assert body["errors"] == {KEY_BLOCK: "This form is out of date; run /eon key PROJECT_ID again."}
+    unsealed: World = await make_world(secret_key=None)
+    unchecked: World = await make_world(check=lambda _: None)
+    for world in (unsealed, unchecked):
+        _, body, _ = await world.submit(GOOD, view=stale)
+        assert body["errors"][KEY_BLOCK] == NO_SECRET_KEY.removeprefix("⚠ ")
+    assert w.ei.requests == [] and await w.store.sealed_keys() == []
+
+
+async def test_an_edge_impulse_answering_after_the_window_left_is_answered_in_time(
+    make_world: Any,
+) -> None:
+    """The check gets what is left of the form's 2.5 s after the admin check (users.info,
+    slowed here), not 2.5 s of its own: the answer is still inside Slack's 3 s."""
+
+    def hanging(_: Any) -> Any:
+        async def check(project_id: str, key: SecretStr) -> KeyVerdict:
+            await asyncio.Event().wait()  # Edge Impulse never answers
+            raise AssertionError("not reached")
+
+        return check
+
+    w: World = await make_world(check=hanging)
+    await w.command("key 42")
+    w.fake.fail_next("users.info", delay=0.6)  # a slow answer, under ADMIN_CHECK_TIMEOUT_S
+    status, body, took = await w.submit(GOOD)
+    assert body["errors"][KEY_BLOCK] == (
+        "Edge Impulse did not answer in time, so the key was not stored. Try again."
+    )
+    assert ANSWER_WITHIN_S - 0.1 <= took < 3.0
+    assert await w.store.sealed_keys() == []
+
+
+async def test_a_slow_edge_impulse_that_answers_in_the_window_is_heard(make_world: Any) -> None:
+    def slow(check: Any) -> Any:
+        async def slowly(project_id: str, key: SecretStr) -> KeyVerdict:
+            await asyncio.sleep(0.3)  # Edge Impulse's latency, not a wait for the test
+            return await check(project_id, key)
+
+        return slowly
+
+    w: World = await make_world(check=slow)
+    await w.command("key 42")
+    _, body, _ = await w.submit(GOOD)
+    assert body == "" and w.keys.source("42") == "stored"
+
+
+async def test_an_internal_error_is_answered_in_the_form_and_stores_nothing(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(_: Any) -> Any:
+        async def check(project_id: str, key: SecretStr) -> KeyVerdict:
+            raise RuntimeError("a bug")
+
+        return check
+
+    w: World = await make_world(check=broken)
+    await w.command("key 42")
+    _, body, _ = await w.submit(GOOD)
+    assert body["errors"] == {
+        KEY_BLOCK: "eon-bot hit an internal error (it is logged); nothing was stored."
+    }
+    assert "the key form's submission failed" in caplog.text and "a bug" in caplog.text
+    assert await w.store.sealed_keys() == [] and w.fake.messages("C1") == []
+
+
+async def test_a_refusal_is_logged_by_project_never_with_the_key(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    w: World = await make_world()
+    await w.command("key 42")
+    await w.submit(OTHERS)
+    assert "project 42: key refused in the form (This key belongs to project 9" in caplog.text
+    await w.submit(GOOD[:20] + "\n" + GOOD[20:])
+    assert "project 42: key refused in the form by its shape" in caplog.text
+    assert OTHERS not in caplog.text and GOOD[:20] not in caplog.text
+
+
+async def test_a_key_for_a_watched_project_polls_it_at_once(make_world: Any) -> None:
+    w: World = await make_world()
+    await w.command("key 42")
+    await w.submit(GOOD)  # C1 does not watch 42: told, nothing to poll
+    await settled()
+    assert len(w.fake.messages("C1")) == 1 and w.edge.started == []
+    await w.store.subscribe("C1", "42", added_by="U1")
+    await w.command("key 42")
+    await w.submit(READONLY)
+    await settled()
+    assert w.edge.started == ["42"]
+    assert w.fake.messages("C1")[-1].text.startswith("🔑 Project 42 now has an Edge Impulse key")
+
+
+async def test_a_key_added_from_home_is_told_to_each_channel_watching_the_project(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w: World = await make_world()
+    for channel in ("C2", "C3", "C4"):
+        await w.store.subscribe(channel, "42", added_by="U1")
+    await w.store.subscribe("C5", "9", added_by="U1")
+    assert await click_home_button(w, "42") == 200
+    (form,) = w.fake.views_opened
+    assert FormContext.load(form["private_metadata"]) == FormContext("42", None)
+    w.fake.fail_next("chat.postMessage", channel="C3", error="is_archived")
+    await w.submit(GOOD)
+    await settled()
+    told = {c: [m.text for m in w.fake.messages(c)] for c in ("C1", "C2", "C3", "C4", "C5")}
+    line = f"🔑 Project 42 now has an Edge Impulse key (role admin), added by <@{ADMIN}>."
+    assert told == {"C1": [], "C2": [line], "C3": [], "C4": [line], "C5": []}
+    assert "could not tell C3 about project 42's key: SlackApiError" in caplog.text
+    assert w.edge.started == ["42"]
+
+
+@pytest.mark.parametrize(
+    ("value", "user", "values", "said_"),
+    [
+        ("42", PERSON, {"admin_user_ids": frozenset({ADMIN})}, "⛔ Only eon-bot admins"),
+        ("forty-two", ADMIN, {}, "not a project id"),
+        ("42", ADMIN, {"secret_key": None}, "⚠ Edge Impulse keys cannot be stored"),
+    ],
+    ids=["not an admin", "not a project", "no SECRET_KEY"],
+)
+async def test_a_home_button_opens_no_form_for_whom_it_is_not(
+    make_world: Any,
+    value: str,
+    user: str,
+    values: dict[str, Any],
+    said_: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    w: World = await make_world(**values)
+    assert await click_home_button(w, value, user) == 200  # acknowledged all the same
+    assert w.fake.views_opened == []
+    shown = "None" if value != "42" else "42"
+    assert f"Home key button for project {shown} by {user}: {said_}" in caplog.text
+
+
+async def test_a_home_button_slack_does_not_open_a_form_for_is_logged(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    w: World = await make_world()
+    w.fake.fail_next("views.open", error="expired_trigger_id")
+    assert await click_home_button(w, "42") == 200
+    assert "Home key button for project 42 by U0ADMIN: ⚠ Slack did not open" in caplog.text
+    caplog.clear()
+    assert await click_home_button(w, "42") == 200
+    assert len(w.fake.views_opened) == 1 and "Home key button" not in caplog.text
