@@ -6,7 +6,10 @@ awaited, so nothing here waits on time."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import logging
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -35,6 +38,7 @@ from bot.store import (
     person_address,
 )
 from bot.store.schema import outbox
+from tests.slack.test_delivery import HANG_S
 from tests.store.test_store import snapshot
 
 CHANNEL = "C0ROWS"
@@ -64,6 +68,7 @@ class Rig:
     poster: Poster
     metrics: Metrics
     slack: AsyncWebClient
+    clock: Clock
 
     async def owe(self, *events: Event, channel: str = CHANNEL) -> list[OutboxRow]:
         """The events saved by a poll of project 7 (the run's snapshot with them) and the
@@ -89,18 +94,30 @@ class Rig:
         return [c.args for c in self.fake.calls_to("chat.postMessage") if c.ok]
 
 
+class Clock:
+    """The fake Slack's wall clock, moved by `shift` (messages seeded in the past)."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.shift
+
+
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator[Rig]:
+    caplog.set_level(logging.DEBUG, logger="bot.slack.delivery")
     store = await Claims.open(f"sqlite:///{tmp_path / 'bot.db'}")
     store.claims = []
     await store.subscribe(CHANNEL, P, added_by="U1")
-    async with FakeSlack() as fake:
+    clock = Clock()
+    async with FakeSlack(clock=clock) as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
         cards = CardEditor(store=store, poll_interval=None)
         metrics = Metrics()
         poster = Poster(store=store, cards=cards, owner=OWNER, claim_s=45.0, metrics=metrics)
         try:
-            yield Rig(store, fake, cards, poster, metrics, slack)
+            yield Rig(store, fake, cards, poster, metrics, slack, clock)
         finally:
             await store.close()
 
@@ -238,7 +255,7 @@ async def test_a_found_card_becomes_the_card_to_edit_a_found_reply_no_card(rig: 
     assert await rig.store.card(CHANNEL, P, RUN) == card  # the reply did not become the card
 
 
-async def test_a_look_up_reads_every_page(rig: Rig) -> None:
+async def test_a_look_up_reads_every_page(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
@@ -250,6 +267,44 @@ async def test_a_look_up_reads_every_page(rig: Rig) -> None:
     assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
     looks = rig.fake.calls_to("conversations.history")
     assert len(looks) == 3 and looks[1].args["cursor"]
+    assert "found 7:outage:x already in C0ROWS; not posting it again" in caplog.text
+
+
+async def test_a_look_up_reads_back_ten_minutes_before_the_row_not_the_whole_channel(
+    rig: Rig,
+) -> None:
+    rig.clock.shift = -3600.0  # an hour of chatter before the row was made
+    for n in range(450):
+        rig.fake.add_message(CHANNEL, f"old chatter {n}")
+    rig.clock.shift = 0.0
+    [row] = await rig.owe(recovered())
+    rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
+    with pytest.raises(Failed):
+        await rig.poster.deliver(row, rig.slack)
+    [row] = await rig.store.outbox(CHANNEL)
+    await rig.poster.deliver(row, rig.slack)
+    assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
+    [look] = rig.fake.calls_to("conversations.history")  # one page: the last ten minutes
+    assert float(look.args["oldest"]) == pytest.approx(row.created_at.timestamp() - 600.0)
+
+
+async def test_a_reply_is_looked_for_in_every_page_of_its_thread(rig: Rig) -> None:
+    await rig.owe(started())
+    await rig.deliver()
+    card = await rig.store.card(CHANNEL, P, RUN)
+    assert card is not None
+    for n in range(250):  # the thread's first page is full before the lost reply
+        rig.fake.add_message(CHANNEL, f"reply {n}", thread_ts=card.ts)
+    [row] = await rig.owe(completed())
+    rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
+    with pytest.raises(Failed):
+        await rig.poster.deliver(row, rig.slack)
+    [row] = await rig.store.outbox(CHANNEL)
+    async with asyncio.timeout(HANG_S):  # a look-up that never turns the page never ends
+        await rig.poster.deliver(row, rig.slack)
+    assert (await rig.rows())[row.event.key][0] == "sent" and len(rig.posts()) == 1
+    first, second = rig.fake.calls_to("conversations.replies")
+    assert not first.args.get("cursor") and second.args["cursor"]
 
 
 async def test_a_look_up_slack_refuses_counts_an_attempt_one_it_does_not_answer_does_not(
@@ -261,7 +316,8 @@ async def test_a_look_up_slack_refuses_counts_an_attempt_one_it_does_not_answer_
     rig.fake.fail_next("conversations.history", status=503)  # (a dropped read is read again)
     with pytest.raises(Failed) as lost:
         await rig.poster.deliver(row, rig.slack)
-    assert lost.value.attempts is None and (await rig.rows())[row.event.key][2] == 1
+    assert isinstance(lost.value.error, SlackOutcomeUnknown) and lost.value.attempts is None
+    assert (await rig.rows())[row.event.key][2] == 1
     rig.fake.fail_next("conversations.history", error="missing_scope")
     with pytest.raises(Failed) as refused:
         await rig.poster.deliver(row, rig.slack)
@@ -270,9 +326,11 @@ async def test_a_look_up_slack_refuses_counts_an_attempt_one_it_does_not_answer_
     assert rig.posts() == []  # never posted while it cannot be checked
 
 
-async def act(rig: Rig, action: str, user: str, *, done: bool = True) -> ActionRecord:
+async def act(
+    rig: Rig, action: str, user: str, *, done: bool = True, run: str = RUN
+) -> ActionRecord:
     """A click on the run's `action` button, Edge Impulse's yes recorded when `done`."""
-    wanted = ActionRecord(P, RUN, action, target="J1", channel_id=CHANNEL, user_id=user)
+    wanted = ActionRecord(P, run, action, target="J1", channel_id=CHANNEL, user_id=user)
     first, record = await rig.store.claim_action(wanted)
     assert first and record.id is not None
     if done:
@@ -295,6 +353,30 @@ async def test_a_completion_after_a_failure_edits_that_failure_first(rig: Rig) -
             and m.event_type == "eon_trial_failed"]  # fmt: skip
     assert [c.args["ts"] for c in edits] == [t1.ts]  # t1's failure only, not t2's
     assert "retried → ✅ completed" in t1.text and t1.edit_count == 1
+    assert rig.posts()[-1]["metadata"]["event_type"] == "eon_trial_completed"
+
+
+async def test_a_completion_found_posted_is_not_edited_for_again(rig: Rig) -> None:
+    await rig.owe(started(), failed("t1"))
+    await rig.deliver()
+    [row] = await rig.owe(completed("t1", after_failure=True))
+    rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
+    with pytest.raises(Failed):
+        await rig.poster.deliver(row, rig.slack)
+    await rig.deliver()  # found: sent, with nothing done again
+    assert len(rig.fake.calls_to("chat.update")) == 1 and len(rig.store.claims) == 3
+
+
+async def test_a_failure_message_deleted_meanwhile_is_left_alone(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await rig.owe(started(), failed("t1"))
+    await rig.deliver()
+    gone = (await rig.rows())[failed("t1").key][1]
+    rig.fake.fail_next("chat.update", error="message_not_found")
+    await rig.owe(completed("t1", after_failure=True))
+    await rig.deliver()
+    assert f"failure message {gone} in {CHANNEL} is gone; not editing it" in caplog.text
     assert rig.posts()[-1]["metadata"]["event_type"] == "eon_trial_completed"
 
 
@@ -323,6 +405,20 @@ async def test_an_extend_done_takes_the_button_off_the_notices_that_offer_it(rig
     notice = (await rig.rows())[offers.key][1]
     assert edit.args["ts"] == notice
     assert rig.fake.message(CHANNEL, str(notice)).text.endswith("The search was extended.")
+    assert rig.posts()[-1]["metadata"]["event_type"] == "eon_action_taken"
+
+
+async def test_a_notice_deleted_before_the_extend_is_left_alone(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    offers = time_limit(can_extend_search=True)
+    await rig.owe(started(), offers)
+    await rig.deliver()
+    rig.fake.fail_next("chat.update", error="message_not_found")
+    await rig.owe(extend_taken())
+    await rig.deliver()
+    gone = (await rig.rows())[offers.key][1]
+    assert f"notice {gone} in {CHANNEL} is gone; not editing it" in caplog.text
     assert rig.posts()[-1]["metadata"]["event_type"] == "eon_action_taken"
 
 
@@ -431,6 +527,13 @@ DM = "D0BELL"  # the fake's DM with U0BELL
 ME = person_address(BELL)
 
 
+async def dm_row(rig: Rig) -> tuple[str, str | None, str | None]:
+    """The DM row's (state, ts, last error)."""
+    query = select(outbox.c.state, outbox.c.ts, outbox.c.last_error)
+    async with rig.store.backend.read() as conn:
+        return tuple((await conn.execute(query.where(outbox.c.channel_id == ME))).one())
+
+
 async def ring(rig: Rig, *, card: bool = True) -> OutboxRow:
     """BELL asked (on the card, when `card`) for the run's end, which came: its DM row."""
     assert await rig.store.add_bell(P, RUN, BELL, CHANNEL) == "added"
@@ -447,11 +550,15 @@ async def ring(rig: Rig, *, card: bool = True) -> OutboxRow:
     return row
 
 
-async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(rig: Rig) -> None:
+async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     await act(rig, "stop", "U0STOP")
     row = await ring(rig)
     await rig.poster.deliver(row, rig.slack)
     [dm] = rig.fake.messages(DM)
+    assert await dm_row(rig) == ("sent", dm.ts, None)
+    assert "posted the end of a run of project 7 to a DM" in caplog.text
     card = await rig.store.card(CHANNEL, P, RUN)
     assert card is not None
     assert "was stopped by <@U0STOP>" in dm.text
@@ -464,6 +571,7 @@ async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(rig:
 async def test_the_end_by_dm_without_a_card_has_no_link_and_the_dm_is_opened_once(
     rig: Rig,
 ) -> None:
+    await act(rig, "stop", "U0STOP", run="R0")  # an earlier run's stop: not this run's
     row = await ring(rig, card=False)
     rig.fake.fail_next("chat.postMessage", channel=DM, drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
@@ -475,11 +583,11 @@ async def test_the_end_by_dm_without_a_card_has_no_link_and_the_dm_is_opened_onc
     assert dm.text.endswith("🔔 You asked to hear when it ends.") and "<@U0STOP>" not in dm.text
     assert [c.args["channel"] for c in rig.fake.calls_to("conversations.history")] == [DM]
     assert len(rig.fake.calls_to("conversations.open")) == 1  # asked once per process
-    assert await rig.store.outbox(ME) == []
+    assert await dm_row(rig) == ("sent", dm.ts, None)
 
 
 async def test_a_dm_slack_will_not_open_is_given_up_one_not_answered_is_tried_again(
-    rig: Rig,
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     row = await ring(rig)
     rig.fake.fail_next("conversations.open", status=503)
@@ -494,12 +602,19 @@ async def test_a_dm_slack_will_not_open_is_given_up_one_not_answered_is_tried_ag
         [row] = await rig.store.outbox(ME)
     rig.fake.fail_next("conversations.open", error="restricted_action")
     await rig.poster.deliver(row, rig.slack)  # what would pause a channel: this DM is given up
-    assert await rig.store.outbox(ME) == [] and rig.fake.messages(DM) == []
-    async with rig.store.backend.read() as conn:
-        found = (
-            await conn.execute(
-                select(outbox.c.state, outbox.c.last_error).where(outbox.c.channel_id == ME)
-            )
-        ).one()
-    assert tuple(found) == ("abandoned", "restricted_action")
+    assert await dm_row(rig) == ("abandoned", None, "restricted_action")
+    assert rig.fake.messages(DM) == []
+    assert f"giving up the DM to {BELL}: Slack says restricted_action" in caplog.text
     assert [m.event_type for m in rig.fake.messages(CHANNEL)][-1] == "eon_job_finished"
+
+
+async def test_a_dm_is_opened_per_workspace(rig: Rig) -> None:
+    """The same user id in two workspaces is two people, each with a DM of their own."""
+    row = await ring(rig)
+    rig.fake.fail_next("chat.postMessage", channel=DM, error="restricted_action")
+    with pytest.raises(Failed):
+        await rig.poster.deliver(row, rig.slack)  # the DM opened, the post refused
+    [row] = await rig.store.outbox(ME)
+    other = dataclasses.replace(row, team_id="T0OTHER")
+    await rig.poster.deliver(other, rig.slack)
+    assert len(rig.fake.calls_to("conversations.open")) == 2
