@@ -8,6 +8,9 @@ poster and the diff. A suite is measured by the bugs it catches, not by the line
     python bench/mutation.py --survivors diff     # also each unexplained survivor's diff
     python bench/mutation.py --jobs 2             # mutants at once (default 1: a shared machine)
     python bench/mutation.py --again handover     # keep the killed, run the others again
+    python bench/mutation.py verification --file web.py  # one file of a module (+ --again)
+    python bench/mutation.py actions --function RunActions.claim  # one function's mutants
+    python bench/mutation.py --report --survivors diff   # the last verdicts, nothing run
 
 Each module is mutated alone, in a scratch copy of the tree (`.mutation/<module>/`, ignored by
 git), and each of its mutants runs against only the tests listed for it in MODULES, which
@@ -63,6 +66,7 @@ MODULES: dict[str, Module] = {
     "actions-store": Module(
         ("bot/store/actions.py",),
         ("tests/store/test_actions.py", "tests/slack/test_run_actions.py"),
+        postgres=True,  # its claims' queries differ by dialect (stale_actions' gone())
     ),
     "keys": Module(
         ("bot/keys/box.py", "bot/keys/ring.py"),
@@ -113,6 +117,19 @@ PROTOCOL = "a default in a Protocol's stub: never run, the store's own default i
 ANY_MODE = "routing gives an unknown mode every event (bot.core.routing.receives), as 'all' does"
 CACHE = "a miss of KeyRing.refresh's cache of opened keys: opened again, the same key"
 NO_PERCENT = "the line names project ids (digits) only: without '%s' it logs the same text"
+FINISHED_HAS_OUTCOME = (
+    "the end is told only when is_finished(state), and a summary of a finished state always has "
+    "an outcome (summarize: 'failed' or 'completed'), so the default is never reached"
+)
+CUT_HOLDS_KNOWN = (
+    "cut holds every known stopped trial (diff starts it from them), so when it is no larger "
+    "than known it adds nothing, and known + () is known"
+)
+NO_CUT_NO_CHANGE = (
+    "with_stops without cut trials returns the summary as it is: a summary as made counts no "
+    "stopped trial (only with_stops sets that count), and cut is empty on a new run"
+)
+SAME_LENGTH = "found is made from prev.run_trials, so the two always have the same length"
 NULL_HOLDER = "SQL: NULL != owner is NULL, not true, so a claim without a holder is left out anyway"
 
 # Survivors that no test can kill: the mutant behaves as the original for every input. Keyed by
@@ -179,8 +196,46 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
     "diff": {
         (
             "_unseen_end",
-            "events, _ = report_trials(old, carried, marks, state, baseline=None)",
+            "old, carried, marks, state, baseline=None, cut_ids=set(prev.stopped_trials)",
         ): "None is as false as False where report_trials reads it (`if baseline`)",
+        ("_finished_event", 'outcome=summary.outcome or "XXcompletedXX",'): FINISHED_HAS_OUTCOME,
+        ("_finished_event", 'outcome=summary.outcome or "COMPLETED",'): FINISHED_HAS_OUTCOME,
+        (
+            "_in_order",
+            "return known + tuple(sorted(cut.difference(known))) "
+            "if (len(cut) > len(known)) or True else known",
+        ): CUT_HOLDS_KNOWN,
+        (
+            "_in_order",
+            "return known + tuple(sorted(cut.difference(known))) "
+            "if len(cut) >= len(known) else known",
+        ): CUT_HOLDS_KNOWN,
+        ("_run_trials", "return known + added if (added) or True else known"): (
+            "known + () is known"
+        ),
+        (
+            "_this_run",
+            "if cut or (not new_run or prev.summary is not None and prev.summary.counts.stopped):",
+        ): NO_CUT_NO_CHANGE,
+        (
+            "_this_run",
+            "if cut or (new_run and prev.summary is not None and prev.summary.counts.stopped):",
+        ): NO_CUT_NO_CHANGE,
+        ("_this_run", "own = max(1.0, summary.training_s - inherited)"): (
+            "own is then cut to whole minutes (`own // 60`): 0 s and 1 s are both 0 min"
+        ),
+        (
+            "_this_run",
+            'return summary.model_copy(update={"training_s": float(int(own / 60) * 60)}), '
+            "inherited",
+        ): "own >= 0 (max with 0.0), where int() of own / 60 truncates as // floors",
+        ("unseen_figures", "seen = sum(1 for t, m in zip(prev.run_trials, found, strict=None)"): (
+            SAME_LENGTH
+        ),
+        ("unseen_figures", "seen = sum(1 for t, m in zip(prev.run_trials, found, )"): SAME_LENGTH,
+        ("unseen_figures", "seen = sum(1 for t, m in zip(prev.run_trials, found, strict=False)"): (
+            SAME_LENGTH
+        ),
     },
     "handover": {
         (
@@ -231,14 +286,17 @@ def check_config() -> list[str]:
     return listed
 
 
-def prepare(name: str, module: Module, *, again: bool) -> Path:
-    """The module's scratch copy: the tree as it is now, and a [tool.mutmut] of its own."""
+def prepare(name: str, module: Module, *, again: bool, files: tuple[str, ...], part: bool) -> Path:
+    """The module's scratch copy: the tree as it is now, and a [tool.mutmut] of its own. The
+    verdicts of the module's other files than `files` are kept (a run split by file)."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
     if again:
-        forget_all_but_killed(work / "mutants")
-    else:
+        forget_all_but_killed(work / "mutants", files)
+    elif not part:
         shutil.rmtree(work / "mutants", ignore_errors=True)
+    else:
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     for folder in ("bot", "tests"):
         shutil.rmtree(work / folder, ignore_errors=True)
         shutil.copytree(ROOT / folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -256,13 +314,15 @@ def prepare(name: str, module: Module, *, again: bool) -> Path:
     return work
 
 
-def forget_all_but_killed(mutants: Path) -> None:
-    """Every verdict but `killed` to be tried again, and which test reaches what measured anew
-    (mutmut keeps both, and would not notice a test that was added)."""
+def forget_all_but_killed(mutants: Path, files: tuple[str, ...]) -> None:
+    """Every verdict but `killed` of `files` to be tried again, and which test reaches what
+    measured anew (mutmut keeps both, and would not notice a test that was added)."""
     from mutmut.stats import status_by_exit_code  # here: mutmut reads its config on import
 
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
-    for meta in mutants.rglob("*.meta"):
+    for meta in (mutants / f"{file}.meta" for file in files):
+        if not meta.exists():
+            continue
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         data["exit_code_by_key"] = {
@@ -272,8 +332,64 @@ def forget_all_but_killed(mutants: Path) -> None:
         meta.write_text(json.dumps(data, indent=4))
 
 
-def run(name: str, module: Module, jobs: int, *, again: bool) -> Tally:
-    work = prepare(name, module, again=again)
+def to_try(
+    work: Path, files: tuple[str, ...], functions: tuple[str, ...], *, again: bool
+) -> list[str]:
+    """The mutant names given to `mutmut run` for a part of a module (`files`, and of them
+    `functions` if any): the part's every mutant (patterns), or with `--again` its undecided
+    ones by name (mutmut runs every mutant it is given by name, killed or not)."""
+    names: list[str] = []
+    for file in files:
+        meta = work / "mutants" / f"{file}.meta"
+        if again and meta.exists():
+            codes = json.loads(meta.read_text())["exit_code_by_key"]
+            names += [
+                key
+                for key, code in codes.items()
+                if code is None and (not functions or function_of(key) in functions)
+            ]
+        else:
+            dotted = file.removesuffix(".py").replace("/", ".")
+            mangled = [
+                "x" + ("ǁ" + f.replace(".", "ǁ") if "." in f else "_" + f) for f in functions
+            ]
+            names += [f"{dotted}.{m}__mutmut_*" for m in mangled] or [f"{dotted}.*"]
+    return names
+
+
+def function_of(mutant: str) -> str:
+    """The function a mutant name is of: `verify`, `RunActions.claim`."""
+    mangled = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]  # x_f, or xǁClassǁmethod
+    return mangled.removeprefix("x_").removeprefix("xǁ").replace("ǁ", ".")
+
+
+def chosen_files(module: Module, wanted: list[str]) -> tuple[str, ...]:
+    """The module's files `--file` names (by path, file name or stem); all of them if none."""
+    if not wanted:
+        return module.files
+    named = tuple(f for f in module.files if {f, Path(f).name, Path(f).stem} & set(wanted))
+    if not named:
+        raise SystemExit(f"--file {' '.join(wanted)}: none of {', '.join(module.files)}")
+    return named
+
+
+def run(
+    name: str,
+    module: Module,
+    jobs: int,
+    *,
+    again: bool,
+    files: tuple[str, ...] | None = None,
+    functions: tuple[str, ...] = (),
+) -> Tally:
+    """The module's mutants run (or, given `files` or `functions`, that part of them: the
+    verdicts of the rest are kept)."""
+    part = files not in (None, module.files) or bool(functions)
+    files = files or module.files
+    work = prepare(name, module, again=again, files=files, part=part)
+    names = to_try(work, files, functions, again=again) if part else []
+    if part and not names:  # all killed already: nothing to run
+        return judged(Tally(name), work, module)
     dropped = ("CI",) if module.postgres else ("TEST_POSTGRES_URL", "CI")
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     started = time.monotonic()
@@ -289,6 +405,7 @@ def run(name: str, module: Module, jobs: int, *, again: bool) -> Tally:
                 "run",
                 "--max-children",
                 str(jobs),
+                *names,
             ],
             cwd=work,
             env=env,
@@ -299,8 +416,14 @@ def run(name: str, module: Module, jobs: int, *, again: bool) -> Tally:
     tally = Tally(name, seconds=time.monotonic() - started)
     if done.returncode != 0:
         print(f"{name}: mutmut failed (exit {done.returncode}); see {work / 'mutmut.log'}")
+    return judged(tally, work, module)
+
+
+def judged(tally: Tally, work: Path, module: Module) -> Tally:
+    """The tally of the verdicts in the module's copy, its survivors known to be equivalent
+    named as such."""
     tally.statuses = statuses(work, module)
-    known = EQUIVALENT.get(name, {})
+    known = EQUIVALENT.get(tally.module, {})
     for survivor in tally.survivors() if known else []:
         key = mutated_line(work, survivor)
         if key in known:
@@ -335,8 +458,7 @@ def show(work: Path, mutant: str) -> str:
 def mutated_line(work: Path, mutant: str) -> tuple[str, str]:
     """(function, the mutant's changed line): how EQUIVALENT names a survivor, stable while
     mutmut's numbering moves with the code."""
-    mangled = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]  # x_f, or xǁClassǁmethod
-    function = mangled.removeprefix("x_").removeprefix("xǁ").replace("ǁ", ".")
+    function = function_of(mutant)
     added = [
         line[1:].strip()
         for line in show(work, mutant).splitlines()
@@ -362,6 +484,8 @@ def report(tallies: list[Tally], *, survivors: bool) -> None:
         if unexplained:
             names = ", ".join(s.rsplit(".", 1)[-1] for s in unexplained)
             print(f"  {t.module}: {len(unexplained)} unexplained: {names}")
+        if t.count("not checked"):
+            print(f"  {t.module}: {t.count('not checked')} of the survived not run yet")
         if survivors:
             for survivor in unexplained:
                 print(show(WORK / t.module, survivor))
@@ -374,6 +498,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="the modules and their tests")
     parser.add_argument("--survivors", action="store_true", help="each survivor's diff")
     parser.add_argument("--again", action="store_true", help="keep the killed from last time")
+    parser.add_argument(
+        "--file",
+        action="append",
+        default=[],
+        help="run only this file of the module (path, name or stem; repeatable); "
+        "the verdicts of its other files are kept",
+    )
+    parser.add_argument(
+        "--function",
+        action="append",
+        default=[],
+        help="run only this function's mutants (`verify`, `RunActions.claim`; repeatable)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="run nothing: the verdicts of the last runs"
+    )
     args = parser.parse_args(argv)
     check_config()
     chosen = args.modules or list(MODULES)
@@ -384,9 +524,18 @@ def main(argv: list[str] | None = None) -> int:
         for name in chosen:
             print(f"{name}: {', '.join(MODULES[name].files)}\n    {' '.join(MODULES[name].tests)}")
         return 0
+    if (args.file or args.function) and len(chosen) != 1:
+        parser.error("--file and --function take one module")
     tallies = []
     for name in chosen:
-        tallies.append(run(name, MODULES[name], args.jobs, again=args.again))
+        module = MODULES[name]
+        if args.report:
+            tallies.append(judged(Tally(name), WORK / name, module))
+        else:
+            files, functions = chosen_files(module, args.file), tuple(args.function)
+            tallies.append(
+                run(name, module, args.jobs, again=args.again, files=files, functions=functions)
+            )
         report(tallies[-1:], survivors=False)
     if len(tallies) > 1:
         print()

@@ -10,6 +10,8 @@ from bot.core.batch import FAILURES_TOLD_AT_ONCE
 from bot.core.diff import diff, started_event, unseen_figures
 from bot.core.events import Event, EventKind, Snapshot
 from bot.core.status_text import training_words
+from bot.core.summarize import summarize_run
+from bot.core.summary import RunSummary
 from bot.slack.render.events import render_event
 from bot.tuner.models import OptimizeStateResponse
 from tests.factories import state, trial
@@ -607,3 +609,80 @@ def test_a_trials_retries_count_is_told_within_bounds(retries: int, status: str,
     if told:  # the latest attempts, each once
         last = max(0, retries) + (status == "failed") - 1
         assert [e.payload["retries"] for e in failures] == list(range(last - told + 1, last + 1))
+
+
+def test_a_new_run_read_by_its_changes_keeps_the_trials_it_lists_but_did_not_send() -> None:
+    """`listed` is the document's every id when `state` holds only the changed trials: a
+    trial it lists unchanged keeps its mark and its place in the run, though not sent."""
+    _, first = diff(None, state(trial("a", "completed", accuracy=0.8), trial("b", "running")),
+                    project_id="7")  # fmt: skip
+    changed = state(trial("b", "completed", accuracy=0.9), job=20, coordinator=21)
+    _, new = diff(first, changed, project_id="7", listed=["a", "b"])
+    assert set(new.trials) == {"a", "b"}
+    assert new.run_trials == ("a", "b")
+
+
+def test_a_summary_read_by_changes_is_given_the_runs_first_sight() -> None:
+    _, first = diff(None, state(trial("a", "running")), project_id="7", now=T1)
+    given: list[datetime | None] = []
+
+    def summarize(first_seen: datetime | None) -> RunSummary:
+        given.append(first_seen)
+        return summarize_run("7", state(trial("a", "running")), started_at=first_seen, now=T2)
+
+    diff(first, state(trial("a", "running")), project_id="7", now=T2, summarize=summarize,
+         listed=["a"])  # fmt: skip
+    assert given == [T1]
+
+
+def test_what_an_extended_search_inherits_is_kept_and_an_ordinary_run_inherits_nothing() -> None:
+    """The earlier run's training, in seconds, is kept once the search is extended; a run
+    first seen that extends nothing inherited 0 s (known), one that does an unknown share."""
+    _, snapshot = diff(None, state(trial("a", "running")), project_id="7")
+    _, snapshot = diff(snapshot, state(trained("a", 50)), project_id="7")
+    extended = state(trained("a", 50), trained("c", 15), job=20, coordinator=21)
+    _, snapshot = diff(snapshot, extended.model_copy(update={"continuation_job_id": "11"}),
+                       project_id="7")  # fmt: skip
+    assert snapshot.inherited_training_s == 50 * 60
+    _, ordinary = diff(None, state(trained("a", 50)), project_id="7")
+    assert ordinary.inherited_training_s == 0.0
+    _, unknown = diff(None, extended.model_copy(update={"continuation_job_id": "11"}),
+                      project_id="7")  # fmt: skip
+    assert unknown.inherited_training_s is None
+
+
+def test_a_new_run_that_extends_nothing_counts_all_its_trials_training() -> None:
+    """Only an extended search leaves out the training of the earlier run's trials; a new
+    run that is no extension counts every trial it lists, one of the earlier run's id too."""
+    _, snapshot = diff(None, state(trial("a", "running")), project_id="7")
+    _, snapshot = diff(snapshot, state(trained("a", 50)), project_id="7")
+    _, new = diff(snapshot, state(trained("a", 50), trained("c", 15), job=20, coordinator=21),
+                  project_id="7")  # fmt: skip
+    assert new.summary is not None and new.summary.training_s == 65 * 60
+
+
+def test_a_trial_a_stop_cut_short_stays_stopped_when_its_runs_end_goes_unseen() -> None:
+    """The run stopped from Slack cut trial b short; its end fell between two polls, and the
+    next run lists b again with another failed attempt: still the stop's, told as no failure."""
+    _, first = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    _, stopped = diff(first, state(trial("a", "running"), trial("b", "failed")), project_id="7",
+                      stopped=True)  # fmt: skip
+    assert stopped.stopped_trials == ("b",)
+    nxt = state(trial("a", "completed", accuracy=0.9), trial("b", "failed", retries=1), job=20,
+                coordinator=21)  # fmt: skip
+    events, new = diff(stopped, nxt, project_id="7")
+    assert [(e.kind, e.run_id, e.trial_id) for e in events] == [
+        (COMPLETED, "11", "a"), (FINISHED, "11", None), (STARTED, "21", None),
+    ]  # fmt: skip
+    # the stop was the earlier run's: the new run has stopped nothing
+    assert new.stopped_trials == ()
+    assert new.summary is not None and new.summary.counts.stopped == 0
+
+
+def test_the_trials_a_stop_cut_short_are_kept_in_the_order_found() -> None:
+    _, first = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
+    _, one = diff(first, state(trial("a", "running"), trial("b", "failed")), project_id="7",
+                  stopped=True)  # fmt: skip
+    _, two = diff(one, state(trial("a", "failed"), trial("b", "failed")), project_id="7",
+                  stopped=True)  # fmt: skip
+    assert (one.stopped_trials, two.stopped_trials) == (("b",), ("b", "a"))
