@@ -178,6 +178,10 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ): PROTOCOL,
     },
     "actions-store": {
+        ("Actions.claim_action", "inserted = await conn.execute(insert.returning(None))"): (
+            "RETURNING NULL gives a row for an inserted row and none on a conflict, as "
+            "RETURNING id does; only whether a row comes back is read"
+        ),
         (
             "Actions.move_action",
             'await self._polls.enqueue(conn, [(event, [(channel, "XXallXX")]) '
@@ -286,13 +290,22 @@ def check_config() -> list[str]:
     return listed
 
 
-def prepare(name: str, module: Module, *, again: bool, files: tuple[str, ...], part: bool) -> Path:
+def prepare(
+    name: str,
+    module: Module,
+    *,
+    again: bool,
+    files: tuple[str, ...],
+    functions: tuple[str, ...] = (),
+    part: bool = False,
+) -> Path:
     """The module's scratch copy: the tree as it is now, and a [tool.mutmut] of its own. The
-    verdicts of the module's other files than `files` are kept (a run split by file)."""
+    verdicts of the module's other files than `files` (or functions than `functions`) are
+    kept (a run split by part)."""
     work = WORK / name
     work.mkdir(parents=True, exist_ok=True)
     if again:
-        forget_all_but_killed(work / "mutants", files)
+        forget_all_but_killed(work / "mutants", files, functions)
     elif not part:
         shutil.rmtree(work / "mutants", ignore_errors=True)
     else:
@@ -314,9 +327,12 @@ def prepare(name: str, module: Module, *, again: bool, files: tuple[str, ...], p
     return work
 
 
-def forget_all_but_killed(mutants: Path, files: tuple[str, ...]) -> None:
-    """Every verdict but `killed` of `files` to be tried again, and which test reaches what
-    measured anew (mutmut keeps both, and would not notice a test that was added)."""
+def forget_all_but_killed(
+    mutants: Path, files: tuple[str, ...], functions: tuple[str, ...] = ()
+) -> None:
+    """Every verdict but `killed` of `files` (of their `functions` if any) to be tried again,
+    and which test reaches what measured anew (mutmut keeps both, and would not notice a test
+    that was added)."""
     from mutmut.stats import status_by_exit_code  # here: mutmut reads its config on import
 
     (mutants / "mutmut-stats.json").unlink(missing_ok=True)
@@ -326,7 +342,10 @@ def forget_all_but_killed(mutants: Path, files: tuple[str, ...]) -> None:
         data = json.loads(meta.read_text())
         codes = data["exit_code_by_key"]
         data["exit_code_by_key"] = {
-            key: code if status_by_exit_code[code] == "killed" else None
+            key: code
+            if status_by_exit_code[code] == "killed"
+            or (functions and function_of(key) not in functions)
+            else None
             for key, code in codes.items()
         }
         meta.write_text(json.dumps(data, indent=4))
@@ -386,7 +405,7 @@ def run(
     verdicts of the rest are kept)."""
     part = files not in (None, module.files) or bool(functions)
     files = files or module.files
-    work = prepare(name, module, again=again, files=files, part=part)
+    work = prepare(name, module, again=again, files=files, functions=functions, part=part)
     names = to_try(work, files, functions, again=again) if part else []
     if part and not names:  # all killed already: nothing to run
         return judged(Tally(name), work, module)
