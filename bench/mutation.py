@@ -98,6 +98,11 @@ MODULES: dict[str, Module] = {
         ),
         (
             "tests/slack/test_inbound.py",
+            "tests/slack/test_web.py",
+            "tests/slack/test_key_admins.py",
+            "tests/slack/test_auth.py",
+            "tests/slack/test_auth_start.py",
+            "tests/slack/test_click_ack.py",
             "tests/slack/test_commands.py",
             "tests/slack/test_run_actions.py",
             "tests/slack/test_eon_key.py",
@@ -170,6 +175,16 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("KeyRing.refresh", "log.info(resealed_line(resealed))"): NO_PERCENT,
         ("KeyRing.refresh", "log.error(line)"): NO_PERCENT,
         ("KeyRing._open", "raise Unreadable(None)"): "refresh catches it and names the row itself",
+    },
+    "verification": {
+        ("verify", 'valid = verifier.is_valid(raw.decode("UTF-8"), stamp, signature)'): (
+            "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
+        ),
+        ("verify", "valid = None"): "None is as false as False where it is read (`if not valid`)",
+        ("take", 'user_id = str((body.get("user") or {}).get("id") or "XXXX")'): (
+            "a click without a user is '' or 'XXXX': neither is in ADMIN_USER_IDS (Settings takes "
+            "only U…/W… ids), and read_click refuses a click without a user either way"
+        ),
     },
     "actions": {
         (

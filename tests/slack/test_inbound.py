@@ -16,6 +16,7 @@ from slack_sdk.signature import Clock
 
 from bot.slack.inbound import (
     BAD_SIGNATURE,
+    FIXES,
     MALFORMED,
     MAX_BODY_BYTES,
     NO_SECRET,
@@ -57,6 +58,8 @@ BODY = b"command=%2Feon&text=help"
         (signed(BODY, stamp=NOW - 301), SECRET, STALE),
         (signed(BODY, stamp=NOW + 301), SECRET, STALE),
         (signed(BODY, stamp=NOW - 299), SECRET, None),
+        (signed(BODY, stamp=NOW - 300), SECRET, None),  # 5 minutes is not more than 5 minutes
+        (signed(BODY, stamp=NOW + 300), SECRET, None),
         (signed(BODY) | {"X-Slack-Request-Timestamp": "1e9"}, SECRET, STALE),
         (signed(BODY) | {"X-Slack-Request-Timestamp": "9" * 400}, SECRET, STALE),
         (signed(BODY) | {"X-Slack-Request-Timestamp": "１８"}, SECRET, STALE),
@@ -163,3 +166,55 @@ def test_reading_never_raises(raw: bytes, ctype: str | None) -> None:
 def test_the_shape_rule_never_raises(body: dict[str, Any]) -> None:
     problem = shape_problem(body)
     assert problem is None or " is " in problem or "without an action id" in problem
+
+
+@pytest.mark.parametrize(
+    ("headers", "secret", "detail"),
+    [
+        (signed(BODY), None, "SLACK_SIGNING_SECRET is not set"),
+        ({}, SECRET, "no timestamp and no signature header"),
+        ({"X-Slack-Signature": "v0=1"}, SECRET, "no timestamp header"),
+        ({"X-Slack-Request-Timestamp": str(NOW)}, SECRET, "no signature header"),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "1e9"}, SECRET,
+         "the timestamp is not a Unix time in seconds"),
+        (signed(BODY, stamp=NOW - 3_601), SECRET,
+         "its timestamp is 3,601 s off this machine's clock"),
+        (signed(BODY, stamp=NOW + 400), SECRET, "its timestamp is 400 s off this machine's clock"),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "9" * 12}, SECRET,
+         "its timestamp is 998,199,999,999 s off this machine's clock"),
+        (signed(BODY) | {"X-Slack-Request-Timestamp": "9" * 13}, SECRET,
+         "the timestamp is not a Unix time in seconds"),
+        (signed(BODY, secret="an-old-secret"), SECRET, "the signature does not match the body"),
+    ],
+)  # fmt: skip
+def test_a_refusal_says_what_was_wrong_with_the_request(
+    headers: dict[str, str], secret: str | None, detail: str
+) -> None:
+    """The log line names the cause, what was wrong with this request and the fix; never
+    anything of its body."""
+    refusal = verify(BODY, headers, secret, Fixed())
+    assert refusal is not None and refusal.detail == detail
+    assert refusal.said == (
+        f"refused a request to /slack/events (HTTP 401, {refusal.cause}): {detail}; "
+        f"{FIXES[refusal.cause]}"
+    )
+
+
+def test_a_body_too_large_says_its_size_and_the_limit() -> None:
+    refusal = too_large(MAX_BODY_BYTES + 1)
+    assert refusal is not None
+    assert refusal.detail == "1,048,577 bytes, the limit is 1,048,576"
+    assert refusal.said.startswith("refused a request to /slack/events (HTTP 413, too large): ")
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [("block-1", "block-1"), ("b" * 40, "b" * 40), ("b" * 41, "…"), ("bad\nkey", "…")],
+)
+def test_a_problem_in_a_views_state_names_the_block_unless_its_key_is_unfit_to_show(
+    key: str, shown: str
+) -> None:
+    """A view's state is keyed by block ids the app chose; one too long or with control
+    characters is not repeated in the log."""
+    body = {"view": {"state": {"values": {key: {"action": 5}}}}}
+    assert shape_problem(body) == f"view.state.values.{shown}.action is a number, not an object"

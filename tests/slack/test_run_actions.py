@@ -7,6 +7,7 @@ counts requests. The end-to-end tests run the same through the real process."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,7 +31,7 @@ from bot.slack.listeners.app_home import home_projects
 from bot.slack.listeners.deps import Deps
 from bot.slack.listeners.eon_runs import render_top
 from bot.slack.listeners.home_view import home_view
-from bot.slack.listeners.run_buttons import answer
+from bot.slack.listeners.run_buttons import NOT_HERE, answer, finish
 from bot.slack.render import render_card, render_event, render_status
 from bot.slack.render.actions import ACTION_SPECS, Stop, action_button
 from bot.slack.tokens import OneWorkspace
@@ -243,8 +244,9 @@ async def test_who_may_not_act_is_told_who_may_and_nothing_reaches_edge_impulse(
     await rig.poll(trial("a", "running"))
     for action in ("stop", "extend", "use"):
         said = await rig.click(action, user="U2", trial_id="a" if action == "use" else "")
-        assert (
-            said is not None and said.startswith("⛔ Only eon-bot admins") and "<@UADMIN>" in said
+        assert said == (
+            "⛔ Only eon-bot admins (ADMIN_USER_IDS) can act on a run (stop it, extend its "
+            "search, use a trial); ask <@UADMIN>."
         )
     assert rig.ei.requests == []
     assert await rig.click("stop", user="UADMIN") is None
@@ -575,3 +577,16 @@ async def test_a_stop_then_an_extend_of_the_same_run_are_both_done(rig: Rig) -> 
     assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel", f"/v1/api/{P}/jobs/optimize"]
     done = {(a.action, a.user_id) for a in await rig.store.actions_of(P, RUN)}
     assert done == {("stop", "U1"), ("extend", "U2")}
+
+
+async def test_an_eon_bot_started_without_acting_says_so_and_calls_nothing(rig: Rig) -> None:
+    """`act` is None when the bot was built without that part: a click, or a claim taken
+    before, gets that answer, and Edge Impulse hears nothing."""
+    click = read_click(payload("stop"))
+    assert click is not None
+    claimed = await rig.actions.claim(click)
+    assert not isinstance(claimed, str)
+    off = dataclasses.replace(rig.deps, act=None)
+    assert await answer(off, payload("stop")) == NOT_HERE
+    assert await finish(off, claimed) == NOT_HERE
+    assert rig.ei.requests == []
