@@ -208,12 +208,6 @@ class RunActions:
         self._claim_s = claim_s
         self._call_limit_s = call_limit_s
 
-    async def click(self, click: Click) -> str | None:
-        """`claim` then `call`: what to tell the clicker (ephemeral), or None when the thread
-        tells it all."""
-        claimed = await self.claim(click)
-        return claimed if isinstance(claimed, str) else await self.call(claimed)
-
     async def claim(self, click: Click) -> ActionRecord | str:
         """The click checked and recorded (a few reads and one row: it goes before the ack):
         the claimed record, for `call`; or what to tell the clicker, nothing claimed. A

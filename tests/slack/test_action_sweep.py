@@ -39,7 +39,7 @@ from bot.slack.listeners.run_buttons import answer
 from bot.slack.render.actions import action_button
 from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, Store
 from tests.factories import state, trial
-from tests.slack.test_run_actions import KEY, RUN, P, Rig
+from tests.slack.test_run_actions import KEY, RUN, P, Rig, payload
 
 GUARD_S = 30.0  # a hang guard: each wait below is for a condition
 
@@ -301,11 +301,16 @@ async def test_a_busy_edge_impulse_says_so(rig: Rig) -> None:
     assert answer.endswith(". Edge Impulse is busy: try again in a minute.")
 
 
-async def test_an_unclear_answer_keeps_the_reason_edge_impulse_gave(rig: Rig) -> None:
+async def test_an_unclear_answer_keeps_the_reason_edge_impulse_gave(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     rig.ei.answer = lambda _: httpx.Response(503)
-    assert "thread says what is known" in (await rig.click("stop") or "")
+    with caplog.at_level(logging.WARNING, logger="bot.slack.actions"):
+        assert "thread says what is known" in (await rig.click("stop") or "")
     [record] = await rig.store.actions_of(P, RUN)
     assert record.state == UNKNOWN and record.detail is not None and "503" in record.detail
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.slack.actions"]
+    assert line == f"stop of project {P}: outcome unknown ({record.detail})"
 
 
 AT = datetime(2025, 1, 1, 9, 5, tzinfo=UTC)
@@ -462,7 +467,7 @@ async def test_a_channel_watching_other_projects_cannot_act_on_this_one(rig: Rig
     said = await rig.click("stop")
     assert said == f"This channel no longer watches project {P}: nothing was done."
     odd = Click("stop", "1" * 30, RUN, "", "U1", "C1")  # the value is Slack's to send back
-    said = await rig.actions.click(odd)
+    said = await rig.actions.claim(odd)
     assert said == f"This channel no longer watches project {'1' * 19}…: nothing was done."
     assert rig.ei.requests == []
 
@@ -514,3 +519,47 @@ async def test_a_stop_is_done_at_once_and_a_use_names_its_trial(rig: Rig) -> Non
     assert use.url.params["trialId"] == "a"
     [used] = [a for a in await rig.store.actions_of(P, RUN) if a.action == "use"]
     assert (used.state, used.target) == (STARTED, "a")
+
+
+async def test_an_extend_whose_new_run_was_stopped_from_slack_ends_stopped_and_names_it(
+    rig: Rig,
+) -> None:
+    """The extend started run 99; a stop from Slack cancelled it (Edge Impulse then says the
+    job failed): the extend's outcome is the stop, and names the run it started."""
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False, can_extend=True)
+    assert await rig.click("extend") is None  # Edge Impulse starts job 99
+    await rig.poll(trial("a", "completed", accuracy=0.9), trial("b", "running"), job=98,
+                   coordinator=99)  # fmt: skip
+    found = await rig.store.run_summary(P, "99")
+    assert found is not None and found[0].display_name
+    button = action_button("stop", P, "99", "")
+    assert button is not None
+    body = {"user": {"id": "U2"}, "channel": {"id": "C1"},
+            "actions": [button.to_dict() | {"type": "button"}]}  # fmt: skip
+    assert await answer(rig.deps, body) is None
+    rig.ei.answer = job_answer(finished=True, ok=False)
+    await rig.actions.sweep()
+    [outcome] = [e for e in await rig.thread() if e.key.endswith(":outcome")]
+    assert outcome.payload["outcome"] == "stopped"
+    assert outcome.payload["extension"] == found[0].display_name
+
+
+async def test_a_claim_is_held_by_its_replica_for_its_claim_time_only(rig: Rig) -> None:
+    """A click claimed whose call was never made (its process died): while its claim time
+    runs, its own replica's sweep leaves it (the call may be under way); a restarted eon-bot,
+    under another name, tells it at once; past its claim time even its own replica does."""
+    click = read_click(payload("stop"))
+    assert click is not None and not isinstance(await rig.actions.claim(click), str)
+    await rig.actions.sweep()
+    assert await rig.thread() == []
+    restarted = Rig(rig.store)
+    restarted.actions._owner = "eon-bot restarted"
+    await restarted.actions.sweep()
+    [told] = await rig.thread()
+    assert (told.payload["outcome"], told.payload["action"]) == ("unknown", "stop")
+    rig.actions._claim_s = -1.0  # every claim it makes has expired by the next sweep
+    extend = read_click(payload("extend"))
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False, can_extend=True)
+    assert extend is not None and not isinstance(await rig.actions.claim(extend), str)
+    await rig.actions.sweep()
+    assert [e.payload["action"] for e in await rig.thread()] == ["stop", "extend"]

@@ -361,6 +361,7 @@ async def test_a_used_trial_is_followed_to_its_outcome_with_the_studio_link(rig:
     taken, outcome = await rig.thread()
     assert taken.payload["job_id"] == "99" and "kws v2" in render_event(taken).text
     assert outcome.kind is EventKind.ACTION_OUTCOME and outcome.payload["outcome"] == "completed"
+    assert "extension" not in outcome.payload  # only an extend starts a run to name
     shown = render_event(outcome)
     validated(shown.blocks)
     assert "<https://studio.edgeimpulse.com/studio/7/impulse/3|Open in Studio>" in shown.text
