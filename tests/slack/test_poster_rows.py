@@ -267,7 +267,7 @@ async def test_a_look_up_reads_every_page(rig: Rig, caplog: pytest.LogCaptureFix
     assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
     looks = rig.fake.calls_to("conversations.history")
     assert len(looks) == 3 and looks[1].args["cursor"]
-    assert "found 7:outage:x already in C0ROWS; not posting it again" in caplog.text
+    assert "found 7:outage:x already in C0ROWS; not posting it again" in caplog.messages
 
 
 async def test_a_look_up_reads_back_ten_minutes_before_the_row_not_the_whole_channel(
@@ -376,7 +376,7 @@ async def test_a_failure_message_deleted_meanwhile_is_left_alone(
     rig.fake.fail_next("chat.update", error="message_not_found")
     await rig.owe(completed("t1", after_failure=True))
     await rig.deliver()
-    assert f"failure message {gone} in {CHANNEL} is gone; not editing it" in caplog.text
+    assert f"failure message {gone} in {CHANNEL} is gone; not editing it" in caplog.messages
     assert rig.posts()[-1]["metadata"]["event_type"] == "eon_trial_completed"
 
 
@@ -418,7 +418,7 @@ async def test_a_notice_deleted_before_the_extend_is_left_alone(
     await rig.owe(extend_taken())
     await rig.deliver()
     gone = (await rig.rows())[offers.key][1]
-    assert f"notice {gone} in {CHANNEL} is gone; not editing it" in caplog.text
+    assert f"notice {gone} in {CHANNEL} is gone; not editing it" in caplog.messages
     assert rig.posts()[-1]["metadata"]["event_type"] == "eon_action_taken"
 
 
@@ -558,7 +558,7 @@ async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(
     await rig.poster.deliver(row, rig.slack)
     [dm] = rig.fake.messages(DM)
     assert await dm_row(rig) == ("sent", dm.ts, None)
-    assert "posted the end of a run of project 7 to a DM" in caplog.text
+    assert "posted the end of a run of project 7 to a DM" in caplog.messages
     card = await rig.store.card(CHANNEL, P, RUN)
     assert card is not None
     assert "was stopped by <@U0STOP>" in dm.text
@@ -604,7 +604,7 @@ async def test_a_dm_slack_will_not_open_is_given_up_one_not_answered_is_tried_ag
     await rig.poster.deliver(row, rig.slack)  # what would pause a channel: this DM is given up
     assert await dm_row(rig) == ("abandoned", None, "restricted_action")
     assert rig.fake.messages(DM) == []
-    assert f"giving up the DM to {BELL}: Slack says restricted_action" in caplog.text
+    assert f"giving up the DM to {BELL}: Slack says restricted_action" in caplog.messages
     assert [m.event_type for m in rig.fake.messages(CHANNEL)][-1] == "eon_job_finished"
 
 
