@@ -64,8 +64,11 @@ class Recording(httpx.AsyncBaseTransport):
 class Edge:
     def __init__(self) -> None:
         self.started: list[str] = []
+        self.broken = False  # start_watching raises (a bug, a store gone)
 
     async def start_watching(self, project_id: str) -> None:
+        if self.broken:
+            raise RuntimeError("the poller is gone")
         self.started.append(project_id)
 
     async def stop_watching(self, project_id: str) -> None:
@@ -597,3 +600,36 @@ async def test_a_key_of_the_wrong_shape_never_reaches_the_check(make_world: Any)
     assert body["errors"][KEY_BLOCK].startswith("The key has an invisible character")
     await w.submit(GOOD)
     assert reached == [GOOD]
+
+
+async def test_a_key_edge_impulse_gives_no_role_for_is_told_without_one(make_world: Any) -> None:
+    def roleless(_: Any) -> Any:
+        async def check(project_id: str, key: SecretStr) -> KeyVerdict:
+            return KeyVerdict(True, "Edge Impulse accepted the key.", None)
+
+        return check
+
+    w: World = await make_world(check=roleless)
+    await w.command("key 42")
+    (form,) = w.fake.views_opened
+    assert "a new one replaces it" not in json.dumps(form)  # the project had no key
+    await w.submit(GOOD)
+    await settled()
+    [told] = w.fake.messages("C1")
+    assert told.text == f"🔑 Project 42 now has an Edge Impulse key, added by <@{ADMIN}>."
+    [row] = await w.store.sealed_keys()
+    assert (row.role, row.added_by) == (None, ADMIN)
+
+
+async def test_a_failure_after_the_key_is_stored_is_logged_not_raised(
+    make_world: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    w: World = await make_world()
+    await w.store.subscribe("C1", "42", added_by="U1")
+    w.edge.broken = True
+    await w.command("key 42")
+    _, body, _ = await w.submit(GOOD)
+    await settled()
+    assert body == "" and w.keys.source("42") == "stored"  # stored, the modal closed
+    assert "telling project 42's new key failed" in caplog.messages
+    assert len(w.fake.messages("C1")) == 1  # told before the poll failed to start
