@@ -565,12 +565,13 @@ async def test_a_home_button_slack_does_not_open_a_form_for_is_logged(
 
 @pytest.mark.parametrize(
     "state",
-    [{}, {"values": {}}, {"values": {KEY_BLOCK: {}}}, {"values": {KEY_BLOCK: {KEY_ACTION: {}}}},
+    [None, {}, {"values": {}}, {"values": {KEY_BLOCK: {}}},
+     {"values": {KEY_BLOCK: {KEY_ACTION: {}}}},
      {"values": {KEY_BLOCK: {KEY_ACTION: {"type": "plain_text_input", "value": None}}}}],
-    ids=["no state", "no values", "no block", "no input", "empty input"],
+    ids=["no state", "empty state", "no values", "no block", "no input", "empty input"],
 )  # fmt: skip
 async def test_a_submission_without_a_key_asks_for_one(
-    make_world: Any, state: dict[str, Any]
+    make_world: Any, state: dict[str, Any] | None
 ) -> None:
     """What Slack sends for an empty field (`value: null`), and what a forged payload may
     leave out: read as no key, never an internal error."""
@@ -578,6 +579,8 @@ async def test_a_submission_without_a_key_asks_for_one(
     await w.command("key 42")
     payload = submission(w.fake.views_opened[-1], ADMIN, {})
     payload["view"]["state"] = state
+    if state is None:
+        del payload["view"]["state"]
     status, body, _ = await w._send(payload_body(payload))
     assert status == 200 and body["errors"][KEY_BLOCK].startswith("Paste the project's API key")
     assert w.ei.requests == []

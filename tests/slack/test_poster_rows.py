@@ -206,13 +206,15 @@ async def test_a_pending_row_is_posted_without_looking_a_row_attempting_is_looke
 
 
 async def test_a_lost_answer_leaves_the_row_attempting_a_refusal_counts_an_attempt(
-    rig: Rig,
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", drop_connection=True)
     with pytest.raises(Failed) as lost:
         await rig.poster.deliver(row, rig.slack)
     assert isinstance(lost.value.error, SlackOutcomeUnknown) and lost.value.attempts is None
+    unknown = f"posting to {CHANNEL}: outcome unknown ({lost.value.error.code})"
+    assert unknown in caplog.messages and "ServerDisconnected" in unknown
     assert (await rig.rows())[row.event.key][:3] == ("attempting", None, 1)
     [row] = await rig.store.outbox(CHANNEL)
     rig.fake.fail_next("chat.postMessage", error="restricted_action")
@@ -618,3 +620,30 @@ async def test_a_dm_is_opened_per_workspace(rig: Rig) -> None:
     other = dataclasses.replace(row, team_id="T0OTHER")
     await rig.poster.deliver(other, rig.slack)
     assert len(rig.fake.calls_to("conversations.open")) == 2
+
+
+class Unpaged:
+    """A Slack whose history says `has_more` with no cursor to go on (a malformed answer)."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    async def conversations_history(self, **_: Any) -> dict[str, Any]:
+        self.reads += 1
+        await asyncio.sleep(0)  # an answer over the network: the loop turns
+        return {"ok": True, "messages": [], "has_more": True, "response_metadata": {}}
+
+    async def chat_postMessage(self, **_: Any) -> dict[str, Any]:  # noqa: N802 (slack_sdk's)
+        return {"ok": True, "ts": "1.000100"}
+
+
+async def test_a_page_saying_more_with_no_cursor_ends_the_look_up(rig: Rig) -> None:
+    [row] = await rig.owe(recovered())
+    assert await rig.store.mark_attempting(row.id)
+    [row] = await rig.store.outbox(CHANNEL)
+    slack = Unpaged()
+    # Reading the first page again and again never ends; the stub answers at once, so a
+    # look-up that ends does within milliseconds, under any load.
+    async with asyncio.timeout(5.0):
+        await rig.poster.deliver(row, slack)  # type: ignore[arg-type]
+    assert slack.reads == 1 and (await rig.rows())[row.event.key][:2] == ("sent", "1.000100")
