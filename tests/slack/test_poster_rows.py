@@ -224,13 +224,18 @@ async def test_a_lost_answer_leaves_the_row_attempting_a_refusal_counts_an_attem
     assert (await rig.rows())[row.event.key] == ("pending", None, 2, "restricted_action")
 
 
-async def test_a_message_slack_cannot_render_is_posted_as_text_only(rig: Rig) -> None:
+async def test_a_message_slack_cannot_render_is_posted_as_text_only(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     [row] = await rig.owe(recovered())
     rig.fake.fail_next("chat.postMessage", error="invalid_blocks")
     await rig.poster.deliver(row, rig.slack)
     refused, taken = rig.fake.calls_to("chat.postMessage")
     assert refused.error == "invalid_blocks" and refused.args["blocks"]
-    assert "blocks" not in taken.args and taken.args["text"] == refused.args["text"]
+    assert set(taken.args) == set(refused.args) - {"blocks"}  # the same call, blocks left out
+    assert taken.args["text"] == refused.args["text"]
+    said = "Slack refused 7:outage:x as rendered (invalid_blocks); posting text only"
+    assert said in caplog.messages
     assert taken.args["metadata"] == refused.args["metadata"]  # still found by its key
     [message] = rig.fake.messages(CHANNEL)
     assert message.blocks == [] and (await rig.rows())[row.event.key][:2] == ("sent", message.ts)
@@ -434,6 +439,29 @@ async def test_a_notice_posted_after_its_run_was_extended_offers_no_extend(rig: 
     end = by_kind["eon_job_finished"]
     assert "ended after <@U0STOP> asked to stop it" in end.text
     assert end.metadata["event_payload"]["extended"] is True  # type: ignore[index]
+
+
+async def test_an_earlier_runs_stop_and_extend_are_not_this_runs(rig: Rig) -> None:
+    await act(rig, "extend", "U0EXT", run="R0")
+    await act(rig, "stop", "U0STOP", run="R0")
+    await rig.owe(started(), time_limit(can_extend_search=True), ended(can_extend_search=True))
+    await rig.deliver()
+    by_kind = {m.event_type: m for m in rig.fake.messages(CHANNEL)}
+    assert by_kind["eon_time_limit_exceeded"].text.endswith(
+        "can be extended with the button below."
+    )
+    end = by_kind["eon_job_finished"]
+    assert "stopped" not in end.text and "extended" not in end.metadata["event_payload"]  # type: ignore[index]
+
+
+async def test_a_notice_that_never_offered_an_extend_does_not_say_it_was_extended(
+    rig: Rig,
+) -> None:
+    await act(rig, "extend", "U0EXT")
+    await rig.owe(started(), time_limit(can_extend_search=False))
+    await rig.deliver()
+    [notice] = [m for m in rig.fake.messages(CHANNEL) if m.event_type == "eon_time_limit_exceeded"]
+    assert notice.text.endswith("The search cannot be extended.")
 
 
 async def test_the_end_says_who_stopped_the_run(rig: Rig) -> None:
