@@ -58,11 +58,17 @@ def api_error(code: str | None, status: int = 200) -> SlackApiError:
 
 
 async def test_an_answer_gives_the_bots_identity_and_its_scopes() -> None:
-    answer = response({"ok": True, "team": "Eon", "user_id": "U0BOT"},
+    answer = response({"ok": True, "team": "Eon", "user_id": "U0BOT", "team_id": "T0EON"},
                       **{"x-oauth-scopes": "commands, chat:write,,files:write"})  # fmt: skip
     assert await auth_test(slack(answer)) == Identity(
-        team="Eon", user_id="U0BOT", scopes=frozenset({"commands", "chat:write", "files:write"})
+        team="Eon",
+        user_id="U0BOT",
+        scopes=frozenset({"commands", "chat:write", "files:write"}),
+        team_id="T0EON",
     )
+    org = response({"ok": True, "team_id": "T0EON", "enterprise_id": "E0ORG",
+                    "is_enterprise_install": True})  # fmt: skip
+    assert (await auth_test(slack(org))).team_id == "E0ORG"  # an org-wide install's key
     bare = response({"ok": True})
     assert await auth_test(slack(bare)) == Identity(team="", user_id="", scopes=None)
 
@@ -83,6 +89,7 @@ async def test_an_answer_about_the_token_itself_is_a_refusal(code: str) -> None:
         (api_error("internal_error", 500), "internal_error, HTTP 500"),
         (api_error(""), "no error code, HTTP 200"),
         (api_error(None), "no error code, HTTP ?"),
+        (SlackApiError("?", cast(Any, response({"ok": False}, 502))), "no error code, HTTP 502"),
         (ConnectionRefusedError("refused"), "ConnectionRefusedError: refused"),
         (TimeoutError(), "TimeoutError"),
         (ValueError("not JSON:\n" + "x" * 300), "ValueError: not JSON: " + "x" * 149 + "…"),

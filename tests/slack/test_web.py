@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest as BoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.conditions import Unexpected
@@ -36,10 +37,16 @@ class Door:
     bolt: AsyncApp
     heard: list[str] = field(default_factory=list)
 
-    async def command(self, text: str, **headers: str) -> tuple[int, Any]:
+    async def command(
+        self, text: str, *, path: str = "/slack/events", bare: bool = False, **headers: str
+    ) -> tuple[int, Any]:
         body = slash_body(text, channel_id="C1", user_id="U1", response_url="https://r.test/1")
+        sent = signed_headers(SECRET, body) | headers
+        if bare:  # no Content-Type: the body alone says what it is
+            del sent["Content-Type"]
+        skipped = ["Content-Type"] if bare else []
         answer = await self.http.post(
-            "/slack/events", data=body, headers=signed_headers(SECRET, body) | headers
+            path, data=body.encode(), headers=sent, skip_auto_headers=skipped
         )
         said = await answer.text()
         return answer.status, json.loads(said) if said.startswith("{") else said
@@ -53,11 +60,14 @@ def bolt_app(fake: FakeSlack, heard: list[str]) -> AsyncApp:
     )
 
     @app.command("/eon")
-    async def eon(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext) -> None:
+    async def eon(
+        ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, request: BoltRequest
+    ) -> None:
         heard.append(command["text"])
         if command["text"] == "boom":
             raise RuntimeError("a listener broke")
-        await ack(f"{command['text']} in {context.channel_id} by {context.user_id}")
+        query = f" ({request.query})" if request.query else ""
+        await ack(f"{command['text']} in {context.channel_id} by {context.user_id}{query}")
 
     return app
 
@@ -102,6 +112,49 @@ async def test_a_signed_command_reaches_bolt_with_who_sent_it_and_where(door: Ma
         assert await served.command(text) == (200, f"{text} in C1 by U1")
     charset = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     assert await served.command("list", **charset) == (200, "list in C1 by U1")
+    assert await served.command("list", bare=True) == (200, "list in C1 by U1")
+    assert await served.command("list", path="/slack/events?x=1") == (
+        200,
+        "list in C1 by U1 ({'x': ['1']})",
+    )
+
+
+async def test_a_json_body_is_read_as_its_content_type_says(
+    door: MakeDoor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A JSON list is no body bolt can use: what says JSON is the Content-Type (parameters
+    after `;` aside), not only a leading `{`."""
+    served = await door()
+    body = '["event_callback"]'
+    headers = signed_headers(SECRET, body, content_type="application/json; charset=utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.slack.web"):
+        answer = await served.http.post("/slack/events", data=body.encode(), headers=headers)
+    assert (answer.status, await answer.json()) == (400, {"error": "malformed"})
+    [line] = refusals(caplog)
+    assert "(HTTP 400, malformed): the body is a JSON list, not an object;" in line
+
+
+async def test_refusals_are_one_line_per_cause_and_door(
+    door: MakeDoor, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of one kind is one line (then a summary a minute); another kind is said at once."""
+    served = await door()
+    broken = urlencode({"payload": json.dumps({"type": "block_actions", "actions": 5})})
+
+    async def raising(request: Any) -> Any:
+        raise LookupError("deep inside bolt")
+
+    with caplog.at_level(logging.WARNING, logger="bot.slack.web"):
+        for _ in range(2):
+            await served.http.post("/slack/events", data=b"x")  # unsigned
+        await served.http.post(
+            "/slack/events", data=broken, headers=signed_headers(SECRET, broken)
+        )  # malformed
+        monkeypatch.setattr(served.bolt, "async_dispatch", raising)
+        assert await served.command("list") == (400, {"error": "malformed"})  # malformed again
+    unsigned, malformed = refusals(caplog)  # bolt's LookupError is the malformed line's repeat
+    assert "(HTTP 401, unsigned): no timestamp and no signature header;" in unsigned
+    assert "(HTTP 400, malformed): actions is a number, not a list of objects;" in malformed
 
 
 @pytest.mark.parametrize(
@@ -217,9 +270,12 @@ def test_bolts_payload_trap_is_undone_only_for_a_plain_form() -> None:
     assert slack_request(event, "", {}).body == json.loads(event)
 
 
-async def test_bolts_own_verification_log_keeps_no_body(caplog: pytest.LogCaptureFixture) -> None:
+async def test_bolts_own_verification_log_keeps_no_body(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """bolt logs a request that fails its check whole; that logger's lines are dropped, and
     the filter that drops them is added once however many apps are made."""
+    monkeypatch.setattr(logging.getLogger(BOLT_VERIFICATION_LOGGER), "filters", [])
     async with FakeSlack() as fake:
         for _ in range(2):
             quiet_bolt_errors(bolt_app(fake, []), Unexpected(logging.getLogger("tests.web")))
