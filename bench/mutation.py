@@ -139,6 +139,21 @@ SAME_LENGTH = "found is made from prev.run_trials, so the two always have the sa
 UTF8 = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 HEADER_CASE = "HTTP header names are case-insensitive (aiohttp's CIMultiDict)"
 NULL_HOLDER = "SQL: NULL != owner is NULL, not true, so a claim without a holder is left out anyway"
+UNTHREADED = "a DM is posted with thread_ts None, and `broadcast` is sent only with a thread_ts"
+PAUSE_ONLY = (
+    "only whether the verdict is a Pause is read; attempts is None only for an unknown outcome, "
+    "which never pauses, and max_wait_s bounds a Wait alone"
+)
+A_RUNS_BELL = (
+    "a DM row is a run's end queued for a bell on that run (bells.ring_due): its run id is "
+    "always set, and its bell (hence bell_channel) exists while the row is read (outbox)"
+)
+PAGE_SIZE = "the page size: the same message is found, in more or fewer pages"
+CARD_ROW_ALONE = (
+    "differs only for a run-started row left attempting while its run has a card here; a row "
+    "is attempting only once posted with no card, and the channel's rows go one at a time, "
+    "so no other row of the run can have made the card meanwhile"
+)
 
 # Survivors that no test can kill: the mutant behaves as the original for every input. Keyed by
 # module, then (function, the mutated line as `mutmut show` prints it, stripped): why.
@@ -220,6 +235,76 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
             "ActionStore.claim_action",
             "self, wanted: ActionRecord, *, claim_s: float = 61.0, owner: str | None = None",
         ): PROTOCOL,
+    },
+    "key-form": {
+        (
+            "submit",
+            'user_id = str((body.get("user") or {}).get("id") or "XXXX")',
+        ): "a submission without a user is refused either way: no admin is named '' or 'XXXX', "
+        "and users.info knows neither",
+        (
+            "submit",
+            'context = FormContext.load(str(view.get("private_metadata") or "XXXX"))',
+        ): "FormContext.load reads '' and 'XXXX' alike: neither is JSON, both None",
+        (
+            "submit",
+            "async with asyncio.timeout(max(left, 1.1)):",
+        ): "left is never under 1.1 s: the form has 2.5 s, and before the check only the admin "
+        "check waits, bounded by ADMIN_CHECK_TIMEOUT_S (1 s)",
+        (
+            "_tell",
+            "row = deps.keys.row(pid) if (deps.keys is not None) or True else None",
+        ): "tell runs only after a key was stored, which needs deps.keys",
+    },
+    "poster": {
+        (
+            "PosterStore.mark_attempting",
+            "self, row_id: int, *, owner: str | None = None, claim_s: float = 61.0",
+        ): PROTOCOL,
+        (
+            "Poster._deliver_dm",
+            "ts = await self._post(row, message, slack, thread_ts=None, broadcast=None, "
+            "channel=dm)",
+        ): UNTHREADED,
+        (
+            "Poster._deliver_dm",
+            "ts = await self._post(row, message, slack, thread_ts=None, broadcast=True, "
+            "channel=dm)",
+        ): UNTHREADED,
+        (
+            "Poster._deliver_dm",
+            "verdict = judge(failed.error, failed.attempts or 2, max_wait_s=1.0)",
+        ): PAUSE_ONLY,
+        (
+            "Poster._deliver_dm",
+            "verdict = judge(failed.error, failed.attempts or 1, max_wait_s=2.0)",
+        ): PAUSE_ONLY,
+        (
+            "Poster._open_dm",
+            'self._dms[(row.team_id, user)] = str((response.get("channel") or {}).get("id") '
+            'or "XXXX")',
+        ): "Slack's conversations.open always names the channel when ok; without one, any "
+        'made-up id is refused at the post (channel_not_found) as "" is',
+        (
+            "Poster._look_up",
+            "in_thread = card is not None or row.event.kind is not EventKind.RUN_STARTED",
+        ): CARD_ROW_ALONE,
+        ("Poster._look_up", "if in_thread or card is not None:"): CARD_ROW_ALONE,
+        ("Poster._look_up", "limit=201,"): PAGE_SIZE,
+        (
+            "Poster._look_up",
+            'cursor: str | None = ""',
+        ): "an empty cursor is Slack's first page, as none is",
+        (
+            "Poster._told",
+            "stop = await stop_of(self._store, row.project_id, row.run_id) "
+            "if (row.run_id) or True else None",
+        ): A_RUNS_BELL,
+        (
+            "Poster._thread_link",
+            "card = await self._store.card(channel, row.project_id, row.run_id) "
+            "if (channel) or True else None",
+        ): A_RUNS_BELL,
     },
     "actions-store": {
         ("Actions.claim_action", "inserted = await conn.execute(insert.returning(None))"): (
