@@ -220,6 +220,7 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ): "slack_sdk's answers always carry a headers mapping; an empty one gives no scopes "
         "either way",
         ("verify", 'valid = verifier.is_valid(raw.decode("UTF-8"), stamp, signature)'): UTF8,
+        ("read", 'text = raw.decode("UTF-8")'): UTF8,
         ("verify", "valid = None"): "None is as false as False where it is read (`if not valid`)",
         ("take", 'user_id = str((body.get("user") or {}).get("id") or "XXXX")'): (
             "a click without a user is '' or 'XXXX': neither is in ADMIN_USER_IDS (Settings takes "

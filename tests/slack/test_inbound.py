@@ -218,3 +218,26 @@ def test_a_problem_in_a_views_state_names_the_block_unless_its_key_is_unfit_to_s
     characters is not repeated in the log."""
     body = {"view": {"state": {"values": {key: {"action": 5}}}}}
     assert shape_problem(body) == f"view.state.values.{shown}.action is a number, not an object"
+
+
+def test_a_body_that_cannot_be_read_says_so() -> None:
+    refused = read(b"\xff", None)
+    assert isinstance(refused, Refusal)
+    assert refused.detail == "the body is not a form or JSON that can be read"
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "wanted"),
+    [
+        # JSON that mentions payload is JSON (an event's text), with or without leading space
+        (b'{"event": {"text": "payload"}}', None, {"event": {"text": "payload"}}),
+        (b' {"event": {"text": "payload"}}', "application/json", {"event": {"text": "payload"}}),
+        # a form mentioning payload keeps its blank fields, as bolt keeps any form's
+        (b"command=%2Feon&text=&channel_name=payload-team", None,
+         {"command": "/eon", "text": "", "channel_name": "payload-team"}),
+    ],
+)  # fmt: skip
+def test_a_body_mentioning_payload_is_read_as_what_it_is(
+    raw: bytes, content_type: str | None, wanted: dict[str, Any]
+) -> None:
+    assert read(raw, content_type) == wanted

@@ -268,6 +268,10 @@ def test_bolts_payload_trap_is_undone_only_for_a_plain_form() -> None:
     assert clicked.body == {"type": "block_actions"}
     event = json.dumps({"type": "event_callback", "event": {"text": "payload"}})
     assert slack_request(event, "", {}).body == json.loads(event)
+    spaced = slack_request(f" {event}", "", {"content-type": "application/json"})
+    assert spaced.body == json.loads(event)
+    blank = slack_request("command=%2Feon&text=&channel_name=payload-team", "", {})
+    assert blank.body == {"command": "/eon", "text": "", "channel_name": "payload-team"}
 
 
 async def test_bolts_own_verification_log_keeps_no_body(
