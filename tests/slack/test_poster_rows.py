@@ -149,7 +149,7 @@ def recovered() -> Event:
 
 
 async def test_the_card_is_top_level_its_news_in_its_thread_and_the_end_broadcast(
-    rig: Rig,
+    rig: Rig, caplog: pytest.LogCaptureFixture
 ) -> None:
     await rig.owe(started())
     await rig.deliver()
@@ -163,6 +163,7 @@ async def test_the_card_is_top_level_its_news_in_its_thread_and_the_end_broadcas
     assert (trial["thread_ts"], trial["reply_broadcast"]) == (card.ts, False)
     assert (end["thread_ts"], end["reply_broadcast"]) == (card.ts, True)  # seen in the channel
     assert "thread_ts" not in by_kind["eon_api_recovered"]  # about no run: top level
+    assert f"posted eon_trial_completed of project 7 to {CHANNEL}" in caplog.messages
     for post in rig.posts():
         assert (post["channel"], post["unfurl_links"], post["unfurl_media"]) == (
             CHANNEL,
@@ -675,3 +676,15 @@ async def test_a_page_saying_more_with_no_cursor_ends_the_look_up(rig: Rig) -> N
     async with asyncio.timeout(5.0):
         await rig.poster.deliver(row, slack)  # type: ignore[arg-type]
     assert slack.reads == 1 and (await rig.rows())[row.event.key][:2] == ("sent", "1.000100")
+
+
+async def test_a_card_posted_before_its_run_has_a_summary_is_drawn_once_it_has_one(
+    rig: Rig,
+) -> None:
+    await rig.store.save_poll(P, snapshot=None, events=[started()], outage=Outage())
+    await rig.deliver()  # no summary yet: the plain message, recorded as showing none
+    card = await rig.store.card(CHANNEL, P, RUN)
+    assert card is not None and card.rendered_version == 0
+    await rig.store.save_poll(P, snapshot=snapshot(1, P, RUN), events=[], outage=Outage())
+    [(dirty, _, _)] = await rig.store.dirty_cards(CHANNEL)
+    assert dirty.ts == card.ts  # to be edited to the summary
