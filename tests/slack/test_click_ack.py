@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.signature import SignatureVerifier
@@ -22,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.sandbox.fakeslack import FakeSlack
 from bot.slack.listeners import run_buttons
+from bot.slack.listeners.eon_answers import INTERNAL_ERROR
 from bot.slack.socket_mode import _BoltHandler
 from bot.store import CLAIMED, Store
 from tests.factories import trial
@@ -120,3 +122,65 @@ async def test_over_socket_mode_the_claim_is_in_the_store_when_the_ack_goes_out(
         await handler.handle(socket, envelope)  # type: ignore[arg-type]
         assert socket.claims_at_ack is not None and len(socket.claims_at_ack) == 1
         await check_claimed(store, rig, told)
+
+
+class Failing:
+    """The store, failing as asked: before the claim is written, or in the call after it."""
+
+    def __init__(self, store: Store, where: str) -> None:
+        self._store, self.where = store, where
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def subscriptions(self, **kwargs: Any) -> Any:
+        if self.where == "claim":
+            raise RuntimeError("the database broke")
+        return await self._store.subscriptions(**kwargs)
+
+    async def move_action(self, *args: Any, **kwargs: Any) -> Any:
+        if self.where == "call":
+            raise RuntimeError("the database broke")
+        return await self._store.move_action(*args, **kwargs)
+
+
+async def click_told(app: AsyncApp, fake: FakeSlack, action: str, user: str = "U5") -> Any:
+    """A click dispatched into `app`; the ack, then what the clicker alone is told."""
+    rid = f"R{time.monotonic_ns()}"  # a response_url of its own for each click
+    body = payload(action, user, "a" if action == "use" else "") | {
+        "response_url": fake.response_url(rid)
+    }
+    acked = await app.async_dispatch(signed(urlencode({"payload": json.dumps(body)})))
+    assert acked.status == 200
+    [told] = await fake.wait_for(lambda f: f.responses(rid))
+    return told
+
+
+async def test_what_a_click_gets_back_is_told_to_the_clicker_alone(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each acting button reaches the listener, and what the clicker should know (a refusal,
+    a stale button, an error the bot did not foresee, before or after the claim) comes back
+    ephemeral, without replacing the card; the ack goes out whatever happens."""
+    await store.subscribe("C1", "7", added_by="U1")
+    rig = Rig(store, admins="UADMIN")
+    await rig.poll(trial("a", "running"))
+    async with FakeSlack() as fake:
+        app = AsyncApp(client=AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
+                       signing_secret=SECRET, process_before_response=True)  # fmt: skip
+        run_buttons.register(app, rig.deps)
+        for action in ("stop", "extend", "use"):
+            told = await click_told(app, fake, action)
+            assert told.text.startswith("⛔ Only eon-bot admins (ADMIN_USER_IDS) can act on a run")
+            assert (told.response_type, told.replace_original) == ("ephemeral", False)
+        told = await click_told(app, fake, "use", "UADMIN")
+        assert told.text == "Trial a is not a completed trial of project 7 now: nothing was done."
+        with caplog.at_level(logging.ERROR, logger="bot.slack.listeners.run_buttons"):
+            for where in ("claim", "call"):
+                rig.actions._store = Failing(store, where)
+                told = await click_told(app, fake, "stop", "UADMIN")
+                assert told.text == INTERNAL_ERROR and told.response_type == "ephemeral"
+        assert [r.getMessage() for r in caplog.records] == [
+            "a click on a run's button could not be recorded",
+            "a click on a run's button failed",
+        ]
