@@ -338,11 +338,13 @@ def test_a_click_on_an_action_taken_is_told_who_when_and_where_it_stands(
 # --- the messages' names, and a button's staleness said with the project's name ------------
 
 
-async def poll_named(rig: Rig, *trials: dict[str, Any], **options: Any) -> None:
+async def poll_named(
+    rig: Rig, *trials: dict[str, Any], project: str = "Keyword spotting", **options: Any
+) -> None:
     """`Rig.poll`, the project named as `bot.service.names` names it."""
     before = await rig.store.snapshot(P)
     _, snap = diff(before, state(*trials, **options), project_id=P)
-    snap, _ = stamped(snap, [], "Keyword spotting")
+    snap, _ = stamped(snap, [], project)
     await rig.store.save_poll(P, snapshot=snap, events=[], outage=Outage())
 
 
@@ -563,3 +565,39 @@ async def test_a_claim_is_held_by_its_replica_for_its_claim_time_only(rig: Rig) 
     assert extend is not None and not isinstance(await rig.actions.claim(extend), str)
     await rig.actions.sweep()
     assert [e.payload["action"] for e in await rig.thread()] == ["stop", "extend"]
+
+
+@pytest.mark.parametrize(
+    ("renamed", "named"),
+    [("Wake word", "Wake word"), (None, "Keyword spotting")],
+)
+async def test_an_earlier_runs_line_names_the_project_as_it_is_now_or_as_it_was_known(
+    rig: Rig, renamed: str | None, named: str
+) -> None:
+    """The project moved on to run 21 before the used trial's job ended: the outcome names
+    run 11 by its last summary, and the project by its current name (renamed meanwhile), or,
+    when the newest poll could not name it, by the name run 11 knew."""
+    await poll_named(rig, trial("a", "completed", accuracy=0.9), running=False,
+                     config={"name": "EON Tuner run 4"})  # fmt: skip
+    assert await rig.click("use", trial_id="a") is None
+    later = (trial("b", "running"),)
+    if renamed is None:
+        await rig.poll(*later, job=20, coordinator=21)
+    else:
+        await poll_named(rig, *later, project=renamed, job=20, coordinator=21)
+    rig.ei.finished = True
+    await rig.actions.sweep()
+    _, outcome = await rig.thread()
+    assert (outcome.run_name, outcome.project_name) == ("EON Tuner run 4", named)
+
+
+async def test_a_lost_claim_of_a_project_never_read_is_told_without_names(rig: Rig) -> None:
+    """No snapshot and no stored run (the project was never read, or is gone): the claim is
+    still told as unknown in its channel, naming no run and no project."""
+    await rig.store.subscribe("C1", "8", added_by="U1")
+    lost = ActionRecord(project_id="8", run_id="5", action="stop", target="5", channel_id="C1",
+                        user_id="U2")  # fmt: skip
+    await rig.store.claim_action(lost, claim_s=-1.0)
+    await rig.actions.sweep()
+    [told] = [e for e in await rig.thread() if e.project_id == "8"]
+    assert (told.payload["outcome"], told.run_name, told.project_name) == ("unknown", None, None)
