@@ -136,6 +136,11 @@ NO_CUT_NO_CHANGE = (
     "stopped trial (only with_stops sets that count), and cut is empty on a new run"
 )
 SAME_LENGTH = "found is made from prev.run_trials, so the two always have the same length"
+SAME_RUN = (
+    "a stop or extend is claimed only when why_stale found the snapshot's run to be the "
+    "click's (snapshot.run_id is run_job_id of the same two ids), so the click's run id, the "
+    "job id and their fallback are one id"
+)
 UTF8 = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 HEADER_CASE = "HTTP header names are case-insensitive (aiohttp's CIMultiDict)"
 NULL_HOLDER = "SQL: NULL != owner is NULL, not true, so a claim without a holder is left out anyway"
@@ -228,6 +233,14 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ),
     },
     "actions": {
+        (
+            "RunActions.claim",
+            "else run_job_id(snapshot.coordinator_job_id, snapshot.tuner_job_id) and click.run_id,",
+        ): SAME_RUN,
+        (
+            "RunActions.claim",
+            "else run_job_id(snapshot.coordinator_job_id, None) or click.run_id,",
+        ): SAME_RUN,
         ("RunActions._follow", "assert record.id is not None or record.job_id is not None"): (
             "followed_actions reads stored rows (an id each) that started a job (a job id each): "
             "the assert holds with `or` as with `and`"

@@ -591,3 +591,12 @@ async def test_an_eon_bot_started_without_acting_says_so_and_calls_nothing(rig: 
     assert await answer(off, payload("stop")) == NOT_HERE
     assert await finish(off, claimed) == NOT_HERE
     assert rig.ei.requests == []
+
+
+async def test_a_stop_already_done_says_who_did_it_after_the_run_ended_too(rig: Rig) -> None:
+    """Who stopped the run is the answer to the next click on its Stop, not "it has ended"."""
+    assert await rig.click("stop") is None
+    await rig.poll(trial("a", "failed"), running=False)  # the stop ended the run
+    said = await rig.click("stop", user="U2")
+    assert said is not None and said.startswith("✅ Already done by <@U1> at <!date^")
+    assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel"]
