@@ -407,11 +407,14 @@ async def test_a_call_unanswered_within_its_limit_is_told_as_unknown(rig: Rig) -
         await asyncio.Event().wait()  # Edge Impulse never answers
         raise AssertionError("unreachable")
 
-    rig.actions._jobs = TunerJobs(
-        httpx.MockTransport(never), base_url="https://ei.test/v1",
-        api_key_for=lambda _: SecretStr(KEY),
+    transport, key = httpx.MockTransport(never), {"api_key_for": lambda _: SecretStr(KEY)}
+    rig.actions = RunActions(  # the limit as eon-bot gives it: through the constructor
+        store=rig.store,
+        jobs=TunerJobs(transport, base_url="https://ei.test/v1", **key),
+        tuner=TunerClient(transport, base_url="https://ei.test/v1", **key),
+        wake_delivery=lambda: None, interval=1.0, owner="eon-bot test-rig", call_limit_s=0.2,
     )  # fmt: skip
-    rig.actions._call_limit_s = 0.2
+    rig.deps = dataclasses.replace(rig.deps, act=rig.actions)
     said = await asyncio.wait_for(rig.click("stop"), 10.0)  # fails, not hangs, without a limit
     assert said is not None and "thread says what is known" in said
     [notice] = await rig.thread()
