@@ -69,6 +69,8 @@ async def test_an_answer_gives_the_bots_identity_and_its_scopes() -> None:
     org = response({"ok": True, "team_id": "T0EON", "enterprise_id": "E0ORG",
                     "is_enterprise_install": True})  # fmt: skip
     assert (await auth_test(slack(org))).team_id == "E0ORG"  # an org-wide install's key
+    unnamed = response({"ok": True, "team_id": "T0EON", "is_enterprise_install": True})
+    assert (await auth_test(slack(unnamed))).team_id == "T0EON"  # no enterprise id: the team's
     bare = response({"ok": True})
     assert await auth_test(slack(bare)) == Identity(team="", user_id="", scopes=None)
 
