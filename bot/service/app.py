@@ -34,7 +34,6 @@ from bot.slack.actions import RunActions
 from bot.slack.auth import slack_condition, verify_bot_token
 from bot.slack.delivery import Delivery, Digester
 from bot.slack.listeners import Deps, register_all
-from bot.slack.plot import load_matplotlib
 from bot.slack.tokens import BotTokens, OneWorkspace
 from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
 from bot.store import Store
@@ -333,6 +332,6 @@ def _gauges(
 
 def settle() -> None:
     """Take what the process holds for its whole life out of the garbage collector's rounds
-    (`collector.freeze`), matplotlib's modules too: loaded now rather than at the first chart."""
-    load_matplotlib()
+    (`collector.freeze`). matplotlib is not loaded here: the first chart loads it, and freezes
+    it then (`bot.slack.plot.load_matplotlib`)."""
     collector.freeze()
