@@ -5,10 +5,10 @@ PostgreSQL runs where `TEST_POSTGRES_URL` names one (e.g.
 dropped around it, so tests (and parallel runs) never see each other's rows. Without the
 variable the PostgreSQL cases are skipped, except under `CI=true`, where they must run.
 
-Order: the slow tests (`e2e`, `slow`) run first. Under `python -m pytest -n auto` each xdist
-worker takes the next test as it frees up (`--maxschedchunk`, pyproject.toml), so the long ones
-start early and the many short ones even out the end, instead of one worker finishing a
-two-minute test alone while the other idles.
+Workers: `-n auto` starts two per core (`pytest_xdist_auto_num_workers`). Order: the slow tests
+(`e2e`, `slow`) run first. Each xdist worker takes the next test as it frees up
+(`--maxschedchunk`, pyproject.toml), so the long ones start early and the many short ones even
+out the end, instead of one worker finishing a two-minute test alone while the others idle.
 """
 
 from __future__ import annotations
@@ -23,6 +23,19 @@ import asyncpg
 import pytest
 
 from bot.store import Store
+
+WORKERS_PER_CORE = 2
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (the README's test command): two workers per core. The suite waits more than it
+    computes (the end-to-end tests step a simulated run poll by poll, 0.1 s apart, and wait on
+    processes and sockets): at one worker per core the two cores stayed half idle (docs/
+    performance.md: 530 s of CPU in 631 s on 2 cores). PYTEST_XDIST_AUTO_NUM_WORKERS still
+    overrides it, as pytest-xdist documents."""
+    if chosen := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return int(chosen)
+    return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import statistics
 import time
 from collections import defaultdict
@@ -99,5 +100,14 @@ async def test_healthy_projects_keep_their_interval_while_most_answer_in_8_s(
     assert all("add a replica" not in line for line in behind), behind
     assert all("Edge Impulse answers" in line and "slowly" in line for line in behind), behind
     lane = [line for line in behind if line.startswith("polls of slow projects")]
-    assert lane and "Edge Impulse answers 40 project(s) slowly" in lane[0], behind
-    assert "(1, 2, 3, 4, 5, 6, 7, 8, 9, 10 and 30 more)" in lane[0], behind
+    assert lane, behind
+    # The slow projects known when the lane first fell behind: all 40 on an idle machine; on a
+    # busy one the line can come before the last of the first round's 8-s answers. Either way
+    # it names slow projects only, and counts what it names.
+    said = re.search(
+        r"answers (\d+) project\(s\) slowly .*?\((\d+(?:, \d+)*)(?: and (\d+) more)?\)", lane[0]
+    )
+    assert said, lane[0]
+    count, named, more = int(said[1]), said[2].split(", "), int(said[3] or 0)
+    assert 1 <= count <= len(SLOW) and set(named) <= set(SLOW), lane[0]
+    assert len(named) == min(count, 10) and more == count - len(named), lane[0]

@@ -6,6 +6,7 @@ every attempt gets a 502) and a Slack rate limit (a 429 on a post), and the gaug
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -54,6 +55,19 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
+async def settled(stack: Stack, *, within: float) -> tuple[str, Samples]:
+    """A scrape once the outbox gauge reads 0: Slack shows the last post a moment before the
+    bot has recorded it sent (its answer is still on its way back), so one scrape right after
+    the channel is complete can still count it waiting. Hang guard: `within` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        text, samples = await scrape(stack)
+        if value(samples, "eonbot_outbox_waiting") == 0 or loop.time() > deadline:
+            return text, samples
+        await asyncio.sleep(0.05)
+
+
 async def test_metrics_move_through_a_run_with_an_edge_impulse_fault_and_a_rate_limit(
     stack: Stack,
 ) -> None:
@@ -79,7 +93,7 @@ async def test_metrics_move_through_a_run_with_an_edge_impulse_fault_and_a_rate_
         await stack.slack.wait_for(
             lambda fake: delivered_all(fake, CHANNEL, owed), timeout=DELIVERY_TIMEOUT_S
         )
-        text, after = await scrape(stack)
+        text, after = await settled(stack, within=DELIVERY_TIMEOUT_S)
 
     posts = value(after, "eonbot_slack_api_calls_total", method="chat.postMessage", result="ok")
     assert value(after, "eonbot_polls_total", outcome="failed", error="unavailable") >= 1
