@@ -141,6 +141,12 @@ SAME_RUN = (
     "click's (snapshot.run_id is run_job_id of the same two ids), so the click's run id, the "
     "job id and their fallback are one id"
 )
+JSON_TYPES = "a parsed body holds JSON's types only, each named in _JSON_NAMES: no default"
+SHAPE_KINDS = "every kind SHAPE names is a mapping, a list or a type in _JSON_NAMES: no default"
+BODY_IS_DICT = (
+    "read() gives shape_problem only an object, where the problem is always a field's, never "
+    "'the body'"
+)
 UTF8 = "codec names are case-insensitive: 'UTF-8' is 'utf-8'"
 HEADER_CASE = "HTTP header names are case-insensitive (aiohttp's CIMultiDict)"
 NULL_HOLDER = "SQL: NULL != owner is NULL, not true, so a claim without a holder is left out anyway"
@@ -200,6 +206,42 @@ EQUIVALENT: dict[str, dict[tuple[str, str], str]] = {
         ("KeyRing._open", "raise Unreadable(None)"): "refresh catches it and names the row itself",
     },
     "verification": {
+        ("_kind", "return _JSON_NAMES.get(type(value), None)"): JSON_TYPES,
+        ("_kind", "return _JSON_NAMES.get(type(value), )"): JSON_TYPES,
+        ("_kind", 'return _JSON_NAMES.get(type(value), "A VALUE")'): JSON_TYPES,
+        (
+            "_kind_name",
+            'return "an object" if isinstance(kind, Mapping) else _JSON_NAMES.get(kind, None)',
+        ): SHAPE_KINDS,
+        (
+            "_kind_name",
+            'return "an object" if isinstance(kind, Mapping) else _JSON_NAMES.get(kind, )',
+        ): SHAPE_KINDS,
+        (
+            "_kind_name",
+            'return "an object" if isinstance(kind, Mapping) else '
+            '_JSON_NAMES.get(kind, "XXa valueXX")',
+        ): SHAPE_KINDS,
+        (
+            "_kind_name",
+            'return "an object" if isinstance(kind, Mapping) else _JSON_NAMES.get(kind, "A VALUE")',
+        ): SHAPE_KINDS,
+        (
+            "_problem",
+            "elif isinstance(value, kind) and not (kind is int or isinstance(value, bool)):",
+        ): "SHAPE names no int or bool kind, so the guard against a bool passing for an int is "
+        "never reached, with `and` or `or`",
+        (
+            "_problem",
+            "return f\"{where or 'XXthe bodyXX'} is {_kind(value)}, not {said}\"",
+        ): BODY_IS_DICT,
+        (
+            "_problem",
+            "return f\"{where or 'THE BODY'} is {_kind(value)}, not {said}\"",
+        ): BODY_IS_DICT,
+        ("shape_problem", "problem = _problem(body, (SHAPE,), None)"): (
+            "where is only read as true or false (`_at`, `where or ...`): None is as empty as ''"
+        ),
         (
             "events_handler",
             'body = read(raw, request.headers.get("content-type", "").split(";")[0] or None)',

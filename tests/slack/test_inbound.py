@@ -241,3 +241,20 @@ def test_a_body_mentioning_payload_is_read_as_what_it_is(
     raw: bytes, content_type: str | None, wanted: dict[str, Any]
 ) -> None:
     assert read(raw, content_type) == wanted
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"event": 5}, "event is a number, not an object"),
+        ({"type": ["x"]}, "type is a list, not a string"),
+        ({"user": {"id": {}}}, "user.id is an object, not a string or null"),
+        ({"actions": [1]}, "actions[0] is a number, not an object"),
+        ({"type": "block_actions", "actions": []}, "a block_actions payload without an action id"),
+        ({"view": {"state": {"values": {"b": {"a": {"value": "x"}}}}}}, None),
+    ],
+)
+def test_the_shape_rule_says_where_and_what_in_one_line(
+    body: dict[str, Any], problem: str | None
+) -> None:
+    assert shape_problem(body) == problem
