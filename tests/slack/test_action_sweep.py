@@ -601,3 +601,17 @@ async def test_a_lost_claim_of_a_project_never_read_is_told_without_names(rig: R
     await rig.actions.sweep()
     [told] = [e for e in await rig.thread() if e.project_id == "8"]
     assert (told.payload["outcome"], told.run_name, told.project_name) == ("unknown", None, None)
+
+
+async def test_an_extend_of_a_stopped_run_that_fails_by_itself_ends_failed(rig: Rig) -> None:
+    """Run 11 was stopped from Slack, then extended; the run the extend started (99) fails
+    with no stop of its own: the earlier run's stop is not the extension's."""
+    assert await rig.click("stop") is None
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False, can_extend=True)
+    assert await rig.click("extend") is None
+    await rig.poll(trial("a", "completed", accuracy=0.9), trial("b", "running"), job=98,
+                   coordinator=99)  # fmt: skip
+    rig.ei.answer = job_answer(finished=True, ok=False)
+    await rig.actions.sweep()
+    [outcome] = [e for e in await rig.thread() if e.key.endswith(":outcome")]
+    assert outcome.payload["outcome"] == "failed"
