@@ -58,6 +58,8 @@ from bot.store.schema import projects
 from bot.tuner.client import TunerClient, default_transport
 from bot.tuner.models import TrialStatus
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 PROJECT = "7"
 KEY = "ei_bench"
 WARMUP = 3
@@ -166,7 +168,7 @@ async def bench(trials: int, reps: int) -> None:
                 httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http,  # the floor's
                 default_transport() as polling,
             ):
-                await store.subscribe("C1", PROJECT, added_by="U1")
+                await store.subscribe(T, "C1", PROJECT, added_by="U1")
                 rig = Rig(url, store, http, polling, parent)
                 samples = await _measure(rig, final_t, behind_t, reps)
                 snapshot, _ = await store.load_project(PROJECT)

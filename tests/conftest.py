@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 
 from bot.store import Store
+from tests.workspace_sql import watching
 
 WORKERS_PER_CORE = 2
 
@@ -89,3 +90,14 @@ async def store(database_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
+
+
+# Every test that uses a store in-process also checks that each query the store makes on a
+# per-workspace table names the workspace (`tests.workspace_sql`, DESIGN33 point 6): the
+# suite's uses of the store are the queries' examples.
+@pytest.fixture(autouse=True)
+def every_query_names_its_workspace(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    with watching(monkeypatch) as found:
+        yield
+    shown = "\n".join(f"{method}: {statement[:300]}" for method, statement in found[:5])
+    assert not found, f"{len(found)} store statement(s) name no workspace:\n{shown}"

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.sandbox.fakeslack.records import TEAM_ID
 from bot.sandbox.slashcmd import signed_headers, slash_body
 from bot.sandbox.stack import CHANNEL, Stack, running_stack
+
+T = TEAM_ID  # the one workspace of the running stack (auth.test names it)
 
 TOKEN = "xoxb-4242-very-secret-bot-token"
 SECRET = "signing-secret-that-must-not-leak"
@@ -52,7 +55,7 @@ async def test_forged_requests_get_401_and_change_nothing(running: Stack, forge:
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
     response = await running.http.post(running.events_url, content=body, headers=headers)
     assert response.status_code == 401
-    assert await running.bot.store.subscriptions() == []
+    assert await running.bot.store.subscriptions(T) == []
 
 
 HOSTILE_TEXTS = [
@@ -125,8 +128,8 @@ async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
     from bot.sandbox.fakeslack import BOT_USER_ID
 
     store = running.bot.store
-    await store.subscribe(CHANNEL, "3", added_by="U0ADA")
-    await store.pause_channel(CHANNEL, reason)
+    await store.subscribe(T, CHANNEL, "3", added_by="U0ADA")
+    await store.pause_channel(T, CHANNEL, reason)
     body = json.dumps(
         {
             "type": "event_callback",
@@ -140,7 +143,7 @@ async def test_a_paused_channel_resumes_when_slack_says_it_works_again(
     headers = signed_headers(SECRET, body) | {"Content-Type": "application/json"}
     response = await running.http.post(running.events_url, content=body, headers=headers)
     assert response.status_code == 200
-    [subscription] = await store.subscriptions(channel_id=CHANNEL)
+    [subscription] = await store.subscriptions(T, channel_id=CHANNEL)
     assert subscription.paused_reason is None
 
 

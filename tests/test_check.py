@@ -19,6 +19,8 @@ from bot.sandbox.socketmode import SocketModeServer
 from bot.settings import Settings
 from bot.slack.auth import REQUIRED_SCOPES
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 BOT, APP, KEY = "xoxb-check", "xapp-check", "ei_check_key_0123"
 
 
@@ -91,7 +93,7 @@ async def test_stored_keys_and_secret_key(tmp_path: Path) -> None:
     store = await Store.open(f"sqlite:///{tmp_path}/eon-bot.db")
     try:
         base = Settings.given(secret_key=SecretStr(secret))
-        await KeyRing(base, store).add("1", SecretStr(KEY), role="admin", user="U1")
+        await KeyRing(base, store).add("", "1", SecretStr(KEY), role="admin", user="U1")
     finally:
         await store.close()
     async with world(tmp_path) as w:
@@ -155,7 +157,7 @@ async def test_watched_projects_are_fetched_too(tmp_path: Path) -> None:
 
     async with world(tmp_path) as w:
         store = await Store.open(f"sqlite:///{tmp_path}/eon-bot.db")
-        await store.subscribe("C1", "3", added_by="U1")
+        await store.subscribe(T, "C1", "3", added_by="U1")
         await store.close()
         code, lines = await w.check("1")
     assert code == 0

@@ -20,6 +20,8 @@ from bot.service.poller import Poller
 from bot.store import Store
 from bot.store.schema import leases
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 PROJECTS = [str(n) for n in range(1, 7)]
 
 
@@ -84,7 +86,7 @@ async def test_replicas_share_fairly_and_take_over_a_dead_one(
 ) -> None:
     a, b, c = [replica(await pg_stores(), name) for name in "abc"]
     for project in PROJECTS:
-        await a._store.subscribe("C1", project, added_by="U")
+        await a._store.subscribe(T, "C1", project, added_by="U")
     await a.tick()
     assert a.polling == set(PROJECTS) == jobs(a), "alone, it polls everything"
     await b.tick()
@@ -110,10 +112,10 @@ async def test_a_watch_on_any_replica_is_polled_and_an_unwatch_stops_it(
 ) -> None:
     a = replica(await stores(), "a")
     await a.tick()
-    await a._store.subscribe("C1", "9", added_by="U")  # made through another replica
+    await a._store.subscribe(T, "C1", "9", added_by="U")  # made through another replica
     await a.tick()
     assert a.polling == {"9"} == jobs(a), "found in the database at the next tick"
-    await a._store.unsubscribe("C1", "9")
+    await a._store.unsubscribe(T, "C1", "9")
     await a.unwatch("9")
     assert a.polling == set() == jobs(a)
 
@@ -123,7 +125,7 @@ async def test_a_project_taken_again_after_its_lease_lapsed_starts_over(
 ) -> None:
     """Another replica may have polled it meanwhile: what the poller kept of it is stale."""
     a = replica(await stores(), "a")
-    await a._store.subscribe("C1", "9", added_by="U")
+    await a._store.subscribe(T, "C1", "9", added_by="U")
     await a.tick()
     a._poller._stored["9"] = "kept from an earlier poll"  # type: ignore[assignment]
     await a.tick()
@@ -145,7 +147,7 @@ async def test_a_watch_that_lands_while_a_tick_runs_is_not_dropped_by_it(
 
     async def watch_lands_meanwhile() -> list[str]:
         found = await watched()  # read before the subscription below commits
-        await store.subscribe("C1", "9", added_by="U")
+        await store.subscribe(T, "C1", "9", added_by="U")
         await a.watch("9")
         return found
 

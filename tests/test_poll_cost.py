@@ -25,6 +25,8 @@ from bot.store.store import Store
 from bot.tuner.client import TunerClient
 from tests.sql import statements
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 PROJECT = "7"
 
 
@@ -88,7 +90,7 @@ async def make_rig(
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     simulation = Simulation(PROJECT, trials=24)
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-    await store.subscribe("C1", PROJECT, added_by="U1")
+    await store.subscribe(T, "C1", PROJECT, added_by="U1")
     try:
         yield await make_rig(store, Served(simulation.document_bytes(simulation.duration / 2)))
     finally:
@@ -128,7 +130,7 @@ async def test_an_unchanged_document_still_tells_a_stall_once(rig: Rig) -> None:
     await rig.poller.poll(PROJECT)
     rig.clock.at += timedelta(seconds=STALL_AFTER * 3)
     await rig.poller.poll(PROJECT)
-    kinds = [row.event.kind for row in await rig.store.outbox("C1")]
+    kinds = [row.event.kind for row in await rig.store.outbox(T, "C1")]
     assert kinds.count(EventKind.RUN_STALLED) == 1, kinds
 
 
@@ -147,9 +149,9 @@ async def test_after_a_restart_the_same_document_is_not_read_again_but_written_o
 ) -> None:
     await rig.poller.poll(PROJECT)
     restarted = await make_rig(rig.store, rig.served)
-    await rig.store.subscribe("C2", PROJECT, added_by="U1")  # waits for its run card
+    await rig.store.subscribe(T, "C2", PROJECT, added_by="U1")  # waits for its run card
     await restarted.poller.poll(PROJECT)
-    assert [r.channel_id for r in await rig.store.outbox("C2")] == ["C2"]
+    assert [r.channel_id for r in await rig.store.outbox(T, "C2")] == ["C2"]
     written = await updated_at(rig.store)
     await restarted.poller.poll(PROJECT)
     assert await updated_at(rig.store) == written
@@ -157,10 +159,10 @@ async def test_after_a_restart_the_same_document_is_not_read_again_but_written_o
 
 async def test_a_new_watch_writes_even_an_unchanged_document(rig: Rig) -> None:
     await rig.poller.poll(PROJECT)
-    await rig.store.subscribe("C2", PROJECT, added_by="U1")
+    await rig.store.subscribe(T, "C2", PROJECT, added_by="U1")
     rig.poller.watch(PROJECT)  # what /eon watch does
     await rig.poller.poll(PROJECT)
-    assert len(await rig.store.outbox("C2")) == 1
+    assert len(await rig.store.outbox(T, "C2")) == 1
 
 
 async def test_a_failed_poll_makes_the_next_one_read_again(rig: Rig) -> None:
@@ -181,7 +183,7 @@ async def test_a_large_document_is_read_off_the_event_loop(tmp_path: Path) -> No
     simulation = Simulation(PROJECT, trials=2000)
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
-        await store.subscribe("C1", PROJECT, added_by="U1")
+        await store.subscribe(T, "C1", PROJECT, added_by="U1")
         rig = await make_rig(store, Served(simulation.document_bytes(simulation.duration)))
         gaps: list[float] = []
         done = asyncio.Event()
@@ -217,7 +219,7 @@ async def test_a_changed_document_is_diffed_against_the_kept_snapshot_not_a_read
     simulation = Simulation(PROJECT, trials=24)
     other = await Store.open(f"sqlite:///{tmp_path / 'other.db'}")
     try:
-        await other.subscribe("C1", PROJECT, added_by="U1")
+        await other.subscribe(T, "C1", PROJECT, added_by="U1")
         await rig.poller.poll(PROJECT)
         await (await make_rig(other, rig.served, rig.clock)).poller.poll(PROJECT)
         for moment in (0.6, 0.7, 0.8, 0.9, 1.0):
@@ -230,8 +232,8 @@ async def test_a_changed_document_is_diffed_against_the_kept_snapshot_not_a_read
             assert any(sql.startswith("INSERT INTO projects") for sql in seen), seen
             await (await make_rig(other, rig.served, rig.clock)).poller.poll(PROJECT)
         assert await rig.store.snapshot(PROJECT) == await other.snapshot(PROJECT)
-        kept = await rig.store.outbox("C1", limit=1000)
-        read = await other.outbox("C1", limit=1000)
+        kept = await rig.store.outbox(T, "C1", limit=1000)
+        read = await other.outbox(T, "C1", limit=1000)
         assert [row.event for row in kept] == [row.event for row in read]
         assert EventKind.JOB_FINISHED in {row.event.kind for row in kept}
     finally:
@@ -313,7 +315,7 @@ async def test_changed_documents_are_read_and_stored_a_few_at_a_time(rig: Rig) -
     """`max_writes` bounds the polls reading or storing at once (each may hold a database
     connection); the others wait, and all are stored."""
     simulation = Simulation("8", trials=24)
-    await rig.store.subscribe("C1", "8", added_by="U1")
+    await rig.store.subscribe(T, "C1", "8", added_by="U1")
     rig.served.body = simulation.document_bytes(simulation.duration / 2)
     at_once = most = 0
     save_poll = rig.store.save_poll

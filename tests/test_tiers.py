@@ -26,6 +26,8 @@ from bot.settings import Settings
 from bot.store import Store
 from bot.tuner.client import default_transport
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 PROJECT = "7"
 KEY = "ei_tiers_key_0123456789"
 FULL_READ_S = 1800.0
@@ -62,7 +64,7 @@ class Rig:
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-    await store.subscribe("C1", PROJECT, added_by="U1")
+    await store.subscribe(T, "C1", PROJECT, added_by="U1")
     transport = default_transport()
     metrics = Metrics()
     clock = Clock()

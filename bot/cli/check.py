@@ -277,7 +277,7 @@ async def _project(tuner: TunerClient, raw: str, keys: KeyRing | None, settings:
     except EonBotError as error:
         return Check(name, False, str(error), _fix(error))
     if keys is not None:
-        which = keys.source(project_id)
+        which = keys.poll_source(project_id)
     else:
         which = "environment" if project_id in settings.project_keys else "default"
     source = f" (key: {_SOURCES[which]})"

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from bot.core.events import Event, EventKind, RunRef
 from bot.core.rules import Rule
 
-Addressed = tuple[Event, str | None]
-"""An event and the one channel it is for; None: every subscription, by its mode."""
+Addressed = tuple[Event, tuple[str, str] | None]
+"""An event and the one (workspace, channel) it is for; None: every subscription, by its mode."""
 
 _NUMBERS = ("accuracy", "score", "score_name", "latency_ms", "ram_bytes", "rom_bytes")
 
@@ -29,6 +29,7 @@ class Alert:
     channel_id: str
     project_id: str
     rule: Rule
+    team_id: str = ""  # the workspace whose channel it is
 
 
 def threshold_notice(completion: Event, rule: Rule) -> Event:
@@ -56,7 +57,7 @@ def with_alerts(events: Sequence[Event], alerts: Sequence[Alert]) -> list[Addres
     """`events` in their order, for everyone, each completion followed by the notices of the
     alerts it is the first of `events` to meet (earlier polls' are the outbox's to remember)."""
     told: list[Addressed] = []
-    noticed: set[tuple[str, str]] = set()
+    noticed: set[tuple[str, str, str]] = set()
     for event in events:
         told.append((event, None))
         if event.kind is not EventKind.TRIAL_COMPLETED:
@@ -65,7 +66,7 @@ def with_alerts(events: Sequence[Event], alerts: Sequence[Alert]) -> list[Addres
             if alert.project_id != event.project_id or not alert.rule.met_by(event.payload):
                 continue
             notice = threshold_notice(event, alert.rule)
-            if (alert.channel_id, notice.key) not in noticed:
-                noticed.add((alert.channel_id, notice.key))
-                told.append((notice, alert.channel_id))
+            if (alert.team_id, alert.channel_id, notice.key) not in noticed:
+                noticed.add((alert.team_id, alert.channel_id, notice.key))
+                told.append((notice, (alert.team_id, alert.channel_id)))
     return told

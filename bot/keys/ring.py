@@ -1,5 +1,7 @@
-"""Which Edge Impulse key a poll uses: the one stored with `/eon key`, then
-`EI_API_KEY_<projectId>`, then `EI_API_KEY` (`KeyRing.api_key_for`, the one place that says so).
+"""Which Edge Impulse key a poll uses: one stored with `/eon key` (the earliest added, of any
+workspace), then `EI_API_KEY_<projectId>`, then `EI_API_KEY` (`KeyRing.api_key_for`, the one
+place that says so); and which workspaces may be told of a project (`KeyRing.readers`): all when
+the deployment has a key for it, else those that stored one of their own.
 
 Stored keys are held opened in memory and read again every `refresh_s` (a fraction of the poll
 interval): that is how a key added through one PostgreSQL replica reaches the others within
@@ -37,10 +39,13 @@ KeySource = Literal["stored", "environment", "default", "unreadable", "none"]
 class KeyStore(Protocol):
     async def sealed_keys(self) -> Sequence[SealedKey]: ...
     async def put_key(
-        self, project_id: str, sealed: str, *, role: str | None, added_by: str
+        self, team: str, project_id: str, sealed: str, *, role: str | None, added_by: str
     ) -> None: ...
-    async def remove_key(self, project_id: str) -> bool: ...
-    async def reseal_key(self, project_id: str, sealed: str, resealed: str) -> bool: ...
+    async def remove_key(self, team: str, project_id: str) -> bool: ...
+    async def reseal_key(self, team: str, project_id: str, sealed: str, resealed: str) -> bool: ...
+
+
+Owned = tuple[str, str]  # (workspace, project): a stored key's place
 
 
 class KeyRing:
@@ -56,39 +61,72 @@ class KeyRing:
         secret = settings.secret_key
         previous = settings.secret_key_previous
         self.box = KeyBox(secret, previous) if secret is not None else None
-        self._opened: dict[str, tuple[str, SecretStr]] = {}  # project → (sealed, key)
-        self._rows: dict[str, SealedKey] = {}
-        self._unreadable: frozenset[str] = frozenset()
+        self._opened: dict[Owned, tuple[str, SecretStr]] = {}  # → (sealed, key)
+        self._rows: dict[Owned, SealedKey] = {}  # the earliest added first
+        self._unreadable_keys: frozenset[Owned] = frozenset()
+        self._unreadable: frozenset[str] = frozenset()  # projects no stored key opens for
         self._previous: frozenset[str] = frozenset()
 
     def api_key_for(self, project_id: str) -> SecretStr | None:
-        """The key for the project's polls; `StoredKeyUnreadable` rather than another key."""
+        """The key for the project's polls: the earliest added stored key that opens, else
+        the environment's; `StoredKeyUnreadable` rather than another key when none opens."""
         if project_id in self._unreadable:
             raise StoredKeyUnreadable(project_id, secret_key_set=self.box is not None)
-        opened = self._opened.get(project_id)
+        for (_, project), (_, key) in self._opened.items():
+            if project == project_id:
+                return key
+        return self._settings.api_key_for(project_id)
+
+    def key_of(self, team: str, project_id: str) -> SecretStr | None:
+        """The key a workspace acts on the project with: its own stored key, else the
+        deployment's (never another workspace's)."""
+        opened = self._opened.get((team, project_id))
         return opened[1] if opened is not None else self._settings.api_key_for(project_id)
 
-    def source(self, project_id: str) -> KeySource:
-        """Where the project's key comes from (for `eon-bot check` and the Home tab)."""
+    def readers(self, project_id: str) -> frozenset[str] | None:
+        """The workspaces that may be told of the project: None (all) when the deployment
+        has a key for it, else those that stored a key of their own that opens. None too when
+        no key reads it at all: every channel is then told to add one, as ever."""
+        if self._settings.api_key_for(project_id) is not None:
+            return None
+        found = frozenset(team for team, project in self._opened if project == project_id)
+        return found or None
+
+    def poll_source(self, project_id: str) -> KeySource:
+        """Where the key the project's polls use comes from (`eon-bot check`)."""
         if project_id in self._unreadable:
             return "unreadable"
-        if project_id in self._opened:
+        if any(project == project_id for _, project in self._opened):
             return "stored"
+        return self._deployment_source(project_id)
+
+    def source(self, team: str, project_id: str) -> KeySource:
+        """Where the key the workspace reads the project with comes from (for `eon-bot
+        check` and the Home tab): its own stored key, else the deployment's."""
+        if (team, project_id) in self._unreadable_keys:
+            return "unreadable"
+        if (team, project_id) in self._opened:
+            return "stored"
+        return self._deployment_source(project_id)
+
+    def _deployment_source(self, project_id: str) -> KeySource:
         if project_id in self._settings.project_keys:
             return "environment"
         return "default" if self._settings.ei_api_key is not None else "none"
 
-    def masked(self, project_id: str) -> str | None:
-        """The stored key as `ei_…abcd`, to tell two keys apart (admins' Home tab), or None."""
-        opened = self._opened.get(project_id)
+    def masked(self, team: str, project_id: str) -> str | None:
+        """The workspace's stored key as `ei_…abcd`, to tell two keys apart (admins' Home
+        tab), or None."""
+        opened = self._opened.get((team, project_id))
         return mask(opened[1]) if opened is not None else None
 
-    def row(self, project_id: str) -> SealedKey | None:
-        """Who stored the project's key and when, and its role (never the key)."""
-        return self._rows.get(project_id)
+    def row(self, team: str, project_id: str) -> SealedKey | None:
+        """Who of the workspace stored its key of the project and when, and its role."""
+        return self._rows.get((team, project_id))
 
     @property
     def unreadable(self) -> frozenset[str]:
+        """The projects whose stored keys none opens."""
         return self._unreadable
 
     @property
@@ -99,7 +137,7 @@ class KeyRing:
     @property
     def stored_projects(self) -> list[str]:
         """The projects with a stored key, readable or not."""
-        return list(self._rows)
+        return list(dict.fromkeys(project for _, project in self._rows))
 
     async def refresh(self, *, say: bool = True, reseal: bool = True) -> frozenset[str]:
         """Read the stored keys again, re-sealing under `SECRET_KEY` those sealed under the
@@ -107,31 +145,39 @@ class KeyRing:
         projects whose key does not open (logged once unless `say` is false: a command that
         reports them itself)."""
         rows = await self._store.sealed_keys()
-        opened: dict[str, tuple[str, SecretStr]] = {}
-        unreadable: set[str] = set()
+        opened: dict[Owned, tuple[str, SecretStr]] = {}
+        unreadable: set[Owned] = set()
         previous: set[str] = set()
         resealed: list[str] = []
         for row in rows:
-            kept = self._opened.get(row.project_id)
+            at = (row.team_id, row.project_id)
+            kept = self._opened.get(at)
             if kept is not None and kept[0] == row.sealed and row.project_id not in self._previous:
-                opened[row.project_id] = kept
+                opened[at] = kept
                 continue
             try:
                 sealed, key, again = self._open(row)
             except Unreadable:
-                unreadable.add(row.project_id)
+                unreadable.add(at)
                 continue
             if again is not None and reseal:
-                if await self._store.reseal_key(row.project_id, sealed, again):
+                if await self._store.reseal_key(row.team_id, row.project_id, sealed, again):
                     sealed = again
                     resealed.append(row.project_id)
             elif again is not None:
                 previous.add(row.project_id)
-            opened[row.project_id] = (sealed, key)
-        self._opened, self._rows = opened, {row.project_id: row for row in rows}
+            opened[at] = (sealed, key)
+        self._opened = opened
+        self._rows = {(row.team_id, row.project_id): row for row in rows}
         self._previous = frozenset(previous)
+        self._unreadable_keys = frozenset(unreadable)
         if resealed:
             log.info("%s", resealed_line(resealed))
+        readable = {project for _, project in opened}
+        return self._unreadable_now({p for _, p in unreadable} - readable, say=say)
+
+    def _unreadable_now(self, unreadable: set[str], *, say: bool) -> frozenset[str]:
+        """Keep the projects no stored key opens for, logging those new since (once)."""
         fresh = frozenset(unreadable) - self._unreadable
         self._unreadable = frozenset(unreadable)
         if fresh and say:
@@ -161,16 +207,19 @@ class KeyRing:
                 else:
                     self._unexpected("reading the stored Edge Impulse keys", error)
 
-    async def add(self, project_id: str, key: SecretStr, *, role: str | None, user: str) -> None:
-        """Seal and store the project's key (replacing any); used here at once."""
+    async def add(
+        self, team: str, project_id: str, key: SecretStr, *, role: str | None, user: str
+    ) -> None:
+        """Seal and store the workspace's key of the project (replacing its own); used here
+        at once."""
         if self.box is None:
             raise RuntimeError("no SECRET_KEY: keys cannot be stored")
         sealed = self.box.seal(project_id, key)
-        await self._store.put_key(project_id, sealed, role=role, added_by=user)
+        await self._store.put_key(team, project_id, sealed, role=role, added_by=user)
         await self.refresh()
 
-    async def remove(self, project_id: str) -> bool:
-        removed = await self._store.remove_key(project_id)
+    async def remove(self, team: str, project_id: str) -> bool:
+        removed = await self._store.remove_key(team, project_id)
         await self.refresh()
         return removed
 

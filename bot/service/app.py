@@ -79,8 +79,12 @@ class Bot:
         serves for it). A refused token raises `BotTokenRefused`; while Slack does not
         answer, this waits (see `verify_bot_token`)."""
         identity = await verify_bot_token(self.slack, condition=self.slack_start)
-        if isinstance(self.tokens, OneWorkspace):
+        if isinstance(self.tokens, OneWorkspace):  # single mode: its rows are the token's team's
             self.tokens.named(identity.team_id)
+            if adopted := await self.store.adopt(identity.team_id):
+                log.info(
+                    "%d row(s) from before workspaces adopted by %s", adopted, identity.team_id
+                )
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
@@ -137,10 +141,10 @@ async def build(
     )
     tuner = tuner_client(settings, ei_transport, keys.api_key_for, metrics)
     tokens = OneWorkspace(slack)
-    pipeline = _pipeline(settings, store, tuner, tokens, now=now, metrics=metrics, db=database)
-    scheduler, delivery, poller, fleet = pipeline
+    parts = _pipeline(settings, store, tuner, tokens, keys, now=now, metrics=metrics, db=database)
+    scheduler, delivery, poller, fleet = parts
     jobs = TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for)
-    actions = _run_actions(settings, store, jobs, tuner, delivery, fleet, database)
+    actions = _run_actions(settings, store, jobs, tuner, keys, delivery, fleet, database)
     deps = Deps(
         store=store,
         settings=settings,
@@ -152,6 +156,7 @@ async def build(
         check_key=KeyChecker(ei_transport, base_url=settings.ei_api_url).check,
         act=actions,
         digests=delivery.digests,
+        team_of=tokens.team_of,
     )
     bolt = _bolt_app(settings, slack, deps)
     metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))
@@ -183,6 +188,7 @@ def _pipeline(
     store: Store,
     tuner: TunerClient,
     tokens: BotTokens,
+    keys: KeyRing,
     *,
     now: Callable[[], datetime],
     metrics: Metrics,
@@ -220,6 +226,7 @@ def _pipeline(
         database=db,
         names=names,
         idle_full_read=settings.idle_full_read,
+        readers=keys.readers,  # a workspace is told only of what it may read
     )
     names.on_renamed = poller.renamed
     fleet = Fleet(
@@ -238,6 +245,7 @@ def _run_actions(
     store: Store,
     jobs: TunerJobs,
     tuner: TunerClient,
+    keys: KeyRing,
     delivery: Delivery,
     fleet: Fleet,
     database: Condition,
@@ -251,6 +259,7 @@ def _run_actions(
         interval=max(1.0, min(5.0, settings.poll_interval)),  # the SDK follows a job every 1-5 s
         owner=fleet.owner,  # its claims live while this replica does
         database=database,
+        key_of=keys.key_of,  # a workspace acts with its own key, never another's
     )
 
 

@@ -16,7 +16,7 @@ from bot.conditions import Condition
 from bot.core.outage import Outage, after_failure
 from bot.errors import EonBotError
 from bot.service.names import ProjectNames
-from bot.service.saver import Kept
+from bot.service.saver import Kept, Readers, everyone
 from bot.store import Store
 
 log = logging.getLogger("bot.service.poller")  # the poll's own lines, as before the split
@@ -34,8 +34,10 @@ class Failures:
         owner: str | None,
         names: ProjectNames | None,
         unreachable: set[str],
+        readers: Readers = everyone,
     ) -> None:
         self._store = store
+        self._readers = readers
         self._kept = kept
         self._notice_after = notice_after
         self._on_events = on_events
@@ -66,7 +68,12 @@ class Failures:
         name = self._names.known(project_id) if self._names else None
         events = [event.model_copy(update={"project_name": name}) for event in step.events]
         await self._store.save_poll(
-            project_id, snapshot=None, events=events, outage=step.outage, owner=self._owner
+            project_id,
+            snapshot=None,
+            events=events,
+            outage=step.outage,
+            owner=self._owner,
+            readers=self._readers(project_id),
         )
         if step.outage.unreachable_notified:
             self._unreachable.add(project_id)

@@ -183,7 +183,7 @@ class Fleet:
     async def unwatch(self, project_id: str) -> None:
         """No channel watches the project any more: stop polling it here (other replicas let
         go of it at their next tick)."""
-        if not await self._store.subscriptions(project_id=project_id):
+        if not await self._store.all_subscriptions(project_id=project_id):
             self.polling.discard(project_id)
             self._poller.unwatch(project_id)
             await self._store.release(self.owner, POLL, [project_id])

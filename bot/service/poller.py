@@ -36,7 +36,7 @@ from bot.service.failures import Failures
 from bot.service.lanes import Lanes
 from bot.service.names import ProjectNames
 from bot.service.reader import Reader
-from bot.service.saver import Kept, Saver
+from bot.service.saver import Kept, Readers, Saver, everyone
 from bot.service.tiers import IDLE, TIERS, Tiers
 from bot.store import LeaseLost, Store, database_away
 from bot.tuner.activity import active_jobs
@@ -75,9 +75,10 @@ class Poller:
         database: Condition | None = None,
         names: ProjectNames | None = None,
         idle_full_read: float = 0.0,
+        readers: Readers = everyone,
     ) -> None:
         """`idle_full_read`: `IDLE_FULL_READ` (`bot.service.tiers`); 0, every poll reads the
-        whole state."""
+        whole state. `readers`: the workspaces told of a project (`KeyRing.readers`)."""
         self._names = names  # the projects' names in messages (`bot.service.names`)
         self._store = store
         self._tuner = tuner
@@ -107,6 +108,7 @@ class Poller:
             owner=owner,
             stalled=self.stalled,
             unreachable=self.unreachable,
+            readers=readers,
         )
         self._failures = Failures(
             store=store,
@@ -116,6 +118,7 @@ class Poller:
             owner=owner,
             names=names,
             unreachable=self.unreachable,
+            readers=readers,
         )
 
     @staticmethod

@@ -27,6 +27,15 @@ from bot.store import Store
 log = logging.getLogger(__name__)
 
 
+Readers = Callable[[str], frozenset[str] | None]
+"""The workspaces that may be told of a project (`bot.keys.KeyRing.readers`); None: all."""
+
+
+def everyone(project_id: str) -> frozenset[str] | None:
+    """Every workspace is told (a deployment's key reads every project)."""
+    return None
+
+
 class Kept(NamedTuple):
     """What was stored last for a project."""
 
@@ -49,8 +58,10 @@ class Saver:
         owner: str | None,
         stalled: set[str],
         unreachable: set[str],
+        readers: Readers = everyone,
     ) -> None:
         self._store = store
+        self._readers = readers
         self._kept = kept
         self._now = now
         self._stall_after = stall_after
@@ -88,6 +99,7 @@ class Saver:
             start_event=started_event(fresh),
             owner=self._owner,
             closed=named(read.closed, name),
+            readers=self._readers(project_id),
         )
         for event in events:
             if event.kind is EventKind.RUN_STARTED:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from pydantic import SecretStr
+
 from bot.conditions import Condition, Unexpected
 from bot.core.events import Event, EventKind, Snapshot
 from bot.core.run_name import LABEL_CHARS, project_label
@@ -57,6 +59,7 @@ class Click:
     trial_id: str
     user_id: str
     channel_id: str
+    team_id: str = ""  # the clicking workspace (`Deps.of`): it acts on its own projects alone
 
 
 def read_click(body: Mapping[str, Any]) -> Click | None:
@@ -79,7 +82,7 @@ class ActionStore(Protocol):
 
     async def snapshot(self, project_id: str) -> Snapshot | None: ...
     async def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Any: ...
     async def claim_action(
         self, wanted: ActionRecord, *, claim_s: float = 60.0, owner: str | None = None
@@ -92,7 +95,7 @@ class ActionStore(Protocol):
     async def stale_actions(self, owner: str | None = None) -> list[ActionRecord]: ...
     async def followed_actions(self) -> list[ActionRecord]: ...
     async def actions_of(
-        self, project_id: str, run_id: str | None = None
+        self, team: str, project_id: str, run_id: str | None = None
     ) -> list[ActionRecord]: ...
     async def stopped_from_slack(self, project_id: str, run_id: str) -> bool: ...
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
@@ -192,6 +195,7 @@ class RunActions:
         wake_delivery: Callable[[], None], interval: float, owner: str,
         claim_s: float = CLAIM_S, database: Condition | None = None,
         call_limit_s: float = CALL_LIMIT_S,
+        key_of: Callable[[str, str], SecretStr | None] | None = None,
     ) -> None:  # fmt: skip
         """`owner`: this replica's name as the fleet gives it (`bot.service.fleet.replica_id`):
         the claims it holds are alive while that replica is."""
@@ -207,17 +211,21 @@ class RunActions:
         self._interval = interval
         self._claim_s = claim_s
         self._call_limit_s = call_limit_s
+        # (workspace, project) -> the key its clicks act with (`KeyRing.key_of`); None: the
+        # project's poll key
+        self._key_of = key_of
 
     async def claim(self, click: Click) -> ActionRecord | str:
         """The click checked and recorded (a few reads and one row: it goes before the ack):
         the claimed record, for `call`; or what to tell the clicker, nothing claimed. A
-        channel that does not watch the project hears only that, never who did what there."""
+        channel that does not watch the project hears only that, never who did what there; a
+        project only another workspace watches is, to this one, a project nobody watches."""
         if not await self._store.subscriptions(
-            channel_id=click.channel_id, project_id=click.project_id
+            click.team_id, channel_id=click.channel_id, project_id=click.project_id
         ):
             project = safe(click.project_id, 20)
             return f"This channel no longer watches project {project}: nothing was done."
-        for done in await self._store.actions_of(click.project_id, click.run_id):
+        for done in await self._store.actions_of(click.team_id, click.project_id, click.run_id):
             if (done.action, done.trial_id) == (click.action, click.trial_id):
                 return already(done)
         snapshot = await self._store.snapshot(click.project_id)
@@ -237,6 +245,7 @@ class RunActions:
             user_id=click.user_id,
             trial_id=click.trial_id,
             trial_name=mark.figures.name if mark is not None and mark.figures else None,
+            team_id=click.team_id,
         )
         first, record = await self._store.claim_action(
             wanted, claim_s=self._claim_s, owner=self._owner
@@ -249,8 +258,9 @@ class RunActions:
         assert record.id is not None
         try:
             async with asyncio.timeout(self._call_limit_s):
+                key = self._key_of(record.team_id, record.project_id) if self._key_of else None
                 job = await self._jobs.act(
-                    as_action(record.action), record.project_id, record.target
+                    as_action(record.action), record.project_id, record.target, key=key
                 )
         except Exception as exc:
             if _refused(exc):

@@ -44,6 +44,7 @@ class ActionRecord:
     detail: str | None = None
     created_at: datetime | None = None
     id: int | None = None
+    team_id: str = ""  # the workspace clicked in (always given by the store and a click)
 
 
 def _record(row: Any) -> ActionRecord:
@@ -51,7 +52,7 @@ def _record(row: Any) -> ActionRecord:
         project_id=row.project_id, run_id=row.run_id, action=row.action, target=row.target,
         channel_id=row.channel_id, user_id=row.user_id, trial_id=row.trial_id,
         trial_name=row.trial_name, state=row.state, job_id=row.job_id, detail=row.detail,
-        created_at=row.created_at, id=row.id,
+        created_at=row.created_at, id=row.id, team_id=row.team_id,
     )  # fmt: skip
 
 
@@ -68,6 +69,7 @@ class Actions:
         other. `owner`: the replica that will make the call (`bot.service.fleet.replica_id`)."""
         now = self._now()
         values = {
+            "team_id": wanted.team_id,
             "project_id": wanted.project_id, "run_id": wanted.run_id,
             "run_hash": digest(wanted.run_id), "action": wanted.action,
             "trial_id": wanted.trial_id, "trial_hash": digest(wanted.trial_id),
@@ -79,6 +81,7 @@ class Actions:
         }  # fmt: skip
         insert = self._backend.insert(actions).values(**values).on_conflict_do_nothing()
         same = and_(
+            actions.c.team_id == wanted.team_id,
             actions.c.project_id == wanted.project_id,
             actions.c.run_hash == values["run_hash"],
             actions.c.action == wanted.action,
@@ -118,12 +121,13 @@ class Actions:
                 update(actions)
                 .where(actions.c.id == action_id, actions.c.state.in_(list(from_states)))
                 .values(**changes)
-                .returning(actions.c.channel_id)
+                .returning(actions.c.team_id, actions.c.channel_id)
             )
-            channel = moved.scalar_one_or_none()
-            if channel is None:
+            found = moved.first()
+            if found is None:
                 return False
-            await self._polls.enqueue(conn, [(event, [(channel, "all")]) for event in events], now)
+            to = [(found.team_id, found.channel_id, "all")]
+            await self._polls.enqueue(conn, [(event, to) for event in events], now)
         return True
 
     async def stale_actions(self, owner: str | None = None) -> list[ActionRecord]:
@@ -146,26 +150,37 @@ class Actions:
         async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
 
-    async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]:
-        """The stops asked from Slack in these projects, oldest first, in one read (for
-        `/eon status` and the Home tab, which show many projects at once)."""
+    async def stops_in(self, team: str, project_ids: Collection[str]) -> list[ActionRecord]:
+        """The stops asked from the workspace in these projects, oldest first, in one read
+        (for `/eon status` and the Home tab, which show many projects at once)."""
         if not project_ids:
             return []
         query = select(actions).where(
-            actions.c.action == "stop", actions.c.project_id.in_(list(project_ids))
+            actions.c.team_id == team,
+            actions.c.action == "stop",
+            actions.c.project_id.in_(list(project_ids)),
         )
         async with self._backend.read() as conn:
             return [_record(row) for row in await conn.execute(query.order_by(actions.c.id))]
 
     async def stopped_from_slack(self, project_id: str, run_id: str) -> bool:
-        """Whether a stop of the run was asked from Slack: its record, in any state (a stop
-        Edge Impulse refused leaves none; one whose answer is unknown may have stopped it)."""
-        return any(record.action == "stop" for record in await self.actions_of(project_id, run_id))
+        """Whether a stop of the run was asked from Slack, in any workspace (the run is one,
+        polled once: its end is a stop's for everyone): its record, in any state (a stop Edge
+        Impulse refused leaves none; one whose answer is unknown may have stopped it)."""
+        query = select(actions.c.id).where(
+            actions.c.project_id == project_id,
+            actions.c.run_hash == digest(run_id),
+            actions.c.action == "stop",
+        )
+        async with self._backend.read() as conn:
+            return (await conn.execute(query.limit(1))).first() is not None
 
-    async def actions_of(self, project_id: str, run_id: str | None = None) -> list[ActionRecord]:
-        """What was done to a project (or one of its runs), oldest first: which buttons still
-        apply."""
-        query = select(actions).where(actions.c.project_id == project_id)
+    async def actions_of(
+        self, team: str, project_id: str, run_id: str | None = None
+    ) -> list[ActionRecord]:
+        """What the workspace did to a project (or one of its runs), oldest first: which
+        buttons still apply."""
+        query = select(actions).where(actions.c.team_id == team, actions.c.project_id == project_id)
         if run_id is not None:
             query = query.where(actions.c.run_hash == digest(run_id))
         async with self._backend.read() as conn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -40,20 +40,31 @@ def _rule(text: str) -> Rule | None:
     return found if isinstance(found, Rule) else None
 
 
+def _of(team: str, channel_id: str, project_id: str) -> tuple[Any, ...]:
+    return (
+        alerts.c.team_id == team,
+        alerts.c.channel_id == channel_id,
+        alerts.c.project_id == project_id,
+    )
+
+
 class Alerts:
     def __init__(self, backend: Backend, now: Callable[[], datetime]) -> None:
         self._backend = backend
         self._now = now
 
-    async def add_alert(self, channel_id: str, project_id: str, rule: Rule, added_by: str) -> Added:
+    async def add_alert(
+        self, team: str, channel_id: str, project_id: str, rule: Rule, added_by: str
+    ) -> Added:
         """Keep the rule, unless the channel does not watch the project, has it already, or has
         `MAX_ALERTS` on it. One transaction, so an `/eon unwatch` racing it leaves no alert."""
-        where = (alerts.c.channel_id == channel_id, alerts.c.project_id == project_id)
+        where = _of(team, channel_id, project_id)
         async with self._backend.write() as conn:
             watched = await conn.scalar(
                 select(func.count())
                 .select_from(subscriptions)
                 .where(
+                    subscriptions.c.team_id == team,
                     subscriptions.c.channel_id == channel_id,
                     subscriptions.c.project_id == project_id,
                 )
@@ -64,6 +75,7 @@ class Alerts:
             if (count or 0) >= MAX_ALERTS:
                 return "full"
             values = {
+                "team_id": team,
                 "channel_id": channel_id,
                 "project_id": project_id,
                 "rule": rule.text,
@@ -75,9 +87,11 @@ class Alerts:
             found = (await conn.execute(stmt.returning(alerts.c.id))).first()
         return "added" if found is not None else "exists"
 
-    async def alerts(self, *, channel_id: str, project_id: str | None = None) -> list[StoredAlert]:
+    async def alerts(
+        self, team: str, *, channel_id: str, project_id: str | None = None
+    ) -> list[StoredAlert]:
         """The channel's alerts (on one project), by project, then in the order added."""
-        query = select(alerts).where(alerts.c.channel_id == channel_id)
+        query = select(alerts).where(alerts.c.team_id == team, alerts.c.channel_id == channel_id)
         if project_id is not None:
             query = query.where(alerts.c.project_id == project_id)
         async with self._backend.read() as conn:
@@ -88,11 +102,11 @@ class Alerts:
         ]
 
     async def remove_alerts(
-        self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
+        self, team: str, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
     ) -> list[str]:
         """Remove the channel's alerts on the project numbered `numbers` (1 = the first added,
         as `list` numbers them), or all of them (None); returns the rules removed."""
-        where = (alerts.c.channel_id == channel_id, alerts.c.project_id == project_id)
+        where = _of(team, channel_id, project_id)
         async with self._backend.write() as conn:
             rows = (
                 await conn.execute(
@@ -103,15 +117,16 @@ class Alerts:
                 row for index, row in enumerate(rows, 1) if numbers is None or index in numbers
             ]
             if chosen:
-                await conn.execute(delete(alerts).where(alerts.c.id.in_([r.id for r in chosen])))
+                ids = [r.id for r in chosen]
+                await conn.execute(delete(alerts).where(*where, alerts.c.id.in_(ids)))
         return [row.rule for row in chosen]
 
     async def project_alerts(self, conn: AsyncConnection, project_id: str) -> list[Alert]:
         """Every channel's alerts on the project, read in `conn` (a poll's transaction)."""
-        query = (
-            select(alerts.c.channel_id, alerts.c.rule)
+        query = (  # every workspace's: a poll's audience is every workspace's
+            select(alerts.c.team_id, alerts.c.channel_id, alerts.c.rule)
             .where(alerts.c.project_id == project_id)
             .order_by(alerts.c.id)
         )
-        found = [(row.channel_id, _rule(row.rule)) for row in await conn.execute(query)]
-        return [Alert(channel, project_id, rule) for channel, rule in found if rule is not None]
+        found = [(r.team_id, r.channel_id, _rule(r.rule)) for r in await conn.execute(query)]
+        return [Alert(c, project_id, rule, t) for t, c, rule in found if rule is not None]

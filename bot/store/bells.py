@@ -51,6 +51,7 @@ def person_of(address: str) -> str | None:
 def bell_for_row() -> Any:
     """SQL: the outbox row is addressed to a person who still asks for its project's run end."""
     return exists().where(
+        bells.c.team_id == outbox.c.team_id,
         literal(PERSON).concat(bells.c.user_id) == outbox.c.channel_id,
         bells.c.project_id == outbox.c.project_id,
         bells.c.run_id == outbox.c.run_id,
@@ -62,13 +63,16 @@ class Bells:
         self._backend = backend
         self._now = now
 
-    async def add_bell(self, project_id: str, run_id: str, user_id: str, channel_id: str) -> Rang:
+    async def add_bell(
+        self, team: str, project_id: str, run_id: str, user_id: str, channel_id: str
+    ) -> Rang:
         """Keep the request, unless the person has it already or the channel (where the card
         was clicked) no longer watches the project. The run's cards are marked to be drawn
         again (they name who asked)."""
         async with self._backend.write() as conn:
             watched = await conn.scalar(
                 select(subscriptions.c.channel_id).where(
+                    subscriptions.c.team_id == team,
                     subscriptions.c.channel_id == channel_id,
                     subscriptions.c.project_id == project_id,
                 )
@@ -76,6 +80,7 @@ class Bells:
             if watched is None:
                 return "not_watched"
             stmt = self._backend.insert(bells).values(
+                team_id=team,
                 project_id=project_id,
                 run_id=run_id,
                 run_hash=digest(run_id),
@@ -88,31 +93,37 @@ class Bells:
                 await conn.execute(stmt.on_conflict_do_nothing().returning(bells.c.id))
             ).first()
             if added is not None:
-                await _redraw_cards(conn, project_id, run_id)
+                await _redraw_cards(conn, team, project_id, run_id)
         return "added" if added is not None else "exists"
 
-    async def remove_bell(self, project_id: str, run_id: str, user_id: str) -> bool:
+    async def remove_bell(self, team: str, project_id: str, run_id: str, user_id: str) -> bool:
         """Forget the request (an end already queued to them is then not posted either)."""
-        where = _request(project_id, run_id, user_id)
+        where = _request(team, project_id, run_id, user_id)
         async with self._backend.write() as conn:
             gone = (await conn.execute(delete(bells).where(where).returning(bells.c.id))).first()
             if gone is not None:
-                await _redraw_cards(conn, project_id, run_id)
+                await _redraw_cards(conn, team, project_id, run_id)
         return gone is not None
 
-    async def bells_of(self, project_id: str, run_id: str) -> list[str]:
-        """Who asked for the run's end, in the order they asked (user ids)."""
+    async def bells_of(self, team: str, project_id: str, run_id: str) -> list[str]:
+        """Who of the workspace asked for the run's end, in the order they asked (user ids)."""
         query = (
             select(bells.c.user_id)
-            .where(bells.c.project_id == project_id, bells.c.run_hash == digest(run_id))
+            .where(
+                bells.c.team_id == team,
+                bells.c.project_id == project_id,
+                bells.c.run_hash == digest(run_id),
+            )
             .order_by(bells.c.id)
         )
         async with self._backend.read() as conn:
             return [str(user) for user in (await conn.scalars(query)).all()]
 
-    async def bell_channel(self, user_id: str, project_id: str, run_id: str) -> str | None:
+    async def bell_channel(
+        self, team: str, user_id: str, project_id: str, run_id: str
+    ) -> str | None:
         """The channel whose card the person clicked (its thread is what their DM links to)."""
-        query = select(bells.c.channel_id).where(_request(project_id, run_id, user_id))
+        query = select(bells.c.channel_id).where(_request(team, project_id, run_id, user_id))
         async with self._backend.read() as conn:
             found = await conn.scalar(query)
         return str(found) if found is not None else None
@@ -123,7 +134,7 @@ class Bells:
         ended), then one transaction. A request whose run ended with no end row anywhere (no
         channel watched it any more) is closed with nothing to tell."""
         query = (
-            select(bells.c.id, bells.c.project_id, bells.c.run_id, bells.c.user_id)
+            select(bells.c.id, bells.c.team_id, bells.c.project_id, bells.c.run_id, bells.c.user_id)
             .join(
                 runs,
                 and_(runs.c.project_id == bells.c.project_id, runs.c.run_hash == bells.c.run_hash),
@@ -141,7 +152,8 @@ class Bells:
                 end = (
                     await conn.execute(
                         select(outbox.c.event, outbox.c.event_key)
-                        .where(
+                        .where(  # the end as told in a channel of the person's workspace
+                            outbox.c.team_id == bell.team_id,
                             outbox.c.project_id == bell.project_id,
                             outbox.c.run_id == bell.run_id,
                             outbox.c.kind == EventKind.JOB_FINISHED.value,
@@ -151,7 +163,7 @@ class Bells:
                     )
                 ).first()
                 if end is not None:
-                    rows.append(_personal_row(bell.user_id, bell.project_id, bell.run_id, end, now))
+                    rows.append(_personal_row(bell, end, now))
             queued = 0
             if rows:
                 stmt = self._backend.insert(outbox).on_conflict_do_nothing().returning(outbox.c.id)
@@ -165,10 +177,11 @@ def people_with_work() -> Any:
     """SQL: the person addresses with an end still to post (read from the few requests kept,
     each an indexed look into the outbox)."""
     return (
-        select(outbox.c.channel_id)
+        select(outbox.c.team_id, outbox.c.channel_id)
         .join(
             bells,
             and_(
+                outbox.c.team_id == bells.c.team_id,
                 outbox.c.channel_id == literal(PERSON).concat(bells.c.user_id),
                 outbox.c.project_id == bells.c.project_id,
                 outbox.c.run_id == bells.c.run_id,
@@ -179,15 +192,14 @@ def people_with_work() -> Any:
     )
 
 
-def _personal_row(
-    user_id: str, project_id: str, run_id: str, end: Any, now: datetime
-) -> dict[str, Any]:
+def _personal_row(bell: Any, end: Any, now: datetime) -> dict[str, Any]:
     """The outbox row of a run's end (`end`: its event and key, read from a channel's row)
-    addressed to one person."""
+    addressed to the person who asked (`bell`: their request)."""
     return {
-        "channel_id": person_address(user_id),
-        "project_id": project_id,
-        "run_id": run_id,
+        "team_id": bell.team_id,
+        "channel_id": person_address(bell.user_id),
+        "project_id": bell.project_id,
+        "run_id": bell.run_id,
         "event_key": end.event_key,
         "event_hash": digest(end.event_key),
         "kind": EventKind.JOB_FINISHED.value,
@@ -198,19 +210,24 @@ def _personal_row(
     }
 
 
-def _request(project_id: str, run_id: str, user_id: str) -> Any:
+def _request(team: str, project_id: str, run_id: str, user_id: str) -> Any:
     return and_(
+        bells.c.team_id == team,
         bells.c.project_id == project_id,
         bells.c.run_hash == digest(run_id),
         bells.c.user_id == user_id,
     )
 
 
-async def _redraw_cards(conn: AsyncConnection, project_id: str, run_id: str) -> None:
-    """The run's cards, in every channel, drawn again at their next drain (version 0 is never
-    current: `Outbox.dirty_cards`)."""
+async def _redraw_cards(conn: AsyncConnection, team: str, project_id: str, run_id: str) -> None:
+    """The run's cards, in every channel of the workspace, drawn again at their next drain
+    (version 0 is never current: `Cards.dirty_cards`)."""
     await conn.execute(
         update(cards)
-        .where(cards.c.project_id == project_id, cards.c.run_hash == digest(run_id))
+        .where(
+            cards.c.team_id == team,
+            cards.c.project_id == project_id,
+            cards.c.run_hash == digest(run_id),
+        )
         .values(rendered_version=0)
     )

@@ -30,19 +30,23 @@ class Card:
     run_id: str
     ts: str
     rendered_version: int
+    team_id: str = ""  # the workspace whose channel it is (always given by the store)
 
 
 def _card(row: Any) -> Card:
     """A `cards` row as a Card (its run's digest is the store's business)."""
-    return Card(row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version)
+    return Card(
+        row.channel_id, row.project_id, row.run_id, row.ts, row.rendered_version, row.team_id
+    )
 
 
 class Cards:
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
 
-    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None:
+    async def card(self, team: str, channel_id: str, project_id: str, run_id: str) -> Card | None:
         query = select(cards).where(
+            cards.c.team_id == team,
             cards.c.channel_id == channel_id,
             cards.c.project_id == project_id,
             cards.c.run_hash == digest(run_id),
@@ -52,11 +56,12 @@ class Cards:
         return _card(row) if row is not None else None
 
     async def earlier_card(
-        self, channel_id: str, project_id: str, run_id: str | None, continues: str
+        self, team: str, channel_id: str, project_id: str, run_id: str | None, continues: str
     ) -> Card | None:
         """The card in the channel of the run that `run_id` continues: the run named
         `continues` (`continuationJobId`), else the project's latest other card here."""
         query = select(cards).where(
+            cards.c.team_id == team,
             cards.c.channel_id == channel_id,
             cards.c.project_id == project_id,
             cards.c.run_hash != digest(run_id or ""),
@@ -66,7 +71,7 @@ class Cards:
         exact = next((card for card in found if card.run_id == continues), None)
         return exact or max(found, key=lambda card: _ts_order(card.ts), default=None)
 
-    async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]:
+    async def dirty_cards(self, team: str, channel_id: str) -> list[tuple[Card, RunSummary, int]]:
         """Cards (of unpaused subscriptions) whose run's summary moved past what they show."""
         query = (
             select(cards, runs.c.summary, runs.c.version)
@@ -77,11 +82,13 @@ class Cards:
             .join(
                 subscriptions,
                 and_(
+                    subscriptions.c.team_id == cards.c.team_id,
                     subscriptions.c.channel_id == cards.c.channel_id,
                     subscriptions.c.project_id == cards.c.project_id,
                 ),
             )
             .where(
+                cards.c.team_id == team,
                 cards.c.channel_id == channel_id,
                 subscriptions.c.paused_reason.is_(None),
                 runs.c.version > cards.c.rendered_version,
@@ -105,6 +112,7 @@ class Cards:
             await conn.execute(
                 update(cards)
                 .where(
+                    cards.c.team_id == card.team_id,
                     cards.c.channel_id == card.channel_id,
                     cards.c.project_id == card.project_id,
                     cards.c.run_hash == digest(card.run_id),

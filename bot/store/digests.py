@@ -27,21 +27,31 @@ _COUNTED = (
 )
 
 
+def _of(team: str, channel_id: str) -> tuple[Any, Any]:
+    return digests.c.team_id == team, digests.c.channel_id == channel_id
+
+
 class Digests:
     def __init__(self, backend: Backend, now: Callable[[], datetime]) -> None:
         self._backend = backend
         self._now = now
 
     async def set_digest(
-        self, channel_id: str, at_minute: int | None, set_by: str, done_day: str | None = None
+        self,
+        team: str,
+        channel_id: str,
+        at_minute: int | None,
+        set_by: str,
+        done_day: str | None = None,
     ) -> None:
         """The channel's digest time (None: no digest); `done_day`: today, when the time has
         already passed (the first digest is tomorrow's)."""
         async with self._backend.write() as conn:
-            await conn.execute(delete(digests).where(digests.c.channel_id == channel_id))
+            await conn.execute(delete(digests).where(*_of(team, channel_id)))
             if at_minute is not None:
                 await conn.execute(
                     digests.insert().values(
+                        team_id=team,
                         channel_id=channel_id,
                         at_minute=at_minute,
                         set_by=set_by,
@@ -49,30 +59,35 @@ class Digests:
                     )
                 )
 
-    async def digest_at(self, channel_id: str) -> int | None:
-        query = select(digests.c.at_minute).where(digests.c.channel_id == channel_id)
+    async def digest_at(self, team: str, channel_id: str) -> int | None:
+        query = select(digests.c.at_minute).where(*_of(team, channel_id))
         async with self._backend.read() as conn:
             found = await conn.scalar(query)
         return int(found) if found is not None else None
 
-    async def digests_waiting(self, today: str) -> list[tuple[str, int, str | None]]:
-        """(channel, minute, last day) of each digest not yet queued today (a small table)."""
-        query = select(digests.c.channel_id, digests.c.at_minute, digests.c.last_day).where(
-            or_(digests.c.last_day.is_(None), digests.c.last_day < today)
-        )
+    async def digests_waiting(self, today: str) -> list[tuple[str, str, int, str | None]]:
+        """(workspace, channel, minute, last day) of each digest not yet queued today, every
+        workspace's (a small table, looked at by delivery for all)."""
+        query = select(
+            digests.c.team_id, digests.c.channel_id, digests.c.at_minute, digests.c.last_day
+        ).where(or_(digests.c.last_day.is_(None), digests.c.last_day < today))
         async with self._backend.read() as conn:
-            return [(str(r[0]), int(r[1]), r[2]) for r in (await conn.execute(query)).all()]
+            rows = (await conn.execute(query)).all()
+        return [(str(r[0]), str(r[1]), int(r[2]), r[3]) for r in rows]
 
-    async def project_days(self, project_ids: Sequence[str], since: datetime) -> list[ProjectDay]:
-        """What each project did since `since`: runs started and ended, failed trials and
-        stalls (told to any channel, each event once), actions taken from Slack, and each run
-        active meanwhile with its best trial."""
+    async def project_days(
+        self, team: str, project_ids: Sequence[str], since: datetime
+    ) -> list[ProjectDay]:
+        """What each project did since `since`, as the workspace saw it: runs started and
+        ended, failed trials and stalls (told to any of its channels, each event once),
+        actions taken from its Slack, and each run active meanwhile with its best trial."""
         ids = sorted(project_ids)
         async with self._backend.read() as conn:
             events = (
                 await conn.execute(
                     select(outbox.c.project_id, outbox.c.kind, outbox.c.event_hash)
                     .where(
+                        outbox.c.team_id == team,
                         outbox.c.project_id.in_(ids),
                         outbox.c.created_at >= since,
                         outbox.c.kind.in_([kind.value for kind in _COUNTED]),
@@ -83,7 +98,11 @@ class Digests:
             acted = (
                 await conn.execute(
                     select(actions.c.project_id, func.count())
-                    .where(actions.c.project_id.in_(ids), actions.c.created_at >= since)
+                    .where(
+                        actions.c.team_id == team,
+                        actions.c.project_id.in_(ids),
+                        actions.c.created_at >= since,
+                    )
                     .group_by(actions.c.project_id)
                 )
             ).all()
@@ -122,7 +141,7 @@ class Digests:
             for pid in ids
         ]
 
-    async def queue_digest(self, channel_id: str, event: Event, day: str | None) -> bool:
+    async def queue_digest(self, team: str, channel_id: str, event: Event, day: str | None) -> bool:
         """Queue the digest to the channel; with `day`, only if no replica queued that day's
         (moving `last_day` forward is the claim). False when it was queued already."""
         async with self._backend.write() as conn:
@@ -131,7 +150,7 @@ class Digests:
                     await conn.execute(
                         update(digests)
                         .where(
-                            digests.c.channel_id == channel_id,
+                            *_of(team, channel_id),
                             or_(digests.c.last_day.is_(None), digests.c.last_day < day),
                         )
                         .values(last_day=day)
@@ -141,6 +160,7 @@ class Digests:
                 if claimed is None:
                     return False
             row: dict[str, Any] = {
+                "team_id": team,
                 "channel_id": channel_id,
                 "project_id": event.project_id,
                 "run_id": None,

@@ -17,6 +17,7 @@ from bot.store.schema import ei_keys
 
 @dataclass(frozen=True, slots=True)
 class SealedKey:
+    team_id: str  # the workspace that added it: its own, for its channels (DESIGN33 point 3)
     project_id: str
     sealed: str
     role: str | None
@@ -30,10 +31,11 @@ class EiKeys:
         self._now = now
 
     async def put_key(
-        self, project_id: str, sealed: str, *, role: str | None, added_by: str
+        self, team: str, project_id: str, sealed: str, *, role: str | None, added_by: str
     ) -> None:
-        """Store the project's sealed key, replacing any before it (rotation)."""
+        """Store the workspace's sealed key of the project, replacing any before it."""
         values = {
+            "team_id": team,
             "project_id": project_id,
             "sealed": sealed,
             "role": role,
@@ -42,29 +44,38 @@ class EiKeys:
         }
         statement = self._backend.insert(ei_keys).values(**values)
         statement = statement.on_conflict_do_update(
-            index_elements=[ei_keys.c.project_id],
-            set_={k: v for k, v in values.items() if k != "project_id"},
+            index_elements=[ei_keys.c.team_id, ei_keys.c.project_id],
+            set_={k: v for k, v in values.items() if k not in ("team_id", "project_id")},
         )
         async with self._backend.write() as conn:
             await conn.execute(statement)
 
-    async def reseal_key(self, project_id: str, sealed: str, resealed: str) -> bool:
-        """The project's key sealed anew (`SECRET_KEY` rotation), if its row still holds
-        `sealed`: False if another replica re-sealed it first or the key was replaced."""
-        same = (ei_keys.c.project_id == project_id) & (ei_keys.c.sealed == sealed)
+    async def reseal_key(self, team: str, project_id: str, sealed: str, resealed: str) -> bool:
+        """The workspace's key of the project sealed anew (`SECRET_KEY` rotation), if its row
+        still holds `sealed`: False if another replica re-sealed it first or it was replaced."""
+        same = (
+            (ei_keys.c.team_id == team)
+            & (ei_keys.c.project_id == project_id)
+            & (ei_keys.c.sealed == sealed)
+        )
         async with self._backend.write() as conn:
             result = await conn.execute(update(ei_keys).where(same).values(sealed=resealed))
         return bool(result.rowcount)
 
-    async def remove_key(self, project_id: str) -> bool:
-        """Forget the project's key; False if none was stored."""
+    async def remove_key(self, team: str, project_id: str) -> bool:
+        """Forget the workspace's key of the project; False if none was stored."""
+        mine = (ei_keys.c.team_id == team) & (ei_keys.c.project_id == project_id)
         async with self._backend.write() as conn:
-            result = await conn.execute(delete(ei_keys).where(ei_keys.c.project_id == project_id))
+            result = await conn.execute(delete(ei_keys).where(mine))
         return bool(result.rowcount)
 
     async def sealed_keys(self) -> list[SealedKey]:
-        """Every stored key, sealed, by project id."""
+        """Every workspace's stored keys, sealed, by project id, the earliest added first (the
+        one a poll reads with when no deployment key does, `bot.keys.ring`)."""
         async with self._backend.read() as conn:
             rows = (await conn.execute(select(ei_keys))).all()
-        found = [SealedKey(r.project_id, r.sealed, r.role, r.added_by, r.updated_at) for r in rows]
-        return sorted(found, key=lambda k: project_order(k.project_id))
+        found = [
+            SealedKey(r.team_id, r.project_id, r.sealed, r.role, r.added_by, r.updated_at)
+            for r in rows
+        ]
+        return sorted(found, key=lambda k: (project_order(k.project_id), k.updated_at))

@@ -22,6 +22,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v9  `alerts`: channels' threshold alerts (`/eon alert`)
     v10  `bells`: who asked for a run's end by direct message ("🔔 Tell me when it ends")
     v11  `digests`: channels' daily digests (`/eon digest`)
+    v12  every row belongs to a workspace: `team_id` leads the keys of subscriptions, ei_keys,
+        actions, outbox, cards, alerts, bells and digests (`workspaces`)
 """
 
 from __future__ import annotations
@@ -47,17 +49,15 @@ from sqlalchemy import (
 )
 
 from bot.errors import ConfigError
+from bot.store.frozen import ALERTS_V9, BELLS_V10, DIGESTS_V11, EI_KEYS_V3
 from bot.store.schema import (
     UtcDateTime,
-    alerts,
-    bells,
     digest,
-    digests,
-    ei_keys,
     leases,
     project_names,
     schema_version,
 )
+from bot.store.workspaces import workspaces
 
 _v1 = MetaData()
 _V1_TABLES = [
@@ -193,7 +193,7 @@ def _hashed_keys_and_leases(conn: Connection) -> None:
 
 def _ei_keys(conn: Connection) -> None:
     """v2 → v3."""
-    ei_keys.create(conn)
+    EI_KEYS_V3.create(conn)
 
 
 _v4 = MetaData()
@@ -274,17 +274,17 @@ def _action_owners(conn: Connection) -> None:
 
 def _alerts(conn: Connection) -> None:
     """v8 → v9."""
-    alerts.create(conn)
+    ALERTS_V9.create(conn)
 
 
 def _bells(conn: Connection) -> None:
     """v9 → v10."""
-    bells.create(conn)
+    BELLS_V10.create(conn)
 
 
 def _digests(conn: Connection) -> None:
     """v10 → v11."""
-    digests.create(conn)
+    DIGESTS_V11.create(conn)
 
 
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -299,6 +299,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _alerts,
     _bells,
     _digests,
+    workspaces,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

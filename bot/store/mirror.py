@@ -23,6 +23,7 @@ def project_order(project_id: str) -> tuple[int, int, str]:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
+    team_id: str  # the workspace whose channel it is
     channel_id: str
     project_id: str
     added_by: str
@@ -39,10 +40,10 @@ class Memory:
         """Keep these subscriptions from here on (no-op: nothing is kept)."""
 
     def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str | None, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Subscription] | None:
-        """Those of the channel and/or the project (all without either), in no set order;
-        None when not known here."""
+        """The workspace's (every workspace's: None), of the channel and/or the project (all
+        without either), in no set order; None when not known here."""
         return None
 
     def may_await_start(self, project_id: str) -> bool:
@@ -55,17 +56,17 @@ class Memory:
 
     # After a commit: what changed.
     def put(self, sub: Subscription) -> None: ...
-    def drop(self, channel_id: str, project_id: str) -> None: ...
-    def change(self, channel_id: str, project_id: str, **fields: Any) -> None: ...
+    def drop(self, team: str, channel_id: str, project_id: str) -> None: ...
+    def change(self, team: str, channel_id: str, project_id: str, **fields: Any) -> None: ...
 
-    def paused(self, channel_id: str, reason: str | None) -> None:
-        for sub in self.subscriptions(channel_id=channel_id) or ():
-            self.change(channel_id, sub.project_id, paused_reason=reason)
+    def paused(self, team: str, channel_id: str, reason: str | None) -> None:
+        for sub in self.subscriptions(team, channel_id=channel_id) or ():
+            self.change(team, channel_id, sub.project_id, paused_reason=reason)
 
-    def started(self, project_id: str, channel_ids: Iterable[str]) -> None:
-        """These channels' subscriptions to the project got their start event."""
-        for channel_id in channel_ids:
-            self.change(channel_id, project_id, needs_start=False)
+    def started(self, project_id: str, channels: Iterable[tuple[str, str]]) -> None:
+        """These (workspace, channel)s' subscriptions to the project got their start event."""
+        for team, channel_id in channels:
+            self.change(team, channel_id, project_id, needs_start=False)
 
     def summarised(self, project_id: str, summary: str | None) -> None:
         """The project's latest summary is now `summary` (JSON, "" for none; None: unknown)."""
@@ -75,8 +76,9 @@ class Mirror(Memory):
     """Every subscription (once loaded: until then, none is known) and every summary seen."""
 
     def __init__(self) -> None:
-        self._by_channel: dict[str, dict[str, Subscription]] | None = None
-        self._by_project: dict[str, dict[str, Subscription]] = {}
+        # (workspace, channel) -> project -> its subscription; project -> (workspace, channel) -> …
+        self._by_channel: dict[tuple[str, str], dict[str, Subscription]] | None = None
+        self._by_project: dict[str, dict[tuple[str, str], Subscription]] = {}
         self._summaries: dict[str, str] = {}
 
     def load(self, subscriptions: Iterable[Subscription]) -> None:
@@ -85,16 +87,23 @@ class Mirror(Memory):
             self.put(sub)
 
     def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str | None, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Subscription] | None:
         if self._by_channel is None:
             return None
-        if channel_id is not None:
-            found = list(self._by_channel.get(channel_id, {}).values())
+        if channel_id is not None and team is not None:
+            found = list(self._by_channel.get((team, channel_id), {}).values())
             return [s for s in found if project_id is None or s.project_id == project_id]
         if project_id is not None:
-            return list(self._by_project.get(project_id, {}).values())
-        return [sub for subs in self._by_channel.values() for sub in subs.values()]
+            found = list(self._by_project.get(project_id, {}).values())
+        else:
+            found = [sub for subs in self._by_channel.values() for sub in subs.values()]
+        return [
+            s
+            for s in found
+            if (team is None or s.team_id == team)
+            and (channel_id is None or s.channel_id == channel_id)
+        ]
 
     def may_await_start(self, project_id: str) -> bool:
         if self._by_channel is None:
@@ -106,16 +115,17 @@ class Mirror(Memory):
 
     def put(self, sub: Subscription) -> None:
         if self._by_channel is not None:
-            self._by_channel.setdefault(sub.channel_id, {})[sub.project_id] = sub
-            self._by_project.setdefault(sub.project_id, {})[sub.channel_id] = sub
+            where = (sub.team_id, sub.channel_id)
+            self._by_channel.setdefault(where, {})[sub.project_id] = sub
+            self._by_project.setdefault(sub.project_id, {})[where] = sub
 
-    def drop(self, channel_id: str, project_id: str) -> None:
+    def drop(self, team: str, channel_id: str, project_id: str) -> None:
         if self._by_channel is not None:
-            self._by_channel.get(channel_id, {}).pop(project_id, None)
-            self._by_project.get(project_id, {}).pop(channel_id, None)
+            self._by_channel.get((team, channel_id), {}).pop(project_id, None)
+            self._by_project.get(project_id, {}).pop((team, channel_id), None)
 
-    def change(self, channel_id: str, project_id: str, **fields: Any) -> None:
-        sub = (self._by_channel or {}).get(channel_id, {}).get(project_id)
+    def change(self, team: str, channel_id: str, project_id: str, **fields: Any) -> None:
+        sub = (self._by_channel or {}).get((team, channel_id), {}).get(project_id)
         if sub is not None:
             self.put(replace(sub, **fields))
 

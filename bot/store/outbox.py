@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, tuple_, update
 
 from bot.core.events import Event, EventKind
 from bot.fmt import one_line, redact
@@ -45,7 +45,7 @@ class OutboxRow:
     state: str  # "pending" | "attempting" (an attempt started and its outcome is unknown)
     attempts: int
     created_at: datetime
-    team_id: str = ""  # the workspace whose channel it is
+    team_id: str = ""  # the workspace whose channel it is (always given by the store)
 
 
 class Outbox:
@@ -58,6 +58,7 @@ class Outbox:
         """Outbox and card rows whose (channel, project) is subscribed and not paused."""
         return and_(
             subscriptions.c.paused_reason.is_(None),
+            subscriptions.c.team_id == outbox.c.team_id,
             subscriptions.c.channel_id == outbox.c.channel_id,
             subscriptions.c.project_id == outbox.c.project_id,
         )
@@ -78,11 +79,13 @@ class Outbox:
         channels are looked at (both indexed): what a few polls' news can have changed, at a
         few rows' cost instead of every subscription's."""
         owed = exists().where(
+            outbox.c.team_id == subscriptions.c.team_id,
             outbox.c.channel_id == subscriptions.c.channel_id,
             outbox.c.project_id == subscriptions.c.project_id,
             outbox.c.state.in_(OPEN_STATES),
         )
         stale = exists().where(
+            cards.c.team_id == subscriptions.c.team_id,
             cards.c.channel_id == subscriptions.c.channel_id,
             cards.c.project_id == subscriptions.c.project_id,
             runs.c.project_id == cards.c.project_id,
@@ -90,7 +93,7 @@ class Outbox:
             runs.c.version > cards.c.rendered_version,
         )
         query = (
-            select(subscriptions.c.channel_id, owed.label("owed"))
+            select(subscriptions.c.team_id, subscriptions.c.channel_id, owed.label("owed"))
             .where(subscriptions.c.paused_reason.is_(None), or_(owed, stale))
             .distinct()
         )
@@ -100,24 +103,30 @@ class Outbox:
             query = query.where(
                 or_(
                     subscriptions.c.project_id.in_(sorted(projects or ())),
-                    subscriptions.c.channel_id.in_(sorted(c.channel_id for c in channels or ())),
+                    tuple_(subscriptions.c.team_id, subscriptions.c.channel_id).in_(
+                        sorted(channels or ())
+                    ),
                 )
             )
         found: dict[TeamChannel, bool] = {}
         async with self._backend.read() as conn:
-            for channel_id, rows_owed in await conn.execute(query):
-                where = TeamChannel("", channel_id)
+            for team, channel_id, rows_owed in await conn.execute(query):
+                where = TeamChannel(team, channel_id)
                 found[where] = found.get(where, False) or bool(rows_owed)
-            for person in await conn.scalars(people_with_work()):  # ends owed by DM
-                found[TeamChannel("", str(person))] = True
+            for team, person in await conn.execute(people_with_work()):  # ends owed by DM
+                found[TeamChannel(team, person)] = True
         return found
 
-    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
-        """Rows to post in the channel, oldest first; none of paused subscriptions; to a person
-        (`bells.person_address`), the ends they still ask for."""
+    async def outbox(self, team: str, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        """Rows to post in the workspace's channel, oldest first; none of paused
+        subscriptions; to a person (`bells.person_address`), the ends they still ask for."""
         query = (
             select(outbox)
-            .where(outbox.c.channel_id == channel_id, outbox.c.state.in_(OPEN_STATES))
+            .where(
+                outbox.c.team_id == team,
+                outbox.c.channel_id == channel_id,
+                outbox.c.state.in_(OPEN_STATES),
+            )
             .where(or_(exists().where(self._active()), bell_for_row()))
             .order_by(outbox.c.id)
             .limit(limit)
@@ -134,6 +143,7 @@ class Outbox:
                 state=row.state,
                 attempts=row.attempts,
                 created_at=row.created_at,
+                team_id=row.team_id,
             )
             for row in rows
         ]
@@ -160,9 +170,9 @@ class Outbox:
                 update(outbox)
                 .where(mine, outbox.c.state.in_(OPEN_STATES))
                 .values(state=ATTEMPTING, attempts=outbox.c.attempts + 1, **claim)
-                .returning(outbox.c.channel_id)
+                .returning(outbox.c.team_id, outbox.c.channel_id)
             )
-            channel = result.scalar()
+            channel = result.first()
             if owner is None:
                 return channel is not None
             if channel is None:
@@ -174,7 +184,7 @@ class Outbox:
                 if holder is not None:  # open, and claimed by a live replica
                     raise LeaseLost(f"outbox row {row_id} is claimed by {holder}")
                 return False
-            await self._leases.hold(conn, DELIVER, channel, owner)
+            await self._leases.hold(conn, DELIVER, TeamChannel(*channel).lease, owner)
             return True
 
     async def mark_sent(self, row_id: int, *, ts: str, card_version: int | None = None) -> None:
@@ -186,7 +196,12 @@ class Outbox:
                     update(outbox)
                     .where(outbox.c.id == row_id)
                     .values(state=SENT, ts=ts, sent_at=self._now(), **_UNCLAIMED)
-                    .returning(outbox.c.channel_id, outbox.c.project_id, outbox.c.run_id)
+                    .returning(
+                        outbox.c.team_id,
+                        outbox.c.channel_id,
+                        outbox.c.project_id,
+                        outbox.c.run_id,
+                    )
                 )
             ).first()
             if row is None or card_version is None:
@@ -196,6 +211,7 @@ class Outbox:
                 log.error("outbox row %s has no run: not recording it as a card", row_id)
                 return
             stmt = self._backend.insert(cards).values(
+                team_id=row.team_id,
                 channel_id=row.channel_id,
                 project_id=row.project_id,
                 run_id=row.run_id,
@@ -205,7 +221,12 @@ class Outbox:
             )
             await conn.execute(
                 stmt.on_conflict_do_update(
-                    index_elements=[cards.c.channel_id, cards.c.project_id, cards.c.run_hash],
+                    index_elements=[
+                        cards.c.team_id,
+                        cards.c.channel_id,
+                        cards.c.project_id,
+                        cards.c.run_hash,
+                    ],
                     set_={"ts": stmt.excluded.ts, "rendered_version": card_version},
                 )
             )
@@ -248,13 +269,14 @@ class Outbox:
             )
 
     async def sent_failures(
-        self, channel_id: str, project_id: str, trial_id: str
+        self, team: str, channel_id: str, project_id: str, trial_id: str
     ) -> list[tuple[str, Event]]:
         """(ts, event) of the failure messages of one trial posted in the channel, oldest
         first: what is edited when the trial later completes on a retry."""
         query = (
             select(outbox.c.ts, outbox.c.event)
             .where(
+                outbox.c.team_id == team,
                 outbox.c.channel_id == channel_id,
                 outbox.c.project_id == project_id,
                 outbox.c.kind == EventKind.TRIAL_FAILED.value,
@@ -269,13 +291,19 @@ class Outbox:
         return [(ts, event) for ts, event in found if event.trial_id == trial_id]
 
     async def sent_of_run(
-        self, channel_id: str, project_id: str, run_id: str, kinds: Collection[EventKind]
+        self,
+        team: str,
+        channel_id: str,
+        project_id: str,
+        run_id: str,
+        kinds: Collection[EventKind],
     ) -> list[tuple[str, Event]]:
         """(ts, event) of the run's messages of `kinds` posted in the channel, oldest first:
         what is edited when a button on them no longer applies."""
         query = (
             select(outbox.c.ts, outbox.c.event)
             .where(
+                outbox.c.team_id == team,
                 outbox.c.channel_id == channel_id,
                 outbox.c.project_id == project_id,
                 outbox.c.run_id == run_id,
@@ -297,8 +325,11 @@ class Outbox:
         async with self._backend.read() as conn:
             return int(await conn.scalar(query) or 0)
 
-    async def sent_count(self, channel_id: str | None = None) -> int:
+    async def sent_count(self, team: str | None = None, channel_id: str | None = None) -> int:
+        """Posted notifications: every workspace's (None), or a workspace's (of a channel)."""
         query = select(func.count()).select_from(outbox).where(outbox.c.state == SENT)
+        if team is not None:
+            query = query.where(outbox.c.team_id == team)
         if channel_id is not None:
             query = query.where(outbox.c.channel_id == channel_id)
         async with self._backend.read() as conn:

@@ -3,12 +3,12 @@ summary, and the outbox rows a poll's events become, all written in ONE transact
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Executable, select, update
+from sqlalchemy import Executable, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.core.alerts import with_alerts
@@ -23,6 +23,7 @@ from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subs
 from bot.store.snapshots import Change, SnapshotWriter, whole
 
 _SNAPSHOT_COLUMNS = ("snapshot", "snapshot_patch", "snapshot_tag")
+Target = tuple[str, str, str]  # (workspace, channel, watch mode): where an event is queued
 
 
 def _change(
@@ -100,6 +101,7 @@ class Polls:
         stored_json: str | None = None,
         stored: Snapshot | None = None,
         closed: Sequence[RunSummary] = (),
+        readers: Collection[str] | None = None,
     ) -> int:
         """Store one poll's outcome in ONE transaction; returns the number of outbox rows added.
 
@@ -108,7 +110,9 @@ class Polls:
         store holds, as the caller last stored or read it (see `_change`). `start_event` goes
         to the subscriptions still waiting for one (new ones), ahead of `events` unless
         `events` already carry its key; then no subscription of the project waits any more.
-        `closed`: earlier runs' last summaries (`core.handover`).
+        `closed`: earlier runs' last summaries (`core.handover`). `readers`: the workspaces
+        that may read the project (None: all, a deployment key reads it); the others' channels
+        are told nothing of it (DESIGN: a workspace is told only of what it may read).
 
         With `owner`, only while that replica holds the project's poll lease (else LeaseLost,
         nothing stored): a replica that stalled past its lease cannot overwrite the snapshot
@@ -131,57 +135,74 @@ class Polls:
                     conn, project_id, snapshot.run_id, shown, now, finished=summary.finished
                 )
             await self._save_closed(conn, project_id, closed, now)
-            plan = await self._plan(conn, project_id, events)
+            plan = await self._plan(conn, project_id, events, readers)
             waiting: Sequence[Any] = []
             if start_event is not None and self._memory.may_await_start(project_id):
                 # Claim atomically: a subscription made after this UPDATE keeps waiting.
-                waiting = (
-                    await conn.execute(
-                        update(subscriptions)
-                        .where(subscriptions.c.project_id == project_id)
-                        .where(subscriptions.c.needs_start.is_(True))
-                        .values(needs_start=False)
-                        .returning(subscriptions.c.channel_id, subscriptions.c.mode)
-                    )
-                ).all()
+                waiting = await self._claim_start(conn, project_id, readers)
                 if all(item.key != start_event.key for item in events):
-                    plan.insert(0, (start_event, sorted((r.channel_id, r.mode) for r in waiting)))
+                    plan.insert(0, (start_event, sorted(waiting)))
             inserted = await self.enqueue(conn, plan, now)
         if write is not None:
             self._snapshots.written(project_id, patch)
         if snapshot is not None:
             self._memory.summarised(project_id, shown)
-        self._memory.started(project_id, (row.channel_id for row in waiting))
+        self._memory.started(project_id, ((team, channel) for team, channel, _ in waiting))
         return inserted
 
+    async def _claim_start(
+        self, conn: AsyncConnection, project_id: str, readers: Collection[str] | None
+    ) -> list[Target]:
+        """The subscriptions still waiting for the project's start event (of the workspaces
+        that may read it), claimed atomically: one made after this UPDATE keeps waiting."""
+        waits = and_(
+            subscriptions.c.project_id == project_id, subscriptions.c.needs_start.is_(True)
+        )
+        if readers is not None:
+            waits = and_(waits, subscriptions.c.team_id.in_(sorted(readers)))
+        claimed = await conn.execute(
+            update(subscriptions)
+            .where(waits)
+            .values(needs_start=False)
+            .returning(subscriptions.c.team_id, subscriptions.c.channel_id, subscriptions.c.mode)
+        )
+        return [(row.team_id, row.channel_id, row.mode) for row in claimed]
+
     async def _plan(
-        self, conn: AsyncConnection, project_id: str, events: Sequence[Event]
-    ) -> list[tuple[Event, list[tuple[str, str]]]]:
-        """Each event and the (channel, mode) pairs it is queued for, in the order told: every
-        subscription, and after a completion its alerts' notices to their own channels
-        (`core.alerts`), read in this transaction; a channel no longer watching gets none."""
+        self,
+        conn: AsyncConnection,
+        project_id: str,
+        events: Sequence[Event],
+        readers: Collection[str] | None,
+    ) -> list[tuple[Event, list[Target]]]:
+        """Each event and the (workspace, channel, mode)s it is queued for, in the order told:
+        every subscription of a workspace that may read the project, and after a completion
+        its alerts' notices to their own channels (`core.alerts`), read in this transaction;
+        a channel no longer watching gets none."""
         if not events:
             return []
         everyone = await self._audience(conn, project_id)
+        if readers is not None:
+            everyone = [target for target in everyone if target[0] in readers]
         completed = any(item.kind is EventKind.TRIAL_COMPLETED for item in events)
         alerts = await self._alerts.project_alerts(conn, project_id) if completed else []
         return [
-            (item, everyone if to is None else [pair for pair in everyone if pair[0] == to])
+            (item, everyone if to is None else [t for t in everyone if (t[0], t[1]) == to])
             for item, to in with_alerts(events, alerts)
         ]
 
-    async def _audience(self, conn: AsyncConnection, project_id: str) -> list[tuple[str, str]]:
-        """(channel, mode) of each subscription to the project, by channel: from memory where
-        the backend keeps the subscriptions (SQLite), else read in `conn`."""
-        known = self._memory.subscriptions(project_id=project_id)
+    async def _audience(self, conn: AsyncConnection, project_id: str) -> list[Target]:
+        """(workspace, channel, mode) of each subscription to the project, every workspace's:
+        from memory where the backend keeps the subscriptions (SQLite), else read in `conn`."""
+        known = self._memory.subscriptions(None, project_id=project_id)
         if known is not None:
-            return sorted((sub.channel_id, sub.mode) for sub in known)
+            return sorted((sub.team_id, sub.channel_id, sub.mode) for sub in known)
         query = (
-            select(subscriptions.c.channel_id, subscriptions.c.mode)
+            select(subscriptions.c.team_id, subscriptions.c.channel_id, subscriptions.c.mode)
             .where(subscriptions.c.project_id == project_id)
-            .order_by(subscriptions.c.channel_id)
+            .order_by(subscriptions.c.team_id, subscriptions.c.channel_id)
         )
-        return [(row.channel_id, row.mode) for row in await conn.execute(query)]
+        return [(row.team_id, row.channel_id, row.mode) for row in await conn.execute(query)]
 
     @cached_property
     def _upserts(self) -> dict[str, Executable]:
@@ -274,7 +295,7 @@ class Polls:
     async def enqueue(
         self,
         conn: AsyncConnection,
-        plan: Iterable[tuple[Event, Iterable[tuple[str, str]]]],
+        plan: Iterable[tuple[Event, Iterable[Target]]],
         now: datetime,
     ) -> int:
         """One outbox row per (event, channel whose mode is told it), in the plan's order
@@ -283,7 +304,7 @@ class Polls:
         rows: list[dict[str, Any]] = []
         for item, targets in plan:
             bodies: dict[bool, str] = {}  # the event's, and a quiet copy's (`routing.told_as`)
-            for channel_id, mode in targets:
+            for team, channel_id, mode in targets:
                 told = told_as(mode, item)
                 if told is None:
                     continue
@@ -291,6 +312,7 @@ class Polls:
                     bodies[told.quiet] = told.model_dump_json()
                 rows.append(
                     {
+                        "team_id": team,
                         "channel_id": channel_id,
                         "project_id": item.project_id,
                         "run_id": item.run_id,
@@ -307,11 +329,12 @@ class Polls:
             return 0
         return len((await conn.execute(self._upserts["outbox"], rows)).all())
 
-    async def queue(self, channel_id: str, event: Event) -> bool:
-        """One event owed to one channel, asked for there (`/eon chart`); False if that event
-        is already owed or posted there."""
+    async def queue(self, team: str, channel_id: str, event: Event) -> bool:
+        """One event owed to one channel of a workspace, asked for there (`/eon chart`);
+        False if that event is already owed or posted there."""
         async with self._backend.write() as conn:
-            return await self.enqueue(conn, [(event, [(channel_id, "all")])], self._now()) == 1
+            plan = [(event, [(team, channel_id, "all")])]
+            return await self.enqueue(conn, plan, self._now()) == 1
 
     async def summaries(self, project_ids: Sequence[str]) -> dict[str, RunSummary]:
         """The latest summary of each project that has one, for `/eon status`: from memory

@@ -1,7 +1,7 @@
 """The store's tables and their versioned migrations (SQLAlchemy Core, SQLite and PostgreSQL).
 
     schema_version  one row: the schema the data is in
-    subscriptions   (channel_id, project_id): who watches what, and how
+    subscriptions   (team_id, channel_id, project_id): who watches what, and how
     projects        per project: the last snapshot (a base and the changes since) and the
                     outage bookkeeping
     runs            (project_id, run_hash): the run's latest summary and its `version`
@@ -14,6 +14,11 @@
     alerts          (channel_id, project_id, rule_hash): a channel's threshold alerts (`alerts`)
     bells           (project_id, run_hash, user_id): who asked for a run's end by DM (`bells`)
     digests         per channel: its daily digest's time and the last day queued (`digests`)
+
+Every table but projects, runs, project_names and leases belongs to a workspace: its `team_id`
+(`bot.slack.tokens.workspace_key`) leads its key, since a Slack Connect channel has one id in
+two workspaces, and every query on it says which workspace it asks for (tests/test_isolation's
+`test_every_query_names_its_workspace` holds it). A project is one, polled once, whoever watches it.
 
 Outbox `state`: `pending` → `attempting` (an attempt started, its outcome unknown) → `sent`;
 `attempting` → `pending` on a retry; `abandoned` when the channel unsubscribed during an attempt
@@ -103,6 +108,7 @@ schema_version = Table(
 subscriptions = Table(
     "subscriptions",
     metadata,
+    Column("team_id", String, primary_key=True),  # the workspace (v12; `bot.slack.tokens`)
     Column("channel_id", String, primary_key=True),
     Column("project_id", String, primary_key=True),
     Column("added_by", String, nullable=False),
@@ -159,7 +165,8 @@ outbox = Table(
     Column("sent_at", UtcDateTime),
     Column("claimed_by", String),
     Column("claim_expires", UtcDateTime),
-    UniqueConstraint("channel_id", "event_hash", name="outbox_once_per_channel_hash"),
+    Column("team_id", String, nullable=False),  # the workspace (v12; `bot.slack.tokens`)
+    UniqueConstraint("team_id", "channel_id", "event_hash", name="outbox_once_per_channel_hash"),
     Index("outbox_work", "channel_id", "project_id", "state"),
     sqlite_autoincrement=True,
 )
@@ -173,7 +180,8 @@ cards = Table(
     Column("run_hash", String(64), nullable=False),  # digest(run_id)
     Column("ts", String, nullable=False),
     Column("rendered_version", Integer, nullable=False),
-    PrimaryKeyConstraint("channel_id", "project_id", "run_hash"),
+    Column("team_id", String, nullable=False),  # the workspace (v12; `bot.slack.tokens`)
+    PrimaryKeyConstraint("team_id", "channel_id", "project_id", "run_hash"),
 )
 
 leases = Table(
@@ -188,6 +196,7 @@ leases = Table(
 ei_keys = Table(
     "ei_keys",
     metadata,
+    Column("team_id", String, primary_key=True),  # the workspace that added it (v12)
     Column("project_id", String, primary_key=True),
     Column("sealed", Text, nullable=False),  # Fernet token under SECRET_KEY; never the key itself
     Column("role", String),  # what Edge Impulse said the key may do (`admin`, `readonly`, …)
@@ -223,7 +232,10 @@ actions = Table(
     Column("claim_expires", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("claimed_by", String),  # the replica making the call (v8; None in older rows)
-    UniqueConstraint("project_id", "run_hash", "action", "trial_hash", name="actions_once"),
+    Column("team_id", String, nullable=False),  # the workspace (v12; `bot.slack.tokens`)
+    UniqueConstraint(
+        "team_id", "project_id", "run_hash", "action", "trial_hash", name="actions_once"
+    ),
     Index("actions_open", "state"),
     sqlite_autoincrement=True,
 )
@@ -250,7 +262,8 @@ alerts = Table(
     Column("rule_hash", String(64), nullable=False),  # digest(rule)
     Column("added_by", String, nullable=False),  # Slack user id
     Column("created_at", UtcDateTime, nullable=False),
-    UniqueConstraint("channel_id", "project_id", "rule_hash", name="alerts_once"),
+    Column("team_id", String, nullable=False),  # the workspace (v12; `bot.slack.tokens`)
+    UniqueConstraint("team_id", "channel_id", "project_id", "rule_hash", name="alerts_once"),
     Index("alerts_project", "project_id"),
     sqlite_autoincrement=True,
 )
@@ -268,7 +281,8 @@ bells = Table(
     Column("channel_id", String, nullable=False),  # where the card's button was clicked
     Column("rung", Boolean, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
-    UniqueConstraint("project_id", "run_hash", "user_id", name="bells_once"),
+    Column("team_id", String, nullable=False),  # the workspace (v12; `bot.slack.tokens`)
+    UniqueConstraint("team_id", "project_id", "run_hash", "user_id", name="bells_once"),
     Index("bells_user", "user_id", "project_id"),
     sqlite_autoincrement=True,
 )
@@ -278,6 +292,7 @@ bells = Table(
 digests = Table(
     "digests",
     metadata,
+    Column("team_id", String, primary_key=True),  # the workspace (v12)
     Column("channel_id", String, primary_key=True),
     Column("at_minute", Integer, nullable=False),  # minutes after midnight, DIGEST_TZ
     Column("set_by", String, nullable=False),  # Slack user id

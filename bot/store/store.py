@@ -96,7 +96,7 @@ class Store:
         except Exception as exc:
             await engine.dispose()
             raise url.cannot_open(database_url, target, exc) from exc
-        await store.backend.start(store.subscriptions)
+        await store.backend.start(store._subscriptions.stored)
         return store
 
     @property
@@ -112,6 +112,8 @@ class Store:
     set_mode = via("_subscriptions", Subscriptions.set_mode)
     unsubscribe = via("_subscriptions", Subscriptions.unsubscribe)
     subscriptions = via("_subscriptions", Subscriptions.subscriptions)
+    all_subscriptions = via("_subscriptions", Subscriptions.all_subscriptions)
+    adopt = via("_subscriptions", Subscriptions.adopt)
     watched_projects = via("_subscriptions", Subscriptions.watched_projects)
     pause_channel = via("_subscriptions", Subscriptions.pause_channel)
     resume_channel = via("_subscriptions", Subscriptions.resume_channel)

@@ -119,10 +119,18 @@ class TunerJobs:
         self._timeouts = timeout.as_dict()
 
     async def act(
-        self, action: Action, project_id: str, target: str, name: str | None = None
+        self,
+        action: Action,
+        project_id: str,
+        target: str,
+        name: str | None = None,
+        *,
+        key: SecretStr | None = None,
     ) -> str | None:
-        """Do `action`; the id of the job it started (extend, use), None for a stop."""
-        answer = await self.send(project_id, action_call(action, project_id, target, name))
+        """Do `action`; the id of the job it started (extend, use), None for a stop. `key`:
+        the one to act with (the clicking workspace's), else the project's."""
+        call = action_call(action, project_id, target, name)
+        answer = await self.send(project_id, call, key=key)
         if action == "stop":
             return None
         job = answer.get("id")
@@ -138,10 +146,12 @@ class TunerJobs:
         ok = job.get("finishedSuccessful")
         return JobStatus(finished, ok if finished and isinstance(ok, bool) else None)
 
-    async def send(self, project_id: str, call: Call) -> dict[str, Any]:
+    async def send(
+        self, project_id: str, call: Call, *, key: SecretStr | None = None
+    ) -> dict[str, Any]:
         """The answer's JSON object once Edge Impulse says `success: true`, else the typed
         error. A 401/403 to a POST is `TunerWriteRefused`."""
-        key = self._api_key_for(project_id)
+        key = key if key is not None else self._api_key_for(project_id)
         if key is None or not key.get_secret_value():
             raise MissingApiKey(project_id)
         status, body = await self._request(project_id, call, key)

@@ -71,7 +71,7 @@ def test_each_alert_tells_the_first_completion_of_each_run_that_meets_it(
             if key not in seen and meets(text, event.payload):
                 seen.add(key)
                 expected.append((channel, rule(text).text, str(event.run_id), str(event.trial_id)))
-    notices = [(to, e.payload["rule"], str(e.run_id), str(e.trial_id)) for e, to in found if to]
+    notices = [(to[1], e.payload["rule"], str(e.run_id), str(e.trial_id)) for e, to in found if to]
     assert notices == expected
     for index, (event, to) in enumerate(found):
         if to is not None:  # right after its completion, or after its completion's other notices

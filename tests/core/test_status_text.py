@@ -370,7 +370,7 @@ async def test_a_key_stored_with_eon_key_is_used_first(tmp_path: Path) -> None:
     store = await Store.open(database)
     try:
         ring = KeyRing(run_settings(secret_key=secret), store)
-        await ring.add("4242", SecretStr(KEY), role="admin", user="U1")
+        await ring.add("", "4242", SecretStr(KEY), role="admin", user="U1")
     finally:
         await store.close()
     wrong = SecretStr("ei_env_key_refused_0")

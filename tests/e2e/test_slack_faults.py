@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from bot.sandbox.fakeslack import BOT_USER_ID, HUMAN_USER_ID, Call, ChannelState, FakeSlack
+from bot.sandbox.fakeslack.records import TEAM_ID
 from bot.sandbox.slashcmd import signed_headers
 from bot.store import Store
 
@@ -42,6 +43,8 @@ from .harness import (
     notification_problems,
     owed_notifications,
 )
+
+T = TEAM_ID  # the one workspace of `eon-bot run` (auth.test names it; its rows adopted)
 
 pytestmark = pytest.mark.e2e
 
@@ -504,8 +507,8 @@ async def test_a_revoked_token_stops_delivery_keeps_the_outbox_and_a_restart_sen
 
             store = await Store.open(stack.bot.env["DATABASE_URL"])
             try:
-                kept = {channel: len(await store.outbox(channel)) for channel in channels}
-                sent = {channel: await store.sent_count(channel) for channel in channels}
+                kept = {channel: len(await store.outbox(T, channel)) for channel in channels}
+                sent = {channel: await store.sent_count(T, channel) for channel in channels}
             finally:
                 await store.close()
             for channel in channels:

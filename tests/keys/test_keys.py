@@ -89,23 +89,23 @@ async def test_the_stored_key_comes_first_then_the_projects_then_the_default(sto
     env = {"7": SecretStr("ei_env_seven_key_0000")}
     ring = KeyRing(settings(project_keys=env, ei_api_key=SecretStr("ei_default_key_000")), store)
     await ring.refresh()
-    assert ring.api_key_for("7") == env["7"] and ring.source("7") == "environment"
-    assert ring.source("8") == "default"
-    await ring.add("7", KEY, role="admin", user="U1")
-    assert ring.api_key_for("7") == KEY and ring.source("7") == "stored"
-    row = ring.row("7")
+    assert ring.api_key_for("7") == env["7"] and ring.source("", "7") == "environment"
+    assert ring.source("", "8") == "default"
+    await ring.add("", "7", KEY, role="admin", user="U1")
+    assert ring.api_key_for("7") == KEY and ring.source("", "7") == "stored"
+    row = ring.row("", "7")
     assert row is not None and row.role == "admin" and row.added_by == "U1"
     rotated = SecretStr("ei_" + "0" * 60 + "9999")
-    await ring.add("7", rotated, role="readonly", user="U2")  # submitting again replaces it
+    await ring.add("", "7", rotated, role="readonly", user="U2")  # submitting again replaces it
     assert ring.api_key_for("7") == rotated
-    assert await ring.remove("7") and ring.source("7") == "environment"
-    assert not await ring.remove("7")
-    assert KeyRing(settings(), store).source("9") == "none"
+    assert await ring.remove("", "7") and ring.source("", "7") == "environment"
+    assert not await ring.remove("", "7")
+    assert KeyRing(settings(), store).source("", "9") == "none"
 
 
 async def test_the_key_is_not_in_the_database_in_plain_text(store: Store) -> None:
     ring = KeyRing(settings(), store)
-    await ring.add("42", KEY, role="admin", user="U1")
+    await ring.add("", "42", KEY, role="admin", user="U1")
     async with store.backend.read() as conn:
         rows = (await conn.execute(text("SELECT * FROM ei_keys"))).all()
     assert len(rows) == 1 and all(KEY.get_secret_value() not in str(v) for v in rows[0])
@@ -118,11 +118,11 @@ async def test_a_key_added_through_one_replica_reaches_another_on_refresh(
     try:
         first, second = KeyRing(settings(), one), KeyRing(settings(), two)
         await second.refresh()
-        await first.add("42", KEY, role="admin", user="U1")
+        await first.add("", "42", KEY, role="admin", user="U1")
         assert second.api_key_for("42") is None
         await second.refresh()
         assert second.api_key_for("42") == KEY
-        await first.remove("42")
+        await first.remove("", "42")
         await second.refresh()
         assert second.api_key_for("42") is None
     finally:
@@ -134,12 +134,12 @@ async def test_a_key_added_through_one_replica_reaches_another_on_refresh(
 async def test_a_key_stored_under_another_secret_is_never_sent(
     store: Store, secret: SecretStr | None, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await KeyRing(settings(), store).add("42", KEY, role="admin", user="U1")
+    await KeyRing(settings(), store).add("", "42", KEY, role="admin", user="U1")
     ring = KeyRing(settings(secret, ei_api_key=SecretStr("ei_default_key_000")), store)
     with caplog.at_level(logging.ERROR, logger="bot.keys.ring"):
         assert await ring.refresh() == {"42"}
         await ring.refresh()  # said once, not at every refresh
-    assert ring.source("42") == "unreadable"
+    assert ring.source("", "42") == "unreadable"
     with pytest.raises(StoredKeyUnreadable, match="/eon key 42"):
         ring.api_key_for("42")  # neither garbage nor the default key stands in
     why = "stored under another SECRET_KEY" if secret is not None else "SECRET_KEY is not set"
@@ -158,7 +158,7 @@ def test_sqlite_file_holds_no_key(tmp_path: Path) -> None:
     async def go() -> None:
         store = await Store.open(f"sqlite:///{tmp_path / 'k.db'}")
         try:
-            await KeyRing(settings(), store).add("42", KEY, role="admin", user="U1")
+            await KeyRing(settings(), store).add("", "42", KEY, role="admin", user="U1")
         finally:
             await store.close()
 
@@ -169,9 +169,9 @@ def test_sqlite_file_holds_no_key(tmp_path: Path) -> None:
 
 async def test_the_home_tab_sees_a_stored_key_masked(store: Store) -> None:
     ring = KeyRing(settings(), store)
-    await ring.add("42", KEY, role="admin", user="U1")
-    assert ring.masked("42") == "ei_…abcd"
-    assert ring.masked("43") is None
+    await ring.add("", "42", KEY, role="admin", user="U1")
+    assert ring.masked("", "42") == "ei_…abcd"
+    assert ring.masked("", "43") is None
 
 
 class Condition:
@@ -262,16 +262,16 @@ async def test_a_ring_before_its_first_read_knows_no_key_and_without_a_secret_st
     store: Store,
 ) -> None:
     ring = KeyRing(settings(), store)
-    assert (ring.row("42"), ring.masked("42"), ring.previous) == (None, None, frozenset())
+    assert (ring.row("", "42"), ring.masked("", "42"), ring.previous) == (None, None, frozenset())
     without = KeyRing(settings(None), store)
     with pytest.raises(RuntimeError, match="^no SECRET_KEY: keys cannot be stored$"):
-        await without.add("42", KEY, role="admin", user="U1")
+        await without.add("", "42", KEY, role="admin", user="U1")
 
 
 async def test_a_look_that_does_not_reseal_keeps_saying_which_keys_are_under_the_old_secret(
     store: Store,
 ) -> None:
-    await KeyRing(settings(OTHER_SECRET), store).add("42", KEY, role="admin", user="U1")
+    await KeyRing(settings(OTHER_SECRET), store).add("", "42", KEY, role="admin", user="U1")
     ring = KeyRing(settings(SECRET, secret_key_previous=OTHER_SECRET), store)
     for _ in range(2):  # the second look too, though the key it opened is kept
         await ring.refresh(reseal=False)
@@ -281,7 +281,7 @@ async def test_a_look_that_does_not_reseal_keeps_saying_which_keys_are_under_the
 async def test_a_key_that_opens_under_neither_secret_is_said_so(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await KeyRing(settings(SecretStr("x" * 40)), store).add("42", KEY, role="admin", user="U1")
+    await KeyRing(settings(SecretStr("x" * 40)), store).add("", "42", KEY, role="admin", user="U1")
     ring = KeyRing(settings(SECRET, secret_key_previous=OTHER_SECRET), store)
     with caplog.at_level(logging.ERROR, logger="bot.keys.ring"):
         await ring.refresh()

@@ -28,6 +28,8 @@ from bot.store import Store
 from bot.tuner.client import default_transport
 from tests.test_check import FAIL, PASS, rows, world
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 OLD, NEW, STRANGER = SecretStr("o" * 40), SecretStr("n" * 40), SecretStr("x" * 40)
 KEY = "ei_rotation_key_0123456789abcdef"
 PROJECTS = ["1", "2", "3"]
@@ -81,7 +83,9 @@ async def test_two_replicas_rotate_without_a_gap_and_the_old_secret_then_opens_n
     caplog.set_level(logging.INFO, logger="bot.keys.ring")
     async with SimulatorServer(api_key=KEY) as simulator, replicas(database_url, 2) as (a, b):
         for project in PROJECTS:
-            await KeyRing(settings(OLD), a).add(project, SecretStr(KEY), role="admin", user="U1")
+            await KeyRing(settings(OLD), a).add(
+                "", project, SecretStr(KEY), role="admin", user="U1"
+            )
         before = {row.project_id: row.sealed for row in await a.sealed_keys()}
         given = settings(NEW, OLD, ei_api_url=simulator.url)
         ring_a, ring_b = KeyRing(given, a), KeyRing(given, b)
@@ -124,8 +128,10 @@ async def test_check_counts_keys_under_the_previous_secret_and_writes_nothing(
     url = f"sqlite:///{tmp_path}/eon-bot.db"
     async with replicas(url, 1) as (store,):
         for project in PROJECTS:
-            await KeyRing(settings(OLD), store).add(project, SecretStr(KEY), role=None, user="U1")
-        await KeyRing(settings(STRANGER), store).add("4", SecretStr(KEY), role=None, user="U1")
+            await KeyRing(settings(OLD), store).add(
+                "", project, SecretStr(KEY), role=None, user="U1"
+            )
+        await KeyRing(settings(STRANGER), store).add("", "4", SecretStr(KEY), role=None, user="U1")
         before = await store.sealed_keys()
     async with world(tmp_path) as w:
         previous = {"secret_key": NEW, "secret_key_previous": OLD}
@@ -136,7 +142,7 @@ async def test_check_counts_keys_under_the_previous_secret_and_writes_nothing(
         assert "3 still sealed under SECRET_KEY_PREVIOUS" in line, line
         async with replicas(url, 1) as (store,):
             assert await store.sealed_keys() == before  # check only looks
-            await store.remove_key("4")
+            await store.remove_key(T, "4")
         code, lines = await w.check(**previous)
         [line] = [row for row in rows(lines, PASS) if "SECRET_KEY" in row[:20]]
         assert "3 stored key(s) open; 3 still sealed under SECRET_KEY_PREVIOUS" in line, line
@@ -154,7 +160,7 @@ async def test_status_reads_a_key_under_the_previous_secret_and_writes_nothing(
 ) -> None:
     url = f"sqlite:///{tmp_path}/eon-bot.db"
     async with replicas(url, 1) as (store,):
-        await KeyRing(settings(OLD), store).add("1", SecretStr(KEY), role=None, user="U1")
+        await KeyRing(settings(OLD), store).add("", "1", SecretStr(KEY), role=None, user="U1")
         before = await store.sealed_keys()
     async with SimulatorServer(api_key=KEY) as simulator:
         given = settings(NEW, OLD, ei_api_url=simulator.url, database_url=url)

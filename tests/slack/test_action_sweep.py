@@ -41,12 +41,14 @@ from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, Store
 from tests.factories import state, trial
 from tests.slack.test_run_actions import KEY, RUN, P, Rig, payload
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 GUARD_S = 30.0  # a hang guard: each wait below is for a condition
 
 
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
-    await store.subscribe("C1", P, added_by="U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
     made = Rig(store)
     made.wakes = 0  # type: ignore[attr-defined]
 
@@ -80,7 +82,7 @@ async def test_a_job_that_failed_is_told_failed_and_an_extend_asks_for_no_link(r
     assert outcome.payload["outcome"] == "failed" and outcome.payload["job_id"] == "99"
     assert "link" not in outcome.payload
     assert taken.key.endswith(":taken") and outcome.key.endswith(":outcome")
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert (record.state, record.detail) == (DONE, "failed")
     assert not [r for r in rig.ei.requests if r.url.path.endswith("/optimize/state")]
 
@@ -90,7 +92,7 @@ async def test_an_extend_that_completed_reads_no_impulse_link(rig: Rig) -> None:
     assert await rig.click("extend") is None
     rig.ei.answer = job_answer(finished=True, ok=True)
     await rig.actions.sweep()
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert (record.state, record.detail) == (DONE, "completed")
     assert not [r for r in rig.ei.requests if r.url.path.endswith("/optimize/state")]
 
@@ -105,7 +107,7 @@ async def test_a_status_not_read_moves_nothing_and_wakes_nobody(
     caplog.set_level(logging.INFO, "bot.slack.actions")
     await rig.actions.sweep()
     assert rig.wakes == wakes  # type: ignore[attr-defined]
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert record.state == STARTED
     [line] = [r.getMessage() for r in caplog.records if "status not read" in r.getMessage()]
     assert line.startswith(f"job 99 of project {P}: status not read (") and "HTTP 404" in line
@@ -132,7 +134,7 @@ async def test_a_sweep_wakes_delivery_when_anything_it_looked_at_moved(rig: Rig)
     assert rig.wakes == wakes + 1  # type: ignore[attr-defined]
     told = [e for e in await rig.thread() if e.payload.get("action") == "stop"]
     assert [e.key.rsplit(":", 1)[1] for e in told] == ["unknown"]
-    stop = next(a for a in await rig.store.actions_of(P, RUN) if a.action == "stop")
+    stop = next(a for a in await rig.store.actions_of(T, P, RUN) if a.action == "stop")
     assert (stop.state, stop.detail) == (UNKNOWN, INTERRUPTED)
 
 
@@ -275,7 +277,7 @@ async def test_a_refusal_names_what_edge_impulse_said(rig: Rig) -> None:
 class Refusing:
     """Edge Impulse's jobs, refusing every act with a long `ValueError`."""
 
-    async def act(self, *_: Any) -> str | None:
+    async def act(self, *_: Any, **__: Any) -> str | None:
         raise ValueError("not a job id: " + "9" * 1000 + "\nsecond line")
 
 
@@ -307,7 +309,7 @@ async def test_an_unclear_answer_keeps_the_reason_edge_impulse_gave(
     rig.ei.answer = lambda _: httpx.Response(503)
     with caplog.at_level(logging.WARNING, logger="bot.slack.actions"):
         assert "thread says what is known" in (await rig.click("stop") or "")
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert record.state == UNKNOWN and record.detail is not None and "503" in record.detail
     [line] = [r.getMessage() for r in caplog.records if r.name == "bot.slack.actions"]
     assert line == f"stop of project {P}: outcome unknown ({record.detail})"
@@ -464,8 +466,8 @@ async def test_a_stop_of_the_new_run_is_not_the_earlier_runs_stop(rig: Rig) -> N
 
 
 async def test_a_channel_watching_other_projects_cannot_act_on_this_one(rig: Rig) -> None:
-    await rig.store.subscribe("C1", "8", added_by="U1")
-    assert await rig.store.unsubscribe("C1", P)
+    await rig.store.subscribe(T, "C1", "8", added_by="U1")
+    assert await rig.store.unsubscribe(T, "C1", P)
     said = await rig.click("stop")
     assert said == f"This channel no longer watches project {P}: nothing was done."
     odd = Click("stop", "1" * 30, RUN, "", "U1", "C1")  # the value is Slack's to send back
@@ -483,7 +485,7 @@ async def test_a_claim_whose_replica_is_gone_is_told_before_it_expires(rig: Rig)
     await rig.actions.sweep()
     [told] = await rig.thread()
     assert told.payload["outcome"] == "unknown" and told.payload["user_id"] == "U2"
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert (record.state, record.detail) == (UNKNOWN, INTERRUPTED)
 
 
@@ -500,26 +502,26 @@ async def test_an_unclear_answer_is_told_once_as_unknown_with_what_is_known(rig:
 class Broken:
     """Edge Impulse's jobs, failing in a way nobody foresaw (not a refusal)."""
 
-    async def act(self, *_: Any) -> str | None:
+    async def act(self, *_: Any, **__: Any) -> str | None:
         raise RuntimeError("a bug")
 
 
 async def test_a_call_that_failed_unforeseen_keeps_the_errors_kind(rig: Rig) -> None:
     rig.actions._jobs = Broken()  # type: ignore[assignment]
     assert "thread says what is known" in (await rig.click("stop") or "")
-    [record] = await rig.store.actions_of(P, RUN)
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert (record.state, record.detail) == (UNKNOWN, "RuntimeError")
 
 
 async def test_a_stop_is_done_at_once_and_a_use_names_its_trial(rig: Rig) -> None:
     assert await rig.click("stop") is None
-    [stop] = await rig.store.actions_of(P, RUN)
+    [stop] = await rig.store.actions_of(T, P, RUN)
     assert stop.state == DONE  # nothing to follow
     await rig.poll(trial("a", "completed", accuracy=0.9), running=False)
     assert await rig.click("use", trial_id="a") is None
     [use] = [r for r in rig.ei.requests if r.url.path.endswith("/set-tuner-primary-job")]
     assert use.url.params["trialId"] == "a"
-    [used] = [a for a in await rig.store.actions_of(P, RUN) if a.action == "use"]
+    [used] = [a for a in await rig.store.actions_of(T, P, RUN) if a.action == "use"]
     assert (used.state, used.target) == (STARTED, "a")
 
 
@@ -594,7 +596,7 @@ async def test_an_earlier_runs_line_names_the_project_as_it_is_now_or_as_it_was_
 async def test_a_lost_claim_of_a_project_never_read_is_told_without_names(rig: Rig) -> None:
     """No snapshot and no stored run (the project was never read, or is gone): the claim is
     still told as unknown in its channel, naming no run and no project."""
-    await rig.store.subscribe("C1", "8", added_by="U1")
+    await rig.store.subscribe(T, "C1", "8", added_by="U1")
     lost = ActionRecord(project_id="8", run_id="5", action="stop", target="5", channel_id="C1",
                         user_id="U2")  # fmt: skip
     await rig.store.claim_action(lost, claim_s=-1.0)

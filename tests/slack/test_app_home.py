@@ -28,8 +28,11 @@ from bot.settings import Settings
 from bot.slack.listeners import Deps, register_all
 from bot.slack.listeners.home_view import HOME_PROJECTS, HomeProject, home_view
 from bot.slack.render.key_form import KEY_FORM_CALLBACK, OPEN_KEY_FORM_ACTION
+from bot.slack.tokens import OneWorkspace
 from bot.slack.web import slack_request
 from bot.store import Store, Subscription
+
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
 
 SIGNING = "test-signing-secret"
 ADMIN, PERSON = "U0ADMIN", "U0PERSON"
@@ -57,6 +60,7 @@ def summary(project_id: str = "42", **changes: Any) -> RunSummary:
 
 def sub(channel: str, project: str = "42", **values: Any) -> Subscription:
     defaults: dict[str, Any] = {
+        "team_id": T,
         "added_by": "U1",
         "mode": "all",
         "paused_reason": None,
@@ -196,7 +200,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             secret_key=SecretStr("h" * 40), project_keys={"43": SecretStr("ei_env_key_43_000")}
         )
         keys = KeyRing(settings, store)
-        await keys.add("42", SecretStr("ei_" + "9" * 64), role="admin", user=ADMIN)
+        await keys.add("", "42", SecretStr("ei_" + "9" * 64), role="admin", user=ADMIN)
 
         async def nothing(_: str) -> None:
             return None
@@ -204,11 +208,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         async def fine(_: str) -> str | None:
             return None
 
-        app = AsyncApp(
-            client=AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
-            signing_secret=SIGNING,
-            process_before_response=True,
-        )
+        client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+        app = AsyncApp(client=client, signing_secret=SIGNING, process_before_response=True)
         register_all(
             app,
             Deps(
@@ -218,6 +219,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                 stop_watching=nothing,
                 check_project=fine,
                 keys=keys,
+                team_of=OneWorkspace(client, T).team_of,  # single mode
             ),
         )
         fake.set_user(ADMIN, is_admin=True)
@@ -228,8 +230,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def test_opening_home_lists_every_watched_project_from_the_store(world: World) -> None:
-    await world.store.subscribe("C1", "42", added_by="U1")
-    await world.store.subscribe("C2", "43", added_by="U1", mode="best")
+    await world.store.subscribe(T, "C1", "42", added_by="U1")
+    await world.store.subscribe(T, "C2", "43", added_by="U1", mode="best")
     await world.store.save_poll(
         "43", snapshot=None, events=[], outage=Outage(failing_since=T0, last_error="HTTP 503")
     )
@@ -242,12 +244,12 @@ async def test_opening_home_lists_every_watched_project_from_the_store(world: Wo
     assert OPEN_KEY_FORM_ACTION not in text  # not an admin
     assert "ei_" not in text  # not even masked: only admins see that
 
-    await world.store.subscribe("C3", "44", added_by="U1")  # opened again: fresh
+    await world.store.subscribe(T, "C3", "44", added_by="U1")  # opened again: fresh
     assert "*Project 44*" in text_of(await world.open_home(PERSON))
 
 
 async def test_an_admins_home_has_buttons_that_open_the_key_form(world: World) -> None:
-    await world.store.subscribe("C1", "42", added_by="U1")
+    await world.store.subscribe(T, "C1", "42", added_by="U1")
     home = await world.open_home(ADMIN)
     assert "stored with `/eon key` (`ei_…9999`)" in text_of(home)  # masked, for admins only
     (button,) = [b["accessory"] for b in home["blocks"] if "accessory" in b]

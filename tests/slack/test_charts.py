@@ -24,6 +24,8 @@ from bot.slack.tokens import OneWorkspace
 from bot.store import Outage, Store
 from bot.store.schema import outbox
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 CHANNEL = "C0CHART"
 RUN = RunRef("7", "11", "10")
 DATA = ChartData(
@@ -63,7 +65,7 @@ class Rig:
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
     """On SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set (conftest's `store`)."""
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
         delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05)

@@ -29,6 +29,8 @@ from bot.store import CLAIMED, Store
 from tests.factories import trial
 from tests.slack.test_run_actions import Rig, payload
 
+T = "T0EON"  # the workspace the clicks come from (their payloads name it)
+
 SECRET = "click-ack-signing-secret"
 
 
@@ -61,7 +63,7 @@ class SlowWrites:
 async def clicked(store: Store) -> tuple[Rig, asyncio.Event]:
     """A watched project whose run runs, a store slow to write a claim, and an event set once
     the call's outcome is stored (delivery would be woken then)."""
-    await store.subscribe("C1", "7", added_by="U1")
+    await store.subscribe(T, "C1", "7", added_by="U1")
     rig = Rig(store)
     await rig.poll(trial("a", "running"))
     rig.actions._store = SlowWrites(store)
@@ -72,7 +74,7 @@ async def clicked(store: Store) -> tuple[Rig, asyncio.Event]:
 
 async def check_claimed(store: Store, rig: Rig, told: asyncio.Event) -> None:
     """The claim is there (a SIGKILL now would leave it to be told); the call follows."""
-    [claim] = await store.actions_of("7")
+    [claim] = await store.actions_of(T, "7")
     assert (claim.action, claim.user_id) == ("stop", "U5")
     assert claim.state == CLAIMED or rig.ei.posts()  # the call, after the ack, may have begun
     await asyncio.wait_for(told.wait(), 30)  # a hang guard: the call ends in a task, after
@@ -103,7 +105,7 @@ class SocketClient:
         self._store = store
 
     async def send_socket_mode_response(self, response: Any) -> None:
-        self.claims_at_ack = await self._store.actions_of("7")
+        self.claims_at_ack = await self._store.actions_of(T, "7")
 
 
 async def test_over_socket_mode_the_claim_is_in_the_store_when_the_ack_goes_out(
@@ -133,10 +135,10 @@ class Failing:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def subscriptions(self, **kwargs: Any) -> Any:
+    async def subscriptions(self, *args: Any, **kwargs: Any) -> Any:
         if self.where == "claim":
             raise RuntimeError("the database broke")
-        return await self._store.subscriptions(**kwargs)
+        return await self._store.subscriptions(*args, **kwargs)
 
     async def move_action(self, *args: Any, **kwargs: Any) -> Any:
         if self.where == "call":
@@ -162,7 +164,7 @@ async def test_what_a_click_gets_back_is_told_to_the_clicker_alone(
     """Each acting button reaches the listener, and what the clicker should know (a refusal,
     a stale button, an error the bot did not foresee, before or after the claim) comes back
     ephemeral, without replacing the card; the ack goes out whatever happens."""
-    await store.subscribe("C1", "7", added_by="U1")
+    await store.subscribe(T, "C1", "7", added_by="U1")
     rig = Rig(store, admins="UADMIN")
     await rig.poll(trial("a", "running"))
     async with FakeSlack() as fake:

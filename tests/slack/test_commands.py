@@ -48,6 +48,8 @@ from bot.slack.web import slack_request
 from bot.store import Store, StoredAlert
 from bot.store.alerts import MAX_ALERTS
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 SECRET = "test-signing-secret"
 NOW = datetime(2024, 5, 1, 13, 0, tzinfo=UTC)
 WATCH_USAGE = "Usage: `/eon watch PROJECT_ID [all|best|milestones|failures]`"
@@ -164,7 +166,8 @@ class Sub:
 
 
 class MemoryStore:
-    """Honours the part of `bot.store.Store`'s API the commands use."""
+    """Honours the part of `bot.store.Store`'s API the commands use, for one workspace (the
+    team each method is given is the one these tests ask as)."""
 
     def __init__(self) -> None:
         self.subs: dict[tuple[str, str], Sub] = {}
@@ -175,7 +178,7 @@ class MemoryStore:
         self.digest_times: dict[str, int] = {}
 
     async def subscribe(
-        self, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
+        self, team: str, channel_id: str, project_id: str, *, added_by: str, mode: str = "all"
     ) -> bool:
         if self.broken:
             raise ConnectionError("database is down")
@@ -184,11 +187,11 @@ class MemoryStore:
         self.subs[channel_id, project_id] = Sub(channel_id, project_id, added_by, mode)
         return True
 
-    async def unsubscribe(self, channel_id: str, project_id: str) -> bool:
+    async def unsubscribe(self, team: str, channel_id: str, project_id: str) -> bool:
         return self.subs.pop((channel_id, project_id), None) is not None
 
     async def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[Sub]:
         if self.broken:
             raise ConnectionError("database is down")
@@ -209,25 +212,27 @@ class MemoryStore:
     async def project_names(self, project_ids: Sequence[str]) -> dict[str, str]:
         return {pid: self.names[pid] for pid in project_ids if pid in self.names}
 
-    async def stops_in(self, project_ids: Any) -> list[Any]:
+    async def stops_in(self, team: str, project_ids: Any) -> list[Any]:
         return []  # no run acted on from Slack here (tests/slack/test_run_actions.py)
 
-    async def resume_channel(self, channel_id: str) -> None:
+    async def resume_channel(self, team: str, channel_id: str) -> None:
         for key, sub in self.subs.items():
             if sub.channel_id == channel_id:
                 self.subs[key] = dataclasses.replace(sub, paused_reason=None)
 
-    async def set_mode(self, channel_id: str, project_id: str, mode: str) -> bool:
+    async def set_mode(self, team: str, channel_id: str, project_id: str, mode: str) -> bool:
         sub = self.subs.get((channel_id, project_id))
         if sub is None:
             return False
         self.subs[channel_id, project_id] = dataclasses.replace(sub, mode=mode)
         return True
 
-    async def add_alert(self, channel_id: str, project_id: str, rule: Rule, added_by: str) -> str:
+    async def add_alert(
+        self, team: str, channel_id: str, project_id: str, rule: Rule, added_by: str
+    ) -> str:
         if (channel_id, project_id) not in self.subs:
             return "not_watched"
-        mine = await self.alerts(channel_id=channel_id, project_id=project_id)
+        mine = await self.alerts(team, channel_id=channel_id, project_id=project_id)
         if any(alert.rule == rule.text for alert in mine):
             return "exists"
         if len(mine) >= MAX_ALERTS:
@@ -235,18 +240,25 @@ class MemoryStore:
         self.alert_list.append(StoredAlert(channel_id, project_id, rule.text, added_by, NOW))
         return "added"
 
-    async def digest_at(self, channel_id: str) -> int | None:
+    async def digest_at(self, team: str, channel_id: str) -> int | None:
         return self.digest_times.get(channel_id)
 
     async def set_digest(
-        self, channel_id: str, at_minute: int | None, set_by: str, done_day: str | None = None
+        self,
+        team: str,
+        channel_id: str,
+        at_minute: int | None,
+        set_by: str,
+        done_day: str | None = None,
     ) -> None:
         if at_minute is None:
             self.digest_times.pop(channel_id, None)
         else:
             self.digest_times[channel_id] = at_minute
 
-    async def alerts(self, *, channel_id: str, project_id: str | None = None) -> list[StoredAlert]:
+    async def alerts(
+        self, team: str, *, channel_id: str, project_id: str | None = None
+    ) -> list[StoredAlert]:
         return [
             a
             for a in self.alert_list
@@ -254,9 +266,9 @@ class MemoryStore:
         ]
 
     async def remove_alerts(
-        self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
+        self, team: str, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
     ) -> list[str]:
-        mine = await self.alerts(channel_id=channel_id, project_id=project_id)
+        mine = await self.alerts(team, channel_id=channel_id, project_id=project_id)
         gone = [a for n, a in enumerate(mine, 1) if numbers is None or n in numbers]
         self.alert_list = [a for a in self.alert_list if a not in gone]
         return [a.rule for a in gone]
@@ -449,7 +461,7 @@ async def test_default_key_is_enough(make_bot: MakeBot) -> None:
 @pytest.mark.parametrize("text", ["watch 42", "unwatch 42"])
 async def test_only_admins_change_what_a_channel_watches(make_bot: MakeBot, text: str) -> None:
     bot = make_bot(admin_user_ids=frozenset({"UADMIN"}))
-    await bot.store.subscribe("C1", "42", added_by="UADMIN")
+    await bot.store.subscribe(T, "C1", "42", added_by="UADMIN")
     before = dict(bot.store.subs)
     status, body = await bot.command(text, user="U1")
     assert status == 200
@@ -462,7 +474,7 @@ async def test_only_admins_change_what_a_channel_watches(make_bot: MakeBot, text
 
 async def test_watch_in_a_paused_channel_resumes_it(make_bot: MakeBot) -> None:
     bot = make_bot()
-    await bot.store.subscribe("C1", "42", added_by="U2")
+    await bot.store.subscribe(T, "C1", "42", added_by="U2")
     bot.store.subs["C1", "42"] = dataclasses.replace(
         bot.store.subs["C1", "42"], paused_reason="is_archived"
     )
@@ -480,7 +492,7 @@ def test_every_mode_has_words_for_list_and_home() -> None:
 
 async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
     bot = make_bot()
-    await bot.store.subscribe("C1", "42", added_by="U2", mode="milestones")
+    await bot.store.subscribe(T, "C1", "42", added_by="U2", mode="milestones")
     _, body = await bot.command("watch 42")
     assert body["text"] == (
         "This channel already watches project *42* — milestones only (run start, time limit, "
@@ -492,7 +504,7 @@ async def test_watch_twice_says_so(make_bot: MakeBot) -> None:
 
 async def test_watching_again_with_a_mode_changes_it_and_list_shows_it(make_bot: MakeBot) -> None:
     bot = make_bot()
-    await bot.store.subscribe("C1", "42", added_by="U2", mode="all")
+    await bot.store.subscribe(T, "C1", "42", added_by="U2", mode="all")
     _, body = await bot.command("watch 42 best")
     assert body["text"] == (
         "🔁 Project 42 here: now new bests only (plus time limit, end, stalls) (was every trial)."
@@ -518,8 +530,8 @@ async def test_unwatch(make_bot: MakeBot) -> None:
     assert body == ephemeral(
         "This channel does not watch project 42; `/eon list` shows what it does."
     )
-    await bot.store.subscribe("C1", "42", added_by="U1")
-    await bot.store.subscribe("C2", "42", added_by="U1")
+    await bot.store.subscribe(T, "C1", "42", added_by="U1")
+    await bot.store.subscribe(T, "C2", "42", added_by="U1")
     _, body = await bot.command("unwatch 42")
     assert body == ephemeral("🔕 Stopped watching project 42 here.")
     assert list(bot.store.subs) == [("C2", "42")]
@@ -530,9 +542,9 @@ async def test_unwatch(make_bot: MakeBot) -> None:
 async def test_list(make_bot: MakeBot) -> None:
     bot = make_bot()
     assert await bot.command("list") == (200, ephemeral(EMPTY_HINT))
-    await bot.store.subscribe("C1", "43", added_by="U2", mode="milestones")
-    await bot.store.subscribe("C1", "42", added_by="U1")
-    await bot.store.subscribe("C2", "44", added_by="U1")
+    await bot.store.subscribe(T, "C1", "43", added_by="U2", mode="milestones")
+    await bot.store.subscribe(T, "C1", "42", added_by="U1")
+    await bot.store.subscribe(T, "C2", "44", added_by="U1")
     bot.store.subs["C1", "43"] = Sub("C1", "43", "U2", "milestones", "not_in_channel")
     _, body = await bot.command("list")
     assert body["text"] == (
@@ -550,7 +562,7 @@ async def test_list(make_bot: MakeBot) -> None:
 async def test_list_of_very_many_fits(make_bot: MakeBot) -> None:
     bot = make_bot()
     for pid in range(1, 501):
-        await bot.store.subscribe("C1", str(pid), added_by="U1")
+        await bot.store.subscribe(T, "C1", str(pid), added_by="U1")
     _, body = await bot.command("list")
     assert len(body["text"]) <= 3000
     assert body["text"].endswith("more")
@@ -576,8 +588,8 @@ def run_summary(project_id: str) -> RunSummary:
 async def test_status(make_bot: MakeBot) -> None:
     bot = make_bot()
     assert await bot.command("status") == (200, ephemeral(EMPTY_HINT))
-    await bot.store.subscribe("C1", "42", added_by="U1")
-    await bot.store.subscribe("C1", "43", added_by="U1")
+    await bot.store.subscribe(T, "C1", "42", added_by="U1")
+    await bot.store.subscribe(T, "C1", "43", added_by="U1")
     bot.store.snapshots["42"] = Snapshot(project_id="42", summary=run_summary("42"))
     _, body = await bot.command("status")
     assert body["response_type"] == "ephemeral"
@@ -635,7 +647,7 @@ async def test_unsigned_requests_are_refused(fake: FakeSlack, tmp_path: Path, fo
         async with TestClient(TestServer(bot.web_app)) as http:
             refused = await http.post("/slack/events", data=body, headers=forged)
             assert refused.status == 401
-            assert await store.subscriptions() == []
+            assert await store.subscriptions(T) == []
             listed = slash_body(
                 "list", channel_id="C1", user_id="U1", response_url=fake.response_url()
             )

@@ -26,6 +26,8 @@ from bot.slack.listeners.eon_answers import subscription_line
 from bot.slack.tokens import OneWorkspace
 from bot.store import Outage, OutboxRow, Store, TeamChannel
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 CHANNEL = "C0RACE"
 HANG_S = 60.0  # a deadline only against a hang: what it waits for comes in well under 1 s
 
@@ -35,10 +37,10 @@ class UnwatchedWhileRead(Store):
 
     raced = False
 
-    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
-        rows = await super().outbox(channel_id, limit=limit)
+    async def outbox(self, team: str, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        rows = await super().outbox(team, channel_id, limit=limit)
         if rows:
-            self.raced = await self.unsubscribe(channel_id, "7")
+            self.raced = await self.unsubscribe(team, channel_id, "7")
         return rows
 
 
@@ -47,7 +49,7 @@ async def test_a_row_unsubscribed_after_it_was_read_is_not_posted(tmp_path: Path
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05)
-        await store.subscribe(CHANNEL, "7", added_by="U1")
+        await store.subscribe(T, CHANNEL, "7", added_by="U1")
         event = Event(kind=EventKind.API_RECOVERED, key="7:outage:x", project_id="7")
         assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 1
         runner = asyncio.create_task(delivery.run())
@@ -73,7 +75,7 @@ async def delivering(
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
     slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
     delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.05, **options)
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     runner = asyncio.create_task(delivery.run())
     try:
         yield store, delivery
@@ -91,7 +93,7 @@ async def owe(store: Store, key: str = "7:outage:x") -> None:
 
 async def paused(store: Store, within: float = 10.0) -> str | None:
     for _ in range(int(within / 0.02)):
-        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        [sub] = await store.subscriptions(T, channel_id=CHANNEL)
         if sub.paused_reason is not None:
             return sub.paused_reason
         await asyncio.sleep(0.02)
@@ -114,12 +116,12 @@ async def test_an_unknown_persistent_error_pauses_the_channel_after_bounded_atte
         assert await paused(store) == "restricted_action"
         await asyncio.sleep(0.2)  # no attempt after the pause
         assert len(fake.calls_to("chat.postMessage")) == MAX_ATTEMPTS
-        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        [sub] = await store.subscriptions(T, channel_id=CHANNEL)
         line = subscription_line(sub)
         assert "paused: restricted_action" in line and "/eon watch 7" in line
         # Resumed like any pause: what waited is posted, once.
         fake.clear_faults()
-        await store.resume_channel(CHANNEL)
+        await store.resume_channel(T, CHANNEL)
         delivery.wake()
         await fake.wait_for(lambda f: f.messages(CHANNEL), timeout=5.0)
         assert len(fake.messages(CHANNEL)) == 1
@@ -136,7 +138,7 @@ async def test_a_look_up_that_keeps_failing_pauses_the_channel_too(tmp_path: Pat
         ),
     ):
         await owe(store)
-        [row] = await store.outbox(CHANNEL)
+        [row] = await store.outbox(T, CHANNEL)
         assert await store.mark_attempting(row.id)  # a crash after this: outcome unknown
         fake.fail_next("conversations.history", error="missing_scope", times=1000)
         delivery.wake()
@@ -156,16 +158,18 @@ async def test_delivery_itself_waits_out_retry_after(tmp_path: Path) -> None:
         refused, posted = fake.calls_to("chat.postMessage")
         assert refused.status == 429 and posted.status == 200
         assert 3.0 <= posted.time - refused.time < 5.0
-        [sub] = await store.subscriptions(channel_id=CHANNEL)
+        [sub] = await store.subscriptions(T, channel_id=CHANNEL)
         assert sub.paused_reason is None, "a rate limit is no reason to pause"
 
 
 class CountsLookups(Store):
     looked_for: list[str]
 
-    async def sent_failures(self, channel_id: str, project_id: str, trial_id: str) -> Any:
+    async def sent_failures(
+        self, team: str, channel_id: str, project_id: str, trial_id: str
+    ) -> Any:
         self.looked_for.append(trial_id)
-        return await super().sent_failures(channel_id, project_id, trial_id)
+        return await super().sent_failures(team, channel_id, project_id, trial_id)
 
 
 async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_edit(
@@ -175,7 +179,7 @@ async def test_only_a_completion_after_a_reported_failure_looks_for_messages_to_
     channel's failure messages. A row queued before the poll said so (None) still looks."""
     store = await CountsLookups.open(f"sqlite:///{tmp_path}/bot.db")
     store.looked_for = []
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     completions = [
         Event(
             kind=EventKind.TRIAL_COMPLETED,
@@ -206,8 +210,8 @@ class NewsWhileDraining(Store):
     delivery: Delivery
     news = 0
 
-    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
-        rows = await super().outbox(channel_id, limit=limit)
+    async def outbox(self, team: str, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+        rows = await super().outbox(team, channel_id, limit=limit)
         if not self.news:
             self.news += 1
             await owe(self, key="7:outage:late")
@@ -222,7 +226,7 @@ async def test_news_written_as_its_channel_finishes_draining_is_posted_at_once(
     """The look a poll wakes sees the channel still draining and starts no second drain; the
     channel is looked at again as its drain ends, not left for the every-`idle_s` look."""
     store = await NewsWhileDraining.open(f"sqlite:///{tmp_path}/bot.db")
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         store.delivery = delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=60.0)
@@ -242,9 +246,9 @@ async def test_news_written_as_its_channel_finishes_draining_is_posted_at_once(
 class CountsOutboxReads(Store):
     reads = 0
 
-    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
+    async def outbox(self, team: str, channel_id: str, *, limit: int = 100) -> list[OutboxRow]:
         self.reads += 1
-        return await super().outbox(channel_id, limit=limit)
+        return await super().outbox(team, channel_id, limit=limit)
 
 
 async def test_a_drain_reads_on_while_batches_come_full_and_stops_at_a_short_one(
@@ -254,7 +258,7 @@ async def test_a_drain_reads_on_while_batches_come_full_and_stops_at_a_short_one
     look needed; the short third batch ends the drain without a fourth, empty, read."""
     monkeypatch.setattr(drain_module, "OUTBOX_BATCH", 2)
     store = await CountsOutboxReads.open(f"sqlite:///{tmp_path}/bot.db")
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     for n in range(5):
         await owe(store, key=f"7:outage:{n}")
     async with FakeSlack() as fake:
@@ -281,7 +285,7 @@ async def test_rows_nobody_woke_for_are_found_every_idle_s_however_busy_the_poll
     """A row another replica wrote wakes nothing here: the look at every subscription comes
     every `idle_s` even while polls of other projects wake delivery many times a second."""
     store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
-    await store.subscribe(CHANNEL, "7", added_by="U1")
+    await store.subscribe(T, CHANNEL, "7", added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
         delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.3)
@@ -324,7 +328,9 @@ async def test_a_held_card_edit_past_due_does_not_spin_the_loop(tmp_path: Path) 
         delivery = Delivery(store=store, tokens=OneWorkspace(slack), idle_s=0.5, poll_interval=0.05)
         runner = asyncio.create_task(delivery.run())
         await asyncio.sleep(0.05)
-        delivery._cards._due[CHANNEL] = asyncio.get_running_loop().time() + 0.1  # held, then due
+        delivery._cards._due[TeamChannel(T, CHANNEL)] = (
+            asyncio.get_running_loop().time() + 0.1
+        )  # held, then due
         await asyncio.sleep(0.3)
         before = store.reads
         await asyncio.sleep(1.0)

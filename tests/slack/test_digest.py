@@ -23,6 +23,8 @@ from bot.slack.render.events import render_event
 from bot.store import Store
 from tests.store.test_store import RUN, P, save, snapshot
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 T0 = datetime(2026, 12, 7, 8, 59, 30, tzinfo=UTC)
 REF = RunRef(P, RUN, "J1", "EON Tuner run 1", "Keyword spotting")
 
@@ -43,20 +45,20 @@ def valid(message: Message) -> None:
 
 
 async def digests_in(store: Store, channel: str) -> list[str]:
-    return [r.event.key for r in await store.outbox(channel) if r.event.kind is EventKind.DIGEST]
+    return [r.event.key for r in await store.outbox(T, channel) if r.event.kind is EventKind.DIGEST]
 
 
 async def test_one_digest_a_day_from_its_minute(store: Store) -> None:
     clock = Clock(T0)
     digester = Digester(store=store, tz=ZoneInfo("UTC"), now=clock)
-    await store.subscribe("C1", P, added_by="U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
     await save(
         store,
         REF.event(EventKind.RUN_STARTED),
         REF.event(EventKind.TRIAL_FAILED, "t2", trial_id="t2", retries=0),
         snapshot=snapshot(3),
     )
-    await store.set_digest("C1", 9 * 60, "U1")
+    await store.set_digest(T, "C1", 9 * 60, "U1")
     assert await digester.tick() == 0  # 08:59:30
     clock.at = T0 + timedelta(seconds=30)  # 09:00:00
     assert await digester.tick() == 1
@@ -64,7 +66,7 @@ async def test_one_digest_a_day_from_its_minute(store: Store) -> None:
     clock.at = T0 + timedelta(hours=5)
     assert await digester.tick() == 0  # later that day
     assert await digests_in(store, "C1") == ["digest:C1:2026-12-07"]
-    [row] = [r for r in await store.outbox("C1") if r.event.kind is EventKind.DIGEST]
+    [row] = [r for r in await store.outbox(T, "C1") if r.event.kind is EventKind.DIGEST]
     [day] = row.event.payload["projects"]
     assert (day["project_id"], day["runs_started"], day["failures"]) == (P, 1, 1)
     assert day["runs"][0]["state"] == "running"
@@ -80,22 +82,22 @@ async def test_one_digest_a_day_from_its_minute(store: Store) -> None:
     assert await digester.tick() == 1
     assert await digests_in(store, "C1") == ["digest:C1:2026-12-07", "digest:C1:2026-12-08"]
     # `now` at once, once a minute; a channel watching nothing gets none.
-    assert await digester.now("C1") is True
-    assert await digester.now("C1") is False
-    assert await digester.now("C2") is None
+    assert await digester.now(T, "C1") is True
+    assert await digester.now(T, "C1") is False
+    assert await digester.now(T, "C2") is None
 
 
 async def test_set_at_a_passed_time_starts_tomorrow_and_off_stops(store: Store) -> None:
     clock = Clock(T0)
     digester = Digester(store=store, tz=ZoneInfo("Europe/Amsterdam"), now=clock)  # 09:59:30
-    await store.subscribe("C1", P, added_by="U1")
-    await store.set_digest("C1", 9 * 60, "U1", "2026-12-07")  # 09:00 had passed there
-    assert await store.digest_at("C1") == 540
+    await store.subscribe(T, "C1", P, added_by="U1")
+    await store.set_digest(T, "C1", 9 * 60, "U1", "2026-12-07")  # 09:00 had passed there
+    assert await store.digest_at(T, "C1") == 540
     assert await digester.tick() == 0
     clock.at = T0 + timedelta(days=1)
     assert await digester.tick() == 1
-    await store.set_digest("C1", None, "U1")
-    assert await store.digest_at("C1") is None
+    await store.set_digest(T, "C1", None, "U1")
+    assert await store.digest_at(T, "C1") is None
     clock.at = T0 + timedelta(days=2)
     assert await digester.tick() == 0
 
@@ -105,8 +107,8 @@ async def test_two_replicas_racing_queue_one(postgres_url: str) -> None:
     try:
         clock = Clock(T0 + timedelta(seconds=30))
         digesters = [Digester(store=r, tz=ZoneInfo("UTC"), now=clock) for r in replicas]
-        await replicas[0].subscribe("C1", P, added_by="U1")
-        await replicas[1].set_digest("C1", 9 * 60, "U1")
+        await replicas[0].subscribe(T, "C1", P, added_by="U1")
+        await replicas[1].set_digest(T, "C1", 9 * 60, "U1")
         queued = await asyncio.gather(*(d.tick() for d in digesters * 4))
         assert sum(queued) == 1
         assert await digests_in(replicas[0], "C1") == ["digest:C1:2026-12-07"]

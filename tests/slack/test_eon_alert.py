@@ -28,6 +28,8 @@ from bot.slack.render import render_event
 from tests.slack import test_commands
 from tests.slack.test_commands import MakeBot, run_summary
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 fake = test_commands.fake  # the fixtures of the `/eon` tests: bolt, FakeSlack, a memory store
 make_bot = test_commands.make_bot
 
@@ -96,7 +98,7 @@ async def test_alerts_are_added_listed_and_removed(make_bot: MakeBot) -> None:
     bot = make_bot()
     _, body = await bot.command("alert 42 accuracy>=0.92 latency<=50")
     assert body["text"].startswith("This channel does not watch project 42: `/eon watch 42`")
-    await bot.store.subscribe("C1", "42", added_by="U1", mode="failures")
+    await bot.store.subscribe(T, "C1", "42", added_by="U1", mode="failures")
     _, body = await bot.command("alert 42 accuracy>=0.92 latency<=50")
     assert body["text"] == (
         "🎯 Alert on project 42 here: `accuracy&gt;=92% latency&lt;=50ms`. The first trial of "
@@ -138,7 +140,7 @@ async def test_adding_an_alert_says_which_trials_of_the_run_met_it_already(
         return TrialMark(status=status, completed_reported=True, figures=figures)
 
     bot = make_bot()
-    await bot.store.subscribe("C1", "42", added_by="U1")
+    await bot.store.subscribe(T, "C1", "42", added_by="U1")
     bot.store.snapshots["42"] = Snapshot(
         project_id="42",
         coordinator_job_id="11",
@@ -166,7 +168,7 @@ async def test_adding_an_alert_says_which_trials_of_the_run_met_it_already(
 
 async def test_only_admins_change_alerts_anyone_lists_them(make_bot: MakeBot) -> None:
     bot = make_bot(admin_user_ids=frozenset({"UADMIN"}))
-    await bot.store.subscribe("C1", "42", added_by="UADMIN")
+    await bot.store.subscribe(T, "C1", "42", added_by="UADMIN")
     for text in ("alert 42 accuracy>=0.9", "alert 42 remove all"):
         _, body = await bot.command(text, user="U2")
         assert body["text"].startswith("⛔ Only eon-bot admins (ADMIN_USER_IDS) can change this")

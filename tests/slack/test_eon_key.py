@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.keys import KeyRing
 from bot.sandbox.fakeslack import FakeSlack
+from bot.sandbox.fakeslack.records import TEAM_ID
 from bot.sandbox.fakeslack.views import submission
 from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.server import SimulatorServer
@@ -35,6 +36,7 @@ from bot.slack.render.key_form import (
     FormContext,
     key_form,
 )
+from bot.slack.tokens import OneWorkspace
 from bot.slack.web import slack_request
 from bot.store import Store
 from bot.tuner.client import default_transport
@@ -140,11 +142,8 @@ async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterato
             keys = KeyRing(settings, store)
             await keys.refresh()
             edge = Edge()
-            app = AsyncApp(
-                client=AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
-                signing_secret=SIGNING,
-                process_before_response=True,
-            )
+            client = AsyncWebClient(token="xoxb-test", base_url=fake.api_url)
+            app = AsyncApp(client=client, signing_secret=SIGNING, process_before_response=True)
             checker = KeyChecker(transport, base_url=simulator.url)
             deps = Deps(
                 store=store,
@@ -154,6 +153,7 @@ async def make_world(tmp_path: Path, simulator: SimulatorServer) -> AsyncIterato
                 check_project=edge.check_project,
                 keys=keys,
                 check_key=checker.check if check is None else check(checker.check),
+                team_of=OneWorkspace(client, TEAM_ID).team_of,  # single mode
             )
             register_all(app, deps)
             fake.set_user(ADMIN, is_admin=True)
@@ -179,7 +179,7 @@ async def test_an_admin_opens_the_form_and_a_good_key_is_stored(make_world: Any)
 
     status, body, took = await w.submit(f"  {GOOD}\n")
     assert (status, body) == (200, "") and took < 3.0  # no errors: the modal closes
-    assert w.keys.source("42") == "stored"
+    assert w.keys.source(TEAM_ID, "42") == "stored"
     assert w.keys.api_key_for("42") == SecretStr(GOOD)
     posted = await w.fake.wait_for(lambda f: f.messages("C1"))
     assert (
@@ -211,7 +211,7 @@ async def test_a_refused_key_is_answered_in_the_form(make_world: Any, key: str, 
     assert body["response_action"] == "errors"
     assert body["errors"][KEY_BLOCK].startswith(error), body
     assert key.strip() == "" or key not in json.dumps(body)
-    assert w.keys.source("42") == "none" and await w.store.sealed_keys() == []
+    assert w.keys.source(TEAM_ID, "42") == "none" and await w.store.sealed_keys() == []
     assert w.fake.messages("C1") == []
 
 
@@ -453,7 +453,7 @@ async def test_a_slow_edge_impulse_that_answers_in_the_window_is_heard(make_worl
     w: World = await make_world(check=slow)
     await w.command("key 42")
     _, body, _ = await w.submit(GOOD)
-    assert body == "" and w.keys.source("42") == "stored"
+    assert body == "" and w.keys.source(TEAM_ID, "42") == "stored"
 
 
 async def test_an_internal_error_is_answered_in_the_form_and_stores_nothing(
@@ -495,7 +495,7 @@ async def test_a_key_for_a_watched_project_polls_it_at_once(make_world: Any) -> 
     await w.submit(GOOD)  # C1 does not watch 42: told, nothing to poll
     await settled()
     assert len(w.fake.messages("C1")) == 1 and w.edge.started == []
-    await w.store.subscribe("C1", "42", added_by="U1")
+    await w.store.subscribe(TEAM_ID, "C1", "42", added_by="U1")
     await w.command("key 42")
     await w.submit(READONLY)
     await settled()
@@ -508,8 +508,8 @@ async def test_a_key_added_from_home_is_told_to_each_channel_watching_the_projec
 ) -> None:
     w: World = await make_world()
     for channel in ("C2", "C3", "C4"):
-        await w.store.subscribe(channel, "42", added_by="U1")
-    await w.store.subscribe("C5", "9", added_by="U1")
+        await w.store.subscribe(TEAM_ID, channel, "42", added_by="U1")
+    await w.store.subscribe(TEAM_ID, "C5", "9", added_by="U1")
     assert await click_home_button(w, "42") == 200
     (form,) = w.fake.views_opened
     assert FormContext.load(form["private_metadata"]) == FormContext("42", None)
@@ -628,11 +628,11 @@ async def test_a_failure_after_the_key_is_stored_is_logged_not_raised(
     make_world: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     w: World = await make_world()
-    await w.store.subscribe("C1", "42", added_by="U1")
+    await w.store.subscribe(TEAM_ID, "C1", "42", added_by="U1")
     w.edge.broken = True
     await w.command("key 42")
     _, body, _ = await w.submit(GOOD)
     await settled()
-    assert body == "" and w.keys.source("42") == "stored"  # stored, the modal closed
+    assert body == "" and w.keys.source(TEAM_ID, "42") == "stored"  # stored, the modal closed
     assert "telling project 42's new key failed" in caplog.messages
     assert len(w.fake.messages("C1")) == 1  # told before the poll failed to start

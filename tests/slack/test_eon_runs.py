@@ -25,6 +25,8 @@ from bot.store import Store
 from bot.store.schema import outbox
 from tests.factories import state, trial
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
@@ -129,7 +131,7 @@ class Rig:
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
     """On SQLite, and on PostgreSQL when TEST_POSTGRES_URL is set (conftest's `store`)."""
-    await store.subscribe("C1", "7", added_by="U1")
+    await store.subscribe(T, "C1", "7", added_by="U1")
     _, snapshot = diff(None, state(trial("a", "running"), trial("b", "running")), project_id="7")
     _, snapshot = diff(
         snapshot,
@@ -165,9 +167,9 @@ async def test_chart_queues_the_runs_chart_for_this_channel(rig: Rig) -> None:
 
 
 async def test_nothing_to_show_says_why(rig: Rig) -> None:
-    await rig.store.subscribe("C2", "8", added_by="U1")
+    await rig.store.subscribe(T, "C2", "8", added_by="U1")
     assert "has no EON Tuner run to show yet" in (await rig.ask("top", "C2")).text
-    await rig.store.subscribe("C2", "7", added_by="U1")
+    await rig.store.subscribe(T, "C2", "7", added_by="U1")
     assert "watches 2 projects: name one" in (await rig.ask("chart", "C2")).text
     assert "watches nothing" in (await rig.ask("top", "C9")).text
 

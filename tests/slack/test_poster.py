@@ -19,6 +19,8 @@ from bot.store.schema import outbox
 from tests.factories import state, trial
 from tests.slack.test_delivery import CHANNEL, HANG_S, delivering, owe
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 
 async def rows(store: Store) -> list[tuple[str, str | None, str]]:
     """Each outbox row's (state, ts, kind), oldest first."""
@@ -64,7 +66,7 @@ async def test_a_row_left_attempting_with_nothing_posted_is_posted_once(tmp_path
         ),
     ):
         await owe(store)
-        [row] = await store.outbox(CHANNEL)
+        [row] = await store.outbox(T, CHANNEL)
         assert await store.mark_attempting(row.id)  # a crash right after this: nothing posted
         delivery.wake()
         [(_, ts, _)] = await sent(store)
@@ -89,6 +91,6 @@ async def test_a_card_whose_answer_was_lost_is_found_and_becomes_the_card(
         delivery.wake()
         [(_, ts, _)] = await sent(store)
         [message] = fake.top_level(CHANNEL)
-        card = await store.card(CHANNEL, "7", "11")
+        card = await store.card(T, CHANNEL, "7", "11")
         assert card is not None and card.ts == ts == message.ts
         assert len(fake.calls_to("chat.postMessage")) == 1

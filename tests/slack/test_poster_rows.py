@@ -41,6 +41,8 @@ from bot.store.schema import outbox
 from tests.slack.test_delivery import HANG_S
 from tests.store.test_store import snapshot
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 CHANNEL = "C0ROWS"
 P, RUN = "7", "R1"
 REF = RunRef(P, RUN, "J1", "EON Tuner run 1", "Keyword spotting")
@@ -76,10 +78,10 @@ class Rig:
         await self.store.save_poll(
             P, snapshot=snapshot(project=P, run=RUN), events=list(events), outage=Outage()
         )
-        return await self.store.outbox(channel)
+        return await self.store.outbox(T, channel)
 
     async def deliver(self, channel: str = CHANNEL) -> None:
-        for row in await self.store.outbox(channel):
+        for row in await self.store.outbox(T, channel):
             await self.poster.deliver(row, self.slack)
 
     async def rows(self) -> dict[str, tuple[str, str | None, int, str | None]]:
@@ -109,7 +111,7 @@ async def rig(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> AsyncIterator
     caplog.set_level(logging.DEBUG, logger="bot.slack.delivery")
     store = await Claims.open(f"sqlite:///{tmp_path / 'bot.db'}")
     store.claims = []
-    await store.subscribe(CHANNEL, P, added_by="U1")
+    await store.subscribe(T, CHANNEL, P, added_by="U1")
     clock = Clock()
     async with FakeSlack(clock=clock) as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
@@ -154,7 +156,7 @@ async def test_the_card_is_top_level_its_news_in_its_thread_and_the_end_broadcas
     await rig.owe(started())
     await rig.deliver()
     [card_post] = rig.posts()
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     assert card is not None and "thread_ts" not in card_post
     await rig.owe(completed(), ended(), recovered())
     await rig.deliver()
@@ -182,7 +184,7 @@ async def test_the_card_is_top_level_its_news_in_its_thread_and_the_end_broadcas
 async def test_a_run_that_has_its_card_here_gets_no_second_one(rig: Rig) -> None:
     await rig.owe(started())
     await rig.deliver()
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     assert card is not None
     again = started().model_copy(update={"key": started().key + ":again"})  # watched anew
     await rig.owe(again)
@@ -217,7 +219,7 @@ async def test_a_lost_answer_leaves_the_row_attempting_a_refusal_counts_an_attem
     unknown = f"posting to {CHANNEL}: outcome unknown ({lost.value.error.code})"
     assert unknown in caplog.messages and "ServerDisconnected" in unknown
     assert (await rig.rows())[row.event.key][:3] == ("attempting", None, 1)
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     rig.fake.fail_next("chat.postMessage", error="restricted_action")
     with pytest.raises(Failed) as refused:
         await rig.poster.deliver(row, rig.slack)  # looked for first (not there), then refused
@@ -248,7 +250,7 @@ async def test_a_found_card_becomes_the_card_to_edit_a_found_reply_no_card(rig: 
     with pytest.raises(Failed):
         await rig.poster.deliver(card_row, rig.slack)
     await rig.deliver()  # looked up in the channel, found
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     [message] = rig.fake.messages(CHANNEL)
     assert card is not None and card.ts == message.ts
     assert card.rendered_version == 0  # what it shows is unknown: edited to the latest
@@ -260,7 +262,7 @@ async def test_a_found_card_becomes_the_card_to_edit_a_found_reply_no_card(rig: 
     [look] = rig.fake.calls_to("conversations.replies")  # a reply is looked for in its thread
     assert look.args["ts"] == card.ts and look.args["include_all_metadata"] in (True, "1")
     assert len(rig.fake.messages(CHANNEL)) == 2 and len(rig.posts()) == 0
-    assert await rig.store.card(CHANNEL, P, RUN) == card  # the reply did not become the card
+    assert await rig.store.card(T, CHANNEL, P, RUN) == card  # the reply did not become the card
 
 
 async def test_a_look_up_reads_every_page(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
@@ -270,7 +272,7 @@ async def test_a_look_up_reads_every_page(rig: Rig, caplog: pytest.LogCaptureFix
         await rig.poster.deliver(row, rig.slack)
     for n in range(450):  # newer than the lost post: it is on the third page of 200
         rig.fake.add_message(CHANNEL, f"chatter {n}")
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     await rig.poster.deliver(row, rig.slack)
     assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
     looks = rig.fake.calls_to("conversations.history")
@@ -289,7 +291,7 @@ async def test_a_look_up_reads_back_ten_minutes_before_the_row_not_the_whole_cha
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
         await rig.poster.deliver(row, rig.slack)
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     await rig.poster.deliver(row, rig.slack)
     assert len(rig.posts()) == 0 and (await rig.rows())[row.event.key][0] == "sent"
     [look] = rig.fake.calls_to("conversations.history")  # one page: the last ten minutes
@@ -299,7 +301,7 @@ async def test_a_look_up_reads_back_ten_minutes_before_the_row_not_the_whole_cha
 async def test_a_reply_is_looked_for_in_every_page_of_its_thread(rig: Rig) -> None:
     await rig.owe(started())
     await rig.deliver()
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     assert card is not None
     for n in range(250):  # the thread's first page is full before the lost reply
         rig.fake.add_message(CHANNEL, f"reply {n}", thread_ts=card.ts)
@@ -307,7 +309,7 @@ async def test_a_reply_is_looked_for_in_every_page_of_its_thread(rig: Rig) -> No
     rig.fake.fail_next("chat.postMessage", drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
         await rig.poster.deliver(row, rig.slack)
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     async with asyncio.timeout(HANG_S):  # a look-up that never turns the page never ends
         await rig.poster.deliver(row, rig.slack)
     assert (await rig.rows())[row.event.key][0] == "sent" and len(rig.posts()) == 1
@@ -320,7 +322,7 @@ async def test_a_look_up_slack_refuses_counts_an_attempt_one_it_does_not_answer_
 ) -> None:
     [row] = await rig.owe(recovered())
     assert await rig.store.mark_attempting(row.id)  # attempts 1
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     rig.fake.fail_next("conversations.history", status=503)  # (a dropped read is read again)
     with pytest.raises(Failed) as lost:
         await rig.poster.deliver(row, rig.slack)
@@ -475,13 +477,13 @@ async def test_the_end_says_who_stopped_the_run(rig: Rig) -> None:
 
 
 async def test_the_card_names_who_asked_for_the_end_and_is_recorded_as_shown(rig: Rig) -> None:
-    assert await rig.store.add_bell(P, RUN, "U0BELL", CHANNEL) == "added"
+    assert await rig.store.add_bell(T, P, RUN, "U0BELL", CHANNEL) == "added"
     await rig.owe(started())
     await rig.deliver()
     [card] = rig.fake.messages(CHANNEL)
     assert "<@U0BELL>" in str(card.blocks)
     assert card.metadata["event_payload"]["event_key"] == started().key  # type: ignore[index]
-    assert await rig.store.dirty_cards(CHANNEL) == []  # it shows the run's latest version
+    assert await rig.store.dirty_cards(T, CHANNEL) == []  # it shows the run's latest version
 
 
 async def test_a_finished_runs_card_says_who_stopped_it(rig: Rig) -> None:
@@ -501,7 +503,7 @@ async def test_a_finished_runs_card_says_who_stopped_it(rig: Rig) -> None:
 async def test_a_card_of_a_run_that_continues_another_links_the_earlier_card(rig: Rig) -> None:
     await rig.owe(started())
     await rig.deliver()
-    earlier = await rig.store.card(CHANNEL, P, RUN)
+    earlier = await rig.store.card(T, CHANNEL, P, RUN)
     assert earlier is not None
     later = snapshot(project=P, run="R2")
     assert later.summary is not None
@@ -538,16 +540,16 @@ async def test_a_running_runs_new_card_waits_its_gap_before_an_edit(tmp_path: Pa
     """With a poll interval (edits budgeted), a card just posted is not edited at the next
     change: its edit is held for the gap (`CardEditor.shown`)."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
-    await store.subscribe(CHANNEL, P, added_by="U1")
+    await store.subscribe(T, CHANNEL, P, added_by="U1")
     async with FakeSlack() as fake:
         slack = AsyncWebClient(token="xoxb-test", base_url=fake.api_url, retry_handlers=[])
         cards = CardEditor(store=store, poll_interval=30.0)
         poster = Poster(store=store, cards=cards, owner=None, claim_s=45.0)
         await store.save_poll(P, snapshot=snapshot(1, P, RUN), events=[started()], outage=Outage())
-        for row in await store.outbox(CHANNEL):
+        for row in await store.outbox(T, CHANNEL):
             await poster.deliver(row, slack)
         await store.save_poll(P, snapshot=snapshot(2, P, RUN), events=[], outage=Outage())
-        assert len(await store.dirty_cards(CHANNEL)) == 1
+        assert len(await store.dirty_cards(T, CHANNEL)) == 1
         await cards.update(TeamChannel("", CHANNEL), slack)
         assert fake.calls_to("chat.update") == [] and cards.due(TeamChannel("", CHANNEL)) > 0
     await store.close()
@@ -567,7 +569,7 @@ async def dm_row(rig: Rig) -> tuple[str, str | None, str | None]:
 
 async def ring(rig: Rig, *, card: bool = True) -> OutboxRow:
     """BELL asked (on the card, when `card`) for the run's end, which came: its DM row."""
-    assert await rig.store.add_bell(P, RUN, BELL, CHANNEL) == "added"
+    assert await rig.store.add_bell(T, P, RUN, BELL, CHANNEL) == "added"
     await rig.owe(*([started()] if card else []), ended())
     await rig.deliver()
     running = snapshot(project=P, run=RUN)
@@ -577,7 +579,7 @@ async def ring(rig: Rig, *, card: bool = True) -> OutboxRow:
         P, snapshot=running.model_copy(update={"summary": done}), events=[], outage=Outage()
     )
     assert await rig.store.ring_due() == 1
-    [row] = await rig.store.outbox(ME)
+    [row] = await rig.store.outbox(T, ME)
     return row
 
 
@@ -590,12 +592,12 @@ async def test_the_end_by_dm_says_who_stopped_it_and_links_the_cards_thread(
     [dm] = rig.fake.messages(DM)
     assert await dm_row(rig) == ("sent", dm.ts, None)
     assert "posted the end of a run of project 7 to a DM" in caplog.messages
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     assert card is not None
     assert "was stopped by <@U0STOP>" in dm.text
     assert f"archives/{CHANNEL}/p{card.ts.replace('.', '')}|the run's thread>" in dm.text
     assert dm.metadata["event_payload"]["event_key"] == ended().key  # type: ignore[index]
-    assert (await rig.store.outbox(ME)) == [] and rig.store.claims[-1] == (OWNER, 45.0)
+    assert (await rig.store.outbox(T, ME)) == [] and rig.store.claims[-1] == (OWNER, 45.0)
     assert [c.args["users"] for c in rig.fake.calls_to("conversations.open")] == [BELL]
 
 
@@ -607,7 +609,7 @@ async def test_the_end_by_dm_without_a_card_has_no_link_and_the_dm_is_opened_onc
     rig.fake.fail_next("chat.postMessage", channel=DM, drop_connection=True, take_effect=True)
     with pytest.raises(Failed):
         await rig.poster.deliver(row, rig.slack)
-    [row] = await rig.store.outbox(ME)
+    [row] = await rig.store.outbox(T, ME)
     assert row.state == "attempting"
     await rig.poster.deliver(row, rig.slack)  # found in the DM: not posted again
     [dm] = rig.fake.messages(DM)
@@ -630,7 +632,7 @@ async def test_a_dm_slack_will_not_open_is_given_up_one_not_answered_is_tried_ag
         with pytest.raises(Failed) as refused:
             await rig.poster.deliver(row, rig.slack)
         assert (refused.value.error.code, refused.value.attempts) == ("restricted_action", attempt)
-        [row] = await rig.store.outbox(ME)
+        [row] = await rig.store.outbox(T, ME)
     rig.fake.fail_next("conversations.open", error="restricted_action")
     await rig.poster.deliver(row, rig.slack)  # what would pause a channel: this DM is given up
     assert await dm_row(rig) == ("abandoned", None, "restricted_action")
@@ -645,7 +647,7 @@ async def test_a_dm_is_opened_per_workspace(rig: Rig) -> None:
     rig.fake.fail_next("chat.postMessage", channel=DM, error="restricted_action")
     with pytest.raises(Failed):
         await rig.poster.deliver(row, rig.slack)  # the DM opened, the post refused
-    [row] = await rig.store.outbox(ME)
+    [row] = await rig.store.outbox(T, ME)
     other = dataclasses.replace(row, team_id="T0OTHER")
     await rig.poster.deliver(other, rig.slack)
     assert len(rig.fake.calls_to("conversations.open")) == 2
@@ -669,7 +671,7 @@ class Unpaged:
 async def test_a_page_saying_more_with_no_cursor_ends_the_look_up(rig: Rig) -> None:
     [row] = await rig.owe(recovered())
     assert await rig.store.mark_attempting(row.id)
-    [row] = await rig.store.outbox(CHANNEL)
+    [row] = await rig.store.outbox(T, CHANNEL)
     slack = Unpaged()
     # Reading the first page again and again never ends; the stub answers at once, so a
     # look-up that ends does within milliseconds, under any load.
@@ -683,8 +685,8 @@ async def test_a_card_posted_before_its_run_has_a_summary_is_drawn_once_it_has_o
 ) -> None:
     await rig.store.save_poll(P, snapshot=None, events=[started()], outage=Outage())
     await rig.deliver()  # no summary yet: the plain message, recorded as showing none
-    card = await rig.store.card(CHANNEL, P, RUN)
+    card = await rig.store.card(T, CHANNEL, P, RUN)
     assert card is not None and card.rendered_version == 0
     await rig.store.save_poll(P, snapshot=snapshot(1, P, RUN), events=[], outage=Outage())
-    [(dirty, _, _)] = await rig.store.dirty_cards(CHANNEL)
+    [(dirty, _, _)] = await rig.store.dirty_cards(T, CHANNEL)
     assert dirty.ts == card.ts  # to be edited to the summary

@@ -41,6 +41,8 @@ from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
 from tests.factories import state, trial
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 KEY = "ei_SECRET-acting-key-0123456789"
 P = "7"
 RUN = "11"  # the coordinator job of `state()`: the run's id
@@ -225,7 +227,7 @@ def payload(action: str, user: str = "U1", trial_id: str = "") -> dict[str, Any]
 
 @pytest.fixture
 async def rig(store: Store) -> AsyncIterator[Rig]:
-    await store.subscribe("C1", P, added_by="U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
     made = Rig(store)
     await made.poll(trial("a", "running"))
     yield made
@@ -239,7 +241,7 @@ def test_a_click_is_read_from_the_payload() -> None:
 async def test_who_may_not_act_is_told_who_may_and_nothing_reaches_edge_impulse(
     store: Store,
 ) -> None:
-    await store.subscribe("C1", P, added_by="U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
     rig = Rig(store, admins="UADMIN")
     await rig.poll(trial("a", "running"))
     for action in ("stop", "extend", "use"):
@@ -263,8 +265,8 @@ class Barrier:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def actions_of(self, project_id: str, run_id: str | None = None) -> Any:
-        found = await self._store.actions_of(project_id, run_id)
+    async def actions_of(self, team: str, project_id: str, run_id: str | None = None) -> Any:
+        found = await self._store.actions_of(team, project_id, run_id)
         self._left -= 1
         if self._left <= 0:
             self._all.set()
@@ -419,7 +421,7 @@ async def test_a_call_unanswered_within_its_limit_is_told_as_unknown(rig: Rig) -
     assert said is not None and "thread says what is known" in said
     [notice] = await rig.thread()
     assert notice.payload["outcome"] == "unknown" and len(rig.ei.posts()) == 1
-    assert "no answer within 0.2 s" in [a.detail for a in await rig.store.actions_of(P)]
+    assert "no answer within 0.2 s" in [a.detail for a in await rig.store.actions_of(T, P)]
 
 
 # --- a run stopped from Slack ends "stopped by" -------------------------------------------
@@ -458,15 +460,15 @@ def test_a_finished_card_says_who_stopped_the_run() -> None:
 
 
 async def test_the_stop_of_a_run_is_read_from_the_actions_table(rig: Rig) -> None:
-    assert await stop_of(rig.store, P, RUN) is None
+    assert await stop_of(rig.store, T, P, RUN) is None
     rig.ei.answer = lambda _: httpx.Response(504)  # no clear answer: the outcome is unknown
     await rig.click("stop", "U2")
-    assert await stop_of(rig.store, P, RUN) == Stop("U2", confirmed=False)
-    assert await stop_of(rig.store, P, "another run") is None
-    [record] = await rig.store.actions_of(P, RUN)
+    assert await stop_of(rig.store, T, P, RUN) == Stop("U2", confirmed=False)
+    assert await stop_of(rig.store, T, P, "another run") is None
+    [record] = await rig.store.actions_of(T, P, RUN)
     assert record.id is not None
     await rig.store.move_action(record.id, from_states=[UNKNOWN], state=DONE)
-    assert await stop_of(rig.store, P, RUN) == Stop("U2", confirmed=True)
+    assert await stop_of(rig.store, T, P, RUN) == Stop("U2", confirmed=True)
 
 
 async def test_delivery_tells_the_end_and_the_card_of_a_stopped_run_by_whom(rig: Rig) -> None:
@@ -526,10 +528,10 @@ async def test_status_and_the_home_tab_say_who_stopped_the_run_as_its_card_does(
     summaries = list((await rig.store.summaries([P])).values())
     assert summaries and summaries[0].finished and summaries[0].run_id == RUN
     assert "State: finished" in render_status(summaries).text  # the control: no stop given
-    stops = await stops_of(rig.store, summaries)
+    stops = await stops_of(rig.store, T, summaries)
     assert stops == {P: Stop("U1", confirmed=True)}
     another_run = summaries[0].model_copy(update={"run_id": "another run"})
-    assert await stops_of(rig.store, [another_run]) == {}  # a stop of the project's earlier run
+    assert await stops_of(rig.store, T, [another_run]) == {}  # a stop of the project's earlier run
     status = render_status(summaries, stops=stops)
     assert "State: stopped by <@U1>" in status.text and "State: finished" not in status.text
     [home] = await home_projects(rig.deps)
@@ -546,7 +548,7 @@ async def test_stop_on_an_earlier_runs_card_leaves_the_new_run_alone(rig: Rig) -
     await rig.poll(trial("b", "running"), job=20, coordinator=21)
     said = await rig.click("stop")
     assert said == f"This run is no longer project {P}'s current run: nothing was done."
-    assert rig.ei.requests == [] and await rig.store.actions_of(P) == []
+    assert rig.ei.requests == [] and await rig.store.actions_of(T, P) == []
     await rig.poll(trial("b", "completed", accuracy=0.9), job=20, coordinator=21,
                    running=False, can_extend=True)  # fmt: skip
     said = await rig.click("extend")  # run 11's "Extend" would extend run 21's search
@@ -555,18 +557,18 @@ async def test_stop_on_an_earlier_runs_card_leaves_the_new_run_alone(rig: Rig) -
 
 
 async def test_a_button_after_unwatch_in_its_channel_does_nothing(rig: Rig) -> None:
-    await rig.store.subscribe("C2", P, added_by="U1")  # another channel still watches it
-    assert await rig.store.unsubscribe("C1", P)
+    await rig.store.subscribe(T, "C2", P, added_by="U1")  # another channel still watches it
+    assert await rig.store.unsubscribe(T, "C1", P)
     said = await rig.click("stop")  # the payload's channel is C1
     assert said == f"This channel no longer watches project {P}: nothing was done."
-    assert rig.ei.requests == [] and await rig.store.actions_of(P) == []
+    assert rig.ei.requests == [] and await rig.store.actions_of(T, P) == []
 
 
 async def test_already_done_is_not_told_to_a_channel_that_does_not_watch(rig: Rig) -> None:
     """Issue 28, point 9: who stopped a run is the watching channels' to know."""
-    await rig.store.subscribe("C2", P, added_by="U1")
+    await rig.store.subscribe(T, "C2", P, added_by="U1")
     assert await rig.click("stop") is None  # done from C1
-    assert await rig.store.unsubscribe("C1", P)
+    assert await rig.store.unsubscribe(T, "C1", P)
     said = await rig.click("stop", user="U9")  # the old card's button, in C1
     assert said == f"This channel no longer watches project {P}: nothing was done."
     assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel"]
@@ -579,7 +581,7 @@ async def test_a_stop_then_an_extend_of_the_same_run_are_both_done(rig: Rig) -> 
     await rig.poll(trial("a", "completed", accuracy=0.9), running=False, can_extend=True)
     assert await rig.click("extend", "U2") is None
     assert rig.ei.posts() == [f"/v1/api/{P}/jobs/{RUN}/cancel", f"/v1/api/{P}/jobs/optimize"]
-    done = {(a.action, a.user_id) for a in await rig.store.actions_of(P, RUN)}
+    done = {(a.action, a.user_id) for a in await rig.store.actions_of(T, P, RUN)}
     assert done == {("stop", "U1"), ("extend", "U2")}
 
 

@@ -15,6 +15,8 @@ from bot.slack.delivery import Delivery
 from bot.slack.tokens import OneWorkspace, request_workspace, workspace_key
 from bot.store import Outage, Store
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 HANG_S = 30.0  # a deadline only against a hang
 
 
@@ -85,7 +87,7 @@ async def test_a_channel_of_a_workspace_without_a_token_keeps_its_rows(tmp_path:
     async with FakeSlack() as fake:
         tokens = Switch(AsyncWebClient(token="xoxb-test", base_url=fake.api_url))
         delivery = Delivery(store=store, tokens=tokens, idle_s=0.05)
-        await store.subscribe("C1", "7", added_by="U1")
+        await store.subscribe(T, "C1", "7", added_by="U1")
         event = Event(kind=EventKind.API_RECOVERED, key="7:outage:x", project_id="7")
         assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 1
         runner = asyncio.create_task(delivery.run())
@@ -94,7 +96,7 @@ async def test_a_channel_of_a_workspace_without_a_token_keeps_its_rows(tmp_path:
             async with asyncio.timeout(HANG_S):
                 while tokens.asked == 0:  # noqa: ASYNC110 (nothing to wait on but the ask)
                     await asyncio.sleep(0.02)
-            [row] = await store.outbox("C1")
+            [row] = await store.outbox(T, "C1")
             assert fake.calls == [] and (row.state, row.attempts) == ("pending", 0)
             assert delivery.auth_error is None
             tokens.install()
@@ -102,8 +104,60 @@ async def test_a_channel_of_a_workspace_without_a_token_keeps_its_rows(tmp_path:
             delivery.wake()
             await fake.wait_for(lambda f: f.messages("C1"), timeout=HANG_S)
             async with asyncio.timeout(HANG_S):  # and marked sent
-                while await store.outbox("C1"):  # noqa: ASYNC110
+                while await store.outbox(T, "C1"):  # noqa: ASYNC110
                     await asyncio.sleep(0.02)
+        finally:
+            await delivery.stop()
+            runner.cancel()
+            await asyncio.gather(runner, return_exceptions=True)
+            await store.close()
+
+
+class TwoWorkspaces:
+    """Multi mode's shape: one client per workspace; A's token is refused by Slack."""
+
+    def __init__(self, fake: FakeSlack) -> None:
+        url = fake.api_url
+        self.clients = {
+            "TA": AsyncWebClient(token="xoxb-wrong", base_url=url, retry_handlers=[]),
+            "TB": AsyncWebClient(token="xoxb-test", base_url=url, retry_handlers=[]),
+        }
+        self.refusals: list[str] = []
+
+    async def client(self, team_id: str) -> AsyncWebClient | None:
+        return self.clients.get(team_id)
+
+    def teams(self) -> frozenset[str]:
+        return frozenset(self.clients)
+
+    def team_of(self, context: Any) -> str:
+        return str(context.get("team_id") or "")
+
+    def refused(self, team_id: str) -> bool:
+        self.refusals.append(team_id)
+        return False  # one workspace among several: set aside alone
+
+
+async def test_a_workspace_whose_token_is_refused_stops_alone(tmp_path: Path) -> None:
+    """One Slack Connect channel in two workspaces: A's token refused holds A's rows and
+    stops nothing else; B's are posted, and /healthz has nothing to say (no `auth_error`)."""
+    store = await Store.open(f"sqlite:///{tmp_path}/bot.db")
+    async with FakeSlack() as fake:
+        tokens = TwoWorkspaces(fake)
+        delivery = Delivery(store=store, tokens=tokens, idle_s=0.05)
+        for team in ("TA", "TB"):
+            await store.subscribe(team, "C1", "7", added_by="U1")
+        event = Event(kind=EventKind.API_RECOVERED, key="7:outage:x", project_id="7")
+        assert await store.save_poll("7", snapshot=None, events=[event], outage=Outage()) == 2
+        runner = asyncio.create_task(delivery.run())
+        try:
+            delivery.wake()
+            await fake.wait_for(lambda f: f.messages("C1"), timeout=HANG_S)
+            async with asyncio.timeout(HANG_S):
+                while await store.outbox("TB", "C1") or not tokens.refusals:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
+            assert tokens.refusals == ["TA"] and delivery.auth_error is None
+            assert len(fake.messages("C1")) == 1 and len(await store.outbox("TA", "C1")) == 1
         finally:
             await delivery.stop()
             runner.cancel()

@@ -13,6 +13,8 @@ from bot.store.actions import ActionRecord
 from bot.store.schema import CLAIMED, DONE, STARTED, UNKNOWN
 from tests.store.test_store import T0
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 STOP = ActionRecord(
     project_id="42", run_id="R1", action="stop", target="R1", channel_id="C1", user_id="U1"
 )
@@ -61,7 +63,7 @@ async def test_a_refused_call_lets_the_next_click_try_again(store: Store) -> Non
 
 
 async def test_the_outcome_and_its_message_are_written_together_and_once(store: Store) -> None:
-    await store.subscribe("C1", "42", added_by="U1")
+    await store.subscribe(T, "C1", "42", added_by="U1")
     _, record = await store.claim_action(use("a"))
     assert record.id is not None
     moved = await store.move_action(
@@ -72,12 +74,12 @@ async def test_the_outcome_and_its_message_are_written_together_and_once(store: 
         record.id, from_states=[CLAIMED], state=UNKNOWN, events=[audit("k2")]
     )
     assert not again  # the state had moved on: nothing written, no second message
-    assert [row.event.key for row in await store.outbox("C1")] == ["k1"]
+    assert [row.event.key for row in await store.outbox(T, "C1")] == ["k1"]
     [followed] = await store.followed_actions()
     assert (followed.state, followed.job_id) == (STARTED, "77")
     assert await store.move_action(record.id, from_states=[STARTED], state=DONE, detail="ok")
     assert await store.followed_actions() == []
-    [done] = await store.actions_of("42", "R1")
+    [done] = await store.actions_of(T, "42", "R1")
     assert (done.state, done.detail) == (DONE, "ok")
 
 
@@ -108,7 +110,7 @@ async def test_a_stop_and_an_extend_of_one_run_are_two_rows(store: Store) -> Non
     assert (extend_row.action, extend_row.user_id) == ("extend", "U2")
     again, row = await store.claim_action(replace(STOP, user_id="U3"))
     assert not again and row.id == stop_row.id and row.user_id == "U1"
-    assert [a.action for a in await store.actions_of("42", "R1")] == ["stop", "extend"]
+    assert [a.action for a in await store.actions_of(T, "42", "R1")] == ["stop", "extend"]
 
 
 async def test_a_claim_whose_holder_is_gone_is_found_at_once(database_url: str) -> None:
@@ -151,7 +153,7 @@ async def test_a_move_moves_only_its_own_row(store: Store) -> None:
     _, used = await store.claim_action(use("a"))
     assert stop.id is not None
     assert await store.move_action(stop.id, from_states=[CLAIMED], state=DONE)
-    states = {a.action: a.state for a in await store.actions_of("42")}
+    states = {a.action: a.state for a in await store.actions_of(T, "42")}
     assert states == {"stop": DONE, "use": CLAIMED}
 
 
@@ -201,7 +203,7 @@ async def test_reads_of_many_rows_are_oldest_first(store: Store) -> None:
     await store.claim_action(replace(STOP, project_id="44"))  # not asked for
     for record_id in stops[:2]:
         await store.move_action(record_id, from_states=[CLAIMED], state=DONE)
-    assert [a.id for a in await store.stops_in(["41", "42", "43"])] == stops
+    assert [a.id for a in await store.stops_in(T, ["41", "42", "43"])] == stops
 
 
 async def test_a_run_was_stopped_from_slack_if_a_stop_of_it_is_recorded(store: Store) -> None:

@@ -19,6 +19,7 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
 def sub(channel: str, project: str, **fields: object) -> Subscription:
     values: dict[str, object] = {
+        "team_id": "T1",
         "channel_id": channel,
         "project_id": project,
         "added_by": "U1",
@@ -59,8 +60,8 @@ def test_memory_knows_nothing_and_keeps_nothing() -> None:
     memory.load([sub("C1", "42")])
     memory.put(sub("C2", "42"))
     memory.summarised("42", "{}")
-    assert memory.subscriptions() is None
-    assert memory.subscriptions(project_id="42") is None
+    assert memory.subscriptions(None) is None
+    assert memory.subscriptions("T1", project_id="42") is None
     assert memory.summary("42") is None
     assert memory.may_await_start("42") is True
 
@@ -68,24 +69,25 @@ def test_memory_knows_nothing_and_keeps_nothing() -> None:
 def test_a_mirror_knows_subscriptions_once_loaded_and_follows_each_change() -> None:
     mirror = Mirror()
     mirror.put(sub("C0", "1"))  # before loading: not kept (the load reads the table)
-    assert mirror.subscriptions() is None
+    assert mirror.subscriptions(None) is None
     assert mirror.may_await_start("42") is True
     mirror.load([sub("C1", "42"), sub("C2", "42", mode="best"), sub("C1", "7")])
-    assert {(s.channel_id, s.project_id) for s in mirror.subscriptions() or []} == {
+    assert {(s.channel_id, s.project_id) for s in mirror.subscriptions(None) or []} == {
         ("C1", "42"),
         ("C2", "42"),
         ("C1", "7"),
     }
-    assert [s.mode for s in mirror.subscriptions(channel_id="C2") or []] == ["best"]
-    mirror.started("42", ["C1", "C2"])
+    assert [s.mode for s in mirror.subscriptions("T1", channel_id="C2") or []] == ["best"]
+    assert mirror.subscriptions("T2", channel_id="C2") == []  # another workspace's channel
+    mirror.started("42", [("T1", "C1"), ("T1", "C2")])
     assert mirror.may_await_start("42") is False
-    mirror.paused("C1", "not_in_channel")
-    assert [s.paused_reason for s in mirror.subscriptions(channel_id="C1") or []] == [
+    mirror.paused("T1", "C1", "not_in_channel")
+    assert [s.paused_reason for s in mirror.subscriptions("T1", channel_id="C1") or []] == [
         "not_in_channel",
         "not_in_channel",
     ]
-    mirror.drop("C1", "42")
-    assert mirror.subscriptions(channel_id="C1", project_id="42") == []
+    mirror.drop("T1", "C1", "42")
+    assert mirror.subscriptions("T1", channel_id="C1", project_id="42") == []
     assert mirror.summary("42") is None
     mirror.summarised("42", "{}")
     assert mirror.summary("42") == "{}"

@@ -10,6 +10,8 @@ from bot.core.events import EventKind, RunRef, Snapshot
 from bot.store import Store, person_address
 from tests.store.test_store import RUN, P, at, save, snapshot
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 REF = RunRef(P, RUN, "J1", "EON Tuner run 1", "Keyword spotting")
 END = REF.event(EventKind.JOB_FINISHED, outcome="completed", best_trial_id="t1")
 FAILED = REF.event(EventKind.TRIAL_FAILED, "t2", trial_id="t2", retries=0)
@@ -26,17 +28,17 @@ def ended() -> Snapshot:
 
 
 async def owed(store: Store, address: str) -> list[str]:
-    return [row.event.kind.value for row in await store.outbox(address)]
+    return [row.event.kind.value for row in await store.outbox(T, address)]
 
 
 async def test_one_request_per_person_and_the_end_queued_once(store: Store) -> None:
-    await store.subscribe("C1", P, added_by="U1")
-    assert await store.add_bell(P, RUN, "U1", "C2") == "not_watched"
-    assert await store.add_bell(P, RUN, "U1", "C1") == "added"
-    assert await store.add_bell(P, RUN, "U1", "C1") == "exists"
-    assert await store.add_bell(P, RUN, "U2", "C1") == "added"
-    assert await store.bells_of(P, RUN) == ["U1", "U2"]
-    assert await store.bell_channel("U1", P, RUN) == "C1"
+    await store.subscribe(T, "C1", P, added_by="U1")
+    assert await store.add_bell(T, P, RUN, "U1", "C2") == "not_watched"
+    assert await store.add_bell(T, P, RUN, "U1", "C1") == "added"
+    assert await store.add_bell(T, P, RUN, "U1", "C1") == "exists"
+    assert await store.add_bell(T, P, RUN, "U2", "C1") == "added"
+    assert await store.bells_of(T, P, RUN) == ["U1", "U2"]
+    assert await store.bell_channel(T, "U1", P, RUN) == "C1"
 
     await save(store, FAILED)  # the run goes on: nothing for anyone's DM
     assert await store.ring_due() == 0
@@ -46,7 +48,7 @@ async def test_one_request_per_person_and_the_end_queued_once(store: Store) -> N
     assert await store.ring_due() == 2
     assert await store.ring_due() == 0  # rung once
     assert await owed(store, U1) == [EventKind.JOB_FINISHED.value]
-    [row] = await store.outbox(U1)
+    [row] = await store.outbox(T, U1)
     assert row.event == END and row.run_id == RUN
     assert (await store.work())[at(U1)] is True
     await store.mark_sent(row.id, ts="1.0")
@@ -54,24 +56,24 @@ async def test_one_request_per_person_and_the_end_queued_once(store: Store) -> N
 
 
 async def test_taken_off_hears_nothing(store: Store) -> None:
-    await store.subscribe("C1", P, added_by="U1")
-    assert await store.add_bell(P, RUN, "U1", "C1") == "added"
-    assert await store.add_bell(P, RUN, "U2", "C1") == "added"
-    assert await store.remove_bell(P, RUN, "U1")
-    assert not await store.remove_bell(P, RUN, "U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
+    assert await store.add_bell(T, P, RUN, "U1", "C1") == "added"
+    assert await store.add_bell(T, P, RUN, "U2", "C1") == "added"
+    assert await store.remove_bell(T, P, RUN, "U1")
+    assert not await store.remove_bell(T, P, RUN, "U1")
     await save(store, END, snapshot=ended())
     assert await store.ring_due() == 1
     assert await owed(store, U1) == [] and at(U1) not in await store.work()
     # Off after the end was queued, before it was posted: not posted either.
-    assert await store.remove_bell(P, RUN, "U2")
+    assert await store.remove_bell(T, P, RUN, "U2")
     assert await owed(store, person_address("U2")) == []
     assert at(person_address("U2")) not in await store.work()
 
 
 async def test_a_request_after_the_end_is_stored_is_rung(store: Store) -> None:
-    await store.subscribe("C1", P, added_by="U1")
+    await store.subscribe(T, "C1", P, added_by="U1")
     await save(store, END, snapshot=ended())
-    assert await store.add_bell(P, RUN, "U1", "C1") == "added"
+    assert await store.add_bell(T, P, RUN, "U1", "C1") == "added"
     assert await store.ring_due() == 1
     assert await owed(store, U1) == [EventKind.JOB_FINISHED.value]
 
@@ -79,8 +81,8 @@ async def test_a_request_after_the_end_is_stored_is_rung(store: Store) -> None:
 async def test_once_across_racing_replicas(postgres_url: str) -> None:
     replicas = [await Store.open(postgres_url) for _ in range(2)]
     try:
-        await replicas[0].subscribe("C1", P, added_by="U1")
-        await replicas[1].add_bell(P, RUN, "U1", "C1")
+        await replicas[0].subscribe(T, "C1", P, added_by="U1")
+        await replicas[1].add_bell(T, P, RUN, "U1", "C1")
         await save(replicas[0], END, snapshot=ended())
         rung = await asyncio.gather(*(r.ring_due() for r in replicas * 3))
         assert sum(rung) == 1

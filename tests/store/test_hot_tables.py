@@ -18,6 +18,8 @@ from bot.store.snapshots import PATCH_MAX_CHARS
 from tests.sql import statements
 from tests.store.test_store import P, snapshot, sql
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 
 @pytest.fixture
 async def pg_store(postgres_url: str) -> AsyncIterator[Store]:
@@ -169,8 +171,8 @@ async def test_changes_are_written_only_onto_the_row_they_were_made_for(
         assert [s.split()[0] for s in snapshot_writes(seen)] == ["UPDATE", "INSERT"]
         assert await b.snapshot(P) == latest
         # A new watch forgets the snapshot (a fresh baseline): the changes go with it.
-        await a.unsubscribe("C1", P)
-        assert await a.subscribe("C1", P, added_by="U")
+        await a.unsubscribe(T, "C1", P)
+        assert await a.subscribe(T, "C1", P, added_by="U")
         await store_poll(a, grown(20, running=3), latest.model_dump_json())
         assert await b.snapshot(P) == grown(20, running=3)
     finally:

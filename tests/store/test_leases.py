@@ -19,6 +19,8 @@ from bot.store.migrations import SCHEMA_VERSION, migrate
 from bot.store.schema import DELIVER, POLL, REPLICA
 from tests.store.test_store import T0, save, sql, summary
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 A, B = "replica-a", "replica-b"
 
 
@@ -116,20 +118,20 @@ async def test_on_sqlite_every_lease_is_the_callers(tmp_path: Path) -> None:
 
 async def test_a_poll_is_stored_only_under_its_lease(store: Store) -> None:
     await store.join(A)
-    await store.subscribe("C1", "42", added_by="U")
+    await store.subscribe(T, "C1", "42", added_by="U")
     await store.take(POLL, ["42"], A, 30)
     recovered = Event(kind=EventKind.API_RECOVERED, key="42:x", project_id="42")
     with pytest.raises(LeaseLost):
         await save(store, recovered, owner=B)
-    assert await store.outbox("C1") == [], "nothing of the refused poll was stored"
+    assert await store.outbox(T, "C1") == [], "nothing of the refused poll was stored"
     assert await save(store, recovered, owner=A) == 1
 
 
 async def test_a_row_is_claimed_by_the_channels_delivery_lease_holder(store: Store) -> None:
-    await store.subscribe("C1", "42", added_by="U")
+    await store.subscribe(T, "C1", "42", added_by="U")
     await save(store, Event(kind=EventKind.API_RECOVERED, key="42:x", project_id="42"))
-    [row] = await store.outbox("C1")
-    await store.take(DELIVER, ["C1"], A, 30)
+    [row] = await store.outbox(T, "C1")
+    await store.take(DELIVER, [":C1"], A, 30)
     with pytest.raises(LeaseLost):
         await store.mark_attempting(row.id, owner=B, claim_s=30)
     assert await store.mark_attempting(row.id, owner=A, claim_s=30) is True
@@ -149,19 +151,19 @@ async def test_a_live_claim_keeps_others_off_the_row_and_a_dead_ones_lapses(
     try:
         await a.join(A)
         await b.join(B)
-        await a.subscribe("C1", "42", added_by="U")
+        await a.subscribe(T, "C1", "42", added_by="U")
         await save(a, Event(kind=EventKind.API_RECOVERED, key="42:x", project_id="42"))
-        [row] = await a.outbox("C1")
+        [row] = await a.outbox(T, "C1")
         await a.take(POLL, ["42"], A, 30)  # held until A's session ends (below)
-        await a.take(DELIVER, ["C1"], A, 30)
+        await a.take(DELIVER, [":C1"], A, 30)
         assert await a.mark_attempting(row.id, owner=A, claim_s=30)
         await a.release(A, DELIVER)  # the channel is free, the row's claim is not
-        await b.take(DELIVER, ["C1"], B, 30)
+        await b.take(DELIVER, [":C1"], B, 30)
         with pytest.raises(LeaseLost, match="claimed by"):
             await b.mark_attempting(row.id, owner=B, claim_s=30)
         await a.leave()  # A is gone: its claim lapses with its session
         assert await eventually(lambda: b.take(POLL, ["42"], B, 30))  # A's session has ended
-        [again] = await b.outbox("C1")
+        [again] = await b.outbox(T, "C1")
         assert again.state == "attempting", "looked up before it is posted again"
         assert await b.mark_attempting(row.id, owner=B, claim_s=30)
     finally:
@@ -173,7 +175,7 @@ async def test_ids_and_names_of_any_length(store: Store) -> None:
     """A PostgreSQL btree entry cannot exceed ~2.7 KB: random text (it does not compress) of
     several KB in every id a key is made of."""
     run, trial = secrets.token_urlsafe(6000), secrets.token_urlsafe(6000)
-    await store.subscribe("C1", "42", added_by="U")
+    await store.subscribe(T, "C1", "42", added_by="U")
     start = Event(kind=EventKind.RUN_STARTED, key=f"42:{run}:start", project_id="42", run_id=run)
     done = Event(
         kind=EventKind.TRIAL_COMPLETED,
@@ -187,16 +189,16 @@ async def test_ids_and_names_of_any_length(store: Store) -> None:
     )
     assert await save(store, start, done, snapshot=snap) == 2
     assert await save(store, start, done, snapshot=snap) == 0, "each key once, also when long"
-    first, second = await store.outbox("C1")
+    first, second = await store.outbox(T, "C1")
     assert await store.mark_attempting(first.id)
     await store.mark_sent(first.id, ts="1.000001", card_version=1)
-    card = await store.card("C1", "42", run)
+    card = await store.card(T, "C1", "42", run)
     assert card is not None and card.run_id == run
     changed = Snapshot(
         project_id="42", coordinator_job_id=run, first_seen_at=T0, summary=summary(1, run=run)
     )
     await save(store, snapshot=changed)
-    [(dirty, shown, version)] = await store.dirty_cards("C1")
+    [(dirty, shown, version)] = await store.dirty_cards(T, "C1")
     assert (dirty.run_id, shown.counts.completed, version) == (run, 1, 2)
     found = await store.run_summary("42", run)
     assert found is not None and found[1] == 2
@@ -245,15 +247,15 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     try:
         [(version,)] = await sql(store, "SELECT version FROM schema_version")
         assert version == SCHEMA_VERSION  # and every step after v2
-        [row] = await store.outbox("C1")
+        [row] = await store.outbox(T, "C1")
         assert row.event.key == key
         again = Event(kind=EventKind.API_RECOVERED, key=key, project_id="42")
         assert await store.save_poll("42", snapshot=None, events=[again], outage=Outage()) == 0
-        card = await store.card("C1", "42", "R1")
+        card = await store.card(T, "C1", "42", "R1")
         assert card is not None and card.ts == "1.5"
         assert await store.run_summary("42", "R1") is not None
         await store.mark_sent(row.id, ts="2.5", card_version=3)  # upserts the v1 card row
-        card = await store.card("C1", "42", "R1")
+        card = await store.card(T, "C1", "42", "R1")
         assert card is not None and (card.ts, card.rendered_version) == ("2.5", 3)
     finally:
         await store.close()

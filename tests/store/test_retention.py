@@ -12,6 +12,8 @@ from bot.store import Store
 from bot.store.schema import POLL, leases
 from tests.store.test_store import T0, save, sql, summary
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 OLD = T0 - timedelta(days=40)
 CUT = T0 - timedelta(days=30)
 
@@ -25,23 +27,23 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
     clock = [OLD]
     store = await Store.open(database_url, now=lambda: clock[0])
     try:
-        await store.subscribe("C1", "42", added_by="U")
-        await store.subscribe("C1", "43", added_by="U")
+        await store.subscribe(T, "C1", "42", added_by="U")
+        await store.subscribe(T, "C1", "43", added_by="U")
         old_sent = Event(
             kind=EventKind.RUN_STARTED, key="42:R0:start", project_id="42", run_id="R0"
         )
         owed = Event(kind=EventKind.API_RECOVERED, key="42:owed", project_id="42")
         await save(store, old_sent, owed, snapshot=ended("R0"))
         await save(store, project="43")
-        sent, _ = await store.outbox("C1")
+        sent, _ = await store.outbox(T, "C1")
         assert await store.mark_attempting(sent.id)
         await store.mark_sent(sent.id, ts="1.5", card_version=1)
         async with store.backend.write() as conn:  # a replica that died 40 days ago
             row = {"kind": POLL, "name": "43", "owner": "dead", "expires_at": OLD}
             await conn.execute(insert(leases).values(row))
-        await store.unsubscribe("C1", "43")
-        assert await store.add_bell("42", "R0", "U1", "C1") == "added"  # its run ended: rung
-        assert await store.add_bell("42", "R1", "U1", "C1") == "added"  # a run still going
+        await store.unsubscribe(T, "C1", "43")
+        assert await store.add_bell(T, "42", "R0", "U1", "C1") == "added"  # its run ended: rung
+        assert await store.add_bell(T, "42", "R1", "U1", "C1") == "added"  # a run still going
         await store.ring_due()
         clock[0] = T0  # 40 days on: a new run, still going, and a fresh sent row
         recent = Event(kind=EventKind.RUN_STARTED, key="42:R1:start", project_id="42", run_id="R1")
@@ -55,7 +57,7 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
                 summary=summary(run="R1"),
             ),
         )
-        _, fresh = await store.outbox("C1")
+        _, fresh = await store.outbox(T, "C1")
         assert await store.mark_attempting(fresh.id)
         await store.mark_sent(fresh.id, ts="2.5", card_version=1)
 
@@ -70,12 +72,14 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             "actions": 0,
             "bells": 1,
         }
-        assert await store.bells_of("42", "R0") == [] and await store.bells_of("42", "R1") == ["U1"]
-        assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
+        assert await store.bells_of(T, "42", "R0") == [] and await store.bells_of(
+            T, "42", "R1"
+        ) == ["U1"]
+        assert [row.event.key for row in await store.outbox(T, "C1")] == ["42:owed"]
         assert await store.run_summary("42", "R0") is None
         assert await store.run_summary("42", "R1") is not None
-        assert await store.card("C1", "42", "R0") is None
-        assert await store.card("C1", "42", "R1") is not None
+        assert await store.card(T, "C1", "42", "R0") is None
+        assert await store.card(T, "C1", "42", "R1") is not None
         assert await store.snapshot("42") is not None, "the next poll's baseline stays"
         assert await sql(store, "SELECT project_id FROM projects") == [("42",)]
         assert await store.prune(CUT) == dict.fromkeys(gone, 0)
@@ -89,6 +93,6 @@ async def test_prune_forgets_what_is_old_and_done_only(database_url: str) -> Non
             "actions": 0,
             "bells": 0,
         }
-        assert [row.event.key for row in await store.outbox("C1")] == ["42:owed"]
+        assert [row.event.key for row in await store.outbox(T, "C1")] == ["42:owed"]
     finally:
         await store.close()

@@ -22,6 +22,8 @@ from bot.core.events import Event, EventKind
 from bot.store import Outage, Store, sqlite_driver
 from bot.store.url import create_engine, parse
 
+T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
+
 META = MetaData()
 ITEMS = Table(
     "items",
@@ -185,14 +187,14 @@ async def test_a_read_of_the_store_is_one_trip_and_sees_each_commit(
     committed before it, also on a connection the pool hands out again."""
     store = await Store.open(f"sqlite:///{tmp_path / 'bot.db'}")
     try:
-        await store.subscribe("C1", "7", added_by="U1")
+        await store.subscribe(T, "C1", "7", added_by="U1")
         trips.clear()
-        assert await store.outbox("C1") == []
+        assert await store.outbox(T, "C1") == []
         assert len(trips) == 1
         for n in (1, 2):
             event = Event(kind=EventKind.API_RECOVERED, key=f"7:outage:{n}", project_id="7")
             await store.save_poll("7", snapshot=None, events=[event], outage=Outage())
-            assert len(await store.outbox("C1")) == n
+            assert len(await store.outbox(T, "C1")) == n
     finally:
         await store.close()
 

@@ -45,11 +45,13 @@ class CardStore(StopStore, Protocol):
     """The part of `bot.store.Store` the card editor uses."""
 
     async def earlier_card(
-        self, channel_id: str, project_id: str, run_id: str | None, job_id: str
+        self, team: str, channel_id: str, project_id: str, run_id: str | None, job_id: str
     ) -> Card | None: ...
-    async def dirty_cards(self, channel_id: str) -> list[tuple[Card, RunSummary, int]]: ...
+    async def dirty_cards(
+        self, team: str, channel_id: str
+    ) -> list[tuple[Card, RunSummary, int]]: ...
     async def mark_card_rendered(self, card: Card, version: int) -> None: ...
-    async def bells_of(self, project_id: str, run_id: str) -> list[str]: ...
+    async def bells_of(self, team: str, project_id: str, run_id: str) -> list[str]: ...
 
 
 class CardEditor:
@@ -78,17 +80,18 @@ class CardEditor:
         gap = self._gap(loop.time())
         held: list[float] = []
         channel = where.channel_id
-        for card, summary, version in await self._store.dirty_cards(channel):
+        for card, summary, version in await self._store.dirty_cards(*where):
             shown = self._shown.get((channel, card.ts))
             if shown is not None and not summary.finished and shown + gap > loop.time():
                 held.append(shown + gap)
                 continue
-            earlier = await self.earlier(slack, channel, summary)
+            earlier = await self.earlier(slack, where, summary)
             if summary.finished:
-                stop = await stop_of(self._store, card.project_id, card.run_id)
+                stop = await stop_of(self._store, card.team_id, card.project_id, card.run_id)
                 bells: list[str] = []
             else:
-                stop, bells = None, await self._store.bells_of(card.project_id, card.run_id)
+                bells = await self._store.bells_of(card.team_id, card.project_id, card.run_id)
+                stop = None
             message = render_card(summary, earlier, stop, bells)
             await self.edit(slack, channel, card.ts, message, what="card")
             if summary.finished:
@@ -107,18 +110,20 @@ class CardEditor:
             del self._shown[key]
         return card_edit_gap(self._poll_interval, cards=len(self._shown))
 
-    async def earlier(self, slack: AsyncWebClient, channel: str, summary: RunSummary) -> str | None:
+    async def earlier(
+        self, slack: AsyncWebClient, where: TeamChannel, summary: RunSummary
+    ) -> str | None:
         """The permalink of the card of the run `summary`'s run continues, in this channel
         (asked of Slack once per card). None when there is none or Slack does not answer:
         the card then names that run without a link, and the next edit asks again."""
         if not summary.continuation_job_id:
             return None
         card = await self._store.earlier_card(
-            channel, summary.project_id, summary.run_id, summary.continuation_job_id
+            *where, summary.project_id, summary.run_id, summary.continuation_job_id
         )
         if card is None:
             return None
-        return await self.permalink(slack, channel, card.ts)
+        return await self.permalink(slack, where.channel_id, card.ts)
 
     async def permalink(self, slack: AsyncWebClient, channel: str, ts: str) -> str | None:
         """The message's permalink, asked of Slack once per message; None when Slack refuses

@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 class DigestStore(Protocol):
     """The part of `bot.store.Store` digests use."""
 
-    async def digests_waiting(self, today: str) -> list[tuple[str, int, str | None]]: ...
+    async def digests_waiting(self, today: str) -> list[tuple[str, str, int, str | None]]: ...
     async def project_days(
-        self, project_ids: Sequence[str], since: datetime
+        self, team: str, project_ids: Sequence[str], since: datetime
     ) -> list[ProjectDay]: ...
-    async def queue_digest(self, channel_id: str, event: Event, day: str | None) -> bool: ...
+    async def queue_digest(
+        self, team: str, channel_id: str, event: Event, day: str | None
+    ) -> bool: ...
     async def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Any: ...
 
 
@@ -52,29 +54,31 @@ class Digester:
         local = self.local_now()
         today = local.date().isoformat()
         queued = 0
-        for channel, minute, last_day in await self._store.digests_waiting(today):
+        for team, channel, minute, last_day in await self._store.digests_waiting(today):
             if is_due(minute, last_day, local):
-                event = await self.compose(channel, day_key(channel, today))
+                event = await self.compose(team, channel, day_key(channel, today))
                 if event is None:
                     continue
-                if await self._store.queue_digest(channel, event, today):
+                if await self._store.queue_digest(team, channel, event, today):
                     log.info("queued the daily digest of channel %s", channel)
                     queued += 1
         return queued
 
-    async def now(self, channel: str) -> bool | None:
+    async def now(self, team: str, channel: str) -> bool | None:
         """`/eon digest now`: the digest queued at once (False: already asked this minute;
         None: the channel watches nothing)."""
-        event = await self.compose(channel, now_key(channel, self.local_now()))
+        event = await self.compose(team, channel, now_key(channel, self.local_now()))
         if event is None:
             return None
-        return await self._store.queue_digest(channel, event, None)
+        return await self._store.queue_digest(team, channel, event, None)
 
-    async def compose(self, channel: str, key: str) -> Event | None:
-        """The digest of what the channel watches, keyed `key`; None when it watches nothing."""
-        watched = sorted(s.project_id for s in await self._store.subscriptions(channel_id=channel))
+    async def compose(self, team: str, channel: str, key: str) -> Event | None:
+        """The digest of what the workspace's channel watches, keyed `key`; None when it
+        watches nothing."""
+        subs = await self._store.subscriptions(team, channel_id=channel)
+        watched = sorted(s.project_id for s in subs)
         if not watched:
             return None
         since = self._now() - timedelta(hours=WINDOW_H)
-        days = await self._store.project_days(watched, since)
+        days = await self._store.project_days(team, watched, since)
         return digest_event(channel, key, days, since)

@@ -28,8 +28,8 @@ NOT_INSTALLED_WAIT_S = 60.0  # before a channel of a workspace with no token is 
 class DeliveryStore(SchedulerStore, PosterStore, CardStore, Protocol):
     """The part of `bot.store.Store` delivery uses (tests may pass a store that races)."""
 
-    async def outbox(self, channel_id: str, *, limit: int = 100) -> list[OutboxRow]: ...
-    async def pause_channel(self, channel_id: str, reason: str) -> None: ...
+    async def outbox(self, team: str, channel_id: str, *, limit: int = 100) -> list[OutboxRow]: ...
+    async def pause_channel(self, team: str, channel_id: str, reason: str) -> None: ...
 
 
 class Delivery:
@@ -113,7 +113,7 @@ class Delivery:
         self._not_installed.discard(channel.team_id)
         try:
             while not self._scheduler.stopping:
-                found = await self._store.outbox(channel.channel_id, limit=OUTBOX_BATCH)
+                found = await self._store.outbox(*channel, limit=OUTBOX_BATCH)
                 # a failed chart never holds others
                 rows = [row for row in found if not self._poster.charts.deferred(row.id)]
                 for row in rows:
@@ -145,7 +145,7 @@ class Delivery:
                 self._scheduler.hold(channel, seconds)
             case Pause(reason):
                 log.warning("pausing channel %s: Slack says %s", channel.channel_id, reason)
-                await self._store.pause_channel(channel.channel_id, reason)
+                await self._store.pause_channel(*channel, reason)
             case Stop(reason) if self._tokens.refused(channel.team_id):
                 log.error("%s", error)
                 self.auth_error = reason

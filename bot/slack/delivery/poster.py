@@ -41,7 +41,7 @@ from bot.slack.render import (
     render_run_started_card,
 )
 from bot.slack.render.bell import render_bell_end
-from bot.store import Card, OutboxRow, person_of
+from bot.store import Card, OutboxRow, TeamChannel, person_of
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,30 @@ LOOKUP_WINDOW_S = 600.0  # how far before a row's creation its message is looked
 class PosterStore(ChartStore, StopStore, Protocol):
     """The part of `bot.store.Store` the poster uses."""
 
-    async def card(self, channel_id: str, project_id: str, run_id: str) -> Card | None: ...
+    async def card(
+        self, team: str, channel_id: str, project_id: str, run_id: str
+    ) -> Card | None: ...
     async def run_summary(self, project_id: str, run_id: str) -> tuple[RunSummary, int] | None: ...
     async def sent_failures(
-        self, channel_id: str, project_id: str, trial_id: str
+        self, team: str, channel_id: str, project_id: str, trial_id: str
     ) -> list[tuple[str, Event]]: ...
     async def sent_of_run(
-        self, channel_id: str, project_id: str, run_id: str, kinds: Collection[EventKind]
+        self,
+        team: str,
+        channel_id: str,
+        project_id: str,
+        run_id: str,
+        kinds: Collection[EventKind],
     ) -> list[tuple[str, Event]]: ...
     async def mark_attempting(
         self, row_id: int, *, owner: str | None = None, claim_s: float = 60.0
     ) -> bool: ...
     async def count_failure(self, row_id: int, error: str) -> int: ...
     async def mark_given_up(self, row_id: int, error: str) -> None: ...
-    async def bell_channel(self, user_id: str, project_id: str, run_id: str) -> str | None: ...
-    async def bells_of(self, project_id: str, run_id: str) -> list[str]: ...
+    async def bell_channel(
+        self, team: str, user_id: str, project_id: str, run_id: str
+    ) -> str | None: ...
+    async def bells_of(self, team: str, project_id: str, run_id: str) -> list[str]: ...
 
 
 class Poster:
@@ -189,15 +198,20 @@ class Poster:
 
     async def _told(self, row: OutboxRow) -> Event:
         """The end as the channel tells it (who stopped the run, when it was from Slack)."""
-        stop = await stop_of(self._store, row.project_id, row.run_id) if row.run_id else None
+        if row.run_id is None:
+            return row.event
+        stop = await stop_of(self._store, row.team_id, row.project_id, row.run_id)
         return stop.told(row.event) if stop else row.event
 
     async def _thread_link(self, row: OutboxRow, user: str, slack: AsyncWebClient) -> str | None:
         """The permalink of the run's card where the person clicked the bell, if Slack has it."""
         if row.run_id is None:
             return None
-        channel = await self._store.bell_channel(user, row.project_id, row.run_id)
-        card = await self._store.card(channel, row.project_id, row.run_id) if channel else None
+        team = row.team_id
+        channel = await self._store.bell_channel(team, user, row.project_id, row.run_id)
+        card = (
+            await self._store.card(team, channel, row.project_id, row.run_id) if channel else None
+        )
         return await self._cards.permalink(slack, card.channel_id, card.ts) if card else None
 
     async def _found(self, row: OutboxRow, card: Card | None, slack: AsyncWebClient) -> bool:
@@ -219,7 +233,8 @@ class Poster:
         if row.event.after_failure is False or row.event.trial_id is None:
             return
         channel, project_id, trial_id = row.channel_id, row.project_id, row.event.trial_id
-        for ts, failure in await self._store.sent_failures(channel, project_id, trial_id):
+        failures = await self._store.sent_failures(row.team_id, channel, project_id, trial_id)
+        for ts, failure in failures:
             message = render_retried_failure(failure)
             await self._cards.edit(slack, channel, ts, message, what="failure message")
 
@@ -230,7 +245,9 @@ class Poster:
         if p.get("action") != "extend" or p.get("outcome") == "unknown" or row.run_id is None:
             return
         kinds = (EventKind.TIME_LIMIT_EXCEEDED, EventKind.JOB_FINISHED)
-        found = await self._store.sent_of_run(row.channel_id, row.project_id, row.run_id, kinds)
+        found = await self._store.sent_of_run(
+            row.team_id, row.channel_id, row.project_id, row.run_id, kinds
+        )
         for ts, event in found:
             if event.payload.get("can_extend_search") is True:
                 extended = event.model_copy(update={"payload": {**event.payload, "extended": True}})
@@ -240,7 +257,7 @@ class Poster:
     async def _card(self, row: OutboxRow) -> Card | None:
         if row.run_id is None:
             return None
-        return await self._store.card(row.channel_id, row.project_id, row.run_id)
+        return await self._store.card(row.team_id, row.channel_id, row.project_id, row.run_id)
 
     async def _compose(self, row: OutboxRow, slack: AsyncWebClient) -> tuple[Message, int | None]:
         """The row's message; a run's end (and a card posted after it) says who stopped it."""
@@ -248,18 +265,19 @@ class Poster:
         if row.run_id is None or event.kind not in _COMPOSED:
             return render_event(event), None
         if event.payload.get("can_extend_search") is True and await extended(
-            self._store, row.project_id, row.run_id
+            self._store, row.team_id, row.project_id, row.run_id
         ):  # extended already: its "Extend" no longer applies (`_mark_extended`)
             event = event.model_copy(update={"payload": {**event.payload, "extended": True}})
         if event.kind is EventKind.TIME_LIMIT_EXCEEDED:
             return render_event(event), None
-        stop = await stop_of(self._store, row.project_id, row.run_id)
+        stop = await stop_of(self._store, row.team_id, row.project_id, row.run_id)
         if event.kind is EventKind.JOB_FINISHED:
             return render_event(stop.told(event) if stop else event), None
         found = await self._store.run_summary(row.project_id, row.run_id)
         summary, version = found if found else (None, 0)
-        earlier = await self._cards.earlier(slack, row.channel_id, summary) if summary else None
-        bells = await self._store.bells_of(row.project_id, row.run_id)
+        where = TeamChannel(row.team_id, row.channel_id)
+        earlier = await self._cards.earlier(slack, where, summary) if summary else None
+        bells = await self._store.bells_of(row.team_id, row.project_id, row.run_id)
         return render_run_started_card(event, summary, earlier, stop, bells), version
 
     async def _post(

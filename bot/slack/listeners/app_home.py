@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -24,16 +25,16 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
     """Every watched project, as the Home tab shows it, in four reads of the store; an
     admin also sees each stored key masked (`ei_…abcd`), to tell which one is in use."""
     by_project: dict[str, list[SubscriptionView]] = {}
-    for sub in await deps.store.subscriptions():
+    for sub in await deps.store.subscriptions(deps.team):
         by_project.setdefault(sub.project_id, []).append(sub)
     pids = list(by_project)
     summaries = await deps.store.summaries(pids)
     failing = await deps.store.failing(pids)
     names = await deps.store.project_names(pids)
-    stops = await stops_of(deps.store, list(summaries.values()))
+    stops = await stops_of(deps.store, deps.team, list(summaries.values()))
     projects = []
     for pid in pids:
-        row = deps.keys.row(pid) if deps.keys is not None else None
+        row = deps.keys.row(deps.team, pid) if deps.keys is not None else None
         projects.append(
             HomeProject(
                 project_id=pid,
@@ -42,11 +43,13 @@ async def home_projects(deps: Deps, *, admin: bool = False) -> list[HomeProject]
                 stop=stops.get(pid),
                 name=names.get(pid),
                 failing=failing.get(pid),
-                key_source=deps.keys.source(pid) if deps.keys is not None else "none",
+                key_source=deps.keys.source(deps.team, pid) if deps.keys is not None else "none",
                 key_added_by=row.added_by if row is not None else None,
                 key_added_at=row.updated_at if row is not None else None,
                 key_role=row.role if row is not None else None,
-                key_mask=deps.keys.masked(pid) if admin and deps.keys is not None else None,
+                key_mask=deps.keys.masked(deps.team, pid)
+                if admin and deps.keys is not None
+                else None,
             )
         )
     return projects
@@ -61,7 +64,9 @@ async def home_for(user_id: str, slack: AsyncWebClient, deps: Deps) -> dict[str,
 
 def register(app: AsyncApp, deps: Deps) -> None:
     @app.event("app_home_opened")
-    async def on_home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_home_opened(
+        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab
         user_id = str(event.get("user") or "")
@@ -69,7 +74,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             log.info("app_home_opened without a user id: no Home tab to publish")
             return
         try:
-            view = await home_for(user_id, client, deps)
+            view = await home_for(user_id, client, deps.of(context))
             await client.views_publish(user_id=user_id, view=view)
         except SlackApiError as error:  # Slack's answer says why: one line, not a traceback
             code = error.response.get("error") if error.response is not None else None

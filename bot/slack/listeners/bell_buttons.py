@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.slack.actions import BAD_BUTTON
 from bot.slack.listeners.deps import Deps
@@ -63,7 +64,7 @@ async def ring(deps: Deps, body: Mapping[str, Any]) -> Answer:
     summary = snapshot.summary if snapshot is not None else None
     if snapshot is None or summary is None or snapshot.run_id != run_id or summary.finished:
         return ENDED
-    added = await deps.store.add_bell(project_id, run_id, user, channel)
+    added = await deps.store.add_bell(deps.team, project_id, run_id, user, channel)
     if added == "not_watched":
         return f"This channel no longer watches project {safe(project_id, 20)}: nothing was done."
     if added == "exists":
@@ -79,7 +80,7 @@ async def unring(deps: Deps, body: Mapping[str, Any]) -> Answer:
     if click is None:
         return BAD_BUTTON
     project_id, run_id, user, _ = click
-    if not await deps.store.remove_bell(project_id, run_id, user):
+    if not await deps.store.remove_bell(deps.team, project_id, run_id, user):
         return NOT_ON_LIST
     deps.wake_delivery()  # the card no longer names them
     return TAKEN_OFF
@@ -96,9 +97,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await respond(**said, response_type="ephemeral", replace_original=replace)
 
     def listener(step: Any, *, replace: bool) -> Any:
-        async def on_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-            try:
-                answer = await step(deps, body)  # written down before Slack hears the ack
+        async def on_click(
+            ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
+        ) -> None:
+            try:  # written down before Slack hears the ack
+                answer = await step(deps.of(context), body)
             except Exception:
                 log.exception("a click on a bell button failed")
                 answer = INTERNAL_ERROR

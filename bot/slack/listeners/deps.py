@@ -1,11 +1,13 @@
 """What the listeners are given: the store's part they use (a Protocol, so tests can pass a
-small in-memory one) and the actions `build()` wires to the poller and delivery."""
+small in-memory one) and the actions `build()` wires to the poller and delivery; and, for each
+request, the workspace it came from (`Deps.of`): every read and write of a per-workspace row
+names `deps.team`, so a workspace sees only its own rows."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
 
@@ -15,6 +17,7 @@ from bot.core.rules import Rule
 from bot.core.summary import RunSummary
 from bot.keys import KeyRing
 from bot.settings import Settings
+from bot.slack.tokens import request_workspace
 from bot.store import ActionRecord, AlertAdded, BellRang
 from bot.tuner.keys import KeyVerdict
 
@@ -62,38 +65,43 @@ class ListenerStore(Protocol):
     """The part of `bot.store.Store` the listeners use, so tests can pass a small in-memory one."""
 
     async def subscribe(
-        self, channel_id: str, project_id: str, *, added_by: str, mode: Mode = "all"
+        self, team: str, channel_id: str, project_id: str, *, added_by: str, mode: Mode = "all"
     ) -> bool: ...
-    async def unsubscribe(self, channel_id: str, project_id: str) -> bool: ...
+    async def unsubscribe(self, team: str, channel_id: str, project_id: str) -> bool: ...
     async def subscriptions(
-        self, *, channel_id: str | None = None, project_id: str | None = None
+        self, team: str, *, channel_id: str | None = None, project_id: str | None = None
     ) -> Sequence[SubscriptionView]: ...
     async def snapshot(self, project_id: str) -> Snapshot | None: ...
     async def summaries(self, project_ids: Sequence[str]) -> Mapping[str, RunSummary]: ...
-    async def resume_channel(self, channel_id: str) -> None: ...
-    async def set_mode(self, channel_id: str, project_id: str, mode: Mode) -> bool: ...
-    async def queue(self, channel_id: str, event: Event) -> bool: ...
+    async def resume_channel(self, team: str, channel_id: str) -> None: ...
+    async def set_mode(self, team: str, channel_id: str, project_id: str, mode: Mode) -> bool: ...
+    async def queue(self, team: str, channel_id: str, event: Event) -> bool: ...
     async def failing(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
     async def project_names(self, project_ids: Sequence[str]) -> Mapping[str, str]: ...
-    async def stops_in(self, project_ids: Collection[str]) -> list[ActionRecord]: ...
+    async def stops_in(self, team: str, project_ids: Collection[str]) -> list[ActionRecord]: ...
     async def add_alert(
-        self, channel_id: str, project_id: str, rule: Rule, added_by: str
+        self, team: str, channel_id: str, project_id: str, rule: Rule, added_by: str
     ) -> AlertAdded: ...
     async def alerts(
-        self, *, channel_id: str, project_id: str | None = None
+        self, team: str, *, channel_id: str, project_id: str | None = None
     ) -> Sequence[AlertView]: ...
     async def remove_alerts(
-        self, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
+        self, team: str, channel_id: str, project_id: str, numbers: Sequence[int] | None = None
     ) -> list[str]: ...
     async def add_bell(
-        self, project_id: str, run_id: str, user_id: str, channel_id: str
+        self, team: str, project_id: str, run_id: str, user_id: str, channel_id: str
     ) -> BellRang: ...
-    async def remove_bell(self, project_id: str, run_id: str, user_id: str) -> bool: ...
+    async def remove_bell(self, team: str, project_id: str, run_id: str, user_id: str) -> bool: ...
     async def ring_due(self) -> int: ...
     async def set_digest(
-        self, channel_id: str, at_minute: int | None, set_by: str, done_day: str | None = None
+        self,
+        team: str,
+        channel_id: str,
+        at_minute: int | None,
+        set_by: str,
+        done_day: str | None = None,
     ) -> None: ...
-    async def digest_at(self, channel_id: str) -> int | None: ...
+    async def digest_at(self, team: str, channel_id: str) -> int | None: ...
 
 
 def _nothing() -> None:
@@ -118,3 +126,9 @@ class Deps:
     check_key: Callable[[str, SecretStr], Awaitable[KeyVerdict]] | None = None  # bounded in time
     act: RunActing | None = None  # clicks on the run's buttons; None: this bot does not act
     digests: Digester | None = None  # `/eon digest now` and its clock; None: no digests
+    team_of: Callable[[Mapping[str, Any]], str] = request_workspace  # `BotTokens.team_of`
+    team: str = ""  # the workspace of the request these were given for (`of`)
+
+    def of(self, context: Mapping[str, Any]) -> Deps:
+        """These, for a request from the workspace bolt's `context` names."""
+        return replace(self, team=self.team_of(context))

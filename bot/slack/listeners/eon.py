@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.fmt import one_line
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 def register(app: AsyncApp, deps: Deps) -> None:
     pending: set[asyncio.Task[None]] = set()  # strong references until the tasks end
 
-    async def _key(parsed: Key, command: dict[str, Any], client: AsyncWebClient) -> str:
+    async def _key(parsed: Key, command: dict[str, Any], client: AsyncWebClient, deps: Deps) -> str:
         try:
             return await key_command(
                 parsed,
@@ -61,12 +62,17 @@ def register(app: AsyncApp, deps: Deps) -> None:
 
     @app.command("/eon")
     async def on_eon(
-        ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
+        here = deps.of(context)  # the asking workspace: it sees its own rows alone
         text = str(command.get("text") or "")
         parsed = parse(text)
         if isinstance(parsed, Key):  # a form to open: eon_key answers it
-            said = await _key(parsed, command, client)
+            said = await _key(parsed, command, client, here)
             await (ack(text=said, response_type="ephemeral") if said else ack())  # "": a form
             return
         channel_id = str(command.get("channel_id") or "")
@@ -74,17 +80,17 @@ def register(app: AsyncApp, deps: Deps) -> None:
         try:
             if isinstance(parsed, AlertAdd | AlertList | AlertRemove):
                 said = await eon_alert.answer(
-                    parsed, channel_id=channel_id, user_id=user_id, deps=deps
+                    parsed, channel_id=channel_id, user_id=user_id, deps=here
                 )
                 reply = Reply(said)
             elif isinstance(parsed, Digest):
                 reply = Reply(
                     await eon_digest.answer(
-                        parsed, channel_id=channel_id, user_id=user_id, deps=deps
+                        parsed, channel_id=channel_id, user_id=user_id, deps=here
                     )
                 )
             else:
-                reply = await answer(parsed, channel_id=channel_id, user_id=user_id, deps=deps)
+                reply = await answer(parsed, channel_id=channel_id, user_id=user_id, deps=here)
         except Exception:
             log.exception("/eon %s failed", one_line(text, 100))
             reply = Reply(INTERNAL_ERROR)

@@ -24,7 +24,7 @@ async def _add(command: AlertAdd, channel_id: str, user_id: str, deps: Deps) -> 
     refused = refusal(deps, user_id, "change this channel's alerts")
     if refused:
         return refused
-    outcome = await deps.store.add_alert(channel_id, pid, rule, user_id)
+    outcome = await deps.store.add_alert(deps.team, channel_id, pid, rule, user_id)
     if outcome == "not_watched":
         return (
             f"This channel does not watch project {pid}: `/eon watch {pid}` first (in any "
@@ -67,7 +67,7 @@ async def _met(rule: Rule, project_id: str, deps: Deps) -> str:
 
 async def _list(command: AlertList, channel_id: str, deps: Deps) -> str:
     pid = command.project_id
-    found = await deps.store.alerts(channel_id=channel_id, project_id=pid)
+    found = await deps.store.alerts(deps.team, channel_id=channel_id, project_id=pid)
     if not found:
         return f"No alert on project {pid} here. Add one: `/eon alert {pid} {escape(EXAMPLE)}`"
     lines = [f"*Alerts on project {pid} here* ({TOLD[:1].lower()}{TOLD[1:-1]}):"]
@@ -85,7 +85,7 @@ async def _remove(command: AlertRemove, channel_id: str, user_id: str, deps: Dep
     if refused:
         return refused
     if which is None:
-        found = await deps.store.alerts(channel_id=channel_id, project_id=pid)
+        found = await deps.store.alerts(deps.team, channel_id=channel_id, project_id=pid)
         if len(found) > 1:
             return (
                 f"This channel has {len(found)} alerts on project {pid}: "
@@ -93,7 +93,7 @@ async def _remove(command: AlertRemove, channel_id: str, user_id: str, deps: Dep
                 "or `remove all`."
             )
     numbers = list(which) if isinstance(which, tuple) else None  # None: every one
-    removed = await deps.store.remove_alerts(channel_id, pid, numbers)
+    removed = await deps.store.remove_alerts(deps.team, channel_id, pid, numbers)
     if not removed:
         if numbers is None:
             return f"No alert on project {pid} here."

@@ -113,7 +113,8 @@ mention = _mention
 
 
 def _key_problem(deps: Deps, pid: str) -> str | None:
-    """Why no key can be sent for the project (one line, with who can fix it), or None."""
+    """Why no key can be sent for the project (one line, with who can fix it), or None. A
+    key another workspace stored is not this one's: it must add its own (DESIGN33 point 3)."""
     try:
         key = (deps.keys.api_key_for if deps.keys else deps.settings.api_key_for)(pid)
     except StoredKeyUnreadable:
@@ -121,8 +122,9 @@ def _key_problem(deps: Deps, pid: str) -> str | None:
             f"⚠ The Edge Impulse key stored for project {pid} cannot be decrypted (SECRET_KEY "
             f"changed); an admin can add it again with `/eon key {pid}`."
         )
-    if key is not None:
-        return None
+    readers = deps.keys.readers(pid) if deps.keys is not None else None
+    if key is not None and (readers is None or deps.team in readers):
+        return None  # a deployment key, or one of this workspace's own
     return (
         f"⚠ eon-bot has no Edge Impulse API key for project {pid}: an admin can add one with "
         f"`/eon key {pid}` (or set EI_API_KEY_{pid} or the default EI_API_KEY where the bot "
@@ -184,7 +186,7 @@ def _lines_within(header: str, lines: Sequence[str], limit: int) -> str:
 
 
 async def _status(command: Status, channel_id: str, deps: Deps) -> Reply:
-    subs = await deps.store.subscriptions(channel_id=channel_id)
+    subs = await deps.store.subscriptions(deps.team, channel_id=channel_id)
     if not subs:
         return Reply(EMPTY_HINT)
     project_ids = list(dict.fromkeys(sub.project_id for sub in subs))
@@ -197,7 +199,7 @@ async def _status(command: Status, channel_id: str, deps: Deps) -> Reply:
     summaries = [found[pid] for pid in project_ids if pid in found]
     not_polled = [pid for pid in project_ids if pid not in found]
     message = render_status(
-        summaries, not_polled=not_polled, stops=await stops_of(deps.store, summaries)
+        summaries, not_polled=not_polled, stops=await stops_of(deps.store, deps.team, summaries)
     )
     return Reply(message.text, message.blocks)
 
@@ -210,11 +212,13 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
     missing = _key_problem(deps, pid)
     if missing is not None:
         return Reply(missing)
-    if not await deps.store.subscribe(channel_id, pid, added_by=user_id, mode=command.mode):
-        existing = await deps.store.subscriptions(channel_id=channel_id, project_id=pid)
+    if not await deps.store.subscribe(
+        deps.team, channel_id, pid, added_by=user_id, mode=command.mode
+    ):
+        existing = await deps.store.subscriptions(deps.team, channel_id=channel_id, project_id=pid)
         if existing and existing[0].paused_reason is not None:
             # Whoever types here can see the channel works again: deliver what waited.
-            await deps.store.resume_channel(channel_id)
+            await deps.store.resume_channel(deps.team, channel_id)
 
             async def poll_now(_: Respond) -> None:
                 await deps.start_watching(pid)
@@ -225,7 +229,7 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
                 follow_up=poll_now,
             )
         if existing and command.mode_named and existing[0].mode != command.mode:
-            await deps.store.set_mode(channel_id, pid, command.mode)
+            await deps.store.set_mode(deps.team, channel_id, pid, command.mode)
             return Reply(
                 f"🔁 Project {pid} here: now {mode_words(command.mode)} "
                 f"(was {mode_words(existing[0].mode)})."
@@ -241,7 +245,7 @@ async def _watch(command: Watch, channel_id: str, user_id: str, deps: Deps) -> R
         error = await deps.check_project(pid)
         if error is None:
             return
-        await deps.store.unsubscribe(channel_id, pid)
+        await deps.store.unsubscribe(deps.team, channel_id, pid)
         await deps.stop_watching(pid)
         await respond(
             text=f"⚠ Stopped watching project {pid}: {escape(one_line(error, 300))}",
@@ -261,7 +265,7 @@ async def _unwatch(command: Unwatch, channel_id: str, user_id: str, deps: Deps) 
     refusal = _refusal(deps, user_id)
     if refusal:
         return Reply(refusal)
-    if not await deps.store.unsubscribe(channel_id, pid):
+    if not await deps.store.unsubscribe(deps.team, channel_id, pid):
         return Reply(f"This channel does not watch project {pid}; `/eon list` shows what it does.")
 
     async def stop(respond: Respond) -> None:
@@ -271,19 +275,19 @@ async def _unwatch(command: Unwatch, channel_id: str, user_id: str, deps: Deps) 
 
 
 async def _list(channel_id: str, deps: Deps) -> Reply:
-    subs = await deps.store.subscriptions(channel_id=channel_id)
+    subs = await deps.store.subscriptions(deps.team, channel_id=channel_id)
     if not subs:
         return Reply(EMPTY_HINT)
     names = await deps.store.project_names([sub.project_id for sub in subs])
     alerts: dict[str, list[AlertView]] = {}
-    for alert in await deps.store.alerts(channel_id=channel_id):
+    for alert in await deps.store.alerts(deps.team, channel_id=channel_id):
         alerts.setdefault(alert.project_id, []).append(alert)
     lines: list[str] = []
     for sub in subs:  # by project id
         lines.append(subscription_line(sub, names.get(sub.project_id)))
         if sub.project_id in alerts:
             lines[-1] += "\n" + alerts_line(alerts[sub.project_id])
-    at = await deps.store.digest_at(channel_id)
+    at = await deps.store.digest_at(deps.team, channel_id)
     if at is not None:
         lines.append(f"🗞 daily digest at {at_text(at)} ({deps.settings.digest_tz})")
     return Reply(_lines_within("*Watched in this channel:*", lines, LIMITS.fallback_text))

@@ -24,7 +24,7 @@ async def answer(command: Digest, *, channel_id: str, user_id: str, deps: Deps) 
     """The acknowledgement of one `/eon digest` command."""
     zone = deps.settings.digest_tz
     if command.at is None:
-        at = await deps.store.digest_at(channel_id)
+        at = await deps.store.digest_at(deps.team, channel_id)
         if at is None:
             return "No daily digest here. `/eon digest 09:00` posts one every day at 09:00."
         return f"🗞 This channel's digest comes every day at {at_text(at)} ({zone})."
@@ -34,14 +34,14 @@ async def answer(command: Digest, *, channel_id: str, user_id: str, deps: Deps) 
     if refused:
         return refused
     if command.at == "off":
-        await deps.store.set_digest(channel_id, None, user_id)
+        await deps.store.set_digest(deps.team, channel_id, None, user_id)
         return OFF
-    if not await deps.store.subscriptions(channel_id=channel_id):
+    if not await deps.store.subscriptions(deps.team, channel_id=channel_id):
         return WATCH_FIRST
     if deps.digests is None:
         return NOT_HERE
     done = first_day_done(command.at, deps.digests.local_now())
-    await deps.store.set_digest(channel_id, command.at, user_id, done)
+    await deps.store.set_digest(deps.team, channel_id, command.at, user_id, done)
     deps.wake_delivery()
     first = "tomorrow" if done else "today"
     return (
@@ -54,7 +54,7 @@ async def answer(command: Digest, *, channel_id: str, user_id: str, deps: Deps) 
 async def _now(channel_id: str, deps: Deps) -> str:
     if deps.digests is None:
         return NOT_HERE
-    queued = await deps.digests.now(channel_id)
+    queued = await deps.digests.now(deps.team, channel_id)
     if queued is None:
         return WATCH_FIRST
     if not queued:

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from pydantic import SecretStr
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -60,10 +61,10 @@ async def key_command(
         return refusal
     pid = command.project_id
     if command.remove:
-        if not await deps.keys.remove(pid):
+        if not await deps.keys.remove(deps.team, pid):
             return f"Project {pid} has no stored key; `/eon key {pid}` adds one."
         log.info("project %s: stored Edge Impulse key removed by %s", pid, user_id)
-        after = deps.keys.source(pid)
+        after = deps.keys.source(deps.team, pid)
         then = {
             "environment": f"its polls now use EI_API_KEY_{pid}",
             "default": "its polls now use the default EI_API_KEY",
@@ -76,7 +77,7 @@ async def open_form(
     slack: AsyncWebClient, trigger_id: str, context: FormContext, deps: Deps
 ) -> str:
     """`views.open` with the form; "" once open, else one line saying what Slack answered."""
-    replacing = deps.keys is not None and deps.keys.row(context.project_id) is not None
+    replacing = deps.keys is not None and deps.keys.row(deps.team, context.project_id) is not None
     try:
         await slack.views_open(trigger_id=trigger_id, view=key_form(context, replacing=replacing))
     except Exception as error:  # SlackApiError (e.g. expired_trigger_id), a timeout
@@ -128,7 +129,7 @@ async def submit(body: dict[str, Any], slack: AsyncWebClient, deps: Deps) -> dic
     if not verdict.accepted:
         log.info("project %s: key refused in the form (%s)", context.project_id, verdict.said)
         return {KEY_BLOCK: verdict.said}
-    await deps.keys.add(context.project_id, key, role=verdict.role, user=user_id)
+    await deps.keys.add(deps.team, context.project_id, key, role=verdict.role, user=user_id)
     log.info(
         "project %s: Edge Impulse key stored by %s (role %s)",
         context.project_id,
@@ -149,10 +150,10 @@ async def tell(slack: AsyncWebClient, context: FormContext, user_id: str, deps: 
 
 async def _tell(slack: AsyncWebClient, context: FormContext, user_id: str, deps: Deps) -> None:
     pid = context.project_id
-    row = deps.keys.row(pid) if deps.keys is not None else None
+    row = deps.keys.row(deps.team, pid) if deps.keys is not None else None
     role = f" (role {row.role})" if row is not None and row.role else ""
     text = f"🔑 Project {pid} now has an Edge Impulse key{role}, added by <@{user_id}>."
-    watching = await deps.store.subscriptions(project_id=pid)
+    watching = await deps.store.subscriptions(deps.team, project_id=pid)
     channels = [context.channel_id] if context.channel_id else [s.channel_id for s in watching]
     for channel in dict.fromkeys(channels):
         try:
@@ -169,9 +170,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
     pending: set[asyncio.Task[None]] = set()
 
     @app.view(KEY_FORM_CALLBACK)
-    async def on_submit(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_submit(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        here = deps.of(context)
         try:
-            errors = await submit(body, client, deps)
+            errors = await submit(body, client, here)
         except Exception:
             log.exception("the key form's submission failed")
             errors = {
@@ -181,16 +185,19 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await ack(response_action="errors", errors=errors)
             return
         await ack()
-        context = FormContext.load(str(body["view"]["private_metadata"]))
-        if context is not None:
+        form = FormContext.load(str(body["view"]["private_metadata"]))
+        if form is not None:
             user_id = str(body["user"]["id"])
-            task = asyncio.create_task(tell(client, context, user_id, deps))
+            task = asyncio.create_task(tell(client, form, user_id, here))
             pending.add(task)
             task.add_done_callback(pending.discard)
 
     @app.action(OPEN_KEY_FORM_ACTION)
-    async def on_open(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    async def on_open(
+        ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
         """A Home tab button: the same form, after the same admin rule."""
+        here = deps.of(context)
         user_id = str((body.get("user") or {}).get("id") or "")
         pid = canonical_project_id(str(((body.get("actions") or [{}])[0]).get("value") or ""))
         said: str | None
@@ -202,7 +209,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             said = await key_refusal(client, deps.settings, user_id)
         if said is None and pid is not None:
             said = (
-                await open_form(client, str(body.get("trigger_id") or ""), FormContext(pid), deps)
+                await open_form(client, str(body.get("trigger_id") or ""), FormContext(pid), here)
                 or None
             )
         await ack()

@@ -41,7 +41,9 @@ class Refusal(str):
 async def _project(asked: str | None, channel_id: str, deps: Deps, usage: str) -> str | Refusal:
     """The project the command is about, or the reply that says why there is none."""
     watched = list(
-        dict.fromkeys(s.project_id for s in await deps.store.subscriptions(channel_id=channel_id))
+        dict.fromkeys(
+            s.project_id for s in await deps.store.subscriptions(deps.team, channel_id=channel_id)
+        )
     )
     if asked is not None:
         if asked in watched:
@@ -90,7 +92,7 @@ async def chart(command: Chart, channel_id: str, deps: Deps) -> str:
         return found
     project, snapshot, data = found
     asked = chart_event(RunRef.of(snapshot), data, "asked", uuid.uuid4().hex, on_demand=True)
-    await deps.store.queue(channel_id, asked)
+    await deps.store.queue(deps.team, channel_id, asked)
     deps.wake_delivery()
     completed = fmt.plural(len(data.completed), "completed trial")
     return (

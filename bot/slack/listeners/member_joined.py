@@ -15,5 +15,6 @@ def register(app: AsyncApp, deps: Deps) -> None:
     @app.event("member_joined_channel")
     async def bot_invited(event: dict[str, Any], context: AsyncBoltContext) -> None:
         if event.get("user") and event.get("user") == context.bot_user_id:
-            await deps.store.resume_channel(str(event.get("channel")))
+            here = deps.of(context)
+            await here.store.resume_channel(here.team, str(event.get("channel")))
             deps.wake_delivery()

@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from typing import Any, Final
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
+from slack_bolt.context.async_context import AsyncBoltContext
 
 from bot.slack.actions import BAD_BUTTON, read_click
 from bot.slack.listeners.deps import Deps
@@ -42,6 +44,7 @@ async def take(deps: Deps, body: dict[str, Any]) -> ActionRecord | str:
     click = read_click(body)
     if click is None:
         return BAD_BUTTON
+    click = replace(click, team_id=deps.team)
     if deps.act is None:
         return NOT_HERE
     return await deps.act.claim(click)
@@ -72,9 +75,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             with contextlib.suppress(Exception):  # logged by slack_sdk; nothing else to tell
                 await respond(text=said, response_type="ephemeral", replace_original=False)
 
-    async def on_click(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
-        try:
-            taken = await take(deps, body)  # written down before Slack hears the ack
+    async def on_click(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: AsyncBoltContext
+    ) -> None:
+        try:  # written down before Slack hears the ack, for the clicking workspace
+            taken = await take(deps.of(context), body)
         except Exception:
             log.exception("a click on a run's button could not be recorded")
             taken = INTERNAL_ERROR
