@@ -8,6 +8,7 @@ moments after the ack (`tests/e2e/test_click_kills.py`)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -186,3 +187,37 @@ async def test_what_a_click_gets_back_is_told_to_the_clicker_alone(
             "a click on a run's button could not be recorded",
             "a click on a run's button failed",
         ]
+
+
+async def test_an_answer_slack_cannot_take_ends_the_clicks_task_quietly(store: Store) -> None:
+    """The clicker's answer goes to a response_url that does not answer (the connection is
+    refused): slack_sdk logs it, and the task that made the call ends without an error left
+    for asyncio to find ("Task exception was never retrieved")."""
+    await store.subscribe("C1", "7", added_by="U1")
+    rig = Rig(store, admins="UADMIN")
+    await rig.poll(trial("a", "running"))
+    loop = asyncio.get_running_loop()
+    unretrieved: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _, context: unretrieved.append(context))
+    try:
+        async with FakeSlack() as fake:
+            app = AsyncApp(client=AsyncWebClient(token="xoxb-test", base_url=fake.api_url),
+                           signing_secret=SECRET, process_before_response=True)  # fmt: skip
+            run_buttons.register(app, rig.deps)
+            body = payload("stop") | {"response_url": "http://127.0.0.1:9/response/R1"}
+            acked = await app.async_dispatch(signed(urlencode({"payload": json.dumps(body)})))
+            assert acked.status == 200
+
+            def answering() -> list[asyncio.Task[Any]]:
+                return [t for t in asyncio.all_tasks() if "handle" in repr(t.get_coro())]
+
+            for _ in range(3000):  # a hang guard: the task ends once the connection is refused
+                if not answering():
+                    break
+                await asyncio.sleep(0.01)
+            assert not answering()
+            gc.collect()
+    finally:
+        loop.set_exception_handler(previous)
+    assert unretrieved == []
