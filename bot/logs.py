@@ -38,6 +38,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
+class TokenTwice(logging.Filter):
+    """bolt warns at every start that the SLACK_BOT_TOKEN it read is unused since a `client` was
+    given: that client has the same token (`edges.slack_client`), so the warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
 def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 

@@ -40,6 +40,16 @@ def label(text: str | None, *, default: str = "other") -> str:
     return text if text is not None and _CODE.match(text) else default
 
 
+def _workspaces(r: CollectorRegistry) -> Gauge:
+    return Gauge(
+        "eonbot_workspaces",
+        "Slack workspaces served: installed, and left (their rows are deleted 7 days after; "
+        "many-workspace mode). With SLACK_BOT_TOKEN: one, installed.",
+        ["state"],
+        registry=r,
+    )
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
@@ -107,6 +117,7 @@ class Metrics:
             self.polls.labels(outcome, "")
         for tier in ("running", "idle", "full_reads"):
             self.tiers.labels(tier)
+        self.workspaces = _workspaces(r)
         self._refresh: list[Callable[[], Awaitable[None]]] = []
 
     def _edge_impulse_metrics(self, r: CollectorRegistry) -> None:

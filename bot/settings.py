@@ -63,7 +63,35 @@ class Settings(BaseSettings):
     slack_bot_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
+    # "Add to Slack": with these and no bot token, one eon-bot serves every workspace that
+    # installs it (`bot.slack.install`); each workspace's token is stored sealed (SECRET_KEY).
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
+
+    @field_validator("slack_client_id", "slack_client_secret")
+    @classmethod
+    def _one_mode(cls, value: Any, info: ValidationInfo) -> Any:
+        """A bot token is one workspace, a client id many: both is a mistake to say at once."""
+        if value is None:
+            return value
+        if info.data.get("slack_bot_token") is not None:
+            raise ValueError(
+                "is set beside SLACK_BOT_TOKEN: set SLACK_BOT_TOKEN for one workspace, or "
+                "SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (and no bot token) for many"
+            )
+        if info.data.get("slack_app_token") is not None:
+            raise ValueError(
+                "is set beside SLACK_APP_TOKEN: Socket Mode serves one workspace (set "
+                "SLACK_BOT_TOKEN); many workspaces need HTTP mode and SLACK_SIGNING_SECRET"
+            )
+        return value
+
+    @property
+    def many_workspaces(self) -> bool:
+        """Whether this deployment serves every workspace that installs it ("Add to Slack")."""
+        return self.slack_client_id is not None or self.slack_client_secret is not None
+
     ei_api_url: str = "https://studio.edgeimpulse.com/v1"
     ei_api_key: SecretStr | None = None
     # Edge Impulse answers larger than this are refused with a clear error (never an
@@ -217,14 +245,34 @@ class Settings(BaseSettings):
 def missing_for_run(settings: Settings) -> list[str]:
     """What `eon-bot run` needs and `settings` lack, all of it at once, the bot token first
     (without it nothing works; the signing secret only matters once Slack calls)."""
+    if settings.many_workspaces:
+        return _missing_for_many(settings)
     missing = []
     if settings.slack_bot_token is None:
-        missing.append("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…)")
+        missing.append(
+            "SLACK_BOT_TOKEN is not set (the bot token, xoxb-…; or SLACK_CLIENT_ID and "
+            "SLACK_CLIENT_SECRET for many workspaces)"
+        )
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         missing.append(
             "SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests; or set "
             "SLACK_APP_TOKEN for Socket Mode)"
         )
+    return missing
+
+
+def _missing_for_many(settings: Settings) -> list[str]:
+    """Many workspaces: the app's credentials, the signing secret (HTTP mode only) and
+    SECRET_KEY, which seals each workspace's token."""
+    missing = []
+    if settings.slack_client_id is None:
+        missing.append("SLACK_CLIENT_ID is not set (the app's Client ID, Basic Information)")
+    if settings.slack_client_secret is None:
+        missing.append("SLACK_CLIENT_SECRET is not set (the app's Client Secret)")
+    if settings.slack_signing_secret is None:
+        missing.append("SLACK_SIGNING_SECRET is not set (needed to verify Slack's requests)")
+    if settings.secret_key is None:
+        missing.append("SECRET_KEY is not set (it seals each workspace's bot token)")
     return missing
 
 

@@ -60,7 +60,9 @@ def exit_code_of(error: EonBotError) -> int:
 
 # What each variable means, for the --help pages; defaults come from `Settings` itself.
 _VARIABLES = {
-    "SLACK_BOT_TOKEN": "bot token xoxb-… (required)",
+    "SLACK_BOT_TOKEN": "bot token xoxb-…: one workspace (required, unless the next two)",
+    "SLACK_CLIENT_ID": "many workspaces, each installing at /slack/install: the app's Client ID",
+    "SLACK_CLIENT_SECRET": "…and Client Secret (with SECRET_KEY; never beside SLACK_BOT_TOKEN)",
     "SLACK_SIGNING_SECRET": "verifies Slack's requests in HTTP mode",
     "SLACK_APP_TOKEN": "xapp-…; when set, Socket Mode instead of HTTP",
     "SLACK_API_URL": "Slack Web API base URL",
@@ -94,14 +96,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(BAD_SETUP, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-
-class _TokenTwice(logging.Filter):
-    """bolt warns at every start that the SLACK_BOT_TOKEN it read is unused since a `client` was
-    given: that client has the same token (`edges.slack_client`), so the warning is noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "`token` will be unused" not in record.getMessage()
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -380,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbose = args.command in ("run", "simulate")  # the others' output is the point
     # `run` sets LOG_LEVEL and LOG_FORMAT once its settings are read.
     logs.configure(logging.INFO if verbose else logging.WARNING)
-    logging.getLogger("slack_bolt.AsyncApp").addFilter(_TokenTwice())
+    logging.getLogger("slack_bolt.AsyncApp").addFilter(logs.TokenTwice())
     logging.getLogger("apscheduler.scheduler").addFilter(SkippedRuns())
     try:
         code = _COMMANDS[args.command](args)

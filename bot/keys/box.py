@@ -24,6 +24,9 @@ SECRET_KEY_HOWTO: Final = (
 )
 _SALT: Final = b"eon-bot/ei-api-keys"
 _INFO: Final = b"eon-bot ei-api-key v1 project "
+# Slack bot tokens of the workspaces that installed the app (`bot.slack.install`), bound to
+# their workspace as keys are to their project; another `info`, so neither opens as the other.
+TOKEN_INFO: Final = b"eon-bot slack-bot-token v1 team "
 _UNOPENED: Final = (InvalidToken, UnicodeError, ValueError)
 
 
@@ -35,9 +38,12 @@ class KeyBox:
     """Seals and opens one project's key. Holds `SECRET_KEY` (and `SECRET_KEY_PREVIOUS`) only
     as the `SecretStr` they came in."""
 
-    def __init__(self, secret_key: SecretStr, previous: SecretStr | None = None) -> None:
+    def __init__(
+        self, secret_key: SecretStr, previous: SecretStr | None = None, *, info: bytes = _INFO
+    ) -> None:
         self._secret = secret_key
         self._previous = previous
+        self._info = info
 
     def __repr__(self) -> str:
         rotating = ", SECRET_KEY_PREVIOUS=**********" if self._previous is not None else ""
@@ -50,7 +56,7 @@ class KeyBox:
 
     def _fernet(self, project_id: str, secret: SecretStr) -> Fernet:
         derived = HKDF(
-            algorithm=hashes.SHA256(), length=32, salt=_SALT, info=_INFO + project_id.encode()
+            algorithm=hashes.SHA256(), length=32, salt=_SALT, info=self._info + project_id.encode()
         ).derive(secret.get_secret_value().encode())
         return Fernet(base64.urlsafe_b64encode(derived))
 

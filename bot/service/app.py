@@ -24,7 +24,7 @@ from bot.conditions import Condition, Unexpected, database_condition
 from bot.errors import ConfigError
 from bot.keys import KeyRing
 from bot.metrics import Metrics
-from bot.service.edges import open_edges, tuner_client
+from bot.service.edges import open_edges, tuner_client, workspace_clients
 from bot.service.fleet import Fleet, lease_seconds, replica_id
 from bot.service.front import Handler, listen
 from bot.service.names import ProjectNames
@@ -33,6 +33,7 @@ from bot.settings import Settings, missing_for_run
 from bot.slack.actions import RunActions
 from bot.slack.auth import slack_condition, verify_bot_token
 from bot.slack.delivery import Delivery, Digester
+from bot.slack.installed import Installed, ManyWorkspaces, many_workspaces
 from bot.slack.listeners import Deps, register_all
 from bot.slack.tokens import BotTokens, OneWorkspace
 from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
@@ -75,16 +76,23 @@ class Bot:
         return slack_events(self.bolt, _secret(self.settings.slack_signing_secret))
 
     async def start(self, *, serve: bool = True) -> None:
-        """Check the bot token with Slack, then poll, deliver and serve (unless a `Front`
+        """Check the bot token with Slack (many workspaces: read the installations instead),
+        then poll, deliver and serve (unless a `Front`
         serves for it). A refused token raises `BotTokenRefused`; while Slack does not
         answer, this waits (see `verify_bot_token`)."""
-        identity = await verify_bot_token(self.slack, condition=self.slack_start)
-        if isinstance(self.tokens, OneWorkspace):  # single mode: its rows are the token's team's
-            self.tokens.named(identity.team_id)
-            if adopted := await self.store.adopt(identity.team_id):
-                log.info(
-                    "%d row(s) from before workspaces adopted by %s", adopted, identity.team_id
-                )
+        if isinstance(self.tokens, Installed):  # many workspaces: no token of its own
+            await self.tokens.refresh()  # and re-sealed under a new SECRET_KEY
+            if self.store.shared:  # installs and departures through other replicas
+                every = min(5.0, self.settings.poll_interval / 2)
+                self._tasks.append(asyncio.create_task(self.tokens.run(every)))
+        else:
+            identity = await verify_bot_token(self.slack, condition=self.slack_start)
+            if isinstance(self.tokens, OneWorkspace):  # single mode: its rows are its team's
+                self.tokens.named(identity.team_id)
+                if adopted := await self.store.adopt(identity.team_id):
+                    log.info(
+                        "%d row(s) from before workspaces adopted by %s", adopted, identity.team_id
+                    )
         self.scheduler.start()
         await self.fleet.start()
         self._tasks.append(asyncio.create_task(self.delivery.run()))
@@ -140,7 +148,11 @@ async def build(
         database=database,
     )
     tuner = tuner_client(settings, ei_transport, keys.api_key_for, metrics)
-    tokens = OneWorkspace(slack)
+    many = None
+    if settings.many_workspaces:  # "Add to Slack" (`bot.slack.install`)
+        clients = workspace_clients(settings, slack, metrics)
+        many = many_workspaces(settings, store, clients, now=now)
+    tokens: BotTokens = many.tokens if many is not None else OneWorkspace(slack)
     parts = _pipeline(settings, store, tuner, tokens, keys, now=now, metrics=metrics, db=database)
     scheduler, delivery, poller, fleet = parts
     jobs = TunerJobs(ei_transport, base_url=settings.ei_api_url, api_key_for=keys.api_key_for)
@@ -158,8 +170,9 @@ async def build(
         digests=delivery.digests,
         team_of=tokens.team_of,
     )
-    bolt = _bolt_app(settings, slack, deps)
+    bolt = _bolt_app(settings, slack, deps, many)
     metrics.on_scrape(_gauges(metrics, fleet=fleet, delivery=delivery, poller=poller, store=store))
+    metrics.on_scrape(_workspace_gauge(metrics, store, many=many is not None))
     unhealthy = _health(scheduler, delivery, store, database)
     return Bot(
         settings=settings,
@@ -270,8 +283,11 @@ def require(settings: Settings) -> None:
         raise ConfigError("; ".join(missing) + ".")
 
 
-def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp:
-    """The bolt app with every listener registered (`bot.slack.listeners`)."""
+def _bolt_app(
+    settings: Settings, slack: AsyncWebClient, deps: Deps, many: ManyWorkspaces | None = None
+) -> AsyncApp:
+    """The bolt app with every listener registered (`bot.slack.listeners`); with `many`, its
+    OAuth flow too, and each request's token found among the installations."""
     secret = _secret(settings.slack_signing_secret)
     bolt = AsyncApp(
         client=slack,
@@ -280,9 +296,12 @@ def _bolt_app(settings: Settings, slack: AsyncWebClient, deps: Deps) -> AsyncApp
         # 1.20, the lowest allowed, built a verifier anyway and refused the empty secret)
         request_verification_enabled=secret is not None,
         process_before_response=True,
+        **(many.bolt_options() if many is not None else {}),
     )
     quiet_bolt_errors(bolt, Unexpected(log))
     register_all(bolt, deps)
+    if many is not None:
+        many.register(bolt)
     return bolt
 
 
@@ -335,6 +354,18 @@ def _gauges(
         for tier, count in poller.tiers().items():
             metrics.tiers.labels(tier).set(count)
         metrics.outbox_waiting.set(await store.waiting_count())
+
+    return refresh
+
+
+def _workspace_gauge(
+    metrics: Metrics, store: Store, *, many: bool
+) -> Callable[[], Awaitable[None]]:
+    async def refresh() -> None:
+        """Many workspaces: as the database counts them; else the bot token's one."""
+        installed, left = await store.workspace_counts() if many else (1, 0)
+        metrics.workspaces.labels("installed").set(installed)
+        metrics.workspaces.labels("left").set(left)
 
     return refresh
 

@@ -30,16 +30,20 @@ def slack_client(
     settings: Settings,
     session: aiohttp.ClientSession | None = None,
     metrics: Metrics | None = None,
+    *,
+    token: SecretStr | None = None,
 ) -> AsyncWebClient:
-    """The real client. Only 429s are retried here: Slack did not act on them. Any other
-    unclear outcome is left to delivery, which looks the message up before posting again.
-    Without a `session`, slack_sdk opens (and closes) an aiohttp session for every call.
-    With `metrics`, every call is counted by method and result."""
-    token = settings.slack_bot_token
-    if token is None:
+    """The real client, with `token` (a workspace's, many-workspace mode) or SLACK_BOT_TOKEN;
+    with many workspaces and no `token`, one without any (bolt's, which sets each request's).
+    Only 429s are retried here: Slack did not act on them. Any other unclear outcome is left to
+    delivery, which looks the message up before posting again. Without a `session`, slack_sdk
+    opens (and closes) an aiohttp session for every call. With `metrics`, every call is counted
+    by method and result."""
+    token = token if token is not None else settings.slack_bot_token
+    if token is None and not settings.many_workspaces:
         raise ConfigError("SLACK_BOT_TOKEN is not set (the bot token, xoxb-…).")
     options: dict[str, Any] = {
-        "token": token.get_secret_value(),
+        "token": token.get_secret_value() if token is not None else None,
         "base_url": settings.slack_api_url,
         "timeout": int(SLACK_TIMEOUT_S),
         "retry_handlers": [rate_limit_handler(metrics, max_retry_count=3)],
@@ -48,6 +52,17 @@ def slack_client(
     if metrics is None:
         return AsyncWebClient(**options)
     return MeteredWebClient(metrics=metrics, **options)
+
+
+def workspace_clients(
+    settings: Settings, slack: AsyncWebClient, metrics: Metrics | None
+) -> Callable[[SecretStr], AsyncWebClient]:
+    """Many workspaces: each one's client as `slack_client` makes it, over `slack`'s session."""
+
+    def make(token: SecretStr) -> AsyncWebClient:
+        return slack_client(settings, slack.session, metrics, token=token)
+
+    return make
 
 
 def tuner_client(

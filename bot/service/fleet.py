@@ -15,7 +15,8 @@ the network frees them when they expire. Either way the next tick of another rep
 them and polls at once: within max(3i, 10 s) of the failure.
 
 Each replica also prunes what is older than `RETENTION_DAYS` (`bot.store.retention`) when it
-starts and every `PRUNE_EVERY_S` after (pruning twice is harmless).
+starts and every `PRUNE_EVERY_S` after (pruning twice is harmless), and deletes the workspaces
+that left over a week ago (`bot.slack.install.forget_departed`).
 
 SQLite serves one process: `SqliteLock` makes a second `eon-bot run` on the same file refuse
 to start, and the fleet logic degenerates to "this process holds everything".
@@ -41,6 +42,7 @@ from bot.conditions import Condition
 from bot.errors import ConfigError
 from bot.fmt import one_line
 from bot.service.poller import Poller
+from bot.slack.install import forget_departed
 from bot.store import DELIVER, POLL, REPLICA, Store, database_away, project_order
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,7 @@ class Fleet:
         gone = await self._store.prune(utcnow() - self._retention)
         if any(gone.values()):
             log.info("pruned rows older than %s: %s", self._retention, gone)
+        await forget_departed(self._store, utcnow())  # workspaces that left a week ago
 
     async def tick(self, *, spread: bool = False) -> None:
         store, owner = self._store, self.owner

@@ -1,4 +1,6 @@
-"""The HTTP side: `POST /slack/events` into bolt, `GET /healthz` and `GET /metrics`.
+"""The HTTP side: `POST /slack/events` into bolt, `GET /healthz` and `GET /metrics`; with many
+workspaces, bolt's OAuth flow too (`GET /slack/install`, `GET /slack/oauth_redirect`,
+`bot.slack.install`).
 
 `POST /slack/events` verifies, then parses (`bot.slack.inbound`): a request that is too large
 (413), not signed by Slack just now (401) or signed but unusable (400) is answered at the door,
@@ -10,8 +12,8 @@ bolt or a listener did not expect is logged as `bot.conditions.Unexpected` says,
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from aiohttp import web
@@ -132,6 +134,31 @@ async def metrics_answer(render: Callable[[], Awaitable[bytes]]) -> web.Response
     return response
 
 
+def oauth_handlers(bolt: AsyncApp) -> dict[str, Callable[[web.Request], Awaitable[web.Response]]]:
+    """bolt's OAuth flow's two pages by their paths (none without a flow: one workspace)."""
+    flow = bolt.oauth_flow
+    if flow is None:
+        return {}
+
+    async def install(request: web.Request) -> web.Response:
+        answer = await flow.handle_installation(_get_request(request))
+        return await to_aiohttp_response(answer)
+
+    async def redirect(request: web.Request) -> web.Response:
+        answer = await flow.handle_callback(_get_request(request))
+        return await to_aiohttp_response(answer)
+
+    return {flow.install_path: install, flow.redirect_uri_path: redirect}
+
+
+def _get_request(request: web.Request) -> AsyncBoltRequest:
+    headers: dict[str, str | Sequence[str]] = {}
+    for name, value in request.headers.items():  # a header sent twice keeps both
+        headers.setdefault(name.lower(), [])
+        cast("list[str]", headers[name.lower()]).append(value)
+    return AsyncBoltRequest(body="", query=request.query_string, headers=headers)
+
+
 def make_web_app(
     bolt: AsyncApp,
     unhealthy: Callable[[], Awaitable[str | None]],
@@ -149,6 +176,8 @@ def make_web_app(
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", slack_events(bolt, signing_secret))
     app.router.add_get("/healthz", healthz)
+    for path, handler in oauth_handlers(bolt).items():
+        app.router.add_get(path, handler)
     if metrics is not None:
         render = metrics
 

@@ -12,6 +12,7 @@ from bot.store.bells import Rang as BellRang
 from bot.store.bells import person_address, person_of
 from bot.store.cards import Card
 from bot.store.ei_keys import SealedKey
+from bot.store.installations import SealedInstallation
 from bot.store.leases import LeaseLost, TeamChannel
 from bot.store.mirror import Subscription, project_order
 from bot.store.outbox import OutboxRow
@@ -37,6 +38,7 @@ __all__ = [
     "LeaseLost",
     "Outage",
     "OutboxRow",
+    "SealedInstallation",
     "SealedKey",
     "Store",
     "Subscription",

@@ -24,6 +24,8 @@ append a step, never edit one. `schema` holds the tables as queries see them now
     v11  `digests`: channels' daily digests (`/eon digest`)
     v12  every row belongs to a workspace: `team_id` leads the keys of subscriptions, ei_keys,
         actions, outbox, cards, alerts, bells and digests (`workspaces`)
+    v13  `installations` and `oauth_states`: the workspaces that installed the app ("Add to
+         Slack"), their bot tokens sealed under SECRET_KEY, and the OAuth flow's states
 """
 
 from __future__ import annotations
@@ -53,7 +55,9 @@ from bot.store.frozen import ALERTS_V9, BELLS_V10, DIGESTS_V11, EI_KEYS_V3
 from bot.store.schema import (
     UtcDateTime,
     digest,
+    installations,
     leases,
+    oauth_states,
     project_names,
     schema_version,
 )
@@ -287,6 +291,12 @@ def _digests(conn: Connection) -> None:
     DIGESTS_V11.create(conn)
 
 
+def _installations(conn: Connection) -> None:
+    """v12 → v13."""
+    installations.create(conn)
+    oauth_states.create(conn)
+
+
 MIGRATIONS: list[Callable[[Connection], None]] = [
     _create_v1,
     _hashed_keys_and_leases,
@@ -300,6 +310,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _bells,
     _digests,
     workspaces,
+    _installations,
 ]
 """`MIGRATIONS[n]` takes a database from version n to n + 1; append, never edit."""
 

@@ -14,6 +14,8 @@
     alerts          (channel_id, project_id, rule_hash): a channel's threshold alerts (`alerts`)
     bells           (project_id, run_hash, user_id): who asked for a run's end by DM (`bells`)
     digests         per channel: its daily digest's time and the last day queued (`digests`)
+    installations   per workspace ("Add to Slack"): its bot token, sealed, and whether it left
+    oauth_states    the OAuth flow's states, each good once until it expires (`installations`)
 
 Every table but projects, runs, project_names and leases belongs to a workspace: its `team_id`
 (`bot.slack.tokens.workspace_key`) leads its key, since a Slack Connect channel has one id in
@@ -297,4 +299,34 @@ digests = Table(
     Column("at_minute", Integer, nullable=False),  # minutes after midnight, DIGEST_TZ
     Column("set_by", String, nullable=False),  # Slack user id
     Column("last_day", String(10)),  # "2026-12-07" (DIGEST_TZ); None: none queued yet
+)
+
+# Each workspace that installed the app ("Add to Slack", `bot.store.installations`): the
+# workspace key (a team id, or an org's enterprise id for an org-wide install), the bot token
+# sealed under SECRET_KEY (`bot.keys`), and when it left (`revoked_at`; its rows are deleted a
+# grace period after, `bot.slack.install.GRACE`).
+installations = Table(
+    "installations",
+    metadata,
+    Column("team_id", String, primary_key=True),  # T…, or E… for an org-wide install
+    Column("enterprise_id", String),  # the Enterprise Grid org, if any
+    Column("team_name", Text),
+    Column("is_enterprise_install", Boolean, nullable=False),
+    Column("app_id", String),
+    Column("bot_id", String),
+    Column("bot_user_id", String, nullable=False),
+    Column("scopes", Text, nullable=False),  # comma-separated, as oauth.v2.access says them
+    Column("installed_by", String),  # the Slack user who installed it
+    Column("installed_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),  # None: installed; else uninstalled or token revoked
+    Column("sealed_token", Text, nullable=False),  # Fernet token under SECRET_KEY
+)
+
+# The OAuth flow's `state`s, each good once until it expires: kept as their digest, so the
+# table holds nothing a visitor could replay.
+oauth_states = Table(
+    "oauth_states",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # digest(state)
+    Column("expires_at", UtcDateTime, nullable=False),
 )

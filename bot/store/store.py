@@ -7,7 +7,7 @@ pollers, a restart) use the dialect's `INSERT … ON CONFLICT DO NOTHING`; UNIQU
 key) makes each event reach a channel at most once. Tables and migrations: `schema`; the URL
 and the engine: `url`; SQLite or PostgreSQL: `backend`; what each part keeps:
 `subscriptions`, `polls`, `outbox`, `cards`, `leases`, `retention`, `ei_keys`, `actions`, `outages`,
-`names`, `alerts`, `bells`, `digests`.
+`names`, `alerts`, `bells`, `digests`, `installations`.
 
 Each part is a small class given the backend (and the clock, and another part it needs);
 `Store` builds them and offers their methods as its own (`via`), so callers see one object.
@@ -30,6 +30,7 @@ from bot.store.bells import Bells
 from bot.store.cards import Cards
 from bot.store.digests import Digests
 from bot.store.ei_keys import EiKeys
+from bot.store.installations import Installations
 from bot.store.leases import Leases
 from bot.store.migrations import migrate
 from bot.store.names import Names
@@ -80,6 +81,7 @@ class Store:
         self._names = Names(backend)
         self._bells = Bells(backend, now)
         self._digests = Digests(backend, now)
+        self._installations = Installations(backend, now)
 
     @classmethod
     async def open(cls, database_url: str, *, now: Callable[[], datetime] = utcnow) -> Store:
@@ -183,6 +185,17 @@ class Store:
     digests_waiting = via("_digests", Digests.digests_waiting)
     project_days = via("_digests", Digests.project_days)
     queue_digest = via("_digests", Digests.queue_digest)
+
+    put_installation = via("_installations", Installations.put_installation)
+    installation = via("_installations", Installations.installation)
+    installed_teams = via("_installations", Installations.installed_teams)
+    reseal_installation = via("_installations", Installations.reseal_installation)
+    revoke_installation = via("_installations", Installations.revoke_installation)
+    workspace_counts = via("_installations", Installations.workspace_counts)
+    departed = via("_installations", Installations.departed)
+    forget_installation = via("_installations", Installations.forget_installation)
+    issue_state = via("_installations", Installations.issue_state)
+    consume_state = via("_installations", Installations.consume_state)
 
     project_name = via("_names", Names.project_name)
     project_names = via("_names", Names.project_names)

@@ -214,7 +214,7 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     async with store.backend.write() as conn:
         for table in (
             "cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys", "actions",
-            "project_names", "alerts", "bells", "digests",
+            "project_names", "alerts", "bells", "digests", "installations", "oauth_states",
         ):  # fmt: skip
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.execute(text("DELETE FROM schema_version"))

@@ -97,7 +97,7 @@ async def test_a_v11_database_gets_workspaces_and_single_mode_adopts_its_rows(
     async with store.backend.write() as conn:
         for table in (
             "cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys", "actions",
-            "project_names", "alerts", "bells", "digests",
+            "project_names", "alerts", "bells", "digests", "installations", "oauth_states",
         ):  # fmt: skip
             await conn.execute(text(f"DROP TABLE {table}"))
         await conn.execute(text("DELETE FROM schema_version"))

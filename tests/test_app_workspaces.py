@@ -1,0 +1,94 @@
+"""The assembled app (the real `build()`) in many-workspace mode, over real HTTP against the Slack
+stand-in: two workspaces install through /slack/install; each one's requests are authorized
+with its own token; /metrics counts them; an uninstall stops that workspace only; no token in
+the logs. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from bot.sandbox.slashcmd import event_body, signed_headers, slash_body
+from bot.sandbox.stack import Stack, running_stack
+
+CLIENT_ID, CLIENT_SECRET = "4242.4343", "client-secret-" + "w" * 24
+TEAMS = ("T0ALPHA", "T0BETA")
+
+
+@pytest.fixture
+async def many(tmp_path: Path, database_url: str) -> AsyncIterator[Stack]:
+    async with running_stack(
+        tmp_path,
+        token="",
+        slack_bot_token=None,
+        slack_client_id=CLIENT_ID,
+        slack_client_secret=CLIENT_SECRET,
+        secret_key="k" * 40,
+        database_url=database_url,
+    ) as stack:
+        base = f"http://127.0.0.1:{stack.bot.port}"
+        stack.slack.enable_oauth(CLIENT_ID, CLIENT_SECRET, f"{base}/slack/oauth_redirect")
+        yield stack
+
+
+async def install(browser: aiohttp.ClientSession, stack: Stack, team: str) -> str:
+    async with browser.get(f"http://127.0.0.1:{stack.bot.port}/slack/install?team={team}") as a:
+        assert a.status == 200, await a.text()
+        return await a.text()
+
+
+async def eon(stack: Stack, team: str, text: str) -> str:
+    body = slash_body(
+        text, channel_id=f"C{team}", user_id="U0ADA", response_url=stack.slack.response_url(),
+        team_id=team,
+    )  # fmt: skip
+    answer = await stack.http.post(
+        stack.events_url, content=body, headers=signed_headers(stack.secret, body)
+    )
+    return answer.text
+
+
+async def workspaces(stack: Stack) -> dict[str, float]:
+    text = (await stack.http.get(f"http://127.0.0.1:{stack.bot.port}/metrics")).text
+    found = re.findall(r'^eonbot_workspaces\{state="(\w+)"\} ([0-9.]+)$', text, re.MULTILINE)
+    return {state: float(value) for state, value in found}
+
+
+async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
+    many: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    base = URL(f"http://127.0.0.1:{many.bot.port}")
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[base])
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        for team in TEAMS:
+            assert "eon-bot is installed" in await install(browser, many, team)
+    assert await workspaces(many) == {"installed": 2, "left": 0}
+
+    for team in TEAMS:
+        before = len(many.slack.calls)
+        assert "/eon watch" in await eon(many, team, "help")
+        used = {c.team for c in many.slack.calls[before:]}
+        assert used == {team}  # bolt's authorize asked auth.test with that workspace's token
+
+    uninstalled = many.slack.uninstall("T0ALPHA")
+    body = event_body(uninstalled["event"], team_id="T0ALPHA")
+    headers = signed_headers(many.secret, body, content_type="application/json")
+    assert (await many.http.post(many.events_url, content=body, headers=headers)).status_code == 200
+    assert await workspaces(many) == {"installed": 1, "left": 1}
+    assert await many.bot.tokens.client("T0ALPHA") is None
+    assert await many.bot.tokens.client("T0BETA") is not None
+    before = len(many.slack.calls)
+    assert "/eon watch" not in await eon(many, "T0ALPHA", "help")
+    assert "/eon watch" in await eon(many, "T0BETA", "help")
+    assert not [c for c in many.slack.calls[before:] if c.team == "T0ALPHA"]
+
+    for token in (w.token for w in many.slack.workspaces()):
+        assert token not in caplog.text
+    assert CLIENT_SECRET not in caplog.text
