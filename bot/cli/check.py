@@ -25,6 +25,7 @@ from typing import TextIO
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.clock import utcnow
 from bot.errors import (
     AppTokenRefused,
     BotTokenRefused,
@@ -49,6 +50,7 @@ from bot.slack.auth import (
     auth_test,
     is_refusal,
 )
+from bot.slack.install import GRACE, SealedInstallations, token_box
 from bot.store import Store, parse_url
 from bot.tuner.client import TunerClient, default_transport, project_id_from
 
@@ -91,9 +93,11 @@ async def check(
         return FAILED
     token, *slack = await _slack(settings)  # the bot token first: nothing works without it
     checks = [Check("settings", True, "read"), token, _mode(settings), *slack]
-    store_check, watched, keys = await _database(settings)
+    store_check, watched, keys, workspaces = await _database(settings)
     checks.append(store_check)
-    checks.append(_secret_key(settings, keys))
+    if workspaces is not None:
+        checks.append(workspaces[0])
+    checks.append(_secret_key(settings, keys, workspaces[1] if workspaces else []))
     checks.append(_ei_key(settings, keys))
     checks += await _projects(settings, [*project_ids, *watched], keys)
     print("\n".join(lines(checks)), file=out)
@@ -119,6 +123,8 @@ def _mode(settings: Settings) -> Check:
 
 
 async def _slack(settings: Settings) -> list[Check]:
+    if settings.many_workspaces:
+        return [_app_credentials(settings)]
     try:
         slack = slack_client(settings)
     except ConfigError as error:
@@ -139,6 +145,39 @@ async def _slack(settings: Settings) -> list[Check]:
     if settings.slack_app_token is not None:
         checks.append(await _app_token(slack, settings.slack_app_token.get_secret_value()))
     return checks
+
+
+def _app_credentials(settings: Settings) -> Check:
+    """Many workspaces: each brings its own token ("Add to Slack"); the app's credentials are
+    first used by an install (oauth.v2.access), which `check` cannot make."""
+    lacking = [name for name, value in (("SLACK_CLIENT_ID", settings.slack_client_id),
+               ("SLACK_CLIENT_SECRET", settings.slack_client_secret)) if value is None]  # fmt: skip
+    if lacking:
+        fix = "copy both from the app's Basic Information → App Credentials"
+        return Check("Slack app", False, f"{' and '.join(lacking)} not set", fix)
+    detail = f"many workspaces (SLACK_CLIENT_ID {settings.slack_client_id}), each installs at "
+    return Check("Slack app", True, detail + "https://YOUR-HOST/slack/install")
+
+
+def _workspaces(installed: int, left: int) -> Check:
+    """How many workspaces this deployment serves (many-workspace mode)."""
+    gone = f"; {left} left, deleted {GRACE.days} days after" if left else ""
+    if not installed:
+        return Check("workspaces", True, f"none installed yet: open /slack/install{gone}")
+    return Check("workspaces", True, f"{installed} installed{gone}")
+
+
+async def _counted(settings: Settings, store: Store) -> tuple[Check, list[str]] | None:
+    """The workspaces' line, and those whose token is still sealed under SECRET_KEY_PREVIOUS
+    (read as `run` reads them, nothing written)."""
+    if not settings.many_workspaces:
+        return None
+    tokens = await store.installed_teams()
+    previous = []
+    if settings.secret_key is not None:
+        sealed = SealedInstallations(store, token_box(settings), now=utcnow)
+        previous = await sealed.reseal(tokens, write=False)
+    return _workspaces(*await store.workspace_counts()), previous
 
 
 def _scopes(granted: frozenset[str] | None) -> Check:
@@ -185,7 +224,9 @@ def _ei_key(settings: Settings, keys: KeyRing | None) -> Check:
     )
 
 
-async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | None]:
+async def _database(
+    settings: Settings,
+) -> tuple[Check, list[str], KeyRing | None, tuple[Check, list[str]] | None]:
     """The database's check, the watched projects, and the stored keys read as `run` reads them.
     A SQLite file that does not exist yet is not created (`run` does that): its folder must
     let `run` write it, and nothing is watched yet."""
@@ -193,30 +234,36 @@ async def _database(settings: Settings) -> tuple[Check, list[str], KeyRing | Non
     try:
         sqlite_path = parse_url(settings.database_url).sqlite_path
     except ConfigError as error:
-        return Check("database", False, str(error), fix), [], None
+        return Check("database", False, str(error), fix), [], None, None
     if sqlite_path is not None and not sqlite_path.exists():
         folder = sqlite_path.parent.resolve()
         if not os.access(folder, os.W_OK):
             fix = f"make {folder} writable, or set DATABASE_URL to a path that is"
-            return Check("database", False, f"cannot create {sqlite_path} there", fix), [], None
+            failed = Check("database", False, f"cannot create {sqlite_path} there", fix)
+            return failed, [], None, None
         detail = f"{sqlite_path} does not exist yet; `eon-bot run` creates it"
-        return Check("database", True, detail), [], None
+        none: tuple[Check, list[str]] | None = None
+        if settings.many_workspaces:
+            none = (_workspaces(0, 0), [])
+        return Check("database", True, detail), [], None, none
     try:
         store = await Store.open(settings.database_url)
     except ConfigError as error:
-        return Check("database", False, str(error), fix), [], None
+        return Check("database", False, str(error), fix), [], None, None
     try:
         watched = await store.watched_projects()
         keys = KeyRing(settings, store)
         await keys.refresh(say=False, reseal=False)  # check looks; `run` re-seals
+        workspaces = await _counted(settings, store)
     finally:
         await store.close()
     detail = f"opened; {len(watched)} project(s) watched"
-    return Check("database", True, detail), watched, keys
+    return Check("database", True, detail), watched, keys, workspaces
 
 
-def _secret_key(settings: Settings, keys: KeyRing | None) -> Check:
-    """`keys` None: no database to read them from (none yet, or it would not open)."""
+def _secret_key(settings: Settings, keys: KeyRing | None, tokens: Sequence[str] = ()) -> Check:
+    """`keys` None: no database to read them from (none yet, or it would not open); `tokens`:
+    the workspaces whose bot token is still sealed under SECRET_KEY_PREVIOUS."""
     stored = len(keys.stored_projects) if keys is not None else 0
     if keys is not None and keys.unreadable:
         # Only the secret they were sealed with opens them: a new one would not (no howto).
@@ -238,6 +285,9 @@ def _secret_key(settings: Settings, keys: KeyRing | None) -> Check:
         return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open with it")
     if keys is not None and keys.previous:
         return Check("SECRET_KEY", True, f"set; {stored} stored key(s) open{_still_previous(keys)}")
+    if tokens:
+        return Check("SECRET_KEY", True, f"set; {len(tokens)} workspace bot token(s) still "
+                     "sealed under SECRET_KEY_PREVIOUS (`eon-bot run` re-seals them)")  # fmt: skip
     return Check(
         "SECRET_KEY", True, f"set; {stored} stored key(s) open with it, none is left under "
         "SECRET_KEY_PREVIOUS: it can be removed",
