@@ -14,8 +14,10 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from bot.metrics import Metrics
 from bot.sandbox.slashcmd import event_body, signed_headers, slash_body
 from bot.sandbox.stack import Stack, running_stack
+from bot.service.front import Front
 
 CLIENT_ID, CLIENT_SECRET = "4242.4343", "client-secret-" + "w" * 24
 TEAMS = ("T0ALPHA", "T0BETA")
@@ -92,3 +94,25 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
     for token in (w.token for w in many.slack.workspaces()):
         assert token not in caplog.text
     assert CLIENT_SECRET not in caplog.text
+
+
+async def test_the_front_of_eon_bot_run_serves_the_install_pages_once_the_bot_is_ready(
+    many: Stack,
+) -> None:
+    """`eon-bot run` serves through `Front` (its port open before the bot is built)."""
+    front = Front(Metrics(), lambda: "starting: opening the database")
+    port = await front.open(0)
+    install = f"http://127.0.0.1:{port}/slack/install?team=T0ALPHA"
+    try:
+        waiting = await many.http.get(install)
+        assert waiting.status_code == 503 and "opening the database" in waiting.text
+        assert many.bot.unhealthy is not None
+        front.attach(many.bot.events, many.bot.unhealthy, many.bot.pages)
+        started = await many.http.get(install)
+        assert started.status_code == 302
+        assert started.headers["Location"].startswith(many.slack.authorize_url)
+        assert "slack-app-oauth-state=" in started.headers["Set-Cookie"]
+        front.attach(many.bot.events, many.bot.unhealthy)  # one workspace: no pages
+        assert (await many.http.get(install)).status_code == 404
+    finally:
+        await front.close()

@@ -36,7 +36,7 @@ from bot.slack.delivery import Delivery, Digester
 from bot.slack.installed import Installed, ManyWorkspaces, many_workspaces
 from bot.slack.listeners import Deps, register_all
 from bot.slack.tokens import BotTokens, OneWorkspace
-from bot.slack.web import make_web_app, quiet_bolt_errors, slack_events
+from bot.slack.web import make_web_app, oauth_handlers, quiet_bolt_errors, slack_events
 from bot.store import Store
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import TunerJobs
@@ -74,6 +74,11 @@ class Bot:
     def events(self) -> Handler:
         """`POST /slack/events`, for a `Front` that serves for the bot."""
         return slack_events(self.bolt, _secret(self.settings.slack_signing_secret))
+
+    @property
+    def pages(self) -> dict[str, Handler]:
+        """"Add to Slack"'s pages by path, for a `Front` (none with one workspace)."""
+        return dict(oauth_handlers(self.bolt))
 
     async def start(self, *, serve: bool = True) -> None:
         """Check the bot token with Slack (many workspaces: read the installations instead),

@@ -4,18 +4,21 @@ A platform's health check (Docker's, Heroku's) kills a process whose port does n
 the port is taken first, before the database is opened and Slack is asked who the bot is:
 `GET /healthz` answers 503 with what the process is waiting for, `GET /metrics` answers, and
 `POST /slack/events` says "starting" (503: Slack tries again) until the bot is ready; from then
-on each goes to the bot (`attach`). A taken port is named at once.
+on each goes to the bot (`attach`), and so do the install pages of "Add to Slack"
+(`GET /slack/install`, `GET /slack/oauth_redirect`: 404 with one workspace). A taken port is
+named at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from bot.errors import ConfigError
 from bot.metrics import Metrics
 from bot.slack.inbound import MAX_BODY_BYTES
+from bot.slack.install import INSTALL_PATH, REDIRECT_PATH
 from bot.slack.web import health_answer, metrics_answer
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -42,8 +45,11 @@ class Front:
         self.port: int | None = None
         self._events: Handler | None = None
         self._unhealthy: Callable[[], Awaitable[str | None]] | None = None
+        self._pages: Mapping[str, Handler] = {}
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/slack/events", self._slack_events)
+        app.router.add_get(INSTALL_PATH, self._install_page)
+        app.router.add_get(REDIRECT_PATH, self._install_page)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         self._runner = web.AppRunner(app, access_log=None)
@@ -57,9 +63,16 @@ class Front:
             raise
         return self.port
 
-    def attach(self, events: Handler, unhealthy: Callable[[], Awaitable[str | None]]) -> None:
-        """The bot is ready: Slack's requests and the health check are its from now on."""
+    def attach(
+        self,
+        events: Handler,
+        unhealthy: Callable[[], Awaitable[str | None]],
+        pages: Mapping[str, Handler] | None = None,
+    ) -> None:
+        """The bot is ready: Slack's requests, the health check and the install `pages` (by
+        path; none with one workspace) are its from now on."""
         self._events, self._unhealthy = events, unhealthy
+        self._pages = pages or {}
 
     async def close(self) -> None:
         await self._runner.cleanup()
@@ -68,6 +81,12 @@ class Front:
         if self._events is None:
             return web.json_response({"ok": False, "reason": self.starting()}, status=503)
         return await self._events(request)
+
+    async def _install_page(self, request: web.Request) -> web.StreamResponse:
+        if self._events is None:
+            return web.Response(status=503, text=f"eon-bot is {self.starting()}; try again")
+        page = self._pages.get(request.path)
+        return await page(request) if page is not None else web.Response(status=404)
 
     async def _healthz(self, _: web.Request) -> web.Response:
         reason = self.starting() if self._unhealthy is None else await self._unhealthy()

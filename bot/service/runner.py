@@ -79,7 +79,7 @@ async def _serve(bot: Bot, front: Front, settings: Settings, stop: asyncio.Event
         if stop.is_set():
             return
         assert bot.unhealthy is not None  # made by build()
-        front.attach(bot.events, bot.unhealthy)
+        front.attach(bot.events, bot.unhealthy, bot.pages)
         settle()
         if settings.slack_app_token is not None:
             socket_mode = SocketMode(bot.bolt, settings.slack_app_token.get_secret_value())
