@@ -285,3 +285,34 @@ async def test_a_token_slack_refused_is_not_used_again_until_a_reinstall(stack: 
     assert await stack.many.tokens.client("T0ALPHA") is None
     await stack.install("T0ALPHA")  # a new token
     assert await stack.many.tokens.client("T0ALPHA") is not None
+
+
+async def test_an_org_wide_install_is_kept_under_its_enterprise_for_every_workspace(
+    store: Store,
+) -> None:
+    """Enterprise Grid: one token for the org, found from any of its workspaces' requests."""
+    from slack_sdk.oauth.installation_store import Installation
+
+    from bot.slack.install import SealedInstallations, token_box
+
+    settings = Settings.given(secret_key=SECRET_KEY)
+    sealed = SealedInstallations(store, token_box(settings), now=lambda: datetime.now(UTC))
+    await sealed.async_save(
+        Installation(
+            enterprise_id="E0ORG",
+            team_id=None,
+            is_enterprise_install=True,
+            user_id="U0ADA",
+            bot_token="xoxb-org-token",
+            bot_id="B1",
+            bot_user_id="U0BOT",
+            bot_scopes=["commands"],
+        )  # fmt: skip
+    )
+    assert await store.workspace_counts() == (1, 0)
+    found = await sealed.async_find_bot(
+        enterprise_id="E0ORG", team_id="T0ANY", is_enterprise_install=True
+    )
+    assert found is not None and found.bot_token == "xoxb-org-token"
+    assert await sealed.async_find_bot(enterprise_id="E0ORG", team_id="T0ANY") is None
+    assert (await store.installed_teams()).keys() == {"E0ORG"}
