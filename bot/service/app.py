@@ -77,7 +77,7 @@ class Bot:
 
     @property
     def pages(self) -> dict[str, Handler]:
-        """"Add to Slack"'s pages by path, for a `Front` (none with one workspace)."""
+        """ "Add to Slack"'s pages by path, for a `Front` (none with one workspace)."""
         return dict(oauth_handlers(self.bolt))
 
     async def start(self, *, serve: bool = True) -> None:

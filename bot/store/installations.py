@@ -13,10 +13,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 
 from bot.store.backend import Backend
-from bot.store.schema import digest, installations, oauth_states
+from bot.store.schema import digest, installations, metadata, oauth_states
+
+
+def workspace_tables() -> list[Table]:
+    """The tables whose rows belong to one workspace: those with a `team_id` (since v12),
+    those that refer to others first."""
+    tables = reversed(metadata.sorted_tables)
+    return [t for t in tables if "team_id" in t.c and t is not installations]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,14 +113,17 @@ class Installations:
             return list((await conn.scalars(query)).all())
 
     async def forget_installation(self, team_id: str, before: datetime) -> bool:
-        """Delete the workspace's installation if it still left before `before` (a reinstall
-        meanwhile keeps it)."""
+        """Delete the workspace if it still left before `before` (a reinstall meanwhile keeps
+        it): its installation and every row of it (each table with a `team_id`), at once."""
         query = delete(installations).where(
             installations.c.team_id == team_id, installations.c.revoked_at < before
         )
         async with self._backend.write() as conn:
-            result = await conn.execute(query)
-        return bool(result.rowcount)
+            if not (await conn.execute(query)).rowcount:
+                return False
+            for table in workspace_tables():
+                await conn.execute(delete(table).where(table.c.team_id == team_id))
+        return True
 
     async def issue_state(self, state: str, expires_at: datetime) -> None:
         """Keep an OAuth `state` (its digest) until `expires_at`; expired ones go meanwhile."""
