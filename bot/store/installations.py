@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Table, and_, delete, func, select, update
 
 from bot.store.backend import Backend
-from bot.store.schema import digest, installations, metadata, oauth_states
+from bot.store.schema import digest, installations, metadata, oauth_states, subscriptions
 
 
 def workspace_tables() -> list[Table]:
@@ -118,11 +118,17 @@ class Installations:
         query = delete(installations).where(
             installations.c.team_id == team_id, installations.c.revoked_at < before
         )
+        watching = select(subscriptions.c.channel_id, subscriptions.c.project_id).where(
+            subscriptions.c.team_id == team_id
+        )
         async with self._backend.write() as conn:
             if not (await conn.execute(query)).rowcount:
                 return False
+            watched = (await conn.execute(watching)).all()
             for table in workspace_tables():
                 await conn.execute(delete(table).where(table.c.team_id == team_id))
+        for channel_id, project_id in watched:  # what SQLite's backend keeps in memory too
+            self._backend.memory.drop(team_id, channel_id, project_id)
         return True
 
     async def issue_state(self, state: str, expires_at: datetime) -> None:

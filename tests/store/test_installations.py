@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.slack.install import GRACE, forget_departed
 from bot.store import SealedInstallation, Store
-from bot.store.schema import oauth_states
+from bot.store.schema import oauth_states, subscriptions
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 
@@ -55,6 +55,7 @@ async def test_a_workspace_that_leaves_is_not_handed_out_and_a_reinstall_brings_
 async def test_a_departed_workspace_is_forgotten_after_the_grace_period(store: Store) -> None:
     for team in ("T1", "T2", "T3"):
         await store.put_installation(row(team))
+        await store.subscribe(team, "C1", "42", added_by="U0ADA")  # one channel id, two teams
     await store.revoke_installation("T1")  # left now, by the store's clock
     await store.revoke_installation("T2")
     await store.put_installation(row("T2"))  # and came back
@@ -63,6 +64,11 @@ async def test_a_departed_workspace_is_forgotten_after_the_grace_period(store: S
     assert await forget_departed(store, datetime.now(UTC) + GRACE + timedelta(minutes=1)) == ["T1"]
     assert await store.workspace_counts() == (2, 0)
     assert await store.installation("T2") is not None
+    for team, left in (("T1", 0), ("T2", 1), ("T3", 1)):  # T1's rows are gone, no one else's
+        assert len(await store.subscriptions(team, project_id="42")) == left
+    async with store.backend.read() as conn:  # the table itself, not SQLite's memory of it
+        teams = set((await conn.scalars(select(subscriptions.c.team_id))).all())
+    assert teams == {"T2", "T3"}
 
 
 async def test_a_state_is_good_once_until_it_expires_and_kept_as_its_digest(store: Store) -> None:
