@@ -79,6 +79,15 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
         used = {c.team for c in many.slack.calls[before:]}
         assert used == {team}  # bolt's authorize asked auth.test with that workspace's token
 
+    for team in TEAMS:  # each watches project 1: polled once, told to each with its token
+        assert "1" in await eon(many, team, "watch 1")
+    for team in TEAMS:
+        await many.slack.wait_for(lambda fake, t=team: fake.top_level(f"C{t}"), timeout=20)
+    posts = {c.team for c in many.slack.calls_to("chat.postMessage") if c.error is None}
+    assert posts == set(TEAMS)
+    for call in many.slack.calls_to("chat.postMessage"):
+        assert call.args["channel"] == f"C{call.team}"  # a channel only with its own token
+
     uninstalled = many.slack.uninstall("T0ALPHA")
     body = event_body(uninstalled["event"], team_id="T0ALPHA")
     headers = signed_headers(many.secret, body, content_type="application/json")
