@@ -193,7 +193,7 @@ async def test_an_answer_slack_cannot_take_ends_the_clicks_task_quietly(store: S
     """The clicker's answer goes to a response_url that does not answer (the connection is
     refused): slack_sdk logs it, and the task that made the call ends without an error left
     for asyncio to find ("Task exception was never retrieved")."""
-    await store.subscribe("C1", "7", added_by="U1")
+    await store.subscribe(T, "C1", "7", added_by="U1")
     rig = Rig(store, admins="UADMIN")
     await rig.poll(trial("a", "running"))
     loop = asyncio.get_running_loop()
