@@ -16,14 +16,16 @@ PAUSE_BYTES = 1024 * 1024
 
 
 def freeze() -> None:
-    """Take what the process holds now out of the collector's rounds (`bot.service.app.settle`, once
-    started): its modules, settings and the projects it polls stay until it exits, and a full
-    collection walking them all held the event loop still, every few seconds, at many
-    projects (`bench/scale.py`: `/eon status ID` p99). `gc.freeze()` moves them to a
-    generation no collection walks; what the process makes afterwards is collected as before.
+    """Take what the process holds now out of the collector's rounds: once started
+    (`bot.service.app.settle`), and again when the first chart has loaded matplotlib
+    (`bot.slack.plot.load_matplotlib`). Its modules, settings and the projects it polls stay
+    until it exits, and a full collection walking them all held the event loop still, every
+    few seconds, at many projects (`bench/scale.py`: `/eon status ID` p99). `gc.freeze()`
+    moves them to a generation no collection walks; what the process makes afterwards is
+    collected as before.
     An object frozen here and dropped later is still freed by its reference count; only cyclic
-    garbage would stay, and of that kind there is at most what was under way at this moment
-    (a few tasks), once."""
+    garbage would stay, and of that kind there is at most what was under way at each of these
+    two moments (a few tasks)."""
     gc.collect()
     gc.freeze()
 
