@@ -258,10 +258,10 @@ class RunActions:
         assert record.id is not None
         try:
             async with asyncio.timeout(self._call_limit_s):
-                key = self._key_of(record.team_id, record.project_id) if self._key_of else None
                 job = await self._jobs.act(
-                    as_action(record.action), record.project_id, record.target, key=key
-                )
+                    as_action(record.action), record.project_id, record.target,
+                    key=self._key(record),
+                )  # fmt: skip
         except Exception as exc:
             if _refused(exc):
                 await self._store.drop_action(record.id)
@@ -294,6 +294,10 @@ class RunActions:
         )  # fmt: skip
         self._wake()
         return None
+
+    def _key(self, record: ActionRecord) -> SecretStr | None:
+        """The key the clicking workspace acts and follows its job with (None: the poll's)."""
+        return self._key_of(record.team_id, record.project_id) if self._key_of else None
 
     async def _event(
         self, record: ActionRecord, kind: EventKind, what: str, **payload: Any
@@ -336,7 +340,9 @@ class RunActions:
     async def _follow(self, record: ActionRecord) -> bool:
         assert record.id is not None and record.job_id is not None
         try:
-            status = await self._jobs.status(record.project_id, record.job_id)
+            status = await self._jobs.status(
+                record.project_id, record.job_id, key=self._key(record)
+            )
         except (TunerApiError, ConfigError, ValueError) as exc:
             log.info(
                 "job %s of project %s: status not read (%s)", record.job_id, record.project_id, exc

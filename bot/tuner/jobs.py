@@ -138,8 +138,11 @@ class TunerJobs:
             raise TunerBadResponse(project_id, "the answer names no job id", 200)
         return str(job)
 
-    async def status(self, project_id: str, job_id: str) -> JobStatus:
-        job = (await self.send(project_id, status_call(project_id, job_id))).get("job")
+    async def status(
+        self, project_id: str, job_id: str, *, key: SecretStr | None = None
+    ) -> JobStatus:
+        """Whether the job ended, and how; `key` as for `act`."""
+        job = (await self.send(project_id, status_call(project_id, job_id), key=key)).get("job")
         if not isinstance(job, dict):
             raise TunerBadResponse(project_id, "the job status names no job", 200)
         finished = bool(job.get("finished"))

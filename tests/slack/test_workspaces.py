@@ -79,3 +79,18 @@ async def test_a_workspace_acts_with_its_own_key(rig: Rig) -> None:
     assert await click(rig.deps.of({"team_id": B}), payload("stop", "UB")) is None
     [request] = rig.ei.requests
     assert request.headers["x-api-key"] == keys[B].get_secret_value()
+
+
+async def test_a_workspace_follows_the_job_its_click_started_with_its_own_key(rig: Rig) -> None:
+    """The job a Use click started is followed (its status read until it ends) with the
+    clicking workspace's key too, not the key the project's polls read with."""
+    await rig.store.subscribe(B, CHANNEL, P, added_by="UB")
+    keys = {A: SecretStr("ei_" + "a" * 40), B: SecretStr("ei_" + "b" * 40)}
+    rig.actions._key_of = lambda team, project: keys[team]
+    await rig.poll(trial("a", "completed", accuracy=0.9), running=False)
+    assert await click(rig.deps.of({"team_id": B}), payload("use", "UB", "a")) is None
+    rig.ei.finished = True
+    await rig.actions.sweep()
+    followed = [r for r in rig.ei.requests if r.url.path.endswith("/status")]
+    assert followed, "the job was not followed"
+    assert {r.headers["x-api-key"] for r in followed} == {keys[B].get_secret_value()}
