@@ -15,9 +15,11 @@ import pytest
 from yarl import URL
 
 from bot.metrics import Metrics
+from bot.sandbox.simulator.server import SimController
 from bot.sandbox.slashcmd import event_body, signed_headers, slash_body
 from bot.sandbox.stack import Stack, running_stack
 from bot.service.front import Front
+from tests.e2e.harness import polled
 
 CLIENT_ID, CLIENT_SECRET = "4242.4343", "client-secret-" + "w" * 24
 TEAMS = ("T0ALPHA", "T0BETA")
@@ -62,6 +64,14 @@ async def workspaces(stack: Stack) -> dict[str, float]:
     return {state: float(value) for state, value in found}
 
 
+async def polls_of(project: str, *, while_: SimController, polls_of_1: int) -> int:
+    """How many polls `project` had while project 1 (watched throughout) had `polls_of_1`:
+    counted in polls, not seconds, so a busy machine gets a longer window."""
+    start, first = while_.requests(project), while_.requests("1")
+    await polled(while_, "1", first + polls_of_1, within=60, why=f"counting {project}'s")
+    return while_.requests(project) - start
+
+
 async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
     many: Stack, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -88,6 +98,10 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
     for call in many.slack.calls_to("chat.postMessage"):
         assert call.args["channel"] == f"C{call.team}"  # a channel only with its own token
 
+    assert "2" in await eon(many, "T0ALPHA", "watch 2")  # ALPHA's alone
+    sim = many.simulator.controller
+    assert await polls_of("2", while_=sim, polls_of_1=6) > 0  # the control: it is polled
+
     uninstalled = many.slack.uninstall("T0ALPHA")
     body = event_body(uninstalled["event"], team_id="T0ALPHA")
     headers = signed_headers(many.secret, body, content_type="application/json")
@@ -99,6 +113,8 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
     assert "/eon watch" not in await eon(many, "T0ALPHA", "help")
     assert "/eon watch" in await eon(many, "T0BETA", "help")
     assert not [c for c in many.slack.calls[before:] if c.team == "T0ALPHA"]
+    await polls_of("2", while_=sim, polls_of_1=6)  # the fleet's next ticks let go of it
+    assert await polls_of("2", while_=sim, polls_of_1=6) == 0  # a project only it watched
 
     for token in (w.token for w in many.slack.workspaces()):
         assert token not in caplog.text

@@ -1,7 +1,9 @@
 """Which Edge Impulse key a poll uses: one stored with `/eon key` (the earliest added, of any
-workspace), then `EI_API_KEY_<projectId>`, then `EI_API_KEY` (`KeyRing.api_key_for`, the one
-place that says so); and which workspaces may be told of a project (`KeyRing.readers`): all when
-the deployment has a key for it, else those that stored one of their own.
+workspace that has not left), then `EI_API_KEY_<projectId>`, then `EI_API_KEY`
+(`KeyRing.api_key_for`, the one place that says so); and which workspaces may be told of a
+project (`KeyRing.readers`): all when the deployment has a key for it, else those that stored
+one of their own. A workspace that left (uninstalled, its token revoked) has its keys kept,
+and re-sealed in a rotation, for its return within the grace period, but not used.
 
 Stored keys are held opened in memory and read again every `refresh_s` (a fraction of the poll
 interval): that is how a key added through one PostgreSQL replica reaches the others within
@@ -38,6 +40,7 @@ KeySource = Literal["stored", "environment", "default", "unreadable", "none"]
 
 class KeyStore(Protocol):
     async def sealed_keys(self) -> Sequence[SealedKey]: ...
+    async def away_teams(self) -> frozenset[str]: ...
     async def put_key(
         self, team: str, project_id: str, sealed: str, *, role: str | None, added_by: str
     ) -> None: ...
@@ -66,14 +69,15 @@ class KeyRing:
         self._unreadable_keys: frozenset[Owned] = frozenset()
         self._unreadable: frozenset[str] = frozenset()  # projects no stored key opens for
         self._previous: frozenset[str] = frozenset()
+        self._away: frozenset[str] = frozenset()  # workspaces that left: their keys unused
 
     def api_key_for(self, project_id: str) -> SecretStr | None:
         """The key for the project's polls: the earliest added stored key that opens, else
         the environment's; `StoredKeyUnreadable` rather than another key when none opens."""
         if project_id in self._unreadable:
             raise StoredKeyUnreadable(project_id, secret_key_set=self.box is not None)
-        for (_, project), (_, key) in self._opened.items():
-            if project == project_id:
+        for (team, project), (_, key) in self._opened.items():
+            if project == project_id and team not in self._away:
                 return key
         return self._settings.api_key_for(project_id)
 
@@ -90,13 +94,13 @@ class KeyRing:
         if self._settings.api_key_for(project_id) is not None:
             return None
         found = frozenset(team for team, project in self._opened if project == project_id)
-        return found or None
+        return (found - self._away) or None
 
     def poll_source(self, project_id: str) -> KeySource:
         """Where the key the project's polls use comes from (`eon-bot check`)."""
         if project_id in self._unreadable:
             return "unreadable"
-        if any(project == project_id for _, project in self._opened):
+        if any(p == project_id and t not in self._away for t, p in self._opened):
             return "stored"
         return self._deployment_source(project_id)
 
@@ -145,6 +149,7 @@ class KeyRing:
         projects whose key does not open (logged once unless `say` is false: a command that
         reports them itself)."""
         rows = await self._store.sealed_keys()
+        self._away = await self._store.away_teams()  # still re-sealed, for a return
         opened: dict[Owned, tuple[str, SecretStr]] = {}
         unreadable: set[Owned] = set()
         previous: set[str] = set()

@@ -13,10 +13,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Select, Table, and_, delete, func, select, update
 
 from bot.store.backend import Backend
 from bot.store.schema import digest, installations, metadata, oauth_states, subscriptions
+
+
+def away() -> Select[str]:
+    """The workspaces that left and may come back within their grace period: their channels
+    are told nothing and their watches poll nothing until they install again."""
+    return select(installations.c.team_id).where(installations.c.revoked_at.is_not(None))
 
 
 def workspace_tables() -> list[Table]:
@@ -105,6 +111,11 @@ class Installations:
         async with self._backend.read() as conn:
             total, gone = (await conn.execute(query)).one()
         return int(total) - int(gone), int(gone)
+
+    async def away_teams(self) -> frozenset[str]:
+        """The workspaces that left, their grace period over or not (`away`)."""
+        async with self._backend.read() as conn:
+            return frozenset((await conn.scalars(away())).all())
 
     async def departed(self, before: datetime) -> list[str]:
         """The workspaces that left before `before`: their grace period is over."""

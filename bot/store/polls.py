@@ -18,6 +18,7 @@ from bot.core.routing import told_as
 from bot.core.summary import RunSummary
 from bot.store.alerts import Alerts
 from bot.store.backend import Backend
+from bot.store.installations import away
 from bot.store.leases import Leases
 from bot.store.schema import PENDING, POLL, digest, outbox, projects, runs, subscriptions
 from bot.store.snapshots import Change, SnapshotWriter, whole
@@ -156,7 +157,9 @@ class Polls:
         """The subscriptions still waiting for the project's start event (of the workspaces
         that may read it), claimed atomically: one made after this UPDATE keeps waiting."""
         waits = and_(
-            subscriptions.c.project_id == project_id, subscriptions.c.needs_start.is_(True)
+            subscriptions.c.project_id == project_id,
+            subscriptions.c.needs_start.is_(True),
+            subscriptions.c.team_id.not_in(away()),
         )
         if readers is not None:
             waits = and_(waits, subscriptions.c.team_id.in_(sorted(readers)))
@@ -192,14 +195,16 @@ class Polls:
         ]
 
     async def _audience(self, conn: AsyncConnection, project_id: str) -> list[Target]:
-        """(workspace, channel, mode) of each subscription to the project, every workspace's:
-        from memory where the backend keeps the subscriptions (SQLite), else read in `conn`."""
+        """(workspace, channel, mode) of each subscription to the project, of every workspace
+        but those that left: from memory where the backend keeps the subscriptions (SQLite),
+        else read in `conn`."""
         known = self._memory.subscriptions(None, project_id=project_id)
         if known is not None:
-            return sorted((sub.team_id, sub.channel_id, sub.mode) for sub in known)
+            gone = set((await conn.scalars(away())).all())
+            return sorted((s.team_id, s.channel_id, s.mode) for s in known if s.team_id not in gone)
         query = (
             select(subscriptions.c.team_id, subscriptions.c.channel_id, subscriptions.c.mode)
-            .where(subscriptions.c.project_id == project_id)
+            .where(subscriptions.c.project_id == project_id, subscriptions.c.team_id.not_in(away()))
             .order_by(subscriptions.c.team_id, subscriptions.c.channel_id)
         )
         return [(row.team_id, row.channel_id, row.mode) for row in await conn.execute(query)]

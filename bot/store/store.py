@@ -192,6 +192,7 @@ class Store:
     reseal_installation = via("_installations", Installations.reseal_installation)
     revoke_installation = via("_installations", Installations.revoke_installation)
     workspace_counts = via("_installations", Installations.workspace_counts)
+    away_teams = via("_installations", Installations.away_teams)
     departed = via("_installations", Installations.departed)
     forget_installation = via("_installations", Installations.forget_installation)
     issue_state = via("_installations", Installations.issue_state)

@@ -11,6 +11,7 @@ from sqlalchemy import and_, delete, func, select, update
 
 from bot.core.routing import MODES
 from bot.store.backend import Backend
+from bot.store.installations import away
 from bot.store.mirror import Subscription, project_order
 from bot.store.schema import (
     ABANDONED,
@@ -158,9 +159,11 @@ class Subscriptions:
         return sorted((Subscription(**row._asdict()) for row in rows), key=_order)
 
     async def watched_projects(self) -> list[str]:
-        """Projects with at least one subscription, paused or not (paused ones still queue)."""
+        """Projects with at least one subscription, paused or not (paused ones still queue),
+        of a workspace that has not left."""
+        here = subscriptions.c.team_id.not_in(away())
         async with self._backend.read() as conn:
-            rows = await conn.execute(select(subscriptions.c.project_id).distinct())
+            rows = await conn.execute(select(subscriptions.c.project_id).where(here).distinct())
             return sorted(rows.scalars(), key=project_order)
 
     async def pause_channel(self, team: str, channel_id: str, reason: str) -> None:

@@ -103,6 +103,30 @@ async def test_the_stored_key_comes_first_then_the_projects_then_the_default(sto
     assert KeyRing(settings(), store).source("", "9") == "none"
 
 
+async def test_a_workspace_that_left_has_its_key_kept_but_not_used(store: Store) -> None:
+    """A departed workspace's key is not what polls read with, nor makes it a reader; another
+    workspace's key stands in. It comes back with the workspace."""
+    from tests.store.test_installations import row
+
+    other = SecretStr("ei_" + "b" * 60)
+    ring = KeyRing(settings(), store)
+    for team in ("T0A", "T0B"):
+        await store.put_installation(row(team))
+    await ring.add("T0A", "7", KEY, role="admin", user="UA")  # the earliest: the poll's
+    await ring.add("T0B", "7", other, role="admin", user="UB")
+    assert ring.api_key_for("7") == KEY and ring.readers("7") == {"T0A", "T0B"}
+    await store.revoke_installation("T0A")
+    await ring.refresh()
+    assert ring.api_key_for("7") == other and ring.readers("7") == {"T0B"}
+    assert ring.poll_source("7") == "stored"
+    assert await ring.remove("T0B", "7")
+    assert ring.readers("7") is None and ring.poll_source("7") == "none"
+    assert ring.api_key_for("7") is None  # only the departed one's is stored: none is used
+    await store.put_installation(row("T0A", sealed="sealed-2"))
+    await ring.refresh()
+    assert ring.api_key_for("7") == KEY and ring.readers("7") == {"T0A"}
+
+
 async def test_the_key_is_not_in_the_database_in_plain_text(store: Store) -> None:
     ring = KeyRing(settings(), store)
     await ring.add("", "42", KEY, role="admin", user="U1")

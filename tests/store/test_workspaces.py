@@ -9,6 +9,7 @@ from bot.core.events import Event, EventKind
 from bot.core.rules import RuleError, parse_rule
 from bot.store import Outage, Store, TeamChannel
 from bot.store.migrations import SCHEMA_VERSION, migrate
+from tests.store.test_installations import row
 from tests.store.test_store import RUN, T0, P, completed, save, snapshot, started
 
 A, B = "T0AAAA", "T0BBBB"
@@ -75,6 +76,32 @@ async def test_a_workspace_that_may_not_read_the_project_is_told_nothing(store: 
     assert len(await store.outbox(A, "C0A")) == 2 and await store.outbox(B, "C0B") == []
     [(_, needs_start)] = await _starts(store, B)
     assert needs_start  # B still waits for its start, told once it may read
+
+
+async def test_a_workspace_that_left_is_told_nothing_and_polls_nothing_until_it_returns(
+    store: Store,
+) -> None:
+    """Within its grace period, a departed workspace's watches are kept but count for nothing:
+    a project only it watches is not polled, a poll of a shared one queues nothing for it, and
+    its start waits; a reinstall brings all of it back."""
+    await store.put_installation(row(A))
+    await store.put_installation(row(B))
+    await store.subscribe(A, "C0A", P, added_by="UA")
+    await store.subscribe(B, "C0B", P, added_by="UB")
+    await store.subscribe(A, "C0A", "99", added_by="UA")  # A's alone
+    assert await store.watched_projects() == [P, "99"]
+    await store.revoke_installation(A)
+    assert await store.away_teams() == {A}
+    assert await store.watched_projects() == [P]
+    await save(store, started(), completed(1), snapshot=snapshot(1))
+    assert await store.outbox(A, "C0A") == [] and len(await store.outbox(B, "C0B")) == 2
+    assert [needs for _, needs in await _starts(store, A)] == [True, True]
+
+    await store.put_installation(row(A, sealed="sealed-2"))  # back within the week
+    assert await store.away_teams() == frozenset()
+    assert await store.watched_projects() == [P, "99"]
+    await save(store, completed(2), snapshot=snapshot(2))
+    assert [r.event.kind for r in await store.outbox(A, "C0A")] == [EventKind.TRIAL_COMPLETED]
 
 
 async def _starts(store: Store, team: str) -> list[tuple[str, bool]]:
