@@ -231,6 +231,28 @@ async def test_submitting_again_replaces_the_key_and_remove_forgets_it(make_worl
     assert said(body) == "Project 42 has no stored key; `/eon key 42` adds one."
 
 
+async def test_removing_the_key_another_workspace_also_stored_says_this_one_goes_quiet(
+    make_world: Any,
+) -> None:
+    """Many workspaces, no deployment key: another workspace's key goes on reading the project,
+    so its polls do not fail, but this workspace's channels hear nothing of it: said so, with
+    the channels that watch it, not "its polls will fail"."""
+    w: World = await make_world()
+    await w.store.subscribe(TEAM_ID, "C1", "42", added_by=ADMIN)
+    await w.keys.add(TEAM_ID, "42", SecretStr(GOOD), role="admin", user=ADMIN)
+    await w.keys.add("T0OTHER", "42", SecretStr(READONLY), role="readonly", user="U0B")
+    _, body, _ = await w.command("key 42 remove")
+    assert said(body) == (
+        "🗑 The stored Edge Impulse key of project 42 is forgotten; this workspace has no key "
+        "for it now, so <#C1> hears nothing of it until an admin adds one with `/eon key 42`."
+    )
+    assert w.keys.readers("42") == {"T0OTHER"}
+    assert await w.keys.remove("T0OTHER", "42")  # then no key reads it at all: polls fail
+    await w.keys.add(TEAM_ID, "42", SecretStr(GOOD), role="admin", user=ADMIN)
+    _, body, _ = await w.command("key 42 remove")
+    assert said(body).endswith("it has no key now, so its polls will fail until one is added.")
+
+
 @pytest.mark.parametrize("admins", [frozenset({ADMIN}), frozenset()])
 async def test_a_non_admin_cannot_open_the_form_nor_remove(make_world: Any, admins: Any) -> None:
     w: World = await make_world(admin_user_ids=admins)

@@ -61,16 +61,31 @@ async def key_command(
         return refusal
     pid = command.project_id
     if command.remove:
-        if not await deps.keys.remove(deps.team, pid):
-            return f"Project {pid} has no stored key; `/eon key {pid}` adds one."
-        log.info("project %s: stored Edge Impulse key removed by %s", pid, user_id)
-        after = deps.keys.source(deps.team, pid)
-        then = {
-            "environment": f"its polls now use EI_API_KEY_{pid}",
-            "default": "its polls now use the default EI_API_KEY",
-        }.get(after, "it has no key now, so its polls will fail until one is added")
-        return f"🗑 The stored Edge Impulse key of project {pid} is forgotten; {then}."
+        return await _remove(pid, user_id, deps)
     return await open_form(slack, trigger_id, FormContext(pid, channel_id or None), deps)
+
+
+async def _remove(pid: str, user_id: str, deps: Deps) -> str:
+    """Forget the workspace's key of the project, and say what reads the project now: with
+    another workspace's key the polls go on, but this workspace's channels hear nothing of it."""
+    assert deps.keys is not None
+    if not await deps.keys.remove(deps.team, pid):
+        return f"Project {pid} has no stored key; `/eon key {pid}` adds one."
+    log.info("project %s: stored Edge Impulse key removed by %s", pid, user_id)
+    then = {
+        "environment": f"its polls now use EI_API_KEY_{pid}",
+        "default": "its polls now use the default EI_API_KEY",
+    }.get(deps.keys.source(deps.team, pid))
+    if then is None and deps.keys.readers(pid) is not None:  # another workspace's key reads
+        watching = [s.channel_id for s in await deps.store.subscriptions(deps.team, project_id=pid)]
+        where = ", ".join(f"<#{c}>" for c in watching[:5]) + (" …" if len(watching) > 5 else "")
+        then = (
+            f"this workspace has no key for it now, so {where or 'its channels'} "
+            f"{'hear' if len(watching) != 1 else 'hears'} nothing of it until an admin adds one "
+            f"with `/eon key {pid}`"
+        )
+    then = then or "it has no key now, so its polls will fail until one is added"
+    return f"🗑 The stored Edge Impulse key of project {pid} is forgotten; {then}."
 
 
 async def open_form(
