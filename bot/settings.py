@@ -24,7 +24,7 @@ from bot.key_shape import clean_key, key_problem
 from bot.logs import LEVELS
 
 _PROJECT_KEY = re.compile(r"^EI_API_KEY_(\w+)$", re.IGNORECASE)
-_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]+")  # a workspace user (U…) or an org's (W…)
+_SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")  # a workspace user (U…) or an org's (W…)
 # Set while `Settings.given` builds: the values passed in are then the only source.
 _ONLY_GIVEN: ContextVar[bool] = ContextVar("eon_settings_only_given", default=False)
 
@@ -201,7 +201,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = frozenset(part.strip() for part in value.split(",") if part.strip())
         for user in value:
-            if not _SLACK_USER_ID.fullmatch(user):
+            if not is_user_id(user):
                 raise ValueError(
                     f"{user[:24]!r} is not a Slack user id (U… or W…: a profile's ⋮ → "
                     "Copy member ID), ids separated by commas"

@@ -8,7 +8,6 @@ Every reply is ephemeral: only the person who typed the command sees it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -18,6 +17,7 @@ from bot.core.routing import MODES
 from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
+from bot.settings import is_user_id
 from bot.slack.delivery.stops import stops_of
 from bot.slack.listeners import eon_runs
 from bot.slack.listeners.deps import AlertView, Deps, SubscriptionView
@@ -83,7 +83,6 @@ class Reply:
     follow_up: FollowUp | None = None
 
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 PAUSE_HINTS: Final = {
     "not_in_channel": "invite the bot (`/invite @eon-bot`)",
     "channel_not_found": "the channel is gone or the bot cannot see it",
@@ -93,7 +92,7 @@ PAUSE_HINTS: Final = {
 
 def _mention(user_id: str | None) -> str:
     """A user mention for ids that look like Slack's, plain escaped text for anything else."""
-    if user_id and _USER_ID.fullmatch(user_id):
+    if user_id and is_user_id(user_id):
         return f"<@{user_id}>"
     return escape(one_line(user_id or "someone", 40))
 

@@ -11,7 +11,6 @@ says `canExtendSearch`; the end message shows "Use" for its best trial, `/eon to
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,6 +19,7 @@ from slack_sdk.models.blocks import ButtonElement, ConfirmObject, PlainTextObjec
 from bot import fmt
 from bot.core.events import Event, EventKind
 from bot.core.summary import RunSummary
+from bot.settings import is_user_id
 from bot.slack.render.blocks import LIMITS, clip, safe
 
 
@@ -58,7 +58,6 @@ ACTION_SPECS: Final[dict[str, ActionSpec]] = {
 ACTION_IDS: Final = {spec.action_id: action for action, spec in ACTION_SPECS.items()}
 MAX_VALUE: Final = 2000  # Slack's limit on a button's value
 CONFIRM_TEXT: Final = 300
-_USER_ID = re.compile(r"[UW][A-Z0-9]{1,30}")
 
 
 def action_button(
@@ -170,7 +169,7 @@ def offers(event: Event, action: str) -> bool:
 
 def mention(user_id: object) -> str:
     """A user mention for ids shaped like Slack's, else escaped text."""
-    if isinstance(user_id, str) and _USER_ID.fullmatch(user_id):
+    if isinstance(user_id, str) and is_user_id(user_id):
         return f"<@{user_id}>"
     return safe(str(user_id or "someone"), 40)
 
