@@ -12,9 +12,11 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from pydantic import SecretStr
 from yarl import URL
 
 from bot.metrics import Metrics
+from bot.sandbox.simulator.keys import PROJECT_KEYS
 from bot.sandbox.simulator.server import SimController
 from bot.sandbox.slashcmd import event_body, signed_headers, slash_body
 from bot.sandbox.stack import Stack, running_stack
@@ -23,6 +25,7 @@ from tests.e2e.harness import polled
 
 CLIENT_ID, CLIENT_SECRET = "4242.4343", "client-secret-" + "w" * 24
 TEAMS = ("T0ALPHA", "T0BETA")
+ALPHAS_KEY = SecretStr("ei_" + "a1" * 32)
 
 
 @pytest.fixture
@@ -99,6 +102,10 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
         assert call.args["channel"] == f"C{call.team}"  # a channel only with its own token
 
     assert "2" in await eon(many, "T0ALPHA", "watch 2")  # ALPHA's alone
+    keys = many.bot.keys
+    many.simulator.app[PROJECT_KEYS].add(ALPHAS_KEY.get_secret_value(), 2)
+    await keys.add("T0ALPHA", "2", ALPHAS_KEY, role="admin", user="U0ADA")
+    assert keys.api_key_for("2") == ALPHAS_KEY
     sim = many.simulator.controller
     assert await polls_of("2", while_=sim, polls_of_1=6) > 0  # the control: it is polled
 
@@ -108,6 +115,7 @@ async def test_two_workspaces_install_use_their_own_tokens_and_one_leaves(
     assert (await many.http.post(many.events_url, content=body, headers=headers)).status_code == 200
     assert await workspaces(many) == {"installed": 1, "left": 1}
     assert await many.bot.tokens.client("T0ALPHA") is None
+    assert keys.api_key_for("2") != ALPHAS_KEY  # its key read with no more, at once
     assert await many.bot.tokens.client("T0BETA") is not None
     before = len(many.slack.calls)
     assert "/eon watch" not in await eon(many, "T0ALPHA", "help")

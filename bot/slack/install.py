@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
@@ -65,12 +65,13 @@ class SealedInstallations(AsyncInstallationStore):
         box: KeyBox,
         *,
         now: Callable[[], datetime],
-        on_change: Callable[[str], None] = lambda team: None,
+        on_change: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._store = store
         self._box = box
         self._now = now
-        self._on_change = on_change  # a workspace installed again, or left: drop its client
+        # A workspace installed (again) or left: its client dropped, its keys' use changed.
+        self._on_change = on_change
 
     @property
     def logger(self) -> logging.Logger:
@@ -100,7 +101,7 @@ class SealedInstallations(AsyncInstallationStore):
             )
         )
         log.info("installed in workspace %s (%s)", key, installation.team_name or "no name")
-        self._on_change(key)
+        await self._changed(key)
 
     async def async_find_bot(
         self,
@@ -168,10 +169,14 @@ class SealedInstallations(AsyncInstallationStore):
         if user_id is None:
             await self.async_delete_bot(enterprise_id=enterprise_id, team_id=team_id)
 
+    async def _changed(self, key: str) -> None:
+        if self._on_change is not None:
+            await self._on_change(key)
+
     async def leave(self, key: str) -> bool:
         """The workspace left: no call with its token from now on; its rows wait `GRACE`."""
         left = await self._store.revoke_installation(key)
-        self._on_change(key)
+        await self._changed(key)
         if left:
             log.info("workspace %s left; its rows are deleted after %d days", key, GRACE.days)
         return left

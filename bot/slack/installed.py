@@ -25,6 +25,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.conditions import Unexpected
+from bot.fmt import one_line
+from bot.keys import KeyRing
 from bot.settings import Settings
 from bot.slack.install import SealedInstallations, StoredStates, oauth_settings, token_box
 from bot.slack.listeners import leaving
@@ -168,12 +170,22 @@ def many_workspaces(
     make_client: Callable[[SecretStr], AsyncWebClient],
     *,
     now: Callable[[], datetime],
+    keys: KeyRing | None = None,
 ) -> ManyWorkspaces:
+    """With `keys`: the ring read again when a workspace installs or leaves through this
+    replica (its stored keys read with, or no more); other replicas' rings at their refresh."""
     tokens: Installed | None = None
 
-    def changed(team: str) -> None:
+    async def changed(team: str) -> None:
         if tokens is not None:
             tokens.drop(team)
+        if keys is not None:
+            try:
+                await keys.refresh()
+            except Exception as error:  # the install or departure stands; read at the next
+                log.warning(
+                    "reading the stored Edge Impulse keys again failed: %s", one_line(str(error))
+                )
 
     installations = SealedInstallations(store, token_box(settings), now=now, on_change=changed)
     tokens = Installed(store, installations, make_client)
