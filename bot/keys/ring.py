@@ -20,7 +20,6 @@ the rows still under the previous secret (`previous`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Literal, Protocol
@@ -31,7 +30,7 @@ from bot.conditions import Condition, Unexpected
 from bot.errors import StoredKeyUnreadable
 from bot.keys.box import KeyBox, Unreadable, mask
 from bot.settings import Settings
-from bot.store import SealedKey, database_away
+from bot.store import SealedKey, keep_doing
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +201,8 @@ class KeyRing:
 
     async def run(self, every: float) -> None:
         """Refresh every `every` seconds until cancelled; a failed read is logged and retried."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.refresh()
-            except Exception as error:
-                if self._database is not None and database_away(error):
-                    self._database.failed("reading the stored Edge Impulse keys", error)
-                else:
-                    self._unexpected("reading the stored Edge Impulse keys", error)
+        await keep_doing(every, self.refresh, "reading the stored Edge Impulse keys",
+                    database=self._database, unexpected=self._unexpected)  # fmt: skip
 
     async def add(
         self, team: str, project_id: str, key: SecretStr, *, role: str | None, user: str

@@ -156,7 +156,7 @@ async def build(
     many = None
     if settings.many_workspaces:  # "Add to Slack" (`bot.slack.install`)
         clients = workspace_clients(settings, slack, metrics)
-        many = many_workspaces(settings, store, clients, now=now, keys=keys)
+        many = many_workspaces(settings, store, clients, now=now, keys=keys, database=database)
     tokens: BotTokens = many.tokens if many is not None else OneWorkspace(slack)
     parts = _pipeline(settings, store, tuner, tokens, keys, now=now, metrics=metrics, db=database)
     scheduler, delivery, poller, fleet = parts

@@ -37,7 +37,7 @@ from bot.errors import ConfigError, TunerApiError, TunerBadResponse, TunerUnavai
 from bot.fmt import one_line
 from bot.slack.render.actions import ACTION_IDS, mention, parse_value
 from bot.slack.render.blocks import safe
-from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, database_away
+from bot.store import CLAIMED, DONE, STARTED, UNKNOWN, ActionRecord, blame
 from bot.tuner.client import TunerClient
 from bot.tuner.jobs import JobStatus, TunerJobs, as_action, run_job_id
 
@@ -379,11 +379,8 @@ class RunActions:
             try:
                 await self.sweep()
             except Exception as error:
-                doing = "following the actions taken from Slack"
-                if self._database is not None and database_away(error):
-                    self._database.failed(doing, error)
-                else:
-                    self._unexpected(doing, error)
+                blame("following the actions taken from Slack", error,
+                      database=self._database, unexpected=self._unexpected)  # fmt: skip
             await asyncio.sleep(self._interval)
 
 

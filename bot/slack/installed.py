@@ -10,7 +10,6 @@ not asked for again until the workspace installs again (a new sealed token).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,14 +23,14 @@ from slack_bolt.oauth.async_oauth_flow import AsyncOAuthFlow
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.conditions import Unexpected
+from bot.conditions import Condition, Unexpected
 from bot.fmt import one_line
 from bot.keys import KeyRing
 from bot.settings import Settings
 from bot.slack.install import SealedInstallations, StoredStates, oauth_settings, token_box
 from bot.slack.listeners import leaving
 from bot.slack.tokens import request_workspace
-from bot.store import Store
+from bot.store import Store, keep_doing
 
 log = logging.getLogger(__name__)
 OAUTH_TIMEOUT_S = 10
@@ -43,8 +42,10 @@ class Installed:
         store: Store,
         installations: SealedInstallations,
         make_client: Callable[[SecretStr], AsyncWebClient],
+        database: Condition | None = None,
     ) -> None:
         self._store = store
+        self._database = database  # the database's one condition: an outage said once
         self._installations = installations
         self._make_client = make_client
         self._clients: dict[str, tuple[str, AsyncWebClient]] = {}  # team → (sealed, client)
@@ -111,12 +112,8 @@ class Installed:
 
     async def run(self, every: float) -> None:
         """`refresh` every `every` seconds until cancelled; a failed read is logged, retried."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.refresh()
-            except Exception as error:
-                self._unexpected("reading the installed workspaces", error)
+        await keep_doing(every, self.refresh, "reading the installed workspaces",
+                    database=self._database, unexpected=self._unexpected)  # fmt: skip
 
 
 # slack_sdk logs every answer's body at DEBUG, and oauth.v2.access's holds the new bot token:
@@ -171,6 +168,7 @@ def many_workspaces(
     *,
     now: Callable[[], datetime],
     keys: KeyRing | None = None,
+    database: Condition | None = None,
 ) -> ManyWorkspaces:
     """With `keys`: the ring read again when a workspace installs or leaves through this
     replica (its stored keys read with, or no more); other replicas' rings at their refresh."""
@@ -188,7 +186,7 @@ def many_workspaces(
                 )
 
     installations = SealedInstallations(store, token_box(settings), now=now, on_change=changed)
-    tokens = Installed(store, installations, make_client)
+    tokens = Installed(store, installations, make_client, database)
     oauth_client = _OAuthClient(
         base_url=settings.slack_api_url, timeout=OAUTH_TIMEOUT_S, logger=_OAUTH_CLIENT_LOG
     )

@@ -18,7 +18,7 @@ from bot.store.mirror import Subscription, project_order
 from bot.store.outbox import OutboxRow
 from bot.store.schema import CLAIMED, DELIVER, DONE, POLL, REPLICA, STARTED, UNKNOWN
 from bot.store.store import Store
-from bot.store.trouble import database_away
+from bot.store.trouble import blame, database_away, keep_doing
 from bot.store.url import parse as parse_url
 from bot.store.url import redact_url
 
@@ -43,7 +43,9 @@ __all__ = [
     "Store",
     "Subscription",
     "TeamChannel",
+    "blame",
     "database_away",
+    "keep_doing",
     "parse_url",
     "person_address",
     "person_of",

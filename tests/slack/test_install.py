@@ -7,6 +7,7 @@ On SQLite and PostgreSQL (the `store` fixture)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,7 @@ from bot.slack.installed import ManyWorkspaces, many_workspaces
 from bot.slack.web import make_web_app
 from bot.store import Store
 from bot.store.schema import installations
+from tests.keys.test_keys import Condition
 
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "client-secret-" + "z" * 20
@@ -316,3 +318,45 @@ async def test_an_org_wide_install_is_kept_under_its_enterprise_for_every_worksp
     assert found is not None and found.bot_token == "xoxb-org-token"
     assert await sealed.async_find_bot(enterprise_id="E0ORG", team_id="T0ANY") is None
     assert (await store.installed_teams()).keys() == {"E0ORG"}
+
+
+class Away:
+    """The store, whose first read of the installations fails as a database that is away;
+    `again` is set as the third begins (the second has ended by then)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store, self.reads, self.again = store, 0, asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def installed_teams(self) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            raise ConnectionRefusedError("database away")
+        if self.reads == 3:
+            self.again.set()
+        return await self._store.installed_teams()
+
+
+async def test_a_refresh_during_a_database_outage_is_the_databases_condition_not_a_bug(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    await stack.install("T0ALPHA")
+    away, database = Away(stack.store), Condition()
+    many = many_workspaces(
+        settings_for(stack.fake), away,  # type: ignore[arg-type]
+        lambda token: AsyncWebClient(token=token.get_secret_value()),
+        now=lambda: datetime.now(UTC), database=database,  # type: ignore[arg-type]
+    )  # fmt: skip
+    runner = asyncio.create_task(many.tokens.run(every=0.0))
+    try:
+        await asyncio.wait_for(away.again.wait(), 30.0)  # a hang guard
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+    [(doing, error)] = database.told
+    assert doing == "reading the installed workspaces"
+    assert isinstance(error, ConnectionRefusedError)
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert many.tokens.teams() == {"T0ALPHA"}  # the next round read them
