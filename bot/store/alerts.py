@@ -88,10 +88,12 @@ class Alerts:
         return "added" if found is not None else "exists"
 
     async def alerts(
-        self, team: str, *, channel_id: str, project_id: str | None = None
+        self, team: str, *, channel_id: str | None = None, project_id: str | None = None
     ) -> list[StoredAlert]:
-        """The channel's alerts (on one project), by project, then in the order added."""
-        query = select(alerts).where(alerts.c.team_id == team, alerts.c.channel_id == channel_id)
+        """The workspace's alerts (in one channel, on one project), in the order added."""
+        query = select(alerts).where(alerts.c.team_id == team)
+        if channel_id is not None:
+            query = query.where(alerts.c.channel_id == channel_id)
         if project_id is not None:
             query = query.where(alerts.c.project_id == project_id)
         async with self._backend.read() as conn:

@@ -119,6 +119,17 @@ class Bells:
         async with self._backend.read() as conn:
             return [str(user) for user in (await conn.scalars(query)).all()]
 
+    async def bells_waiting(self, team: str, user_id: str) -> list[tuple[str, str]]:
+        """(project, run) of each end the person asked for and was not told yet, in the order
+        asked (the Home tab lists them)."""
+        query = (
+            select(bells.c.project_id, bells.c.run_id)
+            .where(bells.c.team_id == team, bells.c.user_id == user_id, bells.c.rung.is_(False))
+            .order_by(bells.c.id)
+        )
+        async with self._backend.read() as conn:
+            return [(str(p), str(r)) for p, r in (await conn.execute(query)).all()]
+
     async def bell_channel(
         self, team: str, user_id: str, project_id: str, run_id: str
     ) -> str | None:

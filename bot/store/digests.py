@@ -65,6 +65,12 @@ class Digests:
             found = await conn.scalar(query)
         return int(found) if found is not None else None
 
+    async def digest_times(self, team: str) -> dict[str, int]:
+        """The workspace's channels with a daily digest → its minute (`at_text` shows it)."""
+        query = select(digests.c.channel_id, digests.c.at_minute).where(digests.c.team_id == team)
+        async with self._backend.read() as conn:
+            return {str(c): int(m) for c, m in (await conn.execute(query)).all()}
+
     async def digests_waiting(self, today: str) -> list[tuple[str, str, int, str | None]]:
         """(workspace, channel, minute, last day) of each digest not yet queued today, every
         workspace's (a small table, looked at by delivery for all)."""

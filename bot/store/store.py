@@ -177,11 +177,13 @@ class Store:
     add_bell = via("_bells", Bells.add_bell)
     remove_bell = via("_bells", Bells.remove_bell)
     bells_of = via("_bells", Bells.bells_of)
+    bells_waiting = via("_bells", Bells.bells_waiting)
     bell_channel = via("_bells", Bells.bell_channel)
     ring_due = via("_bells", Bells.ring_due)
 
     set_digest = via("_digests", Digests.set_digest)
     digest_at = via("_digests", Digests.digest_at)
+    digest_times = via("_digests", Digests.digest_times)
     digests_waiting = via("_digests", Digests.digests_waiting)
     project_days = via("_digests", Digests.project_days)
     queue_digest = via("_digests", Digests.queue_digest)

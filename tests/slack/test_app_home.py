@@ -20,6 +20,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.outage import Outage
+from bot.core.rules import RuleError, parse_rule
 from bot.core.summary import Counts, RunSummary, TrialSummary, Workers
 from bot.keys import KeyRing
 from bot.sandbox.fakeslack import FakeSlack
@@ -246,6 +247,28 @@ async def test_opening_home_lists_every_watched_project_from_the_store(world: Wo
 
     await world.store.subscribe(T, "C3", "44", added_by="U1")  # opened again: fresh
     assert "*Project 44*" in text_of(await world.open_home(PERSON))
+
+
+async def test_home_shows_each_channels_alerts_and_digest_and_the_viewers_own_bells(
+    world: World,
+) -> None:
+    """What a channel asked for (`/eon alert`, `/eon digest`) beside its project, and the run
+    ends the person opening Home asked to be told of by DM (theirs only)."""
+    store = world.store
+    await store.subscribe(T, "C1", "42", added_by="U1")
+    await store.subscribe(T, "C2", "42", added_by="U1")
+    rule = parse_rule("accuracy>=90%")
+    assert not isinstance(rule, RuleError)
+    assert await store.add_alert(T, "C2", "42", rule, "U1") == "added"
+    await store.set_digest(T, "C1", 9 * 60 + 30, "U1")
+    await store.save_poll("42", snapshot=None, events=[], outage=Outage())
+    assert await store.add_bell(T, "42", "11", PERSON, "C1") == "added"
+    text = text_of(validated(await world.open_home(PERSON)))
+    assert "<#C1> (every trial; 🗞 digest at 09:30), <#C2> (every trial)" in text
+    assert "🎯 Alert in <#C2>: `accuracy&gt;=90%`" in text
+    assert "🔔 You will get a direct message when run 11 ends" in text
+    other = text_of(validated(await world.open_home(ADMIN)))
+    assert "🎯 Alert in <#C2>" in other and "🔔" not in other  # a bell is its person's
 
 
 async def test_an_admins_home_has_buttons_that_open_the_key_form(world: World) -> None:

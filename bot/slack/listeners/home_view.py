@@ -1,14 +1,15 @@
 """The App Home tab (pure: values in, a `home` view out): every project the workspace watches,
 with its channels and modes, its run's state, progress and best trial, a Studio link, where its
-Edge Impulse key comes from, and the channels paused and why; for admins a button per project
+Edge Impulse key comes from, the channels paused and why, each channel's alerts and digest, and
+the run ends the viewer awaits by direct message; for admins a button per project
 that opens the `/eon key` form. Slack caps a Home view at 100 blocks: past `HOME_PROJECTS`
 projects, the rest are counted, not shown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -17,7 +18,7 @@ from bot.core.summary import RunSummary, studio_page
 from bot.fmt import one_line
 from bot.keys import KeySource
 from bot.slack.listeners.deps import SubscriptionView
-from bot.slack.listeners.eon_answers import PAUSE_HINTS, mode_words
+from bot.slack.listeners.eon_answers import PAUSE_HINTS, mode_words, shown
 from bot.slack.render import best_text, clip, escape, progress_text, state_text
 from bot.slack.render.actions import Stop
 from bot.slack.render.key_form import OPEN_KEY_FORM_ACTION
@@ -39,6 +40,9 @@ class HomeProject:
     key_mask: str | None = None  # `ei_…abcd`, for admins only
     name: str | None = None  # Edge Impulse's name of the project (`bot.service.names`)
     stop: Stop | None = None  # who stopped its run from Slack (`bot.slack.delivery.stops`)
+    alerts: Sequence[tuple[str, str]] = ()  # (channel, rule) of each `/eon alert`
+    digests: Mapping[str, str] = field(default_factory=dict)  # channel → its digest's "09:00"
+    bells: Sequence[str] = ()  # the runs whose end the viewer awaits by DM (their run ids)
 
 
 def _channel(channel_id: str) -> str:
@@ -75,15 +79,35 @@ def _run_words(project: HomeProject) -> list[str]:
     return [f"{state_text(summary, project.stop)} · {progress_text(summary)}", best_text(summary)]
 
 
-def _channel_words(subs: Sequence[SubscriptionView]) -> list[str]:
-    watched = ", ".join(f"{_channel(s.channel_id)} ({mode_words(s.mode)})" for s in subs)
+def _channel_words(project: HomeProject) -> list[str]:
+    subs, digests = project.subscriptions, project.digests
+    watched = ", ".join(
+        f"{_channel(s.channel_id)} ({mode_words(s.mode)}"
+        + (f"; 🗞 digest at {digests[s.channel_id]})" if s.channel_id in digests else ")")
+        for s in subs
+    )
     lines = [f"Channels: {watched}"]
+    for channel_id, rule in project.alerts:
+        lines.append(f"🎯 Alert in {_channel(channel_id)}: {shown(rule)}")
     for sub in subs:
         if sub.paused_reason:
             reason = escape(one_line(sub.paused_reason, 40))
             hint = PAUSE_HINTS.get(sub.paused_reason, "fix it")
             lines.append(f"⏸ Paused in {_channel(sub.channel_id)}: {reason} — {hint}")
     return lines
+
+
+def _bell_words(project: HomeProject) -> list[str]:
+    """The viewer's own "🔔 tell me when it ends" requests on the project, not yet told."""
+    summary = project.summary
+    return [
+        "🔔 You will get a direct message when "
+        + escape(
+            summary.display_name if summary is not None and summary.run_id == run else f"run {run}"
+        )
+        + " ends"
+        for run in project.bells
+    ]
 
 
 def _title(project: HomeProject) -> str:
@@ -101,7 +125,8 @@ def project_blocks(project: HomeProject, *, admin: bool) -> list[dict[str, Any]]
     lines = [
         f"{_title(project)} · <{link}|Open in Studio>",
         *_run_words(project),
-        *_channel_words(project.subscriptions),
+        *_channel_words(project),
+        *_bell_words(project),
         _key_words(project),
     ]
     section: dict[str, Any] = {
