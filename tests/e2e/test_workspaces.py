@@ -2,8 +2,9 @@
 both install through /slack/install and are counted; each is told of its own project and of
 the one they share (polled once) with its own token alone; and to one workspace the other's
 project does not exist: `/eon status`, `top`, `chart` and `list` answer as for a project nobody
-watches, and a click naming it reaches no Edge Impulse, while the same click from the
-workspace that watches it does. The leaving side is `test_workspaces_leaving.py`."""
+watches, its Home tab shows only its own, and a click naming it reaches no Edge Impulse, while
+the same click from the workspace that watches it does. The leaving side is
+`test_workspaces_leaving.py`."""
 
 from __future__ import annotations
 
@@ -125,6 +126,10 @@ async def test_a_workspace_cannot_see_or_act_on_the_others_project(
             there = await many.eon(BETA, "list", channel=CHANNEL[ALPHA])
             nowhere = await many.eon(BETA, "list", channel="C0NOBODY")
             assert there.body == nowhere.body, there.text
+            for team, other in ((ALPHA, BETA), (BETA, ALPHA)):  # each Home tab: its own alone
+                home = await many.home(team)
+                assert project_name(OWN[team]) in home and project_name(SHARED) in home, home
+                assert project_name(OWN[other]) not in home, home[:600]
 
             # The Stop button of alpha's card, pressed from beta (its channel, then alpha's
             # channel id): told what a project nobody watches is told; nothing reaches EI.

@@ -176,6 +176,20 @@ class Many:
         [post] = await self.slack.wait_for(lambda f: f.responses(response_id), timeout=WAIT_S)
         return post.text
 
+    async def home(self, team: str) -> str:
+        """The workspace's user opens eon-bot's Home tab: the view published (JSON), once
+        the bot has published it for that user with the workspace's token."""
+        event = {"type": "app_home_opened", "user": USER[team], "channel": "D0HOME", "tab": "home"}
+        body = event_body(event, team_id=team)
+        headers = signed_headers(SIGNING_SECRET, body, content_type="application/json")
+        before = len(self.slack.calls)
+        assert (await self.bot.post_events(self.stack.http, body, headers)).status_code == 200
+        [call] = await self.slack.wait_for(
+            lambda f: [c for c in f.calls[before:] if c.method == "views.publish"], timeout=WAIT_S
+        )
+        assert (call.args.get("user_id"), call.team) == (USER[team], team), call
+        return json.dumps(call.args.get("view"), ensure_ascii=False)
+
     async def uninstall(self, team: str) -> int:
         """Slack's `app_uninstalled` for the workspace (its tokens revoked at Slack first)."""
         envelope = self.slack.uninstall(team)
