@@ -1,8 +1,9 @@
 """A workspace leaves one `eon-bot run` serving two (issue 33), on the real process, SQLite and
-PostgreSQL: Slack's `app_uninstalled` stops every call with that workspace's token at once and
-for good (a restart on the same database keeps it so), the other workspace goes on being told,
-and /metrics counts one installed, one left. Whether the departed workspace's projects are
-still polled during its grace week is not asserted here: only what reaches Slack."""
+PostgreSQL: Slack's `app_uninstalled` (or `tokens_revoked` of its bot token) stops every call
+with that workspace's token at once and for good (a restart on the same database keeps it
+so), the other workspace goes on being told, and /metrics counts one installed, one left.
+Whether the departed workspace's projects are still polled during its grace week is not
+asserted here: only what reaches Slack."""
 
 from __future__ import annotations
 
@@ -48,8 +49,9 @@ async def round_of_news(many: Many, index: int) -> None:
     await news(many, index, OWN[BETA], SHARED, told=(BETA,))
 
 
-async def test_an_uninstall_stops_that_workspace_alone_also_after_a_restart(
-    tmp_path: Path, database_url: str
+@pytest.mark.parametrize("how", ["app_uninstalled", "tokens_revoked"])
+async def test_leaving_stops_that_workspace_alone_also_after_a_restart(
+    tmp_path: Path, database_url: str, how: str
 ) -> None:
     async with many_stack(tmp_path, database_url) as many:
         with explain(many.bot):
@@ -59,7 +61,7 @@ async def test_an_uninstall_stops_that_workspace_alone_also_after_a_restart(
             assert many.calls_of(ALPHA), "alpha was never called: the test would prove nothing"
 
             cut = len(many.slack.calls)
-            assert await many.uninstall(ALPHA) == 200
+            assert await many.leave(ALPHA, how) == 200
             assert await many.workspaces() == {"installed": 1, "left": 1}
             for index in (1, 2):  # the second round leaves time for a late post of the first
                 await round_of_news(many, index)

@@ -23,7 +23,7 @@ import aiohttp
 from yarl import URL
 
 from bot.sandbox.buttons import Button, block_actions_payload
-from bot.sandbox.fakeslack import FakeSlack, Message
+from bot.sandbox.fakeslack import BOT_USER_ID, FakeSlack, Message
 from bot.sandbox.simulator.jobs import JOBS_KEY, JobBook
 from bot.sandbox.simulator.simulation import Simulation
 from bot.sandbox.slashcmd import event_body, payload_body, signed_headers, slash_body
@@ -190,10 +190,13 @@ class Many:
         assert (call.args.get("user_id"), call.team) == (USER[team], team), call
         return json.dumps(call.args.get("view"), ensure_ascii=False)
 
-    async def uninstall(self, team: str) -> int:
-        """Slack's `app_uninstalled` for the workspace (its tokens revoked at Slack first)."""
-        envelope = self.slack.uninstall(team)
-        body = event_body(envelope["event"], team_id=team)
+    async def leave(self, team: str, how: str = "app_uninstalled") -> int:
+        """The workspace's tokens revoked at Slack, then the event Slack sends about it:
+        `app_uninstalled` (the app removed) or `tokens_revoked` (its bot token revoked)."""
+        event = self.slack.uninstall(team)["event"]
+        if how == "tokens_revoked":
+            event = {"type": how, "tokens": {"bot": [BOT_USER_ID]}, "event_ts": event["event_ts"]}
+        body = event_body(event, team_id=team)
         headers = signed_headers(SIGNING_SECRET, body, content_type="application/json")
         return (await self.bot.post_events(self.stack.http, body, headers)).status_code
 
