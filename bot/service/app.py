@@ -229,6 +229,8 @@ def _pipeline(
         database=db,
         digests=Digester(store=store, tz=ZoneInfo(settings.digest_tz), now=now),
     )
+    if isinstance(tokens, Installed):  # a workspace back: its held channels go at once
+        tokens.on_change(delivery.look_again)
     names = ProjectNames(store=store, tuner=tuner, now=now)
     poller = Poller(
         store=store,

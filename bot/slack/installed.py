@@ -51,6 +51,8 @@ class Installed:
         self._clients: dict[str, tuple[str, AsyncWebClient]] = {}  # team → (sealed, client)
         self._refused: dict[str, str] = {}  # team → the sealed token Slack refused
         self._known: frozenset[str] = frozenset()
+        self._listeners: list[Callable[[str], None]] = []
+        self._sealed: dict[str, str] = {}  # team → its sealed token, as the last refresh read it
         self._unexpected = Unexpected(log)
 
     async def client(self, team_id: str) -> AsyncWebClient | None:
@@ -87,10 +89,21 @@ class Installed:
             )
         return False
 
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """`listener(team)` each time a workspace installs (again) or leaves through this
+        replica, or is found installed (again) through another at a `refresh`: delivery looks
+        at its channels at once."""
+        self._listeners.append(listener)
+
     def drop(self, team_id: str) -> None:
         """Forget the workspace's client (it left, or installed again with a new token)."""
         self._clients.pop(team_id, None)
         self._refused.pop(team_id, None)
+        self._tell(team_id)
+
+    def _tell(self, team_id: str) -> None:
+        for listener in self._listeners:
+            listener(team_id)
 
     async def leave(self, team_id: str) -> bool:
         """The workspace left (`app_uninstalled`, `tokens_revoked`): no call with its token
@@ -100,8 +113,9 @@ class Installed:
 
     async def refresh(self) -> None:
         """Drop the clients of workspaces that left (or installed again) through another
-        replica; learn the workspaces installed meanwhile (for `teams`); seal again under
-        SECRET_KEY the tokens sealed under SECRET_KEY_PREVIOUS (their clients are made anew)."""
+        replica; learn the workspaces installed meanwhile (for `teams`; `on_change` is told of
+        each); seal again under SECRET_KEY the tokens sealed under SECRET_KEY_PREVIOUS (their
+        clients are made anew)."""
         installed = await self._store.installed_teams()
         await self._installations.reseal(installed)  # SECRET_KEY_PREVIOUS → SECRET_KEY
         for team, (sealed, _) in list(self._clients.items()):
@@ -109,6 +123,10 @@ class Installed:
                 self._clients.pop(team, None)
         self._refused = {t: s for t, s in self._refused.items() if installed.get(t) == s}
         self._known = frozenset(installed)
+        arrived = [team for team, sealed in installed.items() if self._sealed.get(team) != sealed]
+        self._sealed = installed
+        for team in arrived:
+            self._tell(team)
 
     async def run(self, every: float) -> None:
         """`refresh` every `every` seconds until cancelled; a failed read is logged, retried."""

@@ -19,6 +19,7 @@ from tests.e2e.workspaces import (
     CHANNEL,
     OWN,
     SHARED,
+    TRIAL_COMPLETED,
     WAIT_S,
     Many,
     completions,
@@ -83,3 +84,27 @@ async def test_leaving_stops_that_workspace_alone_also_after_a_restart(
             assert len(many.slack.messages(CHANNEL[BETA])) > 0
             assert not many.misdirected(), many.misdirected()
             assert not many.leaked(), many.leaked()
+
+
+async def test_a_workspace_installing_again_is_told_again_at_once(
+    tmp_path: Path, database_url: str
+) -> None:
+    """A departed workspace's channels are held a minute between looks (no token to post
+    with); once it installs again through this process they are looked at at once: its next
+    news is posted with its new token well within that minute. (What its channels were owed
+    while it was away is not asserted: that is the grace week's rule.)"""
+    async with many_stack(tmp_path, database_url) as many:
+        with explain(many.bot):
+            await installed_and_watching(many)
+            await first_completions(many, OWN[BETA], SHARED)
+            await delivered(many)
+            assert await many.leave(ALPHA) == 200
+            await news(many, 1, SHARED, told=(BETA,))
+            await many.slack.wait_for(  # the premise: delivery looked at alpha's channel, held it
+                lambda _: "no token for it" in many.bot.log_text(), timeout=WAIT_S
+            )
+            assert "eon-bot is installed" in await many.install(ALPHA)
+            assert await many.workspaces() == {"installed": 2, "left": 0}
+            await news(many, 2, SHARED, told=(BETA,))
+            await many.wait_post(ALPHA, SHARED, TRIAL_COMPLETED, count=2)  # within WAIT_S
+            assert not many.misdirected(), many.misdirected()

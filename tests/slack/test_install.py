@@ -360,3 +360,24 @@ async def test_a_refresh_during_a_database_outage_is_the_databases_condition_not
     assert isinstance(error, ConnectionRefusedError)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert many.tokens.teams() == {"T0ALPHA"}  # the next round read them
+
+
+async def test_an_install_is_told_to_the_listeners_here_at_once_and_elsewhere_at_a_refresh(
+    stack: Stack,
+) -> None:
+    """Delivery listens (`Delivery.look_again`): a workspace back holds its channels no more."""
+    here: list[str] = []
+    stack.many.tokens.on_change(here.append)
+    other = replica(stack)
+    there: list[str] = []
+    other.tokens.on_change(there.append)
+    await other.tokens.refresh()
+    await stack.install("T0ALPHA")
+    assert (here, there) == (["T0ALPHA"], [])
+    await other.tokens.refresh()
+    await other.tokens.refresh()  # once per install
+    assert there == ["T0ALPHA"]
+    await stack.event(stack.fake.uninstall("T0ALPHA"))
+    await stack.install("T0ALPHA")  # left and back between two refreshes: a new token
+    await other.tokens.refresh()
+    assert (here, there) == (["T0ALPHA"] * 3, ["T0ALPHA"] * 2)

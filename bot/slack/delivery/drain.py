@@ -88,6 +88,11 @@ class Delivery:
         """Look for work now: where `project_id`'s poll wrote news, or everywhere (None)."""
         self._scheduler.wake(project_id)
 
+    def look_again(self, team_id: str) -> None:
+        """The workspace installed (again) or left through this replica: its channels held
+        for want of a token are looked at now, not `NOT_INSTALLED_WAIT_S` later."""
+        self._scheduler.release(team_id)
+
     async def run(self) -> None:
         """Until `stop()`: drain each channel with work, each in its own task."""
         await self._scheduler.run()

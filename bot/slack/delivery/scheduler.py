@@ -97,6 +97,12 @@ class ChannelScheduler:
         """The channel is not drained again for `seconds`."""
         self._not_before[channel] = asyncio.get_running_loop().time() + seconds
 
+    def release(self, team_id: str) -> None:
+        """The workspace's held channels may drain at once, and every channel is looked at."""
+        for channel in [c for c in self._not_before if c.team_id == team_id]:
+            del self._not_before[channel]
+        self.wake()
+
     def halt(self) -> None:
         """No channel is drained any more (until the process restarts)."""
         self.halted = True
