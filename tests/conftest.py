@@ -25,15 +25,16 @@ import pytest
 from bot.store import Store
 from tests.workspace_sql import watching
 
-WORKERS_PER_CORE = 2
+WORKERS_PER_CORE = 3
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (the README's test command): two workers per core. The suite waits more than it
-    computes (the end-to-end tests step a simulated run poll by poll, 0.1 s apart, and wait on
+    """`-n auto` (the README's test command): three workers per core. The suite waits more than
+    it computes (the end-to-end tests step a simulated run poll by poll, 0.1 s apart, and wait on
     processes and sockets): at one worker per core the two cores stayed half idle (docs/
-    performance.md: 530 s of CPU in 631 s on 2 cores). PYTEST_XDIST_AUTO_NUM_WORKERS still
-    overrides it, as pytest-xdist documents."""
+    performance.md: 530 s of CPU in 631 s on 2 cores); on 2 cores, 2,263 tests took 402 s with
+    4 workers, 362 and 371 s with 6, 471 s with 8 (more CPU: contention).
+    PYTEST_XDIST_AUTO_NUM_WORKERS still overrides it, as pytest-xdist documents."""
     if chosen := os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return int(chosen)
     return WORKERS_PER_CORE * len(os.sched_getaffinity(0))
