@@ -15,8 +15,9 @@ from sqlalchemy import text
 from bot.core.events import Event, EventKind, Snapshot
 from bot.store import Outage, Store
 from bot.store.leases import LeaseLost
-from bot.store.migrations import SCHEMA_VERSION, migrate
+from bot.store.migrations import SCHEMA_VERSION
 from bot.store.schema import DELIVER, POLL, REPLICA
+from tests.store import rewind
 from tests.store.test_store import T0, save, sql, summary
 
 T = ""  # the workspace of the rows these tests write (single mode: adopted at start)
@@ -212,13 +213,7 @@ async def test_a_v1_database_is_upgraded_with_its_rows(database_url: str) -> Non
     # Back to an empty v1 database with rows in it, as a v1 eon-bot left it.
     store = await Store.open(database_url)
     async with store.backend.write() as conn:
-        for table in (
-            "cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys", "actions",
-            "project_names", "alerts", "bells", "digests", "installations", "oauth_states",
-        ):  # fmt: skip
-            await conn.execute(text(f"DROP TABLE {table}"))
-        await conn.execute(text("DELETE FROM schema_version"))
-        await conn.run_sync(lambda sync: migrate(sync, upto=1))
+        await rewind(conn, upto=1)
         await conn.execute(
             text("INSERT INTO subscriptions VALUES ('C1', '42', 'U', 'all', NULL, :t, false)"),
             {"t": T0.replace(tzinfo=None)},

@@ -8,7 +8,8 @@ from sqlalchemy import text
 from bot.core.events import Event, EventKind
 from bot.core.rules import RuleError, parse_rule
 from bot.store import Outage, Store, TeamChannel
-from bot.store.migrations import SCHEMA_VERSION, migrate
+from bot.store.migrations import SCHEMA_VERSION
+from tests.store import rewind
 from tests.store.test_installations import row
 from tests.store.test_store import RUN, T0, P, completed, save, snapshot, started
 
@@ -122,13 +123,7 @@ async def test_a_v11_database_gets_workspaces_and_single_mode_adopts_its_rows(
     await store.close()
     store = await Store.open(database_url)
     async with store.backend.write() as conn:
-        for table in (
-            "cards", "outbox", "runs", "projects", "subscriptions", "leases", "ei_keys", "actions",
-            "project_names", "alerts", "bells", "digests", "installations", "oauth_states",
-        ):  # fmt: skip
-            await conn.execute(text(f"DROP TABLE {table}"))
-        await conn.execute(text("DELETE FROM schema_version"))
-        await conn.run_sync(lambda sync: migrate(sync, upto=11))
+        await rewind(conn, upto=11)
         t = T0.replace(tzinfo=None)
         await conn.execute(
             text("INSERT INTO subscriptions VALUES ('C1', :p, 'U', 'all', NULL, :t, false)"),
