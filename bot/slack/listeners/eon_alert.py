@@ -8,9 +8,10 @@ from typing import Final
 
 from bot.core.rules import Rule
 from bot.slack.listeners.deps import Deps
-from bot.slack.listeners.eon_answers import mention, refusal, shown
+from bot.slack.listeners.eon_answers import refusal, shown
 from bot.slack.listeners.eon_parse import AlertAdd, AlertCommand, AlertList, AlertRemove
 from bot.slack.render import LIMITS, clip, escape, safe
+from bot.slack.render.actions import mention
 
 EXAMPLE: Final = "accuracy>=0.92 latency<=50"
 TOLD: Final = (

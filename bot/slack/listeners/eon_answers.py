@@ -17,7 +17,6 @@ from bot.core.routing import MODES
 from bot.core.run_name import PROJECT_NAME_CHARS
 from bot.errors import StoredKeyUnreadable
 from bot.fmt import one_line
-from bot.settings import is_user_id
 from bot.slack.delivery.stops import stops_of
 from bot.slack.listeners import eon_runs
 from bot.slack.listeners.deps import AlertView, Deps, SubscriptionView
@@ -34,6 +33,7 @@ from bot.slack.listeners.eon_parse import (
     Watch,
 )
 from bot.slack.render import LIMITS, clip, escape, render_status
+from bot.slack.render.actions import mention
 
 HELP_TEXT: Final = "\n".join(
     (
@@ -90,25 +90,17 @@ PAUSE_HINTS: Final = {
 }
 
 
-def _mention(user_id: str | None) -> str:
-    """A user mention for ids that look like Slack's, plain escaped text for anything else."""
-    if user_id and is_user_id(user_id):
-        return f"<@{user_id}>"
-    return escape(one_line(user_id or "someone", 40))
-
-
 def _refusal(deps: Deps, user_id: str, doing: str = "change what a channel watches") -> str | None:
     """Who may act: the users in ADMIN_USER_IDS, everyone when it is empty (one rule, for
     `/eon watch` and the run's buttons alike)."""
     admins = deps.settings.admin_user_ids
     if not admins or user_id in admins:
         return None
-    ask = ", ".join(_mention(admin) for admin in sorted(admins)[:5])
+    ask = ", ".join(mention(admin) for admin in sorted(admins)[:5])
     return f"⛔ Only eon-bot admins (ADMIN_USER_IDS) can {doing}; ask {ask}."
 
 
 refusal = _refusal
-mention = _mention
 
 
 def _key_problem(deps: Deps, pid: str) -> str | None:
@@ -152,7 +144,7 @@ def subscription_line(sub: SubscriptionView, name: str | None = None) -> str:
     project = f"project *{escape(one_line(sub.project_id, 40))}*"
     if name is not None and name.strip():
         project = f"{escape(one_line(name, PROJECT_NAME_CHARS))} ({project})"
-    line = f"• {project} — {mode_words(sub.mode)} · added by {_mention(sub.added_by)}"
+    line = f"• {project} — {mode_words(sub.mode)} · added by {mention(sub.added_by)}"
     if sub.paused_reason:
         reason = escape(one_line(sub.paused_reason, 40))
         hint = PAUSE_HINTS.get(sub.paused_reason, "fix it")
