@@ -10,8 +10,6 @@ its channel's workspace as `team_id`."""
 
 from __future__ import annotations
 
-import contextlib
-import time
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -19,8 +17,7 @@ import httpx
 from yarl import URL
 
 from bot.sandbox.fakeslack import FakeSlack
-from bot.sandbox.slashcmd import signed_headers, slash_body
-from tests.e2e.harness import SIGNING_SECRET, USER, BotProcess, CommandReply
+from tests.e2e.harness import BotProcess, CommandReply
 
 CLIENT_ID = "4242.4343"
 CLIENT_SECRET = "client-secret-" + "s" * 24
@@ -86,22 +83,7 @@ class Layout:
         self, http: httpx.AsyncClient, bot: BotProcess, slack: FakeSlack, text: str, channel: str
     ) -> CommandReply:
         """`/eon <text>` in `channel`, signed, from the channel's workspace; timed."""
-        team = self.team(channel)
-        body = slash_body(
-            text,
-            channel_id=channel,
-            user_id=USER,
-            response_url=slack.response_url(),
-            **({} if team is None else {"team_id": team}),
-        )
-        started = time.perf_counter()
-        answer = await http.post(
-            bot.events_url, content=body, headers=signed_headers(SIGNING_SECRET, body)
-        )
-        seconds = time.perf_counter() - started
-        parsed: dict[str, object] = {}
-        if answer.content:
-            with contextlib.suppress(ValueError):
-                value = answer.json()
-                parsed = value if isinstance(value, dict) else {"value": value}
-        return CommandReply(answer.status_code, parsed, seconds)
+        return await bot.command(
+            http, text, response_url=slack.response_url(), channel_id=channel,
+            team_id=self.team(channel),
+        )  # fmt: skip

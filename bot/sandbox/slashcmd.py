@@ -89,8 +89,10 @@ async def send_slash_command(
     user_id: str,
     response_url: str,
     trigger_id: str | None = None,
+    team_id: str | None = None,
 ) -> httpx.Response:
     given = {} if trigger_id is None else {"trigger_id": trigger_id}
+    given |= {} if team_id is None else {"team_id": team_id}
     body = slash_body(
         text, channel_id=channel_id, user_id=user_id, response_url=response_url, **given
     )

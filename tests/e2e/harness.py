@@ -331,8 +331,10 @@ class BotProcess:
         channel_id: str = CHANNEL,
         user_id: str = USER,
         trigger_id: str | None = None,
+        team_id: str | None = None,
     ) -> CommandReply:
-        """`/eon <text>` as Slack sends it (signed, form-encoded), timed end to end."""
+        """`/eon <text>` as Slack sends it (signed, form-encoded), timed end to end; from
+        workspace `team_id` (many-workspace mode), else slash_body's default."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         response = await send_slash_command(
@@ -344,6 +346,7 @@ class BotProcess:
             user_id=user_id,
             response_url=response_url,
             trigger_id=trigger_id,
+            team_id=team_id,
         )
         seconds = loop.time() - started
         body: dict[str, Any] = {}

@@ -26,7 +26,7 @@ from bot.sandbox.buttons import Button, block_actions_payload
 from bot.sandbox.fakeslack import BOT_USER_ID, FakeSlack, Message
 from bot.sandbox.simulator.jobs import JOBS_KEY, JobBook
 from bot.sandbox.simulator.simulation import Simulation
-from bot.sandbox.slashcmd import event_body, payload_body, signed_headers, slash_body
+from bot.sandbox.slashcmd import event_body, payload_body, signed_headers
 from tests.e2e.harness import (
     EI_KEY,
     PROJECT_ID,
@@ -128,15 +128,10 @@ class Many:
 
     async def eon(self, team: str, text: str, *, channel: str | None = None) -> CommandReply:
         """`/eon <text>` typed in `channel` (the workspace's own) by the workspace's user."""
-        body = slash_body(
-            text, channel_id=channel or CHANNEL[team], user_id=USER[team], team_id=team,
-            response_url=self.slack.response_url(),
+        return await self.bot.command(
+            self.stack.http, text, response_url=self.slack.response_url(),
+            channel_id=channel or CHANNEL[team], user_id=USER[team], team_id=team,
         )  # fmt: skip
-        response = await self.stack.http.post(
-            self.bot.events_url, content=body, headers=signed_headers(SIGNING_SECRET, body)
-        )
-        parsed = response.json() if response.content else {}
-        return CommandReply(response.status_code, parsed, response.elapsed.total_seconds())
 
     async def watch(self, team: str, project_id: str) -> Message:
         """`/eon watch` from the workspace's channel; its run card there."""
